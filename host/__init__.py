@@ -1,0 +1,1 @@
+"""The real-time host: stems playback through the console, MIDI control, VST3 inserts."""
