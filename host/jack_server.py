@@ -1,0 +1,154 @@
+"""Start, wait for and stop a private JACK server (the `dummy` driver needs no sound card).
+
+Each server gets its own name (``jackd -n``) so that parallel test runs never share one; clients
+in this process find it through ``JACK_DEFAULT_SERVER``, and ``JACK_NO_START_SERVER=1`` stops a
+client from spawning a server of its own when ours is not up.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from dsp.errors import HostError
+
+
+def jackd_path() -> str | None:
+    """Path of the ``jackd`` executable, or None when JACK is not installed."""
+    return shutil.which("jackd")
+
+
+def jack_missing_reason() -> str | None:
+    """A sentence saying why a JACK test cannot run here, or None when it can."""
+    if jackd_path() is None:
+        return "jackd is not installed (Debian package jackd2)"
+    if shutil.which("jack_lsp") is None:
+        return "jack_lsp is not installed (Debian package jackd2)"
+    return None
+
+
+@dataclass
+class JackServer:
+    """A ``jackd -d dummy`` (or other driver) server owned by this process.
+
+    ``with JackServer(sample_rate_hz=48000, period_frames=128) as srv:`` starts it, waits until
+    a client can connect and points this process's JACK clients at it; leaving the block stops it
+    and restores the environment.
+    """
+
+    sample_rate_hz: int = 48000
+    period_frames: int = 128
+    driver: str = "dummy"
+    name: str = ""
+    start_timeout_s: float = 10.0
+
+    def __post_init__(self) -> None:
+        if not self.name:
+            self.name = f"mixstyle_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._saved_env: dict[str, str | None] = {}
+        self._logfile: Any = None
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def command(self) -> list[str]:
+        exe = jackd_path()
+        if exe is None:
+            raise HostError("cannot start JACK: jackd is not installed (Debian package jackd2)")
+        return [exe, "-n", self.name, "-r", "-d", self.driver, "-r", str(self.sample_rate_hz),
+                "-p", str(self.period_frames)]
+
+    def start(self) -> "JackServer":
+        if self.running:
+            return self
+        reason = jack_missing_reason()
+        if reason:
+            raise HostError(f"cannot start JACK: {reason}")
+        # jackd's dummy driver prints a line per timer xrun: log to a file, never a pipe (a full
+        # pipe would block the server).
+        self._logfile = tempfile.TemporaryFile()
+        self._proc = subprocess.Popen(self.command(), stdout=self._logfile,
+                                      stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        for key, value in (("JACK_DEFAULT_SERVER", self.name), ("JACK_NO_START_SERVER", "1")):
+            self._saved_env.setdefault(key, os.environ.get(key))
+            os.environ[key] = value
+        self._wait_ready()
+        return self
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + self.start_timeout_s
+        while time.monotonic() < deadline:
+            if self._proc is not None and self._proc.poll() is not None:
+                err = self.log()
+                self.stop()
+                raise HostError(f"jackd exited at start: {err.strip()[-400:]}")
+            if self.ports():
+                return
+            time.sleep(0.05)
+        self.stop()
+        raise HostError(f"JACK server {self.name!r} not ready after {self.start_timeout_s:g} s")
+
+    def log(self) -> str:
+        """What jackd printed so far."""
+        if self._logfile is None:
+            return ""
+        self._logfile.seek(0)
+        return self._logfile.read().decode(errors="replace")
+
+    def ports(self) -> list[str]:
+        """Port names on this server (``jack_lsp``); empty when it is not reachable."""
+        env = dict(os.environ, JACK_DEFAULT_SERVER=self.name, JACK_NO_START_SERVER="1")
+        try:
+            out = subprocess.run(["jack_lsp", "-s", self.name], capture_output=True, text=True,
+                                 timeout=5, env=env)
+        except (OSError, subprocess.TimeoutExpired):
+            return []
+        if out.returncode != 0:
+            return []
+        return [line.strip() for line in out.stdout.splitlines() if line.strip()]
+
+    def connect(self, source: str, destination: str) -> None:
+        """Connect two ports (``jack_connect``); HostError naming them if it fails."""
+        env = dict(os.environ, JACK_DEFAULT_SERVER=self.name, JACK_NO_START_SERVER="1")
+        out = subprocess.run(["jack_connect", "-s", self.name, source, destination],
+                             capture_output=True, text=True, timeout=5, env=env)
+        if out.returncode != 0:
+            raise HostError(f"jack_connect {source} -> {destination} failed: "
+                            f"{(out.stderr or out.stdout).strip()}")
+
+    def stop(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            if proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait(timeout=5)
+        if self._logfile is not None:
+            self._logfile.close()
+            self._logfile = None
+        self._restore_env()
+
+    def _restore_env(self) -> None:
+        for key, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        self._saved_env.clear()
+
+    def __enter__(self) -> "JackServer":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
