@@ -60,6 +60,22 @@ def _gather(data, epochs, seqs, positions, heads, tails, epoch, seq, out, found,
     return n_found
 
 
+@njit(cache=True, nogil=True)
+def _put_batch(data, epochs, seqs, positions, heads, t, staging, k, epoch, seq0, chunk_pos):
+    """Write k consecutive chunks of staging (channels, k * frames) into track t's ring."""
+    slots = epochs.shape[1]
+    frames = data.shape[3]
+    for j in range(k):
+        s = (heads[t] + j) % slots
+        for c in range(data.shape[2]):
+            for i in range(frames):
+                data[t, s, c, i] = staging[c, j * frames + i]
+        epochs[t, s] = epoch
+        seqs[t, s] = seq0 + j
+        positions[t, s] = chunk_pos[j]
+    heads[t] += k  # publish last
+
+
 @njit(cache=True)
 def _ready(epochs, seqs, heads, tails, epoch, seq):
     """Number of tracks whose ring holds the chunk (epoch, seq) (without consuming anything)."""
@@ -114,6 +130,12 @@ class ChunkRings:
         self.seqs[track, s] = seq
         self.positions[track, s] = pos
         self.heads[track] += 1  # publish last
+
+    def put_batch(self, track: int, staging: np.ndarray, k: int, epoch: int, seq0: int,
+                  chunk_pos: np.ndarray) -> None:
+        """Write k chunks from staging (channels, >= k * frames); caller checked free() >= k."""
+        _put_batch(self.data, self.epochs, self.seqs, self.positions, self.heads, track, staging,
+                   k, epoch, seq0, chunk_pos)
 
     # consumer side
     def gather(self, epoch: int, seq: int, out: np.ndarray) -> int:
