@@ -23,14 +23,16 @@ from dsp.errors import HostError
 
 
 @njit(cache=True)
-def _gather(data, epochs, seqs, positions, heads, tails, epoch, seq, out, found, pos_out):
+def _gather(data, epochs, seqs, positions, heads, tails, epoch, seq, out, found, pos_out, late):
     """Copy each track's chunk tagged (epoch, seq) into out[track]; stale chunks are dropped.
 
     A track whose chunk is not there yet gets silence and found[track] = 0. Returns the number of
-    tracks found. pos_out[track] receives the chunk's file position (or -1).
+    tracks found and the largest file position among them (-1 if none); pos_out[track] receives
+    each track's chunk position (or -1); late[track] counts the chunks that were not there.
     """
     n_tracks, slots = epochs.shape
     n_found = 0
+    pos_max = -1
     for t in range(n_tracks):
         found[t] = 0
         pos_out[t] = -1
@@ -49,15 +51,17 @@ def _gather(data, epochs, seqs, positions, heads, tails, epoch, seq, out, found,
                         out[t, c, i] = data[t, s, c, i]
                 found[t] = 1
                 pos_out[t] = positions[t, s]
+                pos_max = max(pos_max, positions[t, s])
                 n_found += 1
                 tail += 1
             break
         tails[t] = tail
         if found[t] == 0:
+            late[t] += 1
             for c in range(out.shape[1]):
                 for i in range(out.shape[2]):
                     out[t, c, i] = 0.0
-    return n_found
+    return n_found, pos_max
 
 
 @njit(cache=True, nogil=True)
@@ -77,24 +81,30 @@ def _put_batch(data, epochs, seqs, positions, heads, t, staging, k, epoch, seq0,
 
 
 @njit(cache=True)
-def _ready(epochs, seqs, heads, tails, epoch, seq):
-    """Number of tracks whose ring holds the chunk (epoch, seq) (without consuming anything)."""
+def _prune(epochs, seqs, heads, tails, epoch, seq):
+    """Drop chunks older than (epoch, seq); return how many tracks have (epoch, seq) next."""
     n_tracks, slots = epochs.shape
     n = 0
     for t in range(n_tracks):
-        for k in range(tails[t], heads[t]):
-            s = k % slots
-            if epochs[t, s] == epoch and seqs[t, s] == seq:
+        tail = tails[t]
+        while tail < heads[t]:
+            s = tail % slots
+            e = epochs[t, s]
+            if e < epoch or (e == epoch and seqs[t, s] < seq):
+                tail += 1
+                continue
+            if e == epoch and seqs[t, s] == seq:
                 n += 1
-                break
+            break
+        tails[t] = tail
     return n
 
 
 class ChunkRings:
     """Per-track SPSC rings of ``frames``-long stereo chunks tagged (epoch, seq, file position).
 
-    Producer (one thread): ``free(t)``, ``slot(t)`` -> write ``data[t, slot]`` and the tags with
-    ``put(t, epoch, seq, pos)``. Consumer (one thread): ``gather(epoch, seq, out)``.
+    Producer (one thread): ``free(t)``, then ``put_batch`` (or ``slot(t)`` + ``put``).
+    Consumer (one thread): ``gather(epoch, seq, out)`` and ``prune(epoch, seq)``.
     """
 
     def __init__(self, n_tracks: int, slots: int, frames: int, channels: int = 2) -> None:
@@ -111,6 +121,7 @@ class ChunkRings:
         self.tails = np.zeros(n_tracks, dtype=np.int64)
         self.found = np.zeros(n_tracks, dtype=np.int64)
         self.pos_out = np.zeros(n_tracks, dtype=np.int64)
+        self.late = np.zeros(n_tracks, dtype=np.int64)
 
     @property
     def n_tracks(self) -> int:
@@ -138,13 +149,17 @@ class ChunkRings:
                    k, epoch, seq0, chunk_pos)
 
     # consumer side
-    def gather(self, epoch: int, seq: int, out: np.ndarray) -> int:
-        """Fill out (n_tracks, channels, frames); returns how many tracks had their chunk."""
-        return int(_gather(self.data, self.epochs, self.seqs, self.positions, self.heads,
-                           self.tails, epoch, seq, out, self.found, self.pos_out))
+    def gather(self, epoch: int, seq: int, out: np.ndarray) -> tuple[int, int]:
+        """Fill out (n_tracks, channels, frames) with chunk (epoch, seq) of every track.
 
-    def ready(self, epoch: int, seq: int) -> int:
-        return int(_ready(self.epochs, self.seqs, self.heads, self.tails, epoch, seq))
+        Returns (tracks found, file position of the chunk or -1); missing tracks get silence.
+        """
+        return _gather(self.data, self.epochs, self.seqs, self.positions, self.heads,
+                       self.tails, epoch, seq, out, self.found, self.pos_out, self.late)
+
+    def prune(self, epoch: int, seq: int) -> int:
+        """Consumer: drop stale chunks; returns how many tracks have chunk (epoch, seq) ready."""
+        return int(_prune(self.epochs, self.seqs, self.heads, self.tails, epoch, seq))
 
 
 @njit(cache=True)

@@ -1,0 +1,343 @@
+"""The real-time engine: N stereo tracks from disk -> strips -> inserts -> sum -> master -> out.
+
+Threads and what they share (each shared counter has one writer; nothing the callback touches is
+ever locked):
+
+    control threads (UI, MIDI, model) --Control--> params RecordQueue --+
+    transport calls ------------------> commands RecordQueue -----------+--> audio callback
+    reader thread --ChunkRings (per track, tagged epoch/seq)------------+    ``process(out)``
+    audio callback --FrameTap--> model worker;  --meters, TimingRing--> anyone
+
+``process(out)`` is the callback body: it applies queued changes at the block boundary (by writing
+strip targets; the strips smooth), takes each track's chunk (a missing one is counted in
+``late_reads`` and played as silence), runs strips, inserts, sum, master bus and meters, all on
+preallocated buffers. VST3 inserts are the one exception to "no allocation" (see host.plugins).
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+import warnings
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+
+from dsp.console import MasterBus
+from dsp.errors import HostError, ParameterError
+from dsp.loudness import LoudnessMeter
+from dsp.params import (MASTER, ConsoleSetting, TrackSetting, neutral, validate)
+from dsp.strip import ChannelStrip
+from dsp.validate import check_sample_rate
+from host.control import MASTER_TARGET, Control
+from host.meters import MeterSnapshot, TimingRing, TrackMeters, _sum_tracks
+from host.plugins import InsertChain, PluginInsert, load_insert
+from host.reader import (CMD_CLEAR_LOOP, CMD_LOOP, CMD_SEEK, EPOCH, PLAY_EPOCH, PLAY_SEQ, POS,
+                         STATE_FIELDS, DiskReader, TrackSource)
+from host.ringbuffer import ChunkRings, FrameTap, RecordQueue
+
+CMD_PLAY, CMD_STOP, CMD_TOGGLE = 1, 2, 3
+
+
+class HostWarning(UserWarning):
+    """Something failed in the live engine and was worked around (e.g. a bypassed plugin)."""
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    sample_rate_hz: float = 48000.0
+    block_frames: int = 128
+    readahead_s: float = 0.5       # disk read-ahead per track
+    tap_s: float = 1.0             # what-was-played hand-over to the model worker
+    prime_timeout_s: float = 0.25  # after a seek, wait this long at most for every track
+    max_records_per_block: int = 512
+
+    def __post_init__(self) -> None:
+        check_sample_rate(self.sample_rate_hz)
+        if isinstance(self.block_frames, bool) or not isinstance(self.block_frames, int) \
+                or not 16 <= self.block_frames <= 8192:
+            raise HostError(f"block_frames = {self.block_frames!r} is out of range: allowed "
+                            f"integers 16 .. 8192")
+        if not 0.05 <= self.readahead_s <= 30.0:
+            raise HostError(f"readahead_s = {self.readahead_s} is out of range: allowed "
+                            f"0.05 .. 30 s")
+
+    @property
+    def period_s(self) -> float:
+        return self.block_frames / self.sample_rate_hz
+
+
+def _complete_setting(names: Sequence[str], setting: ConsoleSetting | None,
+                      roles: Sequence[str]) -> ConsoleSetting:
+    """A setting with exactly our tracks (missing ones neutral), validated."""
+    if setting is None:
+        setting = ConsoleSetting(tracks=())
+    extra = {t.name for t in setting.tracks} - set(names)
+    if extra:
+        raise ParameterError(f"the setting names tracks that are not loaded: {sorted(extra)}; "
+                             f"tracks: {list(names)}")
+    have = {t.name: t for t in setting.tracks}
+    tracks = tuple(TrackSetting(name=n, role=have[n].role if n in have else r,
+                                params=validate("track", have[n].params if n in have else {},
+                                                f"track {n!r}"))
+                   for n, r in zip(names, roles))
+    return ConsoleSetting(tracks=tracks, master=validate(MASTER, setting.master, "master"))
+
+
+class Engine:
+    """Plays ``sources`` through the console; use as a context manager (starts the reader)."""
+
+    def __init__(self, sources: Sequence[TrackSource], setting: ConsoleSetting | None = None,
+                 config: EngineConfig = EngineConfig()) -> None:
+        names = [s.name for s in sources]
+        if not names:
+            raise HostError("the engine needs at least one track")
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise HostError(f"track names must be unique, repeated: {dup}")
+        self.config = config
+        self.sources = list(sources)
+        self.track_names = names
+        sr, block, n = config.sample_rate_hz, config.block_frames, len(names)
+        self.sample_rate = sr
+        self.block = block
+        setting = _complete_setting(names, setting, [s.role for s in sources])
+        self.strips = [ChannelStrip(sr, setting.track(nm).params) for nm in names]
+        master_params = {k: v for k, v in setting.master.items() if k != "target_lufs"}
+        self.master = MasterBus(sr, master_params)
+        self.latency_samples = int(self.master.latency_samples)
+        self.params = RecordQueue(8192)
+        self.commands = RecordQueue(256)
+        self.control = Control(names, setting, self.params)
+        slots = max(8, math.ceil(config.readahead_s * sr / block))
+        self.rings = ChunkRings(n, slots, block)
+        self.state = np.zeros(STATE_FIELDS, dtype=np.int64)
+        self.reader = DiskReader(self.sources, sr, self.rings, self.state,
+                                 batch_chunks=max(1, 4096 // block))
+        self.length_frames = self.reader.length_frames
+        self.tap = FrameTap(n, max(block, int(config.tap_s * sr)))
+        self.track_inserts = [InsertChain() for _ in names]
+        self.master_inserts = InsertChain()
+        self.loop_s: tuple[float, float] | None = None
+        # preallocated audio buffers
+        self._inputs = np.zeros((n, 2, block), dtype=np.float32)
+        self._outs = np.zeros((n, 2, block), dtype=np.float32)
+        self._mix = np.zeros((2, block), dtype=np.float32)
+        self._out = np.zeros((2, block), dtype=np.float32)
+        self._rec = np.zeros(3, dtype=np.float64)
+        self.meters = TrackMeters(n)
+        self.loudness = LoudnessMeter(sr)
+        self.timing = TimingRing(config.period_s)
+        # transport, owned by the callback
+        self.playing = False
+        self._epoch = 0
+        self._seq = 0
+        self._priming = False
+        self._prime_blocks = 0
+        self._prime_limit = max(1, int(config.prime_timeout_s / config.period_s))
+        self.blocks = 0
+        self._switch_interval: float | None = None
+
+    # lifecycle -----------------------------------------------------------------------------
+    def start(self) -> "Engine":
+        """Start the disk reader; make Python hand the GIL over often enough for the callback."""
+        if self._switch_interval is None:
+            self._switch_interval = sys.getswitchinterval()
+            sys.setswitchinterval(min(self._switch_interval, 0.0005))
+        self.reader.start()
+        return self
+
+    def close(self) -> None:
+        self.reader.stop()
+        if self._switch_interval is not None:
+            sys.setswitchinterval(self._switch_interval)
+            self._switch_interval = None
+
+    def __enter__(self) -> "Engine":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # transport (any control thread) ----------------------------------------------------------
+    def play(self) -> None:
+        self.commands.push(CMD_PLAY, 0, 0.0)
+
+    def stop(self) -> None:
+        self.commands.push(CMD_STOP, 0, 0.0)
+
+    def toggle(self) -> None:
+        self.commands.push(CMD_TOGGLE, 0, 0.0)
+
+    def _frames(self, seconds: float, what: str) -> int:
+        length_s = self.length_frames / self.sample_rate
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) \
+                or not 0.0 <= seconds <= length_s:
+            raise ParameterError(f"{what} = {seconds!r} s is out of range: allowed 0 .. "
+                                 f"{length_s:.3f} s (the longest track)")
+        return int(round(seconds * self.sample_rate))
+
+    def seek(self, seconds: float) -> None:
+        """Jump to ``seconds`` (0 .. song length); the reader refills every track from there."""
+        frame = self._frames(seconds, "seek position")
+        if self.loop_s is not None and not self.loop_s[0] <= seconds < self.loop_s[1]:
+            self.clear_loop()
+        self.reader.commands.push(CMD_SEEK, frame, 0.0)
+
+    def set_loop(self, start_s: float, end_s: float) -> None:
+        a, b = self._frames(start_s, "loop start"), self._frames(end_s, "loop end")
+        if b - a < self.block:
+            raise ParameterError(f"loop {start_s:g} .. {end_s:g} s is too short: it must be at "
+                                 f"least one block ({self.block / self.sample_rate * 1000:.1f} ms)")
+        self.loop_s = (float(start_s), float(end_s))
+        self.reader.commands.push(CMD_LOOP, a, float(b))
+
+    def clear_loop(self) -> None:
+        self.loop_s = None
+        self.reader.commands.push(CMD_CLEAR_LOOP, 0, 0.0)
+
+    @property
+    def position_s(self) -> float:
+        return max(0, int(self.state[POS])) / self.sample_rate
+
+    # inserts (control thread) ------------------------------------------------------------------
+    def chain(self, where: str) -> InsertChain:
+        """``"master"`` or a track name."""
+        if where == "master":
+            return self.master_inserts
+        if where not in self.track_names:
+            raise HostError(f"no track named {where!r} for an insert; tracks: {self.track_names}"
+                            f" or 'master'")
+        return self.track_inserts[self.track_names.index(where)]
+
+    def add_insert(self, where: str, plugin: str, parameters: dict[str, float] | None = None,
+                   mode: str = "auto") -> PluginInsert:
+        label = "master" if where == "master" else f"track {where!r}"
+        ins = load_insert(plugin, self.sample_rate, self.block, label, parameters, mode)
+        self.chain(where).add(ins)
+        return ins
+
+    def take_warnings(self) -> list[str]:
+        """New problems the callback worked around; each is also issued as a HostWarning."""
+        msgs = []
+        for ch in self.track_inserts + [self.master_inserts]:
+            for ins in ch.inserts:
+                m = ins.take_failure()
+                if m:
+                    msgs.append(m)
+        if self.reader.error is not None:
+            msgs.append(f"disk reader stopped: {self.reader.error}")
+            self.reader.error = None
+        for m in msgs:
+            warnings.warn(m, HostWarning, stacklevel=2)
+        return msgs
+
+    # the audio callback ---------------------------------------------------------------------
+    def _apply_queues(self) -> None:
+        rec = self._rec
+        while self.commands.pop_into(rec):
+            cmd = int(rec[0])
+            if cmd == CMD_PLAY:
+                self.playing = True
+            elif cmd == CMD_STOP:
+                self.playing = False
+            elif cmd == CMD_TOGGLE:
+                self.playing = not self.playing
+        k = 0
+        while k < self.config.max_records_per_block and self.params.pop_into(rec):
+            target, index = int(rec[0]), int(rec[1])
+            if target == MASTER_TARGET:
+                self.master.targets[index] = rec[2]
+            else:
+                self.strips[target].targets[index] = rec[2]
+            k += 1
+
+    def _take_inputs(self) -> None:
+        st = self.state
+        ep = int(st[EPOCH])
+        if ep != self._epoch:  # a seek/loop change: start over at seq 0 of the new epoch
+            self._epoch, self._seq = ep, 0
+            self._priming, self._prime_blocks = True, 0
+            st[PLAY_EPOCH] = ep
+            st[PLAY_SEQ] = 0
+        if self.playing and self._priming:
+            self._prime_blocks += 1
+            ready = self.rings.prune(ep, 0)
+            if ready == len(self.strips) or self._prime_blocks > self._prime_limit:
+                self._priming = False
+        if not self.playing or self._priming:
+            self.rings.prune(ep, self._seq)
+            self._inputs.fill(0.0)
+            return
+        _, pos = self.rings.gather(ep, self._seq, self._inputs)
+        self._seq += 1
+        st[PLAY_SEQ] = self._seq
+        if pos >= 0:
+            st[POS] = pos
+            if pos >= self.length_frames and self.loop_s is None:
+                self.playing = False  # end of the song
+        self.tap.write(self._inputs, self.block)
+
+    def process(self, out: np.ndarray) -> None:
+        """Render one block into ``out`` (2, block) float32. Never raises for audio reasons."""
+        t0 = time.perf_counter_ns()
+        self._apply_queues()
+        self._take_inputs()
+        outs = self._outs
+        for t, strip in enumerate(self.strips):
+            strip.process_into(self._inputs[t], outs[t])
+            chain = self.track_inserts[t]
+            if chain.inserts:
+                chain.process_into(outs[t])
+        _sum_tracks(outs, self._mix)
+        self.master.process_into(self._mix, self._out)
+        if self.master_inserts.inserts:
+            self.master_inserts.process_into(self._out)
+        self.loudness.process_into(self._out)
+        self.meters.update_master(self._out)
+        out[:, :] = self._out
+        self.blocks += 1
+        self.timing.record(time.perf_counter_ns() - t0)
+
+    # offline / synchronous helpers ---------------------------------------------------------
+    def wait_ready(self, timeout_s: float = 10.0) -> None:
+        """Block (outside any callback) until the chunk the next ``process`` plays is read."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            ep = int(self.state[EPOCH])
+            seq = 0 if ep != self._epoch else self._seq
+            if self.rings.prune(ep, seq) == len(self.strips):
+                return
+            if self.reader.error is not None:
+                raise HostError(f"disk reader failed: {self.reader.error}")
+            if time.monotonic() > deadline:
+                raise HostError(f"disk reader did not deliver block {seq} within {timeout_s} s")
+            time.sleep(0.0005)
+
+    # readings (any thread) -------------------------------------------------------------------
+    def meter_snapshot(self) -> MeterSnapshot:
+        return MeterSnapshot(
+            track_names=tuple(self.track_names),
+            track_peak_db=np.array([s.peak_db for s in self.strips]),
+            track_rms_db=np.array([s.rms_db for s in self.strips]),
+            track_gr_db=np.array([s.gain_reduction_db for s in self.strips]),
+            master_peak_db=float(self.meters.master_peak_db[0]),
+            master_rms_db=float(self.meters.master_rms_db[0]),
+            master_gr_db=float(self.master.gain_reduction_db),
+            master_momentary_lufs=float(self.loudness.momentary_lufs),
+            master_short_term_lufs=float(self.loudness.short_term_lufs),
+            master_true_peak_dbtp=float(self.loudness.true_peak_dbtp))
+
+    @property
+    def late_reads(self) -> int:
+        """Blocks a track played as silence because the disk reader was late."""
+        return int(self.rings.late.sum())
+
+    def status(self) -> dict[str, Any]:
+        st = self.timing.stats()
+        return {"playing": self.playing, "position_s": self.position_s, "blocks": self.blocks,
+                "xruns": st.xruns, "late_reads": self.late_reads,
+                "tap_dropped_blocks": int(self.tap.dropped_blocks[0]),
+                "param_queue_refused": self.params.refused}

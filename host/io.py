@@ -1,0 +1,143 @@
+"""Audio output through PortAudio (sounddevice), by default on PortAudio's JACK host API.
+
+PortAudio lists host APIs once, when it initialises (at ``import sounddevice``): a JACK server
+started later is not seen until PortAudio is re-initialised. ``refresh_portaudio()`` does that
+(only while no stream is open).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+import numpy as np
+
+from dsp.errors import HostError
+
+JACK_API = "JACK Audio Connection Kit"
+
+
+def _sd() -> Any:
+    os.environ.setdefault("JACK_NO_START_SERVER", "1")
+    try:
+        import sounddevice as sd
+    except OSError as e:  # libportaudio missing
+        raise HostError(f"PortAudio is not available ({e}); install libportaudio2") from None
+    return sd
+
+
+def refresh_portaudio() -> None:
+    """Re-scan PortAudio host APIs/devices (e.g. after a JACK server started)."""
+    sd = _sd()
+    sd._terminate()
+    sd._initialize()
+
+
+def host_apis() -> list[str]:
+    return [h["name"] for h in _sd().query_hostapis()]
+
+
+def find_output_device(device: int | str | None = None, hostapi: str | None = JACK_API) -> int:
+    """Index of an output device with >= 2 channels on ``hostapi`` (None: any API).
+
+    ``device`` may be an index, a substring of the device name, or None (the API's default or
+    first stereo output).
+    """
+    sd = _sd()
+    if isinstance(device, int) and not isinstance(device, bool):
+        info = sd.query_devices(device)
+        if info["max_output_channels"] < 2:
+            raise HostError(f"audio device {device} ({info['name']!r}) has "
+                            f"{info['max_output_channels']} output channels; need 2")
+        return device
+    apis = sd.query_hostapis()
+    if hostapi is not None:
+        matches = [i for i, h in enumerate(apis) if h["name"] == hostapi]
+        if not matches:
+            raise HostError(f"PortAudio host API {hostapi!r} not available (have: "
+                            f"{', '.join(h['name'] for h in apis)}); is the server running and "
+                            f"was PortAudio initialised after it (refresh_portaudio)?")
+        candidates = list(apis[matches[0]]["devices"])
+        default = apis[matches[0]]["default_output_device"]
+    else:
+        candidates = list(range(len(sd.query_devices())))
+        default = sd.default.device[1]
+    devs = [(i, sd.query_devices(i)) for i in candidates]
+    stereo = [(i, d) for i, d in devs if d["max_output_channels"] >= 2]
+    if device is not None:
+        stereo = [(i, d) for i, d in stereo if str(device).lower() in d["name"].lower()]
+    if not stereo:
+        names = [d["name"] for _, d in devs]
+        raise HostError(f"no stereo output device{' matching ' + repr(device) if device else ''}"
+                        f" on {hostapi or 'any host API'}; devices: {names}")
+    for i, _ in stereo:
+        if i == default:
+            return i
+    return stereo[0][0]
+
+
+class AudioOutput:
+    """Drives ``engine.process`` from a PortAudio output stream (fixed block size)."""
+
+    def __init__(self, engine: Any, device: int | str | None = None,
+                 hostapi: str | None = JACK_API, latency: str | float = "low") -> None:
+        self.engine = engine
+        self.device = find_output_device(device, hostapi)
+        self.latency = latency
+        self.callback_errors = 0
+        self.wrong_sizes = 0
+        self.error: BaseException | None = None
+        self._buf = np.zeros((2, engine.block), dtype=np.float32)
+        self._stream: Any = None
+
+    def _callback(self, outdata: np.ndarray, frames: int, _time: Any, status: Any) -> None:
+        if status:
+            self.engine.timing.flagged[0] += 1
+        if frames != self.engine.block:
+            outdata.fill(0.0)
+            self.wrong_sizes += 1
+            return
+        try:
+            self.engine.process(self._buf)
+            outdata[:, :] = self._buf.T
+        except Exception as e:  # noqa: BLE001 - never let the stream die; report it
+            outdata.fill(0.0)
+            self.callback_errors += 1
+            self.error = e
+
+    def start(self) -> "AudioOutput":
+        sd = _sd()
+        try:
+            self._stream = sd.OutputStream(
+                samplerate=self.engine.sample_rate, blocksize=self.engine.block,
+                device=self.device, channels=2, dtype="float32", latency=self.latency,
+                callback=self._callback)
+            self._stream.start()
+        except sd.PortAudioError as e:
+            raise HostError(f"cannot open audio output device {self.device} at "
+                            f"{self.engine.sample_rate:g} Hz, block {self.engine.block}: {e}"
+                            ) from None
+        return self
+
+    @property
+    def active(self) -> bool:
+        return self._stream is not None and bool(self._stream.active)
+
+    def run_for(self, seconds: float) -> None:
+        """Keep the stream running for ``seconds`` (sleeping in this thread)."""
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            time.sleep(min(0.05, max(0.0, end - time.monotonic())))
+
+    def stop(self) -> None:
+        if self._stream is not None:
+            self._stream.stop()
+            self._stream.close()
+            self._stream = None
+
+    def __enter__(self) -> "AudioOutput":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
