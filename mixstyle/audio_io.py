@@ -1,0 +1,219 @@
+"""Audio and text files in and out: read with pedalboard, write atomically, resample exactly.
+
+Everything that touches audio files goes through here, so every reading error names the file and
+every write is atomic (a temp file in the same folder, then ``os.replace``): a crash never leaves
+a half-written mix behind, and no output path may be one of the inputs (``protect=``).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import numpy as np
+from pedalboard.io import AudioFile
+from scipy.signal import resample_poly
+
+from dsp.errors import AudioInputError, ExportError, ParameterError
+from dsp.validate import check_audio, check_sample_rate
+
+AUDIO_EXTENSIONS = (".wav", ".flac", ".aiff", ".aif", ".mp3", ".ogg")
+WRITE_BIT_DEPTHS = {".wav": (16, 24, 32), ".flac": (16, 24), ".aiff": (16, 24, 32),
+                    ".aif": (16, 24, 32)}
+_MAX_RATIO_TERM = 4096  # resample_poly up/down terms above this are approximated
+
+
+def _read_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_FILE_MODE = 0o666 & ~_read_umask()  # what open() would give a new file
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    """What a file header says: sample rate in Hz, length in frames, channel count."""
+
+    path: Path
+    sample_rate: float
+    frames: int
+    channels: int
+
+    @property
+    def duration_seconds(self) -> float:
+        return self.frames / self.sample_rate
+
+
+def is_audio_path(path: str | os.PathLike[str]) -> bool:
+    """True for a visible file whose extension is one we read (case-insensitive)."""
+    p = Path(path)
+    return p.suffix.lower() in AUDIO_EXTENSIONS and not p.name.startswith(".")
+
+
+def _open(path: str | os.PathLike[str]) -> AudioFile:
+    p = Path(path)
+    if not p.is_file():
+        raise AudioInputError(f"audio file '{p}' does not exist (or is not a file)")
+    if p.stat().st_size == 0:
+        raise AudioInputError(f"audio file '{p}' is empty (0 bytes)")
+    try:
+        return AudioFile(str(p))
+    except Exception as exc:  # pedalboard raises ValueError/RuntimeError for undecodable data
+        raise AudioInputError(f"audio file '{p}' cannot be read as audio: {exc}") from exc
+
+
+def audio_info(path: str | os.PathLike[str]) -> AudioInfo:
+    """Header information of an audio file, without decoding it."""
+    with _open(path) as f:
+        return AudioInfo(Path(path), float(f.samplerate), int(f.frames), int(f.num_channels))
+
+
+def iter_audio_chunks(path: str | os.PathLike[str],
+                      chunk_frames: int) -> Iterator[np.ndarray]:
+    """Yield the whole file as float32 ``(channels, <=chunk_frames)`` chunks, in order."""
+    if chunk_frames < 1:
+        raise ParameterError(f"chunk_frames = {chunk_frames} is out of range: allowed >= 1")
+    with _open(path) as f:
+        while True:
+            try:
+                chunk = f.read(chunk_frames)
+            except Exception as exc:
+                raise AudioInputError(f"audio file '{path}' is corrupt: decoding failed at "
+                                      f"frame {f.tell()}: {exc}") from exc
+            if chunk.shape[-1] == 0:
+                return
+            yield np.asarray(chunk, dtype=np.float32)
+
+
+def read_audio(path: str | os.PathLike[str], start_frame: int = 0,
+               num_frames: int | None = None) -> tuple[np.ndarray, float]:
+    """Read ``(audio float32 (channels, samples), sample_rate_hz)`` from any supported file.
+
+    ``start_frame``/``num_frames`` read a region (shorter if the file ends first). NaN/inf in the
+    file, an empty file or undecodable data raise AudioInputError naming the file.
+    """
+    if start_frame < 0:
+        raise ParameterError(f"start_frame = {start_frame} is out of range: allowed >= 0")
+    with _open(path) as f:
+        total = int(f.frames)
+        n = total - start_frame if num_frames is None else min(num_frames, total - start_frame)
+        if total == 0:
+            raise AudioInputError(f"audio file '{path}' contains no samples")
+        if n <= 0:
+            return np.zeros((int(f.num_channels), 0), np.float32), float(f.samplerate)
+        try:
+            if start_frame:
+                f.seek(start_frame)
+            audio = np.asarray(f.read(n), dtype=np.float32)
+        except Exception as exc:
+            raise AudioInputError(f"audio file '{path}' is corrupt: {exc}") from exc
+        sample_rate = float(f.samplerate)
+    if audio.shape[-1] == 0 and num_frames is None and start_frame == 0:
+        raise AudioInputError(f"audio file '{path}' contains no samples")
+    bad = int(np.count_nonzero(~np.isfinite(audio)))
+    if bad:
+        raise AudioInputError(f"audio file '{path}' contains {bad} non-finite samples "
+                              f"(NaN or inf)")
+    return np.ascontiguousarray(audio), sample_rate
+
+
+def resample_ratio(from_sr: float, to_sr: float) -> tuple[int, int]:
+    """``(up, down)`` integers with up/down == to_sr/from_sr (exact for integer rates)."""
+    ratio = Fraction(to_sr).limit_denominator(10**6) / Fraction(from_sr).limit_denominator(10**6)
+    if max(ratio.numerator, ratio.denominator) > _MAX_RATIO_TERM:
+        ratio = ratio.limit_denominator(_MAX_RATIO_TERM)
+    return ratio.numerator, ratio.denominator
+
+
+def resample(audio: np.ndarray, from_sr: float, to_sr: float) -> np.ndarray:
+    """Polyphase resampling (scipy ``resample_poly``) by the exact rational factor to_sr/from_sr.
+
+    Output has ``ceil(samples * to_sr / from_sr)`` samples; equal rates return the input.
+    """
+    audio = check_audio(audio, "audio")
+    f_sr, t_sr = check_sample_rate(from_sr), check_sample_rate(to_sr)
+    if f_sr == t_sr:
+        return audio
+    up, down = resample_ratio(f_sr, t_sr)
+    if audio.shape[1] == 0:
+        return audio
+    out = resample_poly(audio.astype(np.float64), up, down, axis=1)
+    return np.ascontiguousarray(out, dtype=np.float32)
+
+
+def _check_target(path: Path, protect: Iterable[str | os.PathLike[str]]) -> None:
+    target = path.resolve()
+    for p in protect:
+        q = Path(p)
+        same = q.resolve() == target
+        if not same and q.exists() and target.exists():
+            same = os.path.samefile(q, target)
+        if same:
+            raise ExportError(f"refusing to write '{path}': it is an input file ('{q}'); "
+                              f"choose another output path")
+    if not path.parent.is_dir():
+        raise ExportError(f"cannot write '{path}': folder '{path.parent}' does not exist")
+
+
+def _temp_path(path: Path) -> Path:
+    fd, name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}",
+                                dir=path.parent)
+    os.close(fd)
+    os.chmod(name, path.stat().st_mode & 0o777 if path.exists() else _FILE_MODE)
+    return Path(name)
+
+
+def write_audio_atomic(path: str | os.PathLike[str], audio: np.ndarray, sample_rate: float,
+                       bit_depth: int = 32,
+                       protect: Iterable[str | os.PathLike[str]] = ()) -> Path:
+    """Write ``audio`` (channels, samples) to ``path`` atomically; return the path.
+
+    wav/aiff: ``bit_depth`` 32 (float, the default for mixes: no clipping above 0 dBFS), 24 or 16
+    (integer PCM, clips at full scale); flac: 16 or 24. ``path`` may not be any of ``protect``.
+    """
+    p = Path(path)
+    depths = WRITE_BIT_DEPTHS.get(p.suffix.lower())
+    if depths is None:
+        raise ExportError(f"cannot write '{p}': extension '{p.suffix}' is not one of "
+                          f"{', '.join(WRITE_BIT_DEPTHS)}")
+    if bit_depth not in depths:
+        raise ParameterError(f"bit_depth = {bit_depth} is not allowed for '{p.suffix}' files: "
+                             f"allowed {', '.join(map(str, depths))}")
+    audio = check_audio(audio, f"audio for '{p.name}'")
+    sr = check_sample_rate(sample_rate)
+    _check_target(p, protect)
+    tmp = _temp_path(p)
+    try:
+        with AudioFile(str(tmp), "w", sr, audio.shape[0], bit_depth=bit_depth) as f:
+            f.write(audio)
+        os.replace(tmp, p)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return p
+
+
+def write_text_atomic(path: str | os.PathLike[str], text: str,
+                      protect: Iterable[str | os.PathLike[str]] = ()) -> Path:
+    """Write UTF-8 ``text`` (JSON, CSV, ...) to ``path`` atomically; return the path."""
+    if not isinstance(text, str):
+        raise TypeError(f"text must be str, got {type(text).__name__}")
+    p = Path(path)
+    _check_target(p, protect)
+    tmp = _temp_path(p)
+    try:
+        with open(tmp, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, p)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return p
