@@ -175,8 +175,15 @@ class Control:
             self._flush()
 
     def setting(self) -> ConsoleSetting:
-        """The effective values as a ConsoleSetting (for sessions and offline renders)."""
-        t, m = self.effective()
+        """The effective values as a ConsoleSetting (for offline renders)."""
+        return self._as_setting(*self.effective())
+
+    def setting_predicted(self) -> ConsoleSetting:
+        """The (smoothed) model prediction, without strength and overrides (for sessions)."""
+        with self._lock:
+            return self._as_setting(self.tracks.copy(), self.master.copy())
+
+    def _as_setting(self, t: np.ndarray, m: np.ndarray) -> ConsoleSetting:
         tracks = tuple(TrackSetting(name=n, role=self.roles[i],
                                     params={p: float(t[i, k]) for k, p in enumerate(TRACK_NAMES)})
                        for i, n in enumerate(self.track_names))

@@ -25,14 +25,14 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from dsp.console import MasterBus
+from dsp.console import LIMITER_ARGS, MASTER_SLOT, Console
 from dsp.errors import HostError, ParameterError
 from dsp.loudness import LoudnessMeter
-from dsp.params import (MASTER, ConsoleSetting, TrackSetting, neutral, validate)
-from dsp.strip import ChannelStrip
+from dsp.params import MASTER, MASTER_NAMES, ConsoleSetting, TrackSetting, validate
+from dsp.strip import TARGETS
 from dsp.validate import check_sample_rate
 from host.control import MASTER_TARGET, Control
-from host.meters import MeterSnapshot, TimingRing, TrackMeters, _sum_tracks
+from host.meters import MasterLevels, MeterSnapshot, TimingRing, sum_tracks
 from host.plugins import InsertChain, PluginInsert, load_insert
 from host.reader import (CMD_CLEAR_LOOP, CMD_LOOP, CMD_SEEK, EPOCH, PLAY_EPOCH, PLAY_SEQ, POS,
                          STATE_FIELDS, DiskReader, TrackSource)
@@ -104,10 +104,14 @@ class Engine:
         self.sample_rate = sr
         self.block = block
         setting = _complete_setting(names, setting, [s.role for s in sources])
-        self.strips = [ChannelStrip(sr, setting.track(nm).params) for nm in names]
-        master_params = {k: v for k, v in setting.master.items() if k != "target_lufs"}
-        self.master = MasterBus(sr, master_params)
-        self.latency_samples = int(self.master.latency_samples)
+        self.console = Console(sr, setting)  # strips and master bus; the fused kernel
+        self.strips = self.console.strips
+        self.master = self.console.master
+        self.latency_samples = int(self.console.latency_samples)
+        # master record index -> slot of the master's target vector (-1: limiter parameter)
+        self._master_targets = self.master._state()[0][TARGETS]
+        self._master_slot = [MASTER_SLOT.get(name, -1) for name in MASTER_NAMES]
+        self._limiter_arg = [LIMITER_ARGS.get(name, "") for name in MASTER_NAMES]
         self.params = RecordQueue(8192)
         self.commands = RecordQueue(256)
         self.control = Control(names, setting, self.params)
@@ -120,6 +124,7 @@ class Engine:
         self.tap = FrameTap(n, max(block, int(config.tap_s * sr)))
         self.track_inserts = [InsertChain() for _ in names]
         self.master_inserts = InsertChain()
+        self._track_inserts_present = False
         self.loop_s: tuple[float, float] | None = None
         # preallocated audio buffers
         self._inputs = np.zeros((n, 2, block), dtype=np.float32)
@@ -127,7 +132,7 @@ class Engine:
         self._mix = np.zeros((2, block), dtype=np.float32)
         self._out = np.zeros((2, block), dtype=np.float32)
         self._rec = np.zeros(3, dtype=np.float64)
-        self.meters = TrackMeters(n)
+        self.master_levels = MasterLevels()
         self.loudness = LoudnessMeter(sr)
         self.timing = TimingRing(config.period_s)
         # transport, owned by the callback
@@ -216,7 +221,17 @@ class Engine:
                    mode: str = "auto") -> PluginInsert:
         label = "master" if where == "master" else f"track {where!r}"
         ins = load_insert(plugin, self.sample_rate, self.block, label, parameters, mode)
-        self.chain(where).add(ins)
+        self.add_loaded_insert(where, ins)
+        return ins
+
+    def add_loaded_insert(self, where: str, insert: Any) -> None:
+        """Append an insert object (``process_into(buf)``, e.g. a PluginInsert) to a bus."""
+        self.chain(where).add(insert)
+        self._track_inserts_present = any(c.inserts for c in self.track_inserts)
+
+    def remove_insert(self, where: str, index: int) -> Any:
+        ins = self.chain(where).remove(index)
+        self._track_inserts_present = any(c.inserts for c in self.track_inserts)
         return ins
 
     def take_warnings(self) -> list[str]:
@@ -249,7 +264,13 @@ class Engine:
         while k < self.config.max_records_per_block and self.params.pop_into(rec):
             target, index = int(rec[0]), int(rec[1])
             if target == MASTER_TARGET:
-                self.master.targets[index] = rec[2]
+                slot = self._master_slot[index]
+                if slot >= 0:
+                    self._master_targets[slot] = rec[2]
+                elif self._limiter_arg[index] == "ceiling_db":
+                    self.master.limiter.set_params(ceiling_db=float(rec[2]))
+                elif self._limiter_arg[index] == "release_ms":
+                    self.master.limiter.set_params(release_ms=float(rec[2]))
             else:
                 self.strips[target].targets[index] = rec[2]
             k += 1
@@ -285,27 +306,40 @@ class Engine:
         t0 = time.perf_counter_ns()
         self._apply_queues()
         self._take_inputs()
-        outs = self._outs
-        for t, strip in enumerate(self.strips):
-            strip.process_into(self._inputs[t], outs[t])
-            chain = self.track_inserts[t]
-            if chain.inserts:
-                chain.process_into(outs[t])
-        _sum_tracks(outs, self._mix)
-        self.master.process_into(self._mix, self._out)
+        if self._track_inserts_present:
+            outs = self._outs
+            for t, strip in enumerate(self.strips):
+                strip.process_into(self._inputs[t], outs[t])
+                chain = self.track_inserts[t]
+                if chain.inserts:
+                    chain.process_into(outs[t])
+            sum_tracks(outs, self._mix)
+            self.master.process_into(self._mix, self._out)
+        else:  # every strip, the sum and the master bus in one numba call
+            self.console.process_into(self._inputs, self._out)
         if self.master_inserts.inserts:
             self.master_inserts.process_into(self._out)
         self.loudness.process_into(self._out)
-        self.meters.update_master(self._out)
+        self.master_levels.update(self._out)
         out[:, :] = self._out
         self.blocks += 1
         self.timing.record(time.perf_counter_ns() - t0)
 
     # offline / synchronous helpers ---------------------------------------------------------
+    def settle(self) -> None:
+        """Before playback only: apply queued changes at once (no glide) and clear DSP state."""
+        if self.blocks:
+            raise HostError("settle() is for an engine that has not played yet")
+        self._apply_queues()
+        self.console.reset()
+
     def wait_ready(self, timeout_s: float = 10.0) -> None:
         """Block (outside any callback) until the chunk the next ``process`` plays is read."""
         deadline = time.monotonic() + timeout_s
         while True:
+            if self.reader.handled < int(self.reader.commands.head[0]):
+                time.sleep(0.0005)  # a seek/loop is on its way: wait for its epoch
+                continue
             ep = int(self.state[EPOCH])
             seq = 0 if ep != self._epoch else self._seq
             if self.rings.prune(ep, seq) == len(self.strips):
@@ -323,8 +357,8 @@ class Engine:
             track_peak_db=np.array([s.peak_db for s in self.strips]),
             track_rms_db=np.array([s.rms_db for s in self.strips]),
             track_gr_db=np.array([s.gain_reduction_db for s in self.strips]),
-            master_peak_db=float(self.meters.master_peak_db[0]),
-            master_rms_db=float(self.meters.master_rms_db[0]),
+            master_peak_db=float(self.master_levels.peak_db[0]),
+            master_rms_db=float(self.master_levels.rms_db[0]),
             master_gr_db=float(self.master.gain_reduction_db),
             master_momentary_lufs=float(self.loudness.momentary_lufs),
             master_short_term_lufs=float(self.loudness.short_term_lufs),

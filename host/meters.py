@@ -17,8 +17,9 @@ FLOOR_DB = -150.0
 
 
 @njit(cache=True)
-def _sum_tracks(outs, mix):
-    """mix = sum over tracks of outs (tracks, channels, n), float32 accumulate in track order."""
+def sum_tracks(outs, mix):
+    """mix = sum over tracks of outs (tracks, channels, n), float32 accumulate in track order
+    (the order and precision of dsp.console's fused kernel, so both paths give equal output)."""
     for c in range(mix.shape[0]):
         for i in range(mix.shape[1]):
             mix[c, i] = 0.0
@@ -45,28 +46,15 @@ def _block_levels(x, peak_db, rms_db, k):
     rms_db[k] = 10.0 * math.log10(ms) if ms > 1e-15 else FLOOR_DB
 
 
-@njit(cache=True)
-def _track_levels(outs, peak_db, rms_db):
-    for t in range(outs.shape[0]):
-        _block_levels(outs[t], peak_db, rms_db, t)
+class MasterLevels:
+    """Peak and RMS of the engine's output block (after limiter and master inserts)."""
 
+    def __init__(self) -> None:
+        self.peak_db = np.full(1, FLOOR_DB)
+        self.rms_db = np.full(1, FLOOR_DB)
 
-class TrackMeters:
-    """Per-track peak/RMS/gain reduction of the last block and the master's levels."""
-
-    def __init__(self, n_tracks: int) -> None:
-        self.peak_db = np.full(n_tracks, FLOOR_DB)
-        self.rms_db = np.full(n_tracks, FLOOR_DB)
-        self.gr_db = np.zeros(n_tracks)
-        self.master_peak_db = np.full(1, FLOOR_DB)
-        self.master_rms_db = np.full(1, FLOOR_DB)
-        self.master_gr_db = np.zeros(1)
-
-    def update_tracks(self, outs: np.ndarray) -> None:
-        _track_levels(outs, self.peak_db, self.rms_db)
-
-    def update_master(self, out: np.ndarray) -> None:
-        _block_levels(out, self.master_peak_db, self.master_rms_db, 0)
+    def update(self, out: np.ndarray) -> None:
+        _block_levels(out, self.peak_db, self.rms_db, 0)
 
 
 @dataclass(frozen=True)

@@ -146,6 +146,7 @@ class DiskReader:
         self.seq = 0
         self.pos = 0
         self.reads = 0
+        self.handled = 0  # commands fully applied (compare with commands.head)
         self._staging = np.zeros((2, self.batch_chunks * self.block), dtype=np.float32)
         self._rec = np.zeros(3, dtype=np.float64)
         self._stop = threading.Event()
@@ -191,6 +192,7 @@ class DiskReader:
             elif cmd == CMD_CLEAR_LOOP:
                 self.loop = None
                 self._reposition(int(self.state[POS]))
+            self.handled += 1
 
     def _reposition(self, pos: int) -> None:
         self.epoch += 1

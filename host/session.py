@@ -21,7 +21,9 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from dsp.errors import HostError, MixstyleError
-from dsp.params import ConsoleSetting, setting_from_dict, setting_to_dict
+from dsp.params import (MASTER_NAMES, TRACK_NAMES, ConsoleSetting, setting_from_dict,
+                        setting_to_dict)
+from host.control import MASTER_TARGET
 
 FORMAT = "mixstyle.host_session"
 VERSION = 1
@@ -144,3 +146,65 @@ def load_session(path: str) -> HostSession:
     except json.JSONDecodeError as e:
         raise HostError(f"session {path!r}: not valid JSON ({e})") from None
     return session_from_dict(data, f"session {path!r}")
+
+
+def capture(engine: Any, midi_map: Any = None) -> HostSession:
+    """The session of a running ``host.engine.Engine`` (and its MIDI map, if any)."""
+    tracks = []
+    for s in engine.sources:
+        if s.path is None:
+            raise HostError(f"track {s.name!r} was loaded from memory, not a file: a session "
+                            f"can only refer to stems on disk")
+        tracks.append(TrackEntry(s.name, os.path.abspath(s.path), s.role))
+    c = engine.control
+    overrides = {}
+    for (target, index), value in c.overrides.items():
+        key = f"master:{MASTER_NAMES[index]}" if target == MASTER_TARGET else \
+            f"track:{c.track_names[target]}:{TRACK_NAMES[index]}"
+        overrides[key] = float(value)
+    inserts: dict[str, list[dict[str, Any]]] = {}
+    for name, chain in zip(engine.track_names, engine.track_inserts):
+        if chain.inserts:
+            inserts[f"track:{name}"] = [i.to_dict() for i in chain.inserts]
+    if engine.master_inserts.inserts:
+        inserts["master"] = [i.to_dict() for i in engine.master_inserts.inserts]
+    predicted = c.setting_predicted()
+    return HostSession(tracks=tuple(tracks), setting=predicted,
+                       sample_rate_hz=engine.sample_rate, overrides=overrides,
+                       strength=c.strength, frozen=c.frozen, loop_s=engine.loop_s,
+                       midi_map=midi_map.to_dict() if midi_map is not None else {"bindings": []},
+                       inserts=inserts)
+
+
+def open_session(session: HostSession, block_frames: int = 128) -> tuple[Any, Any]:
+    """Build an Engine (not started) and a MidiMap from a session; plugins get their states."""
+    from host.engine import Engine, EngineConfig
+    from host.midi import MidiMap, parse_target
+    from host.plugins import insert_from_dict
+    from host.reader import TrackSource
+    sources = [TrackSource(t.name, path=t.path, role=t.role) for t in session.tracks]
+    engine = Engine(sources, session.setting,
+                    EngineConfig(sample_rate_hz=session.sample_rate_hz, block_frames=block_frames))
+    try:
+        c = engine.control
+        c.set_strength(session.strength)
+        for key, value in session.overrides.items():
+            t = parse_target(key, f"session override {key!r}")
+            if t.kind != "param":
+                raise HostError(f"session override {key!r} is not a parameter")
+            c.set_override(t.track, t.name, value)
+        c.freeze(session.frozen)
+        for where, entries in session.inserts.items():
+            bus = "master" if where == "master" else where[len("track:"):]
+            label = "master" if where == "master" else f"track {bus!r}"
+            for d in entries:
+                engine.add_loaded_insert(bus, insert_from_dict(d, engine.sample_rate,
+                                                               engine.block, label))
+        if session.loop_s is not None:
+            engine.set_loop(*session.loop_s)
+        engine.settle()
+        midi_map = MidiMap.from_dict(session.midi_map, "session MIDI map")
+    except BaseException:
+        engine.close()
+        raise
+    return engine, midi_map

@@ -1,0 +1,66 @@
+"""Offline driver: run the real-time engine block by block as fast as the disk allows.
+
+Same reader thread, same callback body (``Engine.process``) as live playback, but each block
+waits until the reader has delivered it, so nothing is ever late. The limiter's latency is
+compensated like ``dsp.render.render``, so with the same setting (and no loudness target, no
+inserts) the two renders are the same audio.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+import numpy as np
+
+from dsp.errors import HostError
+from host.engine import Engine
+
+
+def render_engine(engine: Engine, seconds: float | None = None, timeout_s: float = 30.0
+                  ) -> np.ndarray:
+    """Play ``engine`` from the start for ``seconds`` (default: the longest track) -> (2, n)."""
+    n = engine.length_frames if seconds is None else int(round(seconds * engine.sample_rate))
+    if n <= 0:
+        raise HostError(f"nothing to render: {n} frames")
+    lat = engine.latency_samples
+    block = engine.block
+    blocks = -(-(n + lat) // block)
+    out = np.zeros((2, blocks * block), dtype=np.float32)
+    buf = np.zeros((2, block), dtype=np.float32)
+    started = engine.reader._thread is not None
+    if not started:
+        engine.start()
+    try:
+        engine.play()
+        for b in range(blocks):
+            engine.wait_ready(timeout_s)
+            engine.process(buf)
+            out[:, b * block:(b + 1) * block] = buf
+        engine.stop()
+    finally:
+        if not started:
+            engine.close()
+    return np.ascontiguousarray(out[:, lat:lat + n])
+
+
+def render_to_file(engine: Engine, path: str, seconds: float | None = None) -> np.ndarray:
+    """Render and write ``path`` (format from its extension, 32-bit float when it can) atomically."""
+    from pedalboard.io import AudioFile
+    audio = render_engine(engine, seconds)
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise HostError(f"cannot write render {path!r}: folder {folder!r} does not exist")
+    ext = os.path.splitext(path)[1].lower() or ".wav"
+    fd, tmp = tempfile.mkstemp(prefix=".render-", suffix=ext, dir=folder)
+    os.close(fd)
+    try:
+        kwargs = {"bit_depth": 32} if ext in (".wav", ".aiff", ".aif") else {}
+        with AudioFile(tmp, "w", engine.sample_rate, 2, **kwargs) as f:
+            f.write(audio)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return audio
