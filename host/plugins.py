@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import os
+import time
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
@@ -57,6 +58,7 @@ class PluginInsert:
         self.failed = False
         self.error: BaseException | None = None
         self._reported = False
+        self._synced = True  # processed a block since the last parameter change
 
     @property
     def name(self) -> str:
@@ -80,13 +82,28 @@ class PluginInsert:
                 setattr(inst, name, value)
             except ValueError as e:  # pedalboard names the range
                 raise ParameterError(f"plugin {self.name!r}{self._at()}: {e}") from None
+        self._synced = False
 
     def parameters(self) -> dict[str, Any]:
         inst = self.instances[0]
         return {name: getattr(inst, name) for name in self.parameter_names()}
 
     def states(self) -> list[bytes]:
-        """Each instance's raw state (what the plugin itself saves)."""
+        """Each instance's raw state (what the plugin itself saves).
+
+        Some plugins (DPF ones such as the Zam plugins) copy parameter changes into their state
+        only when they process audio: if no block ran since the last change, wait a moment for
+        the callback, else run one block of silence here (and reset) before reading the state.
+        """
+        deadline = time.monotonic() + 0.05
+        while not self._synced and time.monotonic() < deadline:
+            time.sleep(0.005)
+        if not self._synced:
+            silence = np.zeros((2, self.block), dtype=np.float32)
+            bypassed, self.bypassed = self.bypassed, False
+            self.process_into(silence)
+            self.bypassed = bypassed
+            self.reset()
         return [bytes(inst.raw_state) for inst in self.instances]
 
     def set_states(self, states: Sequence[bytes]) -> None:
@@ -116,6 +133,7 @@ class PluginInsert:
                 for ch, inst in enumerate(self.instances):
                     y = inst.process(buf[ch:ch + 1], self.sample_rate, buffer_size=n, reset=False)
                     buf[ch, :] = y[0]
+            self._synced = True
         except Exception as e:  # noqa: BLE001 - any plugin failure bypasses that plugin only
             self.error = e
             self.failed = True
