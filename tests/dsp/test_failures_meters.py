@@ -103,6 +103,30 @@ def test_pure_functions_reject_bad_input(fn):
         fn(None, SR)
 
 
+@pytest.mark.parametrize("fn", [L.integrated_loudness, L.momentary_max_lufs])
+def test_non_finite_found_by_the_kernel(fn):
+    x = np.zeros((2, 48000), np.float32)
+    x[1, 12345] = np.nan
+    x[0, 7] = -np.inf
+    with pytest.raises(AudioInputError, match=r"audio contains 2 non-finite samples"):
+        fn(x, SR)
+    mono = np.zeros((1, 480), np.float32)
+    mono[0, 0] = np.inf
+    with pytest.raises(AudioInputError, match=r"audio contains 1 non-finite samples"):
+        fn(mono, SR)
+    with pytest.raises(AudioInputError, match=r"must be float32 .*int16"):
+        fn(np.zeros((2, 10), np.int16), SR)
+
+
+def test_meter_process_into_reports_non_finite():
+    m = L.LoudnessMeter(SR, channels=3)
+    x = np.zeros((3, 1000), np.float32)
+    x[2, 5] = np.nan
+    assert m.process_into(x) == 1
+    m.reset()
+    assert m.process_into(np.zeros((3, 1000), np.float32)) == 0
+
+
 def test_sample_peak_rejects_bad_input():
     with pytest.raises(AudioInputError, match=r"float32"):
         L.sample_peak_db(np.zeros((2, 10), np.int32))

@@ -136,9 +136,9 @@ def test_five_channel_surround_weights():
 
 @pytest.mark.parametrize("sr", [44100, 96000])
 def test_same_loudness_at_every_sample_rate(sr):
-    for make in (lambda r: sine(1000, -20, 4, r), lambda r: sine(60, -20, 4, r),
-                 lambda r: sine(8000, -20, 4, r)):
-        assert abs(L.integrated_loudness(make(sr), sr) - L.integrated_loudness(make(48000), 48000)) < 0.03
+    for freq_hz in (60.0, 1000.0, 8000.0):
+        here = L.integrated_loudness(sine(freq_hz, -20, 4, sr), sr)
+        assert abs(here - L.integrated_loudness(sine(freq_hz, -20, 4, 48000), 48000)) < 0.03
 
 
 # ---------------------------------------------------------------- EBU Tech 3341 / 3342
