@@ -20,7 +20,7 @@ import tempfile
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from dsp.errors import HostError, MixstyleError
+from dsp.errors import HostError
 from dsp.params import (MASTER_NAMES, TRACK_NAMES, ConsoleSetting, setting_from_dict,
                         setting_to_dict)
 from host.control import MASTER_TARGET
@@ -102,8 +102,8 @@ def session_from_dict(data: Any, where: str = "session") -> HostSession:
     inserts = data.get("inserts") or {}
     if not isinstance(inserts, Mapping) or not all(isinstance(v, list) for v in inserts.values()):
         raise HostError(f"{where}: 'inserts' must map 'master'/'track:<name>' to lists")
+    setting = setting_from_dict(data.get("setting"), f"{where}, setting")
     try:
-        setting = setting_from_dict(data.get("setting"), f"{where}, setting")
         return HostSession(
             tracks=tuple(tracks), setting=setting,
             sample_rate_hz=float(data.get("sample_rate_hz", 48000.0)),
@@ -112,9 +112,7 @@ def session_from_dict(data: Any, where: str = "session") -> HostSession:
             loop_s=None if loop is None else (float(loop[0]), float(loop[1])),
             midi_map=dict(data.get("midi_map") or {"bindings": []}),
             inserts={k: list(v) for k, v in inserts.items()})
-    except (TypeError, ValueError) as e:
-        if isinstance(e, MixstyleError):
-            raise
+    except (HostError, TypeError, ValueError) as e:
         raise HostError(f"{where}: {e}") from None
 
 
