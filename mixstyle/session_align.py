@@ -1,4 +1,4 @@
-"""Time alignment of a session: loudest excerpt, offset of the mix against the stems.
+"""Time alignment of a session: loudest excerpt, region reads, offset of the mix vs the stems.
 
 The offset is found by FFT cross-correlation with PHAT weighting (every frequency counts by its
 phase only), which gives a sharp peak even when the mix is EQ'd, compressed or bass-heavy. The
@@ -8,15 +8,20 @@ search covers +-``max_lag`` samples; the sign convention is ``target[n + offset]
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from scipy.fft import irfft, next_fast_len, rfft
 
 from dsp.errors import ParameterError
+from mixstyle.audio_io import read_audio, resample, resample_ratio
+from mixstyle.session_check import FileScan
 
 OFFSET_SEARCH_SECONDS = 1.0
 OFFSET_WINDOW_SECONDS = 20.0   # at most this much audio goes into the cross-correlation
 FIT_WINDOW_SECONDS = 10.0      # and into the mix-contains-stems test
 _PHAT_FLOOR = 1e-3             # weight floor (relative to the strongest bin) against noise
+RESAMPLE_GUARD_FRAMES = 64     # > resample_poly's filter half-length (10 * max(up, down) / up)
 
 
 def loudest_start(block_power: np.ndarray, window_blocks: int) -> int:
@@ -82,3 +87,38 @@ def shift_with_margin(extended: np.ndarray, margin: int, offset: int, length: in
     time 0) starting at time ``offset``: the aligned signal."""
     start = margin + offset
     return np.ascontiguousarray(extended[:, start:start + length])
+
+
+def read_region(scan: FileScan, start_s: float, n_out: int, sample_rate: float) -> np.ndarray:
+    """``n_out`` samples at ``sample_rate`` from time ``start_s`` (may be negative), stereo,
+    zero-padded outside the file. When resampling, a guard of whole resampling periods is read on
+    both sides so the filter sees real audio at the region's edges."""
+    fsr = scan.info.sample_rate
+    up, down = (1, 1) if fsr == sample_rate else resample_ratio(fsr, sample_rate)
+    guard = 0 if fsr == sample_rate else down * math.ceil(RESAMPLE_GUARD_FRAMES / down)
+    first = int(round(start_s * fsr)) - guard
+    count = int(math.ceil(n_out * fsr / sample_rate)) + 2 + 2 * guard
+    lead = max(0, -first)
+    audio, _ = read_audio(scan.info.path, max(0, first), max(0, count - lead))
+    if lead:
+        audio = np.concatenate([np.zeros((audio.shape[0], lead), np.float32), audio], axis=1)
+    audio = resample(audio, fsr, sample_rate)[:, guard * up // down:]
+    if audio.shape[0] == 1:
+        audio = np.repeat(audio, 2, axis=0)
+    out = np.zeros((2, n_out), np.float32)
+    k = min(n_out, audio.shape[1])
+    out[:, :k] = audio[:, :k]
+    return out
+
+
+def read_aligned(reference: np.ndarray, scan: FileScan, start_s: float, n_out: int,
+                 sample_rate: float) -> tuple[np.ndarray, int]:
+    """Read ``scan``'s file around the region, find its offset against ``reference`` (2, n)
+    and return it aligned, with the offset in samples."""
+    margin = int(round(OFFSET_SEARCH_SECONDS * sample_rate))
+    extended = read_region(scan, start_s - margin / sample_rate, n_out + 2 * margin,
+                           sample_rate)
+    mono_ref = reference.mean(axis=0)
+    a, b = loudest_window(mono_ref, sample_rate, OFFSET_WINDOW_SECONDS)
+    offset, _ = detect_offset(mono_ref[a:b], extended.mean(axis=0)[a:b + 2 * margin], margin)
+    return shift_with_margin(extended, margin, offset, n_out), offset

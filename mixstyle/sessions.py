@@ -15,7 +15,6 @@ length. The problem table and its sentences live in ``session_check``.
 
 from __future__ import annotations
 
-import math
 import warnings as _warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,11 +25,10 @@ import numpy as np
 from dsp.errors import MixstyleError, ParameterError, SessionError
 from dsp.validate import check_range, check_sample_rate
 from mixstyle import session_check as chk
-from mixstyle.audio_io import AUDIO_EXTENSIONS, is_audio_path, read_audio, resample
+from mixstyle.audio_io import AUDIO_EXTENSIONS, is_audio_path
 from mixstyle.roles import ROLES_FILE, assign_roles, load_roles_override
-from mixstyle.session_align import (FIT_WINDOW_SECONDS, OFFSET_SEARCH_SECONDS,
-                                    OFFSET_WINDOW_SECONDS, detect_offset, loudest_start,
-                                    loudest_window, shift_with_margin)
+from mixstyle.session_align import (FIT_WINDOW_SECONDS, loudest_start, loudest_window,
+                                    read_aligned, read_region)
 from mixstyle.session_check import FileScan, Issue
 
 _EXTS = ", ".join(AUDIO_EXTENSIONS)
@@ -151,7 +149,7 @@ def _excerpt(stem_scans: list[FileScan], total_s: float, max_seconds: float | No
     if offset_seconds is not None:
         if offset_seconds >= total_s:
             raise ParameterError(f"offset_seconds = {offset_seconds:g} is out of range for "
-                                     f"{place.label}: allowed 0 .. {total_s:.2f} s (its length)")
+                                 f"{place.label}: allowed 0 .. {total_s:.2f} s (its length)")
         start = float(offset_seconds)
     elif max_seconds is not None and total_s > max_seconds:
         blocks = max(len(s.block_power) for s in stem_scans)
@@ -164,25 +162,6 @@ def _excerpt(stem_scans: list[FileScan], total_s: float, max_seconds: float | No
         start = 0.0
     length = total_s - start
     return start, length if max_seconds is None else min(length, float(max_seconds))
-
-
-def _read_region(scan: FileScan, start_s: float, n_out: int, sample_rate: float) -> np.ndarray:
-    """``n_out`` samples at ``sample_rate`` from time ``start_s`` (may be negative), stereo,
-    zero-padded outside the file."""
-    fsr = scan.info.sample_rate
-    first = int(round(start_s * fsr))
-    count = int(math.ceil(n_out * fsr / sample_rate)) + 2
-    lead = max(0, -first)
-    audio, _ = read_audio(scan.info.path, max(0, first), max(0, count - lead))
-    if lead:
-        audio = np.concatenate([np.zeros((audio.shape[0], lead), np.float32), audio], axis=1)
-    audio = resample(audio, fsr, sample_rate)
-    if audio.shape[0] == 1:
-        audio = np.repeat(audio, 2, axis=0)
-    out = np.zeros((2, n_out), np.float32)
-    k = min(n_out, audio.shape[1])
-    out[:, :k] = audio[:, :k]
-    return out
 
 
 def _rate_issues(scans: dict[Path, FileScan], sample_rate: float, place: _Place) -> list[Issue]:
@@ -200,69 +179,50 @@ def _rate_issues(scans: dict[Path, FileScan], sample_rate: float, place: _Place)
     return out
 
 
-def _align_to(reference: np.ndarray, scan: FileScan, start_s: float, n_out: int,
-              sample_rate: float) -> tuple[np.ndarray, int]:
-    """Read ``scan``'s file around the region, find its offset against ``reference`` (2, n)
-    and return it aligned, with the offset in samples."""
-    margin = int(round(OFFSET_SEARCH_SECONDS * sample_rate))
-    extended = _read_region(scan, start_s - margin / sample_rate, n_out + 2 * margin,
-                            sample_rate)
-    mono_ref = reference.mean(axis=0)
-    a, b = loudest_window(mono_ref, sample_rate, OFFSET_WINDOW_SECONDS)
-    offset, _ = detect_offset(mono_ref[a:b], extended.mean(axis=0)[a:b + 2 * margin], margin)
-    return shift_with_margin(extended, margin, offset, n_out), offset
-
-
 def _offset_issue(where: str, offset: int, sample_rate: float, reference: str) -> Issue:
     return chk.issue("offset", where=where, ms=1000.0 * offset / sample_rate, samples=offset,
                      sr=sample_rate, reference=reference)
 
 
-def _load_set(place: _Place, stem_paths: list[Path], mix_path: Path | None,
-              master_path: Path | None, override: dict[str, str], sample_rate: float | None,
-              max_seconds: float | None, offset_seconds: float | None,
-              issues: list[Issue]) -> _Loaded:
+def _check_names(stem_paths: list[Path], place: _Place) -> list[str]:
     names: dict[str, Path] = {}
     for p in stem_paths:
         if p.stem in names:
             raise chk.fail("duplicate_stem", where=place.label, name=p.stem,
                            files=f"{names[p.stem].name}, {p.name}")
         names[p.stem] = p
-    kinds = [(p, "stem") for p in stem_paths] + [(p, k) for p, k in
-                                                  ((mix_path, "mix"), (master_path, "master"))
-                                                  if p is not None]
+    return list(names)
+
+
+def _scan_all(files: list[tuple[Path, str]], place: _Place,
+              issues: list[Issue]) -> dict[Path, FileScan]:
     scans: dict[Path, FileScan] = {}
-    for path, kind in kinds:
+    for path, kind in files:
         scans[path] = chk.scan_file(path, place.file(kind, path))
         clip = chk.clipping_issue(scans[path], place.file(kind, path))
         if clip is not None:
             issues.append(clip)
-    if sample_rate is None:
-        first = mix_path if mix_path is not None else stem_paths[0]
-        sample_rate = scans[first].info.sample_rate
-    issues.extend(_rate_issues(scans, sample_rate, place))
+    return scans
 
-    stem_scans = [scans[p] for p in stem_paths]
+
+def _length_issues(stem_scans: list[FileScan], place: _Place) -> list[Issue]:
     longest = max(stem_scans, key=lambda s: s.info.duration_seconds)
-    total_s = longest.info.duration_seconds
+    out = []
     for s in stem_scans:
-        short_ms = 1000.0 * (total_s - s.info.duration_seconds)
+        short_ms = 1000.0 * (longest.info.duration_seconds - s.info.duration_seconds)
         if short_ms > chk.LENGTH_TOLERANCE_MS:
-            issues.append(chk.issue("padded", where=place.file("stem", s.info.path),
-                                    short_ms=short_ms,
-                                    reference=f"the longest stem '{longest.info.path.name}'"))
-    start_s, length_s = _excerpt(stem_scans, total_s, max_seconds, offset_seconds, place)
-    n_out = max(1, int(round(length_s * sample_rate)))
-    span = "" if max_seconds is None and not start_s else \
-        f" in {start_s:.1f}..{start_s + length_s:.1f} s"
+            out.append(chk.issue("padded", where=place.file("stem", s.info.path),
+                                 short_ms=short_ms,
+                                 reference=f"the longest stem '{longest.info.path.name}'"))
+    return out
 
-    roles = assign_roles(list(names), override)
-    for track in sorted(set(override) - set(names)):
-        issues.append(chk.issue("unused_role", where=f"'{ROLES_FILE}' of {place.label}",
-                                track=track))
+
+def _read_stems(place: _Place, stem_paths: list[Path], scans: dict[Path, FileScan],
+                roles: dict[str, str], start_s: float, n_out: int, sample_rate: float,
+                span: str, issues: list[Issue]) -> list[Stem]:
     stems: list[Stem] = []
     for p in stem_paths:
-        audio = _read_region(scans[p], start_s, n_out, sample_rate)
+        audio = read_region(scans[p], start_s, n_out, sample_rate)
         peak = float(np.max(np.abs(audio))) if audio.size else 0.0
         if chk.is_silent(peak):
             issues.append(chk.issue("silent_stem", where=place.file("stem", p), span=span,
@@ -272,7 +232,34 @@ def _load_set(place: _Place, stem_paths: list[Path], mix_path: Path | None,
     if not stems:
         raise chk.fail("no_usable_stems", where=place.label, count=len(stem_paths),
                        db=chk.SILENCE_PEAK_DB)
+    return stems
 
+
+def _load_set(place: _Place, stem_paths: list[Path], mix_path: Path | None,
+              master_path: Path | None, override: dict[str, str], sample_rate: float | None,
+              max_seconds: float | None, offset_seconds: float | None,
+              issues: list[Issue]) -> _Loaded:
+    """The pipeline: scan every file -> rates -> lengths -> excerpt -> stems -> mix -> master."""
+    names = _check_names(stem_paths, place)
+    files = [(p, "stem") for p in stem_paths]
+    files += [(p, k) for p, k in ((mix_path, "mix"), (master_path, "master")) if p is not None]
+    scans = _scan_all(files, place, issues)
+    if sample_rate is None:
+        sample_rate = scans[mix_path if mix_path is not None else stem_paths[0]].info.sample_rate
+    issues.extend(_rate_issues(scans, sample_rate, place))
+    stem_scans = [scans[p] for p in stem_paths]
+    issues.extend(_length_issues(stem_scans, place))
+    total_s = max(s.info.duration_seconds for s in stem_scans)
+    start_s, length_s = _excerpt(stem_scans, total_s, max_seconds, offset_seconds, place)
+    n_out = max(1, int(round(length_s * sample_rate)))
+    span = "" if max_seconds is None and not start_s else \
+        f" in {start_s:.1f}..{start_s + length_s:.1f} s"
+
+    for track in sorted(set(override) - set(names)):
+        issues.append(chk.issue("unused_role", where=f"'{ROLES_FILE}' of {place.label}",
+                                track=track))
+    stems = _read_stems(place, stem_paths, scans, assign_roles(names, override), start_s, n_out,
+                        sample_rate, span, issues)
     mix = master = None
     offset = 0
     if mix_path is not None:
@@ -291,7 +278,7 @@ def _load_mix(place: _Place, stems: list[Stem], scan: FileScan, start_s: float, 
         raise chk.fail("silent_mix", where=where, peak_db=chk.peak_db(scan.peak),
                        db=chk.SILENCE_PEAK_DB)
     stem_sum = np.sum([s.audio for s in stems], axis=0)
-    mix, offset = _align_to(stem_sum, scan, start_s, n_out, sample_rate)
+    mix, offset = read_aligned(stem_sum, scan, start_s, n_out, sample_rate)
     if offset:
         issues.append(_offset_issue(where, offset, sample_rate, "the stems"))
     short_ms = 1000.0 * (total_s - (scan.info.duration_seconds - offset / sample_rate))
@@ -309,7 +296,7 @@ def _load_master(place: _Place, mix: np.ndarray, scan: FileScan, start_s: float,
                  sample_rate: float, issues: list[Issue]) -> np.ndarray | None:
     """The master aligned to the (already aligned) mix, or None if it does not match."""
     where = place.file("master", scan.info.path)
-    master, offset = _align_to(mix, scan, start_s, n_out, sample_rate)
+    master, offset = read_aligned(mix, scan, start_s, n_out, sample_rate)
     a, b = loudest_window(mix.mean(axis=0), sample_rate, FIT_WINDOW_SECONDS)
     explained = chk.explained_fraction(mix[None, :, a:b], master[:, a:b], sample_rate)
     if explained < chk.MIN_EXPLAINED:

@@ -297,5 +297,21 @@ def test_load_stems_for_mixing_with_roles_override_and_warnings(tmp_path):
     assert sorted(w.code for w in seen) == ["ignored_file", "padded"]
     assert "stem 'Track 7.wav' in stems folder" in str(next(w for w in seen
                                                             if w.code == "padded"))
-    with pytest.warns(SessionWarning, match="'notes.txt' is not an audio file"):
+    with pytest.warns(SessionWarning) as record:
         load_stems(d)
+    ignored, padded = (str(r.message) for r in record)
+    assert ignored.endswith(": 'notes.txt' is not an audio file (.wav, .flac, .aiff, .aif, .mp3, "
+                            ".ogg); ignored")
+    assert padded.endswith("is 500.0 ms shorter than the longest stem 'bass.flac'; padded with "
+                           "zeros")
+
+
+def test_resampled_excerpt_equals_the_same_part_of_the_whole_song(tmp_path):
+    """Region reads resample with guard frames: no edge transient at the excerpt start."""
+    folder, _, _ = make_song(tmp_path, "ballad", 48000, seconds=3.0, seed=18)
+    whole = load_song(folder, sample_rate=44100)
+    part = load_song(folder, sample_rate=44100, max_seconds=1.0, offset_seconds=1.0)
+    assert part.start_seconds == 1.0 and part.num_samples == 44100
+    for a, b in zip(whole.stems, part.stems):
+        np.testing.assert_allclose(b.audio, a.audio[:, 44100:88200], atol=1e-5)
+    np.testing.assert_allclose(part.mix, whole.mix[:, 44100:88200], atol=1e-5)
