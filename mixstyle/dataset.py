@@ -1,0 +1,165 @@
+"""Training records: what the profile keeps of each past song (no audio, only numbers).
+
+A record holds the song's stem features, roles, the recovered console setting (the fit) and its
+quality, plus the hash and duration of every file it came from (for the model card). Records are
+stored in the profile (``songs/<song>.json``) so ``learn`` on an existing profile with new songs
+only fits the new ones and retrains on all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from dsp.params import MASTER, TRACK, normalise_all, section_specs, setting_from_dict, \
+    setting_to_dict
+from mixstyle.errors import ProfileError
+from mixstyle.features import role_index, stem_features
+from mixstyle.fit import FitResult
+from mixstyle.model import PREDICTED_MASTER, PREDICTED_TRACK
+
+RECORD_VERSION = 1
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    path: str
+    sha256: str
+    seconds: float
+
+
+@dataclass
+class SongRecord:
+    song: str
+    track_names: list[str]
+    roles: list[str]
+    features: list[list[float]]        # (N, F)
+    song_features: list[float]         # features of the plain sum of the stems
+    setting: dict[str, Any]            # dsp.params JSON of the recovered setting
+    quality: dict[str, float]
+    files: list[SourceFile]
+
+    def to_json(self) -> str:
+        data = asdict(self)
+        data["version"] = RECORD_VERSION
+        return json.dumps(data, indent=1)
+
+    @staticmethod
+    def from_json(text: str, where: str) -> "SongRecord":
+        try:
+            data = json.loads(text)
+            if data.pop("version", None) != RECORD_VERSION:
+                raise ProfileError(f"{where}: unsupported song record version")
+            data["files"] = [SourceFile(**f) for f in data["files"]]
+            rec = SongRecord(**data)
+            setting_from_dict(rec.setting, where)
+            return rec
+        except (KeyError, TypeError, ValueError) as e:
+            raise ProfileError(f"{where}: not a valid song record ({e})") from None
+
+
+def make_record(song_name: str, names: list[str], roles: list[str], stems: np.ndarray,
+                sample_rate: float, fit: FitResult, files: list[SourceFile]) -> SongRecord:
+    feats = [stem_features(s, sample_rate).vector.tolist() for s in stems]
+    song_feat = stem_features(stems.sum(axis=0), sample_rate).vector.tolist()
+    return SongRecord(song_name, list(names), list(roles), feats, song_feat,
+                      setting_to_dict(fit.setting), fit.quality(), files)
+
+
+def _weights_for(values: dict[str, Any], section: str) -> np.ndarray:
+    """How much each parameter's target counts: a band's frequency only matters when the band
+    does something, a compressor's timing only when it compresses."""
+    specs = PREDICTED_TRACK if section == TRACK else PREDICTED_MASTER
+    w = np.ones(len(specs))
+    for j, p in enumerate(specs):
+        name = p.name
+        if name.endswith("_freq_hz") or name.endswith("_q"):
+            stem = name.rsplit("_", 2)[0] if name.endswith("_freq_hz") else name[:-2]
+            gain = values.get(f"{stem}_gain_db")
+            if gain is not None:
+                w[j] = min(1.0, abs(gain) / 3.0) + 0.05
+        if name.startswith("comp_") and name not in ("comp_ratio", "comp_makeup_db"):
+            w[j] = min(1.0, max(0.0, values["comp_ratio"] - 1.0)) + 0.05
+        if name == "hpf_q":
+            w[j] = 1.0 if values["hpf_freq_hz"] > 20 else 0.05
+        if name == "lpf_q":
+            w[j] = 1.0 if values["lpf_freq_hz"] < 18000 else 0.05
+        if name in ("output_gain_db", "pan", "target_lufs"):
+            w[j] = 3.0
+    return w
+
+
+def _select(vec: np.ndarray, section: str) -> np.ndarray:
+    specs = section_specs(section)
+    keep = PREDICTED_TRACK if section == TRACK else PREDICTED_MASTER
+    idx = [specs.index(p) for p in keep]
+    return vec[idx]
+
+
+@dataclass
+class Batch:
+    feats: torch.Tensor          # (B, N, F)
+    roles: torch.Tensor          # (B, N)
+    mask: torch.Tensor           # (B, N)
+    song_feats: torch.Tensor     # (B, F)
+    track_u: torch.Tensor        # (B, N, P)
+    track_w: torch.Tensor        # (B, N, P)
+    master_u: torch.Tensor       # (B, M)
+    master_w: torch.Tensor       # (B, M)
+
+
+def collate(records: list[SongRecord]) -> Batch:
+    b = len(records)
+    n = max(len(r.track_names) for r in records)
+    f = len(records[0].song_features)
+    feats = torch.zeros(b, n, f)
+    roles = torch.zeros(b, n, dtype=torch.long)
+    mask = torch.zeros(b, n, dtype=torch.bool)
+    song = torch.zeros(b, f)
+    tu = torch.full((b, n, len(PREDICTED_TRACK)), 0.5)
+    tw = torch.zeros(b, n, len(PREDICTED_TRACK))
+    mu = torch.zeros(b, len(PREDICTED_MASTER))
+    mw = torch.zeros(b, len(PREDICTED_MASTER))
+    for i, r in enumerate(records):
+        setting = setting_from_dict(r.setting, f"song record {r.song!r}")
+        k = len(r.track_names)
+        feats[i, :k] = torch.tensor(r.features)
+        roles[i, :k] = torch.tensor([role_index(x) for x in r.roles])
+        mask[i, :k] = True
+        song[i] = torch.tensor(r.song_features)
+        for j, t in enumerate(setting.tracks):
+            tu[i, j] = torch.from_numpy(_select(normalise_all(TRACK, t.params), TRACK))
+            tw[i, j] = torch.from_numpy(_weights_for(t.params, TRACK))
+        mu[i] = torch.from_numpy(_select(normalise_all(MASTER, setting.master), MASTER))
+        mw[i] = torch.from_numpy(_weights_for(setting.master, MASTER))
+        if setting.master.get("target_lufs") is None:
+            mw[i, [p.name for p in PREDICTED_MASTER].index("target_lufs")] = 0.0
+    return Batch(feats, roles, mask, song, tu.float(), tw.float(), mu.float(), mw.float())
+
+
+def save_record(folder: Path, record: SongRecord) -> Path:
+    from mixstyle.audio_io import write_text_atomic
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{record.song}.json"
+    write_text_atomic(path, record.to_json())
+    return path
+
+
+def load_records(folder: Path) -> list[SongRecord]:
+    if not folder.is_dir():
+        return []
+    return [SongRecord.from_json(p.read_text(), str(p)) for p in sorted(folder.glob("*.json"))]

@@ -1,0 +1,173 @@
+"""``mixstyle learn``: sessions -> fits -> song records -> trained network -> profile folder.
+
+Learning on an existing profile keeps its song records, fits only songs that are new or whose
+files changed (by SHA-256), and retrains the network on all of them.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from mixstyle.dataset import (SongRecord, SourceFile, load_records, make_record, save_record,
+                              sha256_file)
+from mixstyle.errors import ProfileError
+from mixstyle.fit import FitConfig, fit_mix
+from mixstyle.model import count_parameters
+from mixstyle.profile import save_profile
+from mixstyle.sessions import Song, load_sessions
+from mixstyle.train import SongAudio, TrainConfig, train
+
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class LearnConfig:
+    fit: FitConfig = FitConfig()
+    train: TrainConfig = TrainConfig()
+    max_seconds: float = 30.0      # of each song used (loudest region)
+    holdout_fraction: float = 0.2  # songs kept out for the held-out score (min 1 when >= 4 songs)
+
+
+def _song_files(song: Song) -> list[SourceFile]:
+    paths = [s.path for s in song.stems]
+    for p in sorted(song.folder.iterdir()):
+        if p.is_file() and p.stem in ("mix", "master"):
+            paths.append(p)
+    return [SourceFile(str(p), sha256_file(p), _duration(p)) for p in paths]
+
+
+def _duration(path: Path) -> float:
+    from pedalboard.io import AudioFile
+    try:
+        with AudioFile(str(path)) as f:
+            return round(f.frames / f.samplerate, 3)
+    except Exception:  # noqa: BLE001 - a file that read a moment ago; report unknown length
+        return math.nan
+
+
+def _staged_excerpt(song: Song, rec: SongRecord, seconds: float) -> SongAudio:
+    from mixstyle.fit import choose_excerpt
+    stems = np.stack([s.audio for s in song.stems])
+    gains = np.array([t["params"]["input_gain_db"] for t in rec.setting["tracks"]])
+    start, stop = choose_excerpt(stems, song.sample_rate, seconds)
+    staged = stems[:, :, start:stop] * (10 ** (gains / 20))[:, None, None]
+    return SongAudio(np.ascontiguousarray(staged.astype(np.float32)),
+                     np.ascontiguousarray(song.mix[:, start:stop].astype(np.float32)),
+                     song.sample_rate)
+
+
+def fit_song(song: Song, config: FitConfig) -> SongRecord:
+    stems = np.stack([s.audio for s in song.stems])
+    names = [s.name for s in song.stems]
+    roles = [s.role for s in song.stems]
+    result = fit_mix(stems, song.mix, song.sample_rate, names, roles, config)
+    return make_record(song.name, names, roles, stems, song.sample_rate, result,
+                       _song_files(song))
+
+
+def split_holdout(names: list[str], fraction: float, seed: int) -> tuple[list[str], list[str]]:
+    if len(names) < 4 or fraction <= 0:
+        return list(names), []
+    rng = np.random.default_rng(seed)
+    k = max(1, int(round(fraction * len(names))))
+    held = sorted(rng.choice(sorted(names), size=k, replace=False).tolist())
+    return [n for n in names if n not in held], held
+
+
+def learn(sessions: Path, out: Path, config: LearnConfig = LearnConfig(),
+          progress: Progress | None = None, log: Callable[[str], None] = print) -> dict:
+    """Run the whole pipeline; returns the model card dict."""
+    torch.manual_seed(config.train.seed)
+    report = load_sessions(sessions, max_seconds=config.max_seconds)
+    for song, message in report.errors:
+        log(f"skipped song {song!r}: {message}")
+    for song in report.songs:
+        for issue in song.warnings:
+            log(f"warning: {issue}")
+    if not report.songs:
+        raise ProfileError(f"{sessions}: no usable songs (expected SESSIONS/<song>/stems/*.wav "
+                           f"and SESSIONS/<song>/mix.wav)")
+    records = {r.song: r for r in load_records(out / "songs")}
+    audio: dict[str, SongAudio] = {}
+    for k, song in enumerate(report.songs):
+        files = _song_files(song)
+        old = records.get(song.name)
+        if old is None or [f.sha256 for f in old.files] != [f.sha256 for f in files]:
+            records[song.name] = fit_song(song, config.fit)
+            save_record(out / "songs", records[song.name])
+        audio[song.name] = _staged_excerpt(song, records[song.name], config.train.audio_seconds)
+        if progress:
+            progress("fit", k + 1, len(report.songs))
+    names = sorted(records)
+    train_names, held = split_holdout(names, config.holdout_fraction, config.train.seed)
+    held_score = None
+    if held:
+        model, _ = train([records[n] for n in train_names], config.train, audio, progress=progress)
+        from mixstyle.evaluate import score_songs
+        songs = {s.name: s for s in report.songs if s.name in held}
+        held_score = score_songs(model, [songs[n] for n in held if n in songs])
+    model, history = train([records[n] for n in names], config.train, audio, progress=progress)
+    card = model_card(records, names, held, held_score, config, count_parameters(model))
+    meta = {"created": card["created"], "songs": names, "seed": config.train.seed,
+            "learn_config": _jsonable(asdict(config))}
+    save_profile(out, model, meta, card, card_markdown(card))
+    return card
+
+
+def _jsonable(d: dict) -> dict:
+    return {k: (_jsonable(v) if isinstance(v, dict) else v) for k, v in d.items()}
+
+
+def model_card(records: dict[str, SongRecord], names: list[str], held: list[str],
+               held_score: dict | None, config: LearnConfig, n_params: int) -> dict:
+    return {
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "trained_on": [{"song": n, "tracks": [
+            {"name": t, "role": r} for t, r in zip(records[n].track_names, records[n].roles)],
+            "files": [asdict(f) for f in records[n].files],
+            "fit_quality": records[n].quality} for n in names],
+        "held_out_songs": held,
+        "held_out_score": held_score,
+        "model_parameters": n_params,
+        "seed": config.train.seed,
+        "epochs": config.train.epochs,
+        "audio_epochs": config.train.audio_epochs,
+        "privacy": "trained only on the files listed here, locally; no data left this machine",
+    }
+
+
+def card_markdown(card: dict) -> str:
+    lines = ["# mixstyle profile: model card", "",
+             f"Created {card['created']}. {card['model_parameters']:,} network parameters, "
+             f"seed {card['seed']}.", "", card["privacy"] + ".", "",
+             "## Training songs and fit quality", "",
+             "Fit quality: how well the recovered console setting reproduces the producer's mix "
+             "on the fitted excerpt (error in dB re the mix, band error in dB).", "",
+             "| song | tracks | fit error (dB) | band error (dB) |", "|---|---|---|---|"]
+    for s in card["trained_on"]:
+        q = s["fit_quality"]
+        lines.append(f"| {s['song']} | {len(s['tracks'])} | {q.get('error_db')} | "
+                     f"{q.get('band_error_db')} |")
+    lines += ["", "## Held-out score", ""]
+    hs = card["held_out_score"]
+    if hs:
+        lines.append(f"Songs kept out of training: {', '.join(card['held_out_songs'])}.")
+        lines.append("")
+        lines.append("| metric | learned | plain sum |")
+        lines.append("|---|---|---|")
+        for k, v in hs["learned"].items():
+            lines.append(f"| {k} | {v:.3f} | {hs['plain_sum'][k]:.3f} |")
+    else:
+        lines.append("Too few songs for a held-out score (needs at least 4).")
+    lines += ["", "## Files", "", "| file | SHA-256 | seconds |", "|---|---|---|"]
+    for s in card["trained_on"]:
+        for f in s["files"]:
+            lines.append(f"| {f['path']} | `{f['sha256'][:16]}…` | {f['seconds']} |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,159 @@
+"""A profile is a folder: the network's weights, its config, a model card and the song records.
+
+    PROFILE/
+      profile.json     format, version, model config, feature names, predicted parameters,
+                       a hash of the parameter table it was trained against
+      weights.npz      the network's tensors (numpy, loaded with allow_pickle=False: no code runs)
+      model_card.json  every training file with its SHA-256 and duration, the date, fit quality
+      model_card.md    per song, the held-out score -- the same, for people
+      songs/<song>.json  the training record of each song (features + recovered setting)
+
+Inference (``Profile.predict``) is what the host and ``mixstyle mix`` use; it imports no
+training code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from dsp.loudness import integrated_loudness
+from dsp.params import MASTER, TABLE, TRACK, ConsoleSetting, TrackSetting, spec, validate
+from mixstyle.audio_io import write_text_atomic
+from mixstyle.errors import ProfileError
+from mixstyle.features import FEATURE_NAMES, role_index, stage_gain_db, stem_features
+from mixstyle.model import PREDICTED_MASTER, PREDICTED_TRACK, MixNet, ModelConfig
+
+FORMAT = "mixstyle.profile"
+VERSION = 1
+
+
+def table_hash() -> str:
+    text = json.dumps([(p.key, p.min, p.max, p.scale) for p in TABLE])
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _atomic_bytes(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+
+
+def save_weights(model: MixNet, path: Path) -> None:
+    import io
+    buf = io.BytesIO()
+    np.savez(buf, **{k: v.detach().cpu().numpy() for k, v in model.state_dict().items()})
+    _atomic_bytes(path, buf.getvalue())
+
+
+def load_weights(model: MixNet, path: Path) -> None:
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            state = {k: torch.from_numpy(data[k]) for k in data.files}
+        model.load_state_dict(state, strict=True)
+    except (OSError, ValueError, KeyError, RuntimeError) as e:
+        raise ProfileError(f"profile weights {path}: cannot be loaded ({e})") from None
+
+
+@dataclass
+class Profile:
+    folder: Path
+    model: MixNet
+    meta: dict[str, Any]
+
+    def predict(self, stems: Sequence[tuple[str, str, np.ndarray]], sample_rate: float,
+                strength: float = 1.0) -> ConsoleSetting:
+        """Console setting for new stems ``(name, role, audio (2, n))``.
+
+        ``strength`` 0 gives the neutral console (the plain sum), 1 the full learned style;
+        in between, every parameter moves along the table's normalised scale.
+        """
+        if not 0.0 <= strength <= 1.0 or math.isnan(strength):
+            raise ProfileError(f"strength = {strength}: allowed 0 .. 1")
+        if not stems:
+            raise ProfileError("no stems to mix")
+        feats = torch.tensor(np.stack([stem_features(a, sample_rate).vector for _, _, a in stems]))
+        total = np.sum([a for _, _, a in stems], axis=0)
+        song = torch.tensor(stem_features(total, sample_rate).vector)[None]
+        roles = torch.tensor([[role_index(r) for _, r, _ in stems]])
+        mask = torch.ones(1, len(stems), dtype=torch.bool)
+        with torch.no_grad():
+            tu, mu = self.model(feats[None], roles, mask, song)
+        tracks = []
+        for i, (name, role, audio) in enumerate(stems):
+            values = {"input_gain_db": strength * stage_gain_db(
+                integrated_loudness(audio, sample_rate))}
+            for j, p in enumerate(PREDICTED_TRACK):
+                values[p.name] = _blend(p, float(tu[0, i, j]), strength)
+            tracks.append(TrackSetting(name, validate(TRACK, values, f"track {name!r}"), role))
+        master: dict[str, Any] = {}
+        for j, p in enumerate(PREDICTED_MASTER):
+            if p.name == "target_lufs":
+                continue
+            master[p.name] = _blend(p, float(mu[0, j]), strength)
+        target = spec(MASTER, "target_lufs").denormalise(
+            float(mu[0, [q.name for q in PREDICTED_MASTER].index("target_lufs")]))
+        if strength >= 1.0:
+            master["target_lufs"] = float(target)
+        elif strength > 0.0:
+            plain = integrated_loudness(total.astype(np.float32), sample_rate)
+            if math.isfinite(plain):
+                t = spec(MASTER, "target_lufs")
+                master["target_lufs"] = float(np.clip(plain + strength * (target - plain),
+                                                      t.min, t.max))
+        return ConsoleSetting(tuple(tracks), validate(MASTER, master, "master"))
+
+
+def _blend(p, u_pred: float, strength: float) -> float:
+    u0 = p.normalise(p.neutral if p.neutral is not None else p.default)
+    u = u0 + strength * (u_pred - u0)
+    return float(np.clip(p.denormalise(u), p.min, p.max))
+
+
+def save_profile(folder: Path, model: MixNet, meta: dict[str, Any], card: dict[str, Any],
+                 card_markdown: str) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    meta = dict(meta, format=FORMAT, version=VERSION, table_hash=table_hash(),
+                model_config=model.config.to_dict(), feature_names=list(FEATURE_NAMES),
+                predicted_track=[p.name for p in PREDICTED_TRACK],
+                predicted_master=[p.name for p in PREDICTED_MASTER])
+    save_weights(model, folder / "weights.npz")
+    write_text_atomic(folder / "model_card.json", json.dumps(card, indent=2))
+    write_text_atomic(folder / "model_card.md", card_markdown)
+    write_text_atomic(folder / "profile.json", json.dumps(meta, indent=2))
+
+
+def load_profile(folder: str | Path) -> Profile:
+    folder = Path(folder)
+    meta_path = folder / "profile.json"
+    if not meta_path.is_file():
+        raise ProfileError(f"{folder}: not a mixstyle profile (no profile.json); make one with "
+                           f"'mixstyle learn SESSIONS --out {folder}'")
+    try:
+        meta = json.loads(meta_path.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise ProfileError(f"{meta_path}: unreadable ({e})") from None
+    if meta.get("format") != FORMAT or meta.get("version") != VERSION:
+        raise ProfileError(f"{meta_path}: format {meta.get('format')!r} version "
+                           f"{meta.get('version')!r}; this mixstyle reads {FORMAT} v{VERSION}")
+    if meta.get("table_hash") != table_hash():
+        raise ProfileError(f"{meta_path}: trained against another parameter table; "
+                           f"re-run 'mixstyle learn' to update it")
+    if meta.get("feature_names") != list(FEATURE_NAMES):
+        raise ProfileError(f"{meta_path}: trained on other features; re-run 'mixstyle learn'")
+    try:
+        config = ModelConfig(**meta["model_config"])
+    except (KeyError, TypeError) as e:
+        raise ProfileError(f"{meta_path}: bad model_config ({e})") from None
+    model = MixNet(config)
+    load_weights(model, folder / "weights.npz")
+    model.eval()
+    return Profile(folder, model, meta)
+

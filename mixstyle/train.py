@@ -1,0 +1,152 @@
+"""Train the profile's network on the recovered settings, then through the console on the audio.
+
+Phase 1 (parameters): weighted L1 between predicted and recovered normalised settings, with track
+dropout (a random track or two hidden from a song) so the model does not lean on one fixed band
+line-up. Phase 2 (audio): each song's excerpt is rendered through the differentiable twin with
+the predicted setting and compared with the producer's mix (level-matched MR-STFT + band error);
+the parameter loss stays on as an anchor. Full-batch, deterministic for a seed.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+
+from dsp.params import MASTER, neutral
+from mixstyle import losses, twin
+from mixstyle.dataset import Batch, SongRecord, collate
+from mixstyle.model import PREDICTED_MASTER, PREDICTED_TRACK, MixNet, ModelConfig
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 400           # parameter-phase steps (full batch)
+    audio_epochs: int = 8       # passes over the songs in the audio phase (0 = skip)
+    audio_seconds: float = 3.0
+    lr: float = 3e-3
+    weight_decay: float = 1e-3
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1 or self.audio_epochs < 0:
+            raise ValueError("TrainConfig.epochs must be >= 1 and audio_epochs >= 0")
+
+
+@dataclass(frozen=True)
+class SongAudio:
+    """A song's staged stems and mix excerpt for the audio phase."""
+    stems: np.ndarray   # (N, 2, T) float32, already trimmed by the input gain (gain staging)
+    mix: np.ndarray     # (2, T)
+    sample_rate: float
+
+
+def param_loss(model: MixNet, batch: Batch, drop: torch.Tensor | None = None) -> torch.Tensor:
+    mask = batch.mask if drop is None else batch.mask & ~drop
+    tu, mu = model(batch.feats, batch.roles, mask, batch.song_feats)
+    w = batch.track_w * mask[..., None]
+    track = (w * (tu - batch.track_u).abs()).sum() / w.sum().clamp_min(1e-6)
+    master = (batch.master_w * (mu - batch.master_u).abs()).sum() / \
+        batch.master_w.sum().clamp_min(1e-6)
+    return track + 0.5 * master
+
+
+def _random_drop(batch: Batch, gen: torch.Generator) -> torch.Tensor:
+    """Hide up to two tracks per song (never leaving fewer than two)."""
+    drop = torch.zeros_like(batch.mask)
+    counts = batch.mask.sum(dim=1)
+    for i in range(batch.mask.shape[0]):
+        k = int(torch.randint(0, 3, (1,), generator=gen))
+        k = min(k, int(counts[i]) - 2)
+        if k > 0:
+            idx = torch.randperm(int(counts[i]), generator=gen)[:k]
+            drop[i, idx] = True
+    return drop
+
+
+def _init_model(records: Sequence[SongRecord], batch: Batch, config: ModelConfig) -> MixNet:
+    model = MixNet(config)
+    flat = batch.feats[batch.mask]
+    allf = torch.cat([flat, batch.song_feats])
+    model.set_feature_stats(allf.mean(dim=0), allf.std(dim=0))
+    w = batch.track_w * batch.mask[..., None]
+    mean_t = (w * batch.track_u).sum(dim=(0, 1)) / w.sum(dim=(0, 1)).clamp_min(1e-6)
+    mean_t = torch.where(w.sum(dim=(0, 1)) > 0, mean_t, torch.full_like(mean_t, 0.5))
+    mean_m = (batch.master_w * batch.master_u).sum(0) / batch.master_w.sum(0).clamp_min(1e-6)
+    mean_m = torch.where(batch.master_w.sum(0) > 0, mean_m, torch.full_like(mean_m, 0.5))
+    model.set_output_bias(mean_t, mean_m)
+    return model
+
+
+def _track_dict(u: torch.Tensor) -> dict[str, torch.Tensor]:
+    """(N, P) normalised -> physical name -> (1, N); input trim 0 (stems come staged)."""
+    out = {p.name: p.denormalise(u[:, j]).clamp(p.min, p.max)[None, :]
+           for j, p in enumerate(PREDICTED_TRACK)}
+    out["input_gain_db"] = torch.zeros(1, u.shape[0])
+    return out
+
+
+def audio_loss(model: MixNet, batch: Batch, i: int, song: SongAudio) -> torch.Tensor:
+    n = int(batch.mask[i].sum())
+    tu, _ = model(batch.feats[i:i + 1, :n], batch.roles[i:i + 1, :n], batch.mask[i:i + 1, :n],
+                  batch.song_feats[i:i + 1])
+    master = {k: v for k, v in neutral(MASTER).items() if v is not None}
+    x = torch.from_numpy(song.stems)[None]
+    y = twin.console(x, song.sample_rate, _track_dict(tu[0]), master)
+    ref = torch.from_numpy(song.mix)[None]
+    y = y * (ref.pow(2).mean().sqrt() / (y.pow(2).mean().sqrt() + 1e-9))
+    return losses.mrstft(y, ref) + 0.1 * losses.band_db(y, ref, song.sample_rate)
+
+
+def train(records: Sequence[SongRecord], config: TrainConfig = TrainConfig(),
+          audio: dict[str, SongAudio] | None = None, model_config: ModelConfig = ModelConfig(),
+          progress: Callable[[str, int, int], None] | None = None
+          ) -> tuple[MixNet, dict[str, list[float]]]:
+    """Train on ``records``; ``audio`` (song name -> excerpt) enables the audio phase."""
+    torch.manual_seed(config.seed)
+    gen = torch.Generator().manual_seed(config.seed)
+    batch = collate(list(records))
+    model = _init_model(records, batch, model_config)
+    opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, config.epochs)
+    history: dict[str, list[float]] = {"param": [], "audio": []}
+    model.train()
+    for step in range(config.epochs):
+        opt.zero_grad()
+        loss = param_loss(model, batch, _random_drop(batch, gen))
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        history["param"].append(float(loss))
+        if progress:
+            progress("parameters", step + 1, config.epochs)
+    songs = [i for i, r in enumerate(records) if audio and r.song in audio]
+    if songs and config.audio_epochs:
+        opt = torch.optim.AdamW(model.parameters(), lr=config.lr / 3,
+                                weight_decay=config.weight_decay)
+        total = config.audio_epochs * len(songs)
+        done = 0
+        for _ in range(config.audio_epochs):
+            order = torch.randperm(len(songs), generator=gen).tolist()
+            for k in order:
+                i = songs[k]
+                opt.zero_grad()
+                a = audio_loss(model, batch, i, audio[records[i].song])  # type: ignore[index]
+                loss = a + param_loss(model, batch)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                opt.step()
+                history["audio"].append(float(a))
+                done += 1
+                if progress:
+                    progress("audio", done, total)
+    model.eval()
+    return model, history
+
+
+def mean_or_nan(values: Sequence[float]) -> float:
+    return float(np.mean(values)) if len(values) else math.nan
