@@ -3,7 +3,7 @@
 Biquad cascade: transposed direct form II per section, float64 state, the same structure as
 ``dsp.biquad``. Coefficients are ``(rows, sections, 5)`` float64 in the order
 ``b0, b1, b2, a1, a2`` (a0-normalised). The backward kernel recomputes every section's input in
-float64 and runs the adjoint (time-reversed) recursions section by section.
+float64, then runs the adjoint (time-reversed) recursions of all sections in one backward pass.
 
 Gain smoother: the compressor's attack/release recursion in dB (see docs/DESIGN.md). The forward
 kernel records which branch each sample took; the backward kernel runs the time-reversed linear
@@ -13,92 +13,78 @@ recursion with those per-sample coefficients.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 
-@njit(cache=True)
+@njit(cache=True, parallel=True)
 def cascade_forward(x, coeffs, state, y):
-    """Filter each row of ``x`` (rows, samples) through its sections; state (rows, sections, 2)."""
+    """Filter each row of ``x`` (rows, samples) through its sections; state (rows, sections, 2).
+
+    Rows are independent and run in parallel threads."""
     rows, samples = x.shape
     sections = coeffs.shape[1]
-    for r in range(rows):
+    for r in prange(rows):
+        c = coeffs[r]
+        z = state[r]
         for n in range(samples):
             v = np.float64(x[r, n])
             for s in range(sections):
-                out = coeffs[r, s, 0] * v + state[r, s, 0]
-                state[r, s, 0] = coeffs[r, s, 1] * v - coeffs[r, s, 3] * out + state[r, s, 1]
-                state[r, s, 1] = coeffs[r, s, 2] * v - coeffs[r, s, 4] * out
+                out = c[s, 0] * v + z[s, 0]
+                z[s, 0] = c[s, 1] * v - c[s, 3] * out + z[s, 1]
+                z[s, 1] = c[s, 2] * v - c[s, 4] * out
                 v = out
             y[r, n] = v
 
 
 @njit(cache=True)
-def cascade_backward(x, coeffs, grad_y, work, grad_x, grad_coeffs):
-    """Gradients of a zero-state cascade. ``work`` is float64 (sections + 2, samples) scratch.
-
-    Rows 0..sections of ``work`` hold each section's input (and the last output); the last row
-    holds the adjoint signal, overwritten section by section from the output back to the input.
-    """
-    rows, samples = x.shape
-    sections = coeffs.shape[1]
-    if samples == 0:
-        return
-    g = work[sections + 1]
-    for r in range(rows):
-        for n in range(samples):
-            work[0, n] = x[r, n]
+def _backward_row(x, c, grad_y, grad_x, grad_c):
+    """One row of ``cascade_backward`` (allocates its float64 scratch once per row)."""
+    samples = x.shape[0]
+    sections = c.shape[0]
+    # work[n + 2, s]: input of section s at sample n (s = sections: the output), 2 zero rows first
+    work = np.zeros((samples + 2, sections + 1))
+    w1 = np.zeros(sections)
+    w2 = np.zeros(sections)
+    acc = np.zeros((sections, 5))
+    for n in range(samples):
+        v = np.float64(x[n])
+        work[n + 2, 0] = v
         for s in range(sections):
-            b0, b1, b2 = coeffs[r, s, 0], coeffs[r, s, 1], coeffs[r, s, 2]
-            a1, a2 = coeffs[r, s, 3], coeffs[r, s, 4]
-            z1 = 0.0
-            z2 = 0.0
-            for n in range(samples):
-                u = work[s, n]
-                out = b0 * u + z1
-                z1 = b1 * u - a1 * out + z2
-                z2 = b2 * u - a2 * out
-                work[s + 1, n] = out
-        for n in range(samples):
-            g[n] = grad_y[r, n]
+            out = c[s, 0] * v + w1[s]
+            w1[s] = c[s, 1] * v - c[s, 3] * out + w2[s]
+            w2[s] = c[s, 2] * v - c[s, 4] * out
+            v = out
+            work[n + 2, s + 1] = v
+    w1[:] = 0.0
+    w2[:] = 0.0
+    for n in range(samples - 1, -1, -1):
+        g = np.float64(grad_y[n])
+        i = n + 2
         for s in range(sections - 1, -1, -1):
-            b0, b1, b2 = coeffs[r, s, 0], coeffs[r, s, 1], coeffs[r, s, 2]
-            a1, a2 = coeffs[r, s, 3], coeffs[r, s, 4]
-            w1 = 0.0
-            w2 = 0.0
-            db0 = 0.0
-            db1 = 0.0
-            db2 = 0.0
-            da1 = 0.0
-            da2 = 0.0
-            # n >= 2 without bounds checks, then the first two samples
-            for n in range(samples - 1, 1, -1):
-                w = g[n] - a1 * w1 - a2 * w2
-                db0 += w * work[s, n]
-                db1 += w * work[s, n - 1]
-                db2 += w * work[s, n - 2]
-                da1 -= w * work[s + 1, n - 1]
-                da2 -= w * work[s + 1, n - 2]
-                g[n] = b0 * w + b1 * w1 + b2 * w2
-                w2 = w1
-                w1 = w
-            if samples >= 2:
-                w = g[1] - a1 * w1 - a2 * w2
-                db0 += w * work[s, 1]
-                db1 += w * work[s, 0]
-                da1 -= w * work[s + 1, 0]
-                g[1] = b0 * w + b1 * w1 + b2 * w2
-                w2 = w1
-                w1 = w
-            w = g[0] - a1 * w1 - a2 * w2
-            db0 += w * work[s, 0]
-            g[0] = b0 * w + b1 * w1 + b2 * w2
-            grad_coeffs[r, s, 0] = db0
-            grad_coeffs[r, s, 1] = db1
-            grad_coeffs[r, s, 2] = db2
-            grad_coeffs[r, s, 3] = da1
-            grad_coeffs[r, s, 4] = da2
-        for n in range(samples):
-            grad_x[r, n] = g[n]
+            w = g - c[s, 3] * w1[s] - c[s, 4] * w2[s]
+            acc[s, 0] += w * work[i, s]
+            acc[s, 1] += w * work[i - 1, s]
+            acc[s, 2] += w * work[i - 2, s]
+            acc[s, 3] -= w * work[i - 1, s + 1]
+            acc[s, 4] -= w * work[i - 2, s + 1]
+            g = c[s, 0] * w + c[s, 1] * w1[s] + c[s, 2] * w2[s]
+            w2[s] = w1[s]
+            w1[s] = w
+        grad_x[n] = g
+    grad_c[:, :] = acc
+
+
+@njit(cache=True, parallel=True)
+def cascade_backward(x, coeffs, grad_y, grad_x, grad_coeffs):
+    """Gradients of a zero-state cascade w.r.t. ``x`` and ``coeffs`` (rows in parallel).
+
+    Each row recomputes every section's input in float64, then runs the adjoint backwards in time
+    through all sections at once: per section ``w[n] = g[n] - a1 w[n+1] - a2 w[n+2]``,
+    ``dL/db_k += w[n] u[n-k]``, ``dL/da_k -= w[n] y[n-k]``, and the gradient handed to the
+    previous section is ``b0 w[n] + b1 w[n+1] + b2 w[n+2]``.
+    """
+    for r in prange(x.shape[0]):
+        _backward_row(x[r], coeffs[r], grad_y[r], grad_x[r], grad_coeffs[r])
 
 
 @njit(cache=True)

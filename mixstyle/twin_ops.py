@@ -102,10 +102,9 @@ class _Cascade(torch.autograd.Function):
         xn = x.detach().contiguous().numpy()
         cn = coeffs.detach().to(torch.float64).contiguous().numpy()
         gy = grad_y.detach().contiguous().to(x.dtype).numpy()
-        work = np.empty((cn.shape[1] + 2, xn.shape[1]), dtype=np.float64)
         gx = np.empty_like(xn)
         gc = np.empty(cn.shape, dtype=np.float64)
-        K.cascade_backward(xn, cn, gy, work, gx, gc)
+        K.cascade_backward(xn, cn, gy, gx, gc)
         return torch.from_numpy(gx), torch.from_numpy(gc).to(coeffs.dtype)
 
 

@@ -7,10 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from dsp.biquad import HighShelf, LowShelf, Peak
-from dsp.compressor import Compressor
-from dsp.gain import Gain
-from dsp.params import MASTER_PARAMS, TRACK_PARAMS
+from dsp.console import MasterBus
+from dsp.params import MASTER_PARAMS, TRACK_PARAMS, ConsoleSetting, TrackSetting
+from dsp.render import render
 from dsp.strip import ChannelStrip
 from mixstyle import twin
 
@@ -41,7 +40,8 @@ def _test_audio(seconds, sr, seed, level=0.3):
 # normalised sub-ranges that keep every band active and the compressor compressing
 _U_RANGE = {"hpf_freq_hz": (0.1, 0.6), "lpf_freq_hz": (0.3, 0.9),
             "comp_threshold_db": (0.4, 0.75), "comp_ratio": (0.3, 1.0),
-            "output_gain_db": (0.6, 0.9), "input_gain_db": (0.35, 0.65)}
+            "output_gain_db": (0.6, 0.9), "input_gain_db": (0.35, 0.65),
+            "comp_makeup_db": (0.0, 0.3)}
 
 
 def _random_params(specs, rng):
@@ -74,29 +74,57 @@ def test_strip_parity_with_numba_channel_strip(seed, sr):
     assert _diff_db(y, ref) < PARITY_DB
 
 
-def _numba_master(x, sr, params):
-    """MasterBus pieces before the limiter, from the individual numba processors."""
-    chain = [LowShelf(params["low_shelf_freq_hz"], params["low_shelf_gain_db"])]
-    chain += [Peak(params[f"peak{i}_freq_hz"], params[f"peak{i}_gain_db"], params[f"peak{i}_q"])
-              for i in (1, 2, 3)]
-    chain += [HighShelf(params["high_shelf_freq_hz"], params["high_shelf_gain_db"]),
-              Compressor(params["comp_threshold_db"], params["comp_ratio"],
-                         params["comp_attack_ms"], params["comp_release_ms"],
-                         params["comp_knee_db"], params["comp_makeup_db"]),
-              Gain(params["gain_db"])]
-    for proc in chain:
-        x = proc.process(x, sr)
-    return x
+def _master_setting(rng, peak_db_at_0db_gain):
+    """Random master EQ/compressor; gain_db puts the peak at -6 dBFS so that the limiter (at
+    0 dBFS) stays transparent. ``peak_db_at_0db_gain(params)`` measures the twin's peak."""
+    params = _random_params(MASTER_PARAMS, rng)
+    params["gain_db"] = 0.0
+    params["gain_db"] = float(np.clip(-6.0 - peak_db_at_0db_gain(params), -24.0, 24.0))
+    return params, {**params, "limiter_ceiling_db": 0.0, "target_lufs": None}
+
+
+def _peak_db(y):
+    return 20 * math.log10(float(np.max(np.abs(y))))
+
+
+def _limiter_free(y):
+    """The twin has no limiter: parity only holds while the numba limiter stays transparent."""
+    assert np.max(np.abs(y)) < 0.95
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_master_parity_with_numba_pieces(seed):
+def test_master_parity_with_numba_master_bus(seed):
     sr = 44100.0
-    rng = np.random.default_rng(200 + seed)
-    params = _random_params(MASTER_PARAMS, rng)
-    x = _test_audio(0.6, sr, seed + 10)
-    ref = _numba_master(x, sr, params)
-    unc = _numba_master(x, sr, {**params, "comp_ratio": 1.0})
-    assert _rms(ref) < 0.9 * _rms(unc)  # the glue compressor is working
-    y = twin.master(torch.from_numpy(x)[None], sr, _as_tensors(params))[0].numpy()
+    x = _test_audio(0.6, sr, seed + 10, level=0.3)
+
+    def twin_master(params):
+        return twin.master(torch.from_numpy(x)[None], sr, _as_tensors(params))[0].numpy()
+    params, full = _master_setting(np.random.default_rng(200 + seed),
+                                   lambda p: _peak_db(twin_master(p)))
+    bus = MasterBus(sr, full)
+    lat = bus.latency_samples
+    ref = bus.process(np.pad(x, ((0, 0), (0, lat))), sr)[:, lat:]
+    assert bus.gain_reduction_db > 2.0  # the glue compressor is working
+    y = twin_master(params)
+    _limiter_free(y)
+    assert _diff_db(y, ref) < PARITY_DB
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_console_parity_with_numba_render(seed):
+    sr = 48000.0
+    rng = np.random.default_rng(300 + seed)
+    n_stems = 4
+    stems = np.stack([_test_audio(0.5, sr, 20 + 7 * seed + i, level=0.1) for i in range(n_stems)])
+    tracks = [_random_params(TRACK_PARAMS, rng) for _ in range(n_stems)]
+    tp = {k: torch.tensor([[t[k] for t in tracks]], dtype=torch.float64) for k in tracks[0]}
+
+    def twin_console(master):
+        return twin.console(torch.from_numpy(stems)[None], sr, tp, _as_tensors(master))[0].numpy()
+    master, full = _master_setting(rng, lambda p: _peak_db(twin_console(p)))
+    setting = ConsoleSetting(tuple(TrackSetting(f"stem{i}", p) for i, p in enumerate(tracks)),
+                             full)
+    ref = render(stems, sr, setting, target_lufs=None).audio
+    y = twin_console(master)
+    _limiter_free(y)
     assert _diff_db(y, ref) < PARITY_DB
