@@ -1,6 +1,15 @@
-"""Demo data: generated multitrack songs (MMA + fluidsynth) and demo producers that mix them."""
+"""Demo data: generated multitrack songs (MMA + fluidsynth) and demo producers that mix them.
 
+``make_song`` writes one song's dry stems; ``PRODUCERS`` are three engineers with different
+tastes (pedalboard effects only, never mixstyle's console); ``make_sessions`` writes a producer's
+sessions (stems + mix + master) in the layout ``mixstyle.sessions`` reads.
+"""
+
+from mixstyle.demo.producers import PRODUCERS, MixResult, Producer, RoleTaste
+from mixstyle.demo.sessions import DECISIONS_FILE, make_sessions, mix_session, song_names
 from mixstyle.demo.songs import DemoToolError, check_tools, make_song
 from mixstyle.demo.styles import STEM_ROLES, STYLES
 
-__all__ = ["DemoToolError", "STEM_ROLES", "STYLES", "check_tools", "make_song"]
+__all__ = ["DECISIONS_FILE", "DemoToolError", "MixResult", "PRODUCERS", "Producer", "RoleTaste",
+           "STEM_ROLES", "STYLES", "check_tools", "make_sessions", "make_song", "mix_session",
+           "song_names"]

@@ -88,7 +88,8 @@ def make_melody(rng: np.random.Generator, key_pc: int, minor: bool,
             last = t + dur >= phrase_end - 0.5
             if last:
                 dur = max(phrase_end - t, 1.0)
-            centre_pull = 1 if idx < len(pitches) * 0.25 else (-1 if idx > len(pitches) * 0.75 else 0)
+            lo, hi = len(pitches) * 0.25, len(pitches) * 0.75
+            centre_pull = 1 if idx < lo else (-1 if idx > hi else 0)
             idx = int(np.clip(idx + int(rng.choice(steps, p=step_p)) + centre_pull,
                               0, len(pitches) - 1))
             if last or (abs(t - round(t)) < 1e-6 and int(round(t)) % 2 == 0):

@@ -21,7 +21,7 @@ import numpy as np
 
 from dsp.errors import MixstyleError, ParameterError
 from mixstyle.demo import _midi
-from mixstyle.demo._io import read_wav, write_wav
+from mixstyle.audio_io import read_audio, write_audio_atomic
 from mixstyle.demo.styles import (LEAD_REGISTERS, MAJOR_KEYS, MINOR_KEYS, STEM_ROLES, STYLES,
                                   Style, slot_of_program, stem_name_of)
 
@@ -45,11 +45,11 @@ def check_tools(soundfont: Path = SOUNDFONT) -> None:
     """Raise DemoToolError naming the Debian package to install when a tool is missing."""
     for exe, package in _TOOLS:
         if shutil.which(exe) is None:
-            raise DemoToolError(f"the demo song generator needs the '{exe}' program: "
-                                f"install the Debian package '{package}' (apt-get install {package})")
+            raise DemoToolError(f"the demo song generator needs the '{exe}' program: install "
+                                f"the Debian package '{package}' (apt-get install {package})")
     if not Path(soundfont).is_file():
-        raise DemoToolError(f"the demo song generator needs the General MIDI soundfont {soundfont}: "
-                            "install the Debian package 'fluid-soundfont-gm'")
+        raise DemoToolError(f"the demo song generator needs the General MIDI soundfont "
+                            f"{soundfont}: install the Debian package 'fluid-soundfont-gm'")
 
 
 @dataclass(frozen=True)
@@ -283,7 +283,7 @@ def make_song(out_dir: str | os.PathLike, seed: int, seconds: float = 30.0,
         _run(["fluidsynth", "-ni", "-q", "-R", "0", "-C", "0", "-g", "0.5", "-r",
               str(SAMPLE_RATE_HZ), "-O", "float", "-F", str(wav_path), str(soundfont),
               str(mid_path)], f"fluidsynth (rendering stem {part.name!r})", src)
-        audio, sr = read_wav(wav_path)
+        audio, sr = read_audio(wav_path)
         wav_path.unlink()
         if sr != SAMPLE_RATE_HZ:
             raise DemoToolError(f"fluidsynth rendered {wav_path.name} at {sr} Hz, "
@@ -298,7 +298,7 @@ def make_song(out_dir: str | os.PathLike, seed: int, seconds: float = 30.0,
         out = _finish(audio, SAMPLE_RATE_HZ, float(seconds), float(level))
         if out is None:
             continue
-        write_wav(stem_dir / f"{part.name}.wav", out, SAMPLE_RATE_HZ)
+        write_audio_atomic(stem_dir / f"{part.name}.wav", out, SAMPLE_RATE_HZ)
         written.append({"file": f"{part.name}.wav", "role": STEM_ROLES.get(part.name, "other"),
                         "gm_program": part.program, "notes": part.notes,
                         "peak_dbfs": round(float(level), 2)})

@@ -18,21 +18,22 @@ def slot_of_program(program: int) -> str | None:
 
 
 def stem_name_of(slot: str, program: int) -> str:
-    """File stem for an accompaniment part: synth pads and synth strings become 'pad'."""
-    if slot == "synth" and 88 <= program <= 95:
+    """File stem for an accompaniment part (named so mixstyle.roles finds its role)."""
+    if (slot == "synth" and 88 <= program <= 95) or (slot == "strings" and program >= 80):
         return "pad"
-    if slot == "strings" and program >= 80:
-        return "pad"
+    if slot == "strings":
+        return "choir" if 52 <= program <= 54 else "strings_pad"
     return slot
 
 
 # Stem file name -> the role the demo means by it (the session loader finds roles from names).
+# (These are the roles of mixstyle.roles.ROLES; a test checks role_from_name agrees.)
 STEM_ROLES = {
-    "kick": "kick", "snare": "snare", "overheads": "drums", "percussion": "percussion",
+    "kick": "kick", "snare": "snare", "overheads": "overheads", "percussion": "drums",
     "bass": "bass", "guitar": "guitar", "piano": "keys", "keys": "keys", "organ": "keys",
-    "strings": "strings", "pad": "pad", "synth": "synth", "horns": "horns",
-    "lead_vocal": "vocals", "lead_synth": "lead", "lead_sax": "lead", "lead_flute": "lead",
-    "lead_trumpet": "lead",
+    "strings_pad": "synth", "pad": "synth", "synth": "synth", "choir": "backing_vocals",
+    "horns": "other", "lead_vocal": "vocals", "lead_melody": "lead", "lead_sax": "lead",
+    "lead_flute": "lead", "lead_trumpet": "lead",
 }
 
 # GM program -> (lowest, highest) MIDI note of a melody played with it.
@@ -66,14 +67,14 @@ STYLES: dict[str, Style] = {s.name: s for s in (
           (("bass", (33, 34)), ("guitar", (29, 30, 27)), ("piano", (0, 1)), ("keys", (4,)),
            ("organ", (16, 17, 18)), ("strings", (48, 49, 50)), ("horns", (61, 65)),
            ("synth", (81,))),
-          (("lead_vocal", 52), ("lead_vocal", 53), ("lead_synth", 81)),
+          (("lead_vocal", 52), ("lead_vocal", 53), ("lead_melody", 81)),
           ((0.5, 3.0), (1.0, 4.0), (1.5, 1.0), (2.0, 2.0))),
     Style("pop", (("SoftRock", "SoftRockSus"), ("PopBallad1", "PopBalladSus"),
                   ("8Beat1", "8Beat1Sus")),
           (84, 124), "pop", 0.25, 1,
           (("bass", (33, 38)), ("guitar", (25, 27)), ("piano", (0,)), ("keys", (4, 5)),
            ("organ", (16,)), ("strings", (50, 89, 88)), ("horns", (61,)), ("synth", (80, 81))),
-          (("lead_vocal", 53), ("lead_vocal", 52), ("lead_synth", 80)),
+          (("lead_vocal", 53), ("lead_vocal", 52), ("lead_melody", 80)),
           ((0.5, 4.0), (1.0, 4.0), (1.5, 2.0), (2.0, 1.0))),
     Style("folk", (("Folk", "FolkSus"), ("FolkRock", "FolkRockSus"),
                    ("SlowCountry", "SlowCountrySus")),
@@ -104,7 +105,7 @@ STYLES: dict[str, Style] = {s.name: s for s in (
           (92, 116), "pop", 0.6, 1,
           (("bass", (36, 37, 38)), ("guitar", (28, 27)), ("keys", (4,)), ("organ", (16,)),
            ("strings", (50,)), ("horns", (61,)), ("synth", (81,))),
-          (("lead_synth", 81), ("lead_sax", 65), ("lead_vocal", 53)),
+          (("lead_melody", 81), ("lead_sax", 65), ("lead_vocal", 53)),
           ((0.25, 2.0), (0.5, 5.0), (1.0, 3.0), (1.5, 1.0)), 0.8),
 )}
 

@@ -1,0 +1,256 @@
+"""Demo songs (MMA + fluidsynth) and demo producers (pedalboard): measured behaviour."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+import scipy.signal
+
+from dsp.errors import AudioInputError, ParameterError
+from mixstyle.audio_io import read_audio
+from mixstyle.demo import (DECISIONS_FILE, PRODUCERS, STEM_ROLES, STYLES, DemoToolError,
+                           make_sessions, make_song)
+from mixstyle.demo import songs as songs_mod
+from mixstyle.demo._analysis import loudness_lufs, spectral_centroid_hz
+from mixstyle.demo.producers import pan_gains
+from mixstyle.roles import ROLES, role_from_name
+
+SR = 44100
+SECONDS = 4.0
+SEED = 3
+
+pytestmark = pytest.mark.skipif(shutil.which("mma") is None or shutil.which("fluidsynth") is None
+                                or not songs_mod.SOUNDFONT.is_file(),
+                                reason="mma, fluidsynth or the GM soundfont is not installed")
+
+
+def _stems(folder):
+    out = []
+    for p in sorted((folder / "stems").glob("*.wav")):
+        audio, sr = read_audio(p)
+        assert sr == SR
+        out.append((p.stem, role_from_name(p.name), audio))
+    return out
+
+
+@pytest.fixture(scope="module")
+def song(tmp_path_factory):
+    return make_song(tmp_path_factory.mktemp("song") / "rock_song", SEED, SECONDS, "rock")
+
+
+@pytest.fixture(scope="module")
+def stems(song):
+    return _stems(song)
+
+
+@pytest.fixture(scope="module")
+def mixes(stems):
+    return {name: PRODUCERS[name].mix(stems, SR, "rock_song") for name in ("ava", "ben", "cleo")}
+
+
+# ------------------------------------------------------------------------------------ songs
+
+def test_song_has_5_to_8_dry_stereo_stems_named_by_role(song, stems):
+    assert 5 <= len(stems) <= 8
+    roles = {role for _, role, _ in stems}
+    assert {"kick", "snare", "bass"} <= roles and roles & {"vocals", "lead"}
+    for name, role, audio in stems:
+        assert role in ROLES and role == STEM_ROLES[name]
+        assert audio.dtype == np.float32 and audio.shape == (2, int(SECONDS * SR))
+        peak_db = 20 * np.log10(np.max(np.abs(audio)))
+        assert -14.1 <= peak_db <= -3.9, name                       # seeded recording level
+        assert 20 * np.log10(np.sqrt(np.mean(audio ** 2))) > -50.0, name
+        assert np.max(np.abs(audio[:, -10:])) < 1e-3 * np.max(np.abs(audio)), name  # faded tail
+
+
+@pytest.mark.parametrize("name", ["kick", "snare"])
+def test_drum_stems_are_dry_hits_with_silent_gaps(stems, name):
+    audio = dict((n, a) for n, _, a in stems)[name].mean(axis=0)
+    block = int(0.02 * SR)
+    rms = np.sqrt(np.mean(audio[:audio.size // block * block].reshape(-1, block) ** 2, axis=1))
+    rms_db = 20 * np.log10(rms + 1e-12)
+    # no reverb wash: the quietest 20 % of the time is > 40 dB below the hits
+    assert np.percentile(rms_db, 99) - np.percentile(rms_db, 20) > 40.0
+
+
+def test_kick_is_low_and_hats_are_high(stems):
+    by_name = {n: a for n, _, a in stems}
+    assert spectral_centroid_hz(by_name["kick"], SR) < 400.0
+    assert spectral_centroid_hz(by_name["overheads"], SR) > 2000.0
+
+
+def test_song_source_describes_the_song(song):
+    info = json.loads((song / "source" / "song.json").read_text())
+    style = STYLES["rock"]
+    assert info["style"] == "rock" and info["seed"] == SEED
+    assert style.tempo_bpm[0] <= info["tempo_bpm"] <= style.tempo_bpm[1]
+    assert set(info["grooves"]) <= {g for pair in style.grooves for g in pair}
+    assert "Groove " in (song / "source" / "song.mma").read_text()
+    assert sorted(s["file"] for s in info["stems"]) == sorted(
+        p.name for p in (song / "stems").glob("*.wav"))
+
+
+def test_same_seed_same_song_other_seed_other_song(song, stems, tmp_path):
+    again = _stems(make_song(tmp_path / "again", SEED, SECONDS, "rock"))
+    assert [n for n, _, _ in again] == [n for n, _, _ in stems]
+    for (_, _, a), (_, _, b) in zip(again, stems):
+        np.testing.assert_array_equal(a, b)
+    other = dict((n, a) for n, _, a in _stems(make_song(tmp_path / "other", SEED + 1, 2.0,
+                                                        "rock")))
+    n = other["bass"].shape[1]
+    assert not np.allclose(other["bass"], dict((n, a) for n, _, a in stems)["bass"][:, :n])
+
+
+def test_every_style_groove_is_known_to_mma(tmp_path):
+    grooves = sorted({g for s in STYLES.values() for pair in s.grooves for g in pair})
+    text = "Tempo 120\n" + "".join(f"Groove {g}\nC\n" for g in grooves)
+    (tmp_path / "all.mma").write_text(text)
+    res = subprocess.run(["mma", "-w", "-f", "all.mid", "all.mma"], cwd=tmp_path,
+                         capture_output=True, text=True, check=False)
+    assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_missing_tools_name_the_debian_package(monkeypatch, tmp_path):
+    with pytest.raises(DemoToolError, match="fluid-soundfont-gm"):
+        make_song(tmp_path / "x", 1, SECONDS, soundfont=tmp_path / "missing.sf2")
+    real_which = shutil.which
+    monkeypatch.setattr(songs_mod.shutil, "which",
+                        lambda exe: None if exe == "mma" else real_which(exe))
+    with pytest.raises(DemoToolError, match="Debian package 'mma'"):
+        make_song(tmp_path / "x", 1, SECONDS)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"seed": -1}, "seed must be a non-negative integer"),
+    ({"seconds": 1.0}, r"seconds = 1.0 is out of range: allowed 2 .. 600 s"),
+    ({"style": "polka"}, "style 'polka' is unknown; known styles: rock"),
+])
+def test_make_song_rejects_bad_arguments(tmp_path, kwargs, match):
+    args = {"seed": 1, "seconds": SECONDS, "style": None, **kwargs}
+    with pytest.raises(ParameterError, match=match):
+        make_song(tmp_path / "x", **args)
+
+
+# -------------------------------------------------------------------------------- producers
+
+def test_pan_law_is_constant_power_with_0db_centre():
+    assert pan_gains(0.0) == pytest.approx((1.0, 1.0))
+    assert pan_gains(-1.0) == pytest.approx((np.sqrt(2.0), 0.0), abs=1e-12)
+    for p in np.linspace(-1, 1, 9):
+        g_l, g_r = pan_gains(float(p))
+        assert g_l ** 2 + g_r ** 2 == pytest.approx(2.0)
+
+
+@pytest.mark.parametrize("producer", ["ava", "ben", "cleo"])
+def test_mix_is_the_producers_processing_of_the_stems(stems, mixes, producer):
+    mix, master, decisions = mixes[producer]
+    assert mix.shape == master.shape == (2, int(SECONDS * SR)) and mix.dtype == np.float32
+    total = sum(a for _, _, a in stems).mean(axis=0)
+    weighted = np.zeros_like(mix)
+    for name, _, audio in stems:
+        t = decisions["tracks"][name]
+        g_l, g_r = pan_gains(t["pan"])
+        weighted += audio * (10 ** (t["fader_db"] / 20) * np.array([[g_l], [g_r]]))
+    assert np.corrcoef(mix.mean(axis=0), total)[0, 1] > 0.6           # measured 0.70 .. 0.90
+    assert np.corrcoef(mix.mean(axis=0), weighted.mean(axis=0))[0, 1] > 0.65
+    assert np.corrcoef(master.mean(axis=0), mix.mean(axis=0))[0, 1] > 0.9
+    shifted = np.roll(total, SR // 3)                                 # control: must fail
+    assert abs(np.corrcoef(mix.mean(axis=0), shifted)[0, 1]) < 0.3
+
+
+@pytest.mark.parametrize("producer, target", [("ava", -9.0), ("ben", -14.0), ("cleo", -12.0)])
+def test_master_meets_the_producers_loudness_target_and_ceiling(mixes, producer, target):
+    _, master, decisions = mixes[producer]
+    assert loudness_lufs(master, SR) == pytest.approx(target, abs=0.2)
+    ceiling = PRODUCERS[producer].master_taste.ceiling_db
+    assert 20 * np.log10(np.max(np.abs(master))) <= ceiling + 0.01
+    assert decisions["master"]["target_lufs"] == target
+
+
+def _high_to_low_db(audio):
+    freqs, p = scipy.signal.welch(audio.mean(axis=0), fs=SR, nperseg=4096)
+    return 10 * np.log10(p[freqs > 4000].sum() / p[(freqs > 40) & (freqs < 400)].sum())
+
+
+def test_ava_is_brighter_and_louder_than_ben(mixes):
+    ava_mix, ava_master, _ = mixes["ava"]
+    ben_mix, ben_master, _ = mixes["ben"]
+    assert loudness_lufs(ava_master, SR) - loudness_lufs(ben_master, SR) > 4.0
+    assert spectral_centroid_hz(ava_master, SR) > 1.5 * spectral_centroid_hz(ben_master, SR)
+    assert _high_to_low_db(ava_master) - _high_to_low_db(ben_master) > 4.0  # measured 8.1
+    assert _high_to_low_db(ava_mix) > _high_to_low_db(ben_mix) + 2.0   # measured 3.9
+
+
+def test_tastes_show_in_the_decisions(mixes):
+    tracks = {p: mixes[p][2]["tracks"] for p in mixes}
+    spread = [n for n, t in tracks["ben"].items() if PRODUCERS["ben"].taste(t["role"]).pan_spread]
+    assert spread                                       # ben pans keys/guitars wider than ava
+    assert all(abs(tracks["ben"][n]["pan"]) > abs(tracks["ava"][n]["pan"]) for n in spread)
+    assert tracks["cleo"]["lead_vocal"]["hpf_freq_hz"] >= tracks["ben"]["lead_vocal"]["hpf_freq_hz"]
+    assert tracks["cleo"]["snare"]["mud_cut_db"] < tracks["ben"]["snare"]["mud_cut_db"] < 0
+    for p in tracks:                                    # vocals above the band for everyone
+        assert tracks[p]["lead_vocal"]["target_lufs"] > tracks[p]["piano" if "piano" in
+                                                                   tracks[p] else "bass"][
+            "target_lufs"]
+    assert tracks["ava"]["kick"]["hpf_freq_hz"] < tracks["ava"]["lead_vocal"]["hpf_freq_hz"]
+
+
+def test_decisions_follow_the_content_a_quieter_stem_gets_a_higher_fader(stems, mixes):
+    quiet = [(n, r, a * np.float32(0.5) if n == "bass" else a) for n, r, a in stems]
+    mix, _, d = PRODUCERS["ava"].mix(quiet, SR, "rock_song")
+    ref_mix, _, ref = mixes["ava"]
+    assert d["tracks"]["bass"]["fader_db"] - ref["tracks"]["bass"]["fader_db"] == pytest.approx(
+        6.02, abs=0.05)
+    err_db = 10 * np.log10(np.mean((mix - ref_mix) ** 2) / np.mean(ref_mix ** 2))
+    assert err_db < -40.0                               # same mix: the engineer compensated
+
+
+def test_mix_is_deterministic_per_song_and_varies_between_songs(stems, mixes):
+    mix, master, d = PRODUCERS["ava"].mix(stems, SR, "rock_song")
+    np.testing.assert_array_equal(mix, mixes["ava"][0])
+    np.testing.assert_array_equal(master, mixes["ava"][1])
+    other = PRODUCERS["ava"].mix(stems, SR, "another_song")[2]["tracks"]
+    faders = [(d["tracks"][n]["fader_db"], other[n]["fader_db"]) for n in other]
+    diffs = [abs(a - b) for a, b in faders]
+    assert 0.0 < max(diffs) <= 1.0 + 1e-6              # human inconsistency, about +-0.5 dB
+
+
+def test_mix_rejects_bad_stems(stems):
+    ava = PRODUCERS["ava"]
+    with pytest.raises(ParameterError, match="no stems to mix"):
+        ava.mix([], SR, "s")
+    with pytest.raises(AudioInputError, match="stem 'kick' of song 's' must have 2 channels"):
+        ava.mix([("kick", "kick", stems[0][2][:1])], SR, "s")
+    with pytest.raises(ParameterError, match="stem 'b' of song 's' has 10 samples"):
+        ava.mix([("a", "bass", stems[0][2]), ("b", "bass", stems[0][2][:, :10])], SR, "s")
+    with pytest.raises(AudioInputError, match="sample_rate = 1000 Hz is out of range"):
+        ava.mix(stems, 1000, "s")
+
+
+# --------------------------------------------------------------------------------- sessions
+
+def test_two_producers_mix_the_same_cached_songs(tmp_path):
+    from mixstyle.sessions import load_song
+
+    cache = tmp_path / "cache"
+    a = make_sessions(tmp_path / "ava", "ava", 1, 5, SECONDS, cache_dir=cache)
+    cached = next((cache / a[0].name / "stems").glob("*.wav"))
+    mtime = cached.stat().st_mtime_ns
+    b = make_sessions(tmp_path / "ben", "ben", 1, 5, SECONDS, cache_dir=cache)
+    assert cached.stat().st_mtime_ns == mtime           # reused, not generated again
+    assert [p.name for p in a] == [p.name for p in b]
+    for x, y in zip(a, b):
+        assert {f.name for f in x.iterdir()} == {"stems", "mix.wav", "master.wav", DECISIONS_FILE}
+        names = sorted(p.name for p in (x / "stems").glob("*.wav"))
+        assert names == sorted(p.name for p in (y / "stems").glob("*.wav"))
+        for n in names:
+            assert (x / "stems" / n).read_bytes() == (y / "stems" / n).read_bytes()
+        assert not np.array_equal(read_audio(x / "mix.wav")[0], read_audio(y / "mix.wav")[0])
+        loaded = load_song(x)
+        assert loaded.master is not None and len(loaded.stems) == len(names)
+    with pytest.raises(ParameterError, match="producer 'zoe' is unknown; known producers: ava"):
+        make_sessions(tmp_path / "z", "zoe", 1, 5, SECONDS)
