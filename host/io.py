@@ -29,9 +29,19 @@ def _sd() -> Any:
 
 def refresh_portaudio() -> None:
     """Re-scan PortAudio host APIs/devices (e.g. after a JACK server started)."""
+    release_portaudio()
+    _sd()._initialize()
+
+
+def release_portaudio() -> None:
+    """Let go of PortAudio (and its JACK client) before a JACK server goes away.
+
+    Terminating PortAudio after its JACK server died aborts the process; call this first, stop
+    the server, then ``refresh_portaudio()``.
+    """
     sd = _sd()
-    sd._terminate()
-    sd._initialize()
+    while sd._initialized > 0:
+        sd._terminate()
 
 
 def host_apis() -> list[str]:

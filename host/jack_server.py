@@ -7,6 +7,7 @@ client from spawning a server of its own when ours is not up.
 
 from __future__ import annotations
 
+import glob
 import os
 import shutil
 import subprocess
@@ -137,7 +138,17 @@ class JackServer:
         if self._logfile is not None:
             self._logfile.close()
             self._logfile = None
+        if proc is not None:
+            self._remove_leftovers()
         self._restore_env()
+
+    def _remove_leftovers(self) -> None:
+        """Semaphores of clients that did not close before our server stopped (ours only)."""
+        for path in glob.glob(f"/dev/shm/jack_sem.*_{self.name}_*"):
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
 
     def _restore_env(self) -> None:
         for key, value in self._saved_env.items():

@@ -302,3 +302,9 @@ class MidiInput:
         if self._thread.is_alive():
             self._thread.join(timeout=2)
         self.midi_in.close_port()
+
+    def __enter__(self) -> "MidiInput":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
