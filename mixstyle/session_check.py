@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 from numba import njit
+from scipy.fft import rfft
 
 from dsp.errors import AudioInputError, MixstyleError, SessionError
 from mixstyle.audio_io import AudioInfo, audio_info, iter_audio_chunks
@@ -224,7 +225,7 @@ def _stft(x: np.ndarray) -> np.ndarray:
         x = np.pad(x, pad)
     frames = np.lib.stride_tricks.sliding_window_view(x, FIT_NFFT, axis=-1)[..., ::FIT_HOP, :]
     window = np.hanning(FIT_NFFT).astype(np.float32)
-    return np.fft.rfft(frames * window, axis=-1).astype(np.complex64)
+    return np.asarray(rfft(frames * window, axis=-1), dtype=np.complex64)
 
 
 def _band_slices(sample_rate: float) -> list[slice]:

@@ -157,7 +157,7 @@ def _excerpt(stem_scans: list[FileScan], total_s: float, max_seconds: float | No
         for s in stem_scans:
             power[: len(s.block_power)] += s.block_power
         start = loudest_start(power, max(1, int(round(max_seconds / chk.BLOCK_SECONDS))))
-        start = min(start * chk.BLOCK_SECONDS, total_s - max_seconds)
+        start = round(min(start * chk.BLOCK_SECONDS, total_s - max_seconds), 9)
     else:
         start = 0.0
     length = total_s - start
