@@ -68,7 +68,8 @@ def run() -> list[dict[str, Any]]:
         rows.append(_row("integrated loudness, 5 min stereo 48 kHz", t_ours, t_ref,
                          t_ref / t_ours, ">= 10x faster", "s",
                          f"ours {lufs:.3f} LUFS, pyloudnorm {ref:.3f} LUFS "
-                         f"(diff {lufs - ref:+.3f} LU; pyloudnorm's RBJ K-weighting approximation)"))
+                         f"(diff {lufs - ref:+.3f} LU: pyloudnorm approximates K-weighting "
+                         f"with RBJ biquads)"))
     except ImportError:
         rows.append(_row("integrated loudness, 5 min stereo 48 kHz", t_ours, None, None,
                          ">= 10x faster", "s", "pyloudnorm not installed: no reference"))

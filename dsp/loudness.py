@@ -118,8 +118,8 @@ _TAPS_ABS_SUM = float(np.abs(_TAPS).sum(axis=1).max())
 
 # int state: hop, position in sub-block, sub-blocks seen, ring write index
 _I_HOP, _I_POS, _I_COUNT, _I_RING = 0, 1, 2, 3
-# float state: sample peak, momentary energy, short-term energy, max momentary energy
-_F_PEAK, _F_MOM, _F_SHORT, _F_MOM_MAX = 0, 1, 2, 3
+# float state: momentary energy, short-term energy, max momentary energy
+_F_MOM, _F_SHORT, _F_MOM_MAX = 0, 1, 2
 
 
 @njit(cache=True)
@@ -158,27 +158,22 @@ def _close_subblock(total, ring, ist, fst, hist):
         _hist_add(hist[2], hist[3], short)
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath={"contract"})
 def _kweight_pair(x, ca, cb, i0, i1, coefs, zf, acc):
     """K-weight samples i0..i1 of channels ca and cb (may be equal) and add y^2 to acc.
 
-    Direct form I: the recursion's critical path is one multiply-add per stage, and the two
-    channels' independent recursions overlap in the CPU. Returns (peak, non-finite count).
+    Direct form I with fused multiply-adds: the recursion's critical path is one FMA per stage,
+    and the two channels' independent recursions overlap in the CPU. A NaN/inf input leaves the
+    state non-finite for good (that is how callers detect it).
     """
     b0, b1, b2, a1, a2 = coefs[0, 0], coefs[0, 1], coefs[0, 2], coefs[0, 3], coefs[0, 4]
     h0, h1, h2, g1, g2 = coefs[1, 0], coefs[1, 1], coefs[1, 2], coefs[1, 3], coefs[1, 4]
     u1, u2, p1, p2, q1, q2 = zf[ca, 0], zf[ca, 1], zf[ca, 2], zf[ca, 3], zf[ca, 4], zf[ca, 5]
     v1, v2, r1, r2, w1, w2 = zf[cb, 0], zf[cb, 1], zf[cb, 2], zf[cb, 3], zf[cb, 4], zf[cb, 5]
     sa, sb = acc[ca], acc[cb]
-    peak = 0.0
-    bad = 0
     for i in range(i0, i1):
         u = np.float64(x[ca, i])
         v = np.float64(x[cb, i])
-        au = abs(u)
-        av = abs(v)
-        peak = max(peak, max(au, av))
-        bad += (0 if au <= 3.5e38 else 1) + (0 if av <= 3.5e38 or ca == cb else 1)  # NaN, inf
         pa = (b0 * u + b1 * u1 + b2 * u2 - a2 * p2) - a1 * p1
         pb = (b0 * v + b1 * v1 + b2 * v2 - a2 * r2) - a1 * r1
         qa = (h0 * pa + h1 * p1 + h2 * p2 - g2 * q2) - g1 * q1
@@ -192,26 +187,21 @@ def _kweight_pair(x, ca, cb, i0, i1, coefs, zf, acc):
     zf[ca, 0], zf[ca, 1], zf[ca, 2], zf[ca, 3], zf[ca, 4], zf[ca, 5] = u1, u2, p1, p2, q1, q2
     acc[cb] = sb
     acc[ca] = sa
-    return peak, bad
 
 
 @njit(cache=True)
 def _loudness_kernel(x, coefs, weights, zf, acc, ring, ist, fst, hist):
     """K-weight ``x`` (ch, n) float32 and feed sub-blocks/histograms; all state mutated in place.
 
-    Returns the number of non-finite input samples (the meter's values are then meaningless).
+    Returns False if the filter state is no longer finite (a NaN/inf was fed at some point).
     """
     nch, n = x.shape
     hop = ist[_I_HOP]
-    peak = fst[_F_PEAK]
-    bad = 0
     i0 = 0
     while i0 < n:
         i1 = min(n, i0 + hop - ist[_I_POS])
         for ca in range(0, nch, 2):
-            pk, nb = _kweight_pair(x, ca, min(ca + 1, nch - 1), i0, i1, coefs, zf, acc)
-            peak = max(peak, pk)
-            bad += nb
+            _kweight_pair(x, ca, min(ca + 1, nch - 1), i0, i1, coefs, zf, acc)
         ist[_I_POS] += i1 - i0
         if ist[_I_POS] == hop:
             total = 0.0
@@ -221,8 +211,11 @@ def _loudness_kernel(x, coefs, weights, zf, acc, ring, ist, fst, hist):
             _close_subblock(total, ring, ist, fst, hist)
             ist[_I_POS] = 0
         i0 = i1
-    fst[_F_PEAK] = peak
-    return bad
+    ok = True
+    for c in range(nch):
+        for k in range(zf.shape[1]):
+            ok = ok and abs(zf[c, k]) <= 1e300  # False for NaN and inf
+    return ok
 
 
 @njit(cache=True)
@@ -237,7 +230,8 @@ def _fir(xs, h, out):
 
 @njit(cache=True)
 def _true_peak_kernel(x, taps, taps_abs_sum, hist, work, scratch, tp):
-    """Max |4x-interpolated| value of ``x`` continuing from ``hist`` (ch, T-1); tp[0] updated.
+    """Max |4x-interpolated| value of ``x`` continuing from ``hist`` (ch, T-1) into tp[0], and
+    the sample peak into tp[1].
 
     ``work`` (ch, T-1+chunk) and ``scratch`` (32,) are preallocated scratch buffers.
     """
@@ -245,6 +239,7 @@ def _true_peak_kernel(x, taps, taps_abs_sum, hist, work, scratch, tp):
     nph, ntap = taps.shape
     chunk = work.shape[1] - (ntap - 1)
     peak = tp[0]
+    speak = tp[1]
     i0 = 0
     while i0 < n:
         m = min(chunk, n - i0)
@@ -253,7 +248,9 @@ def _true_peak_kernel(x, taps, taps_abs_sum, hist, work, scratch, tp):
             for k in range(ntap - 1):
                 wc[k] = hist[c, k]
             for i in range(m):
-                wc[ntap - 1 + i] = x[c, i0 + i]
+                v = np.float64(x[c, i0 + i])
+                wc[ntap - 1 + i] = v
+                speak = max(speak, abs(v))
             for j0 in range(0, m, 32):
                 j1 = min(m, j0 + 32)
                 local = 0.0
@@ -270,55 +267,34 @@ def _true_peak_kernel(x, taps, taps_abs_sum, hist, work, scratch, tp):
                 hist[c, k] = wc[m + k]
         i0 += m
     tp[0] = peak
+    tp[1] = speak
 
 
-@njit(cache=True)
-def _gated_loudness(hist_n, hist_e, rel_gate_lu):
-    """(gated loudness LUFS, relative threshold LUFS) from a histogram; -inf if empty."""
-    n = hist_n.sum()
-    if n == 0.0:
-        return -np.inf, -np.inf
-    thresh = -0.691 + 10.0 * math.log10(hist_e.sum() / n) + rel_gate_lu
-    gn = 0.0
-    ge = 0.0
-    for b in range(hist_n.shape[0]):
-        if hist_n[b] > 0.0 and -0.691 + 10.0 * math.log10(hist_e[b] / hist_n[b]) > thresh:
-            gn += hist_n[b]
-            ge += hist_e[b]
-    if gn == 0.0:
-        return -np.inf, thresh
-    return -0.691 + 10.0 * math.log10(ge / gn), thresh
+def _gated(hist_n: np.ndarray, hist_e: np.ndarray,
+           rel_gate_lu: float) -> tuple[float, np.ndarray, np.ndarray]:
+    """Relative gating on a histogram: (gated loudness LUFS, kept counts, kept bin loudness).
+
+    Bins are kept when their mean loudness is above (mean of all) + ``rel_gate_lu``.
+    """
+    used = hist_n > 0.0
+    n, e = hist_n[used], hist_e[used]
+    if n.size == 0:
+        return -math.inf, n, n
+    loud = _OFFSET_DB + 10.0 * np.log10(e / n)
+    keep = loud > _OFFSET_DB + 10.0 * math.log10(e.sum() / n.sum()) + rel_gate_lu
+    if not keep.any():
+        return -math.inf, n[keep], loud[keep]
+    return _OFFSET_DB + 10.0 * math.log10(e[keep].sum() / n[keep].sum()), n[keep], loud[keep]
 
 
-@njit(cache=True)
-def _loudness_range(hist_n, hist_e):
-    """EBU Tech 3342 LRA (LU) from the short-term histogram: P95 - P10 after gating."""
-    _, thresh = _gated_loudness(hist_n, hist_e, LRA_REL_GATE_LU)
-    nb = hist_n.shape[0]
-    loud = np.full(nb, -np.inf)
-    total = 0.0
-    for b in range(nb):
-        if hist_n[b] > 0.0:
-            loud[b] = -0.691 + 10.0 * math.log10(hist_e[b] / hist_n[b])
-            if loud[b] >= thresh:
-                total += hist_n[b]
-    if total == 0.0:
+def _loudness_range(hist_n: np.ndarray, hist_e: np.ndarray) -> float:
+    """EBU Tech 3342 LRA (LU): P95 - P10 (nearest rank) of the gated short-term values."""
+    _, n, loud = _gated(hist_n, hist_e, LRA_REL_GATE_LU)
+    if n.size == 0:
         return 0.0
-    lo_rank = max(1.0, math.ceil(0.10 * total))
-    hi_rank = max(1.0, math.ceil(0.95 * total))
-    cum = 0.0
-    lo = hi = 0.0
-    found_lo = False
-    for b in range(nb):
-        if hist_n[b] > 0.0 and loud[b] >= thresh:
-            cum += hist_n[b]
-            if not found_lo and cum >= lo_rank:
-                lo = loud[b]
-                found_lo = True
-            if cum >= hi_rank:
-                hi = loud[b]
-                break
-    return hi - lo
+    cum = np.cumsum(n)
+    lo, hi = (loud[np.searchsorted(cum, max(1.0, math.ceil(q * cum[-1])))] for q in (0.1, 0.95))
+    return float(hi - lo)
 
 
 # ---------------------------------------------------------------- public API
@@ -327,7 +303,7 @@ def _loudness_range(hist_n, hist_e):
 def _tp_state(channels: int) -> tuple[np.ndarray, ...]:
     """(history, work, scratch, peak) buffers of the true-peak kernel."""
     return (np.zeros((channels, _TP_TAPS - 1)), np.zeros((channels, _TP_TAPS - 1 + _TP_CHUNK)),
-            np.zeros(32), np.zeros(1))
+            np.zeros(32), np.zeros(2))
 
 
 def _tp_flush(state: tuple[np.ndarray, ...]) -> float:
@@ -361,7 +337,7 @@ class LoudnessMeter:
         self._acc = np.zeros(c)
         self._ring = np.zeros(_SHORT_SUBBLOCKS)
         self._ist = np.zeros(4, dtype=np.int64)
-        self._fst = np.zeros(4)
+        self._fst = np.zeros(3)
         self._hist = np.zeros((4, _HIST_BINS))
         self._tp_state = _tp_state(c)
         self.reset()
@@ -377,12 +353,12 @@ class LoudnessMeter:
         """Validate and meter ``audio`` (channels, samples) float32; any block size."""
         self.process_into(check_audio(audio, "audio", channels=self.channels))
 
-    def process_into(self, inp: np.ndarray) -> int:
-        """Real-time path; returns the count of non-finite samples (non-zero: ``reset()``)."""
-        bad = _loudness_kernel(inp, self._coefs, self._weights, self._zf, self._acc,
-                               self._ring, self._ist, self._fst, self._hist)
+    def process_into(self, inp: np.ndarray) -> bool:
+        """Real-time path. Returns False once a NaN/inf has been fed (then ``reset()``)."""
+        ok = _loudness_kernel(inp, self._coefs, self._weights, self._zf, self._acc,
+                              self._ring, self._ist, self._fst, self._hist)
         _true_peak_kernel(inp, _TAPS, _TAPS_ABS_SUM, *self._tp_state)
-        return int(bad)
+        return bool(ok)
 
     __call__ = process
 
@@ -404,28 +380,28 @@ class LoudnessMeter:
     @property
     def integrated_lufs(self) -> float:
         """Gated integrated loudness (abs -70 LUFS, rel -10 LU) of everything seen."""
-        return float(_gated_loudness(self._hist[0], self._hist[1], REL_GATE_LU)[0])
+        return float(_gated(self._hist[0], self._hist[1], REL_GATE_LU)[0])
 
     @property
     def loudness_range_lu(self) -> float:
         """EBU Tech 3342 loudness range of the complete 3 s windows seen (0.0 if none)."""
-        return float(_loudness_range(self._hist[2], self._hist[3]))
+        return _loudness_range(self._hist[2], self._hist[3])
 
     @property
     def sample_peak_db(self) -> float:
-        return _to_db(float(self._fst[_F_PEAK]), False)
+        return _to_db(float(self._tp_state[3][1]), False)
 
     @property
     def true_peak_dbtp(self) -> float:
         """4x-oversampled peak, including the interpolator's tail as if silence followed."""
         tp = _tp_flush(tuple(a.copy() for a in self._tp_state))
-        return _to_db(max(tp, float(self._fst[_F_PEAK])), False)
+        return _to_db(max(tp, float(self._tp_state[3][1])), False)
 
 
 def _checked(audio: object, sample_rate: object,
              finite_in_kernel: bool = False) -> tuple[np.ndarray, float]:
     """Validated audio and rate. With ``finite_in_kernel`` the NaN/inf scan is left to the
-    loudness kernel (it counts them for free), which halves the cost of a pure measurement."""
+    loudness kernel (a non-finite filter state), which halves the cost of a pure measurement."""
     sr = check_sample_rate(sample_rate)
     if finite_in_kernel and isinstance(audio, np.ndarray) and audio.ndim == 2:
         check_audio(audio[:, :0], "audio")  # type, dtype and shape messages, no scan
@@ -442,9 +418,9 @@ def _metered(audio: object, sample_rate: object) -> LoudnessMeter:
     """A fresh meter that has seen ``audio`` (loudness only, no true peak)."""
     a, sr = _checked(audio, sample_rate, finite_in_kernel=True)
     m = LoudnessMeter(sr, a.shape[0])
-    bad = _loudness_kernel(a, m._coefs, m._weights, m._zf, m._acc, m._ring, m._ist, m._fst,
-                           m._hist)
-    if bad:
+    if not _loudness_kernel(a, m._coefs, m._weights, m._zf, m._acc, m._ring, m._ist, m._fst,
+                            m._hist):
+        bad = int(np.count_nonzero(~np.isfinite(a)))  # slow path, only for bad input
         raise AudioInputError(f"audio contains {bad} non-finite samples (NaN or inf)")
     return m
 
@@ -464,7 +440,7 @@ def true_peak_dbtp(audio: np.ndarray, sample_rate: float) -> float:
     a, _ = _checked(audio, sample_rate)
     state = _tp_state(a.shape[0])
     _true_peak_kernel(a, _TAPS, _TAPS_ABS_SUM, *state)
-    return _to_db(max(_tp_flush(state), float(np.abs(a).max(initial=0.0))), False)
+    return _to_db(max(_tp_flush(state), float(state[3][1])), False)
 
 
 def sample_peak_db(audio: np.ndarray) -> float:

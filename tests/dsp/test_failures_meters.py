@@ -118,13 +118,14 @@ def test_non_finite_found_by_the_kernel(fn):
         fn(np.zeros((2, 10), np.int16), SR)
 
 
-def test_meter_process_into_reports_non_finite():
+def test_meter_process_into_reports_non_finite_until_reset():
     m = L.LoudnessMeter(SR, channels=3)
     x = np.zeros((3, 1000), np.float32)
     x[2, 5] = np.nan
-    assert m.process_into(x) == 1
+    assert m.process_into(x) is False
+    assert m.process_into(np.zeros((3, 1000), np.float32)) is False  # stays poisoned
     m.reset()
-    assert m.process_into(np.zeros((3, 1000), np.float32)) == 0
+    assert m.process_into(np.zeros((3, 1000), np.float32)) is True
 
 
 def test_sample_peak_rejects_bad_input():
