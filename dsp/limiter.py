@@ -130,7 +130,11 @@ class Limiter:
         self.reset()
 
     def set_params(self, ceiling_db: float | None = None, release_ms: float | None = None) -> None:
-        """Change ceiling and/or release (validated against dsp.params); takes effect at once."""
+        """Change ceiling and/or release (validated against dsp.params); takes effect at once.
+
+        After lowering the ceiling, samples already inside the lookahead window are hard-clamped
+        by the guard (``guard_excess_db`` then shows it); later samples are limited normally.
+        """
         if ceiling_db is not None:
             self.ceiling_db = spec(MASTER, "limiter_ceiling_db").check(ceiling_db, "Limiter")
         if release_ms is not None:
