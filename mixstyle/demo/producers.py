@@ -212,25 +212,30 @@ def _track_chain(producer: Producer, taste: RoleTaste, audio: np.ndarray, sr: fl
     mud_db = -min(taste.mud_cut_db, max(0.0, prominence) * 1.5) if taste.mud_cut_db else 0.0
     mud_db = min(0.0, j(mud_db)) if mud_db < -0.25 else 0.0
     loud_db = an.loud_level_db(audio, sr)
-    d: dict[str, Any] = {"low_edge_hz": edge, "hpf_freq_hz": hpf, "resonance_hz": res_hz,
-                         "resonance_prominence_db": prominence, "mud_cut_db": mud_db,
-                         "loud_level_dbfs": loud_db}
+    # decisions use the parameter-table names of the nearest console control (debugging aid)
+    d: dict[str, Any] = {"measured": {"low_edge_hz": edge, "resonance_hz": res_hz,
+                                      "resonance_prominence_db": prominence,
+                                      "loud_level_dbfs": loud_db},
+                         "hpf_freq_hz": hpf, "hpf_stages": producer.hpf_stages}
     chain: list[pb.Plugin] = [pb.HighpassFilter(cutoff_frequency_hz=hpf)
                               for _ in range(producer.hpf_stages)]
     if taste.low_shelf_db:
-        d["low_shelf_db"] = j(taste.low_shelf_db)
+        d["low_shelf_freq_hz"], d["low_shelf_gain_db"] = producer.low_shelf_hz, j(
+            taste.low_shelf_db)
         chain.append(pb.LowShelfFilter(cutoff_frequency_hz=producer.low_shelf_hz,
-                                       gain_db=d["low_shelf_db"], q=0.707))
+                                       gain_db=d["low_shelf_gain_db"], q=0.707))
     if mud_db < 0:
+        d["peak1_freq_hz"], d["peak1_gain_db"], d["peak1_q"] = res_hz, mud_db, 2.5
         chain.append(pb.PeakFilter(cutoff_frequency_hz=res_hz, gain_db=mud_db, q=2.5))
     if taste.presence_db:
-        d["presence_hz"], d["presence_db"] = jf(taste.presence_hz), j(taste.presence_db)
-        chain.append(pb.PeakFilter(cutoff_frequency_hz=d["presence_hz"],
-                                   gain_db=d["presence_db"], q=1.0))
+        d["peak3_freq_hz"], d["peak3_gain_db"] = jf(taste.presence_hz), j(taste.presence_db)
+        d["peak3_q"] = 1.0
+        chain.append(pb.PeakFilter(cutoff_frequency_hz=d["peak3_freq_hz"],
+                                   gain_db=d["peak3_gain_db"], q=1.0))
     if taste.air_db:
-        d["air_db"] = j(taste.air_db)
+        d["high_shelf_freq_hz"], d["high_shelf_gain_db"] = producer.air_hz, j(taste.air_db)
         chain.append(pb.HighShelfFilter(cutoff_frequency_hz=producer.air_hz,
-                                        gain_db=d["air_db"], q=0.707))
+                                        gain_db=d["high_shelf_gain_db"], q=0.707))
     if taste.comp_ratio > 1.0:
         d["comp_threshold_db"] = float(min(0.0, loud_db - j(taste.comp_depth_db)))
         d["comp_ratio"] = taste.comp_ratio
@@ -274,18 +279,20 @@ def master_mix(t: MasterTaste, mix: np.ndarray, sr: float) -> tuple[np.ndarray, 
     glue_threshold = min(0.0, an.loud_level_db(mix, sr) - t.glue_depth_db)
     gain = t.target_lufs - an.loudness_lufs(mix, sr)
     out, lufs = mix, an.SILENCE_LUFS
-    for _ in range(6):
+    for attempt in range(6):
         out = _master_chain(t, glue_threshold, gain)(mix, sr)
         lufs = an.loudness_lufs(out, sr)
-        if abs(lufs - t.target_lufs) < 0.05 or lufs <= an.SILENCE_LUFS:
+        if abs(lufs - t.target_lufs) < 0.05 or lufs <= an.SILENCE_LUFS or attempt == 5:
             break
         gain = float(np.clip(gain + (t.target_lufs - lufs), -40.0, 40.0))
     return out.astype(np.float32), {
-        "eq": {"low_shelf_hz": t.low_shelf_hz, "low_shelf_db": t.low_shelf_db, "mid_hz": t.mid_hz,
-               "mid_db": t.mid_db, "high_shelf_hz": t.high_shelf_hz,
-               "high_shelf_db": t.high_shelf_db},
-        "glue_threshold_db": glue_threshold, "glue_ratio": t.glue_ratio, "gain_db": gain,
-        "limiter_threshold_db": t.limiter_threshold_db, "ceiling_db": t.ceiling_db,
+        "low_shelf_freq_hz": t.low_shelf_hz, "low_shelf_gain_db": t.low_shelf_db,
+        "peak2_freq_hz": t.mid_hz, "peak2_gain_db": t.mid_db, "peak2_q": 0.8,
+        "high_shelf_freq_hz": t.high_shelf_hz, "high_shelf_gain_db": t.high_shelf_db,
+        "comp_threshold_db": glue_threshold, "comp_ratio": t.glue_ratio,
+        "comp_attack_ms": t.glue_attack_ms, "comp_release_ms": t.glue_release_ms,
+        "gain_db": gain, "juce_limiter_threshold_db": t.limiter_threshold_db,
+        "limiter_release_ms": t.limiter_release_ms, "limiter_ceiling_db": t.ceiling_db,
         "target_lufs": t.target_lufs, "loudness_lufs": lufs}
 
 
@@ -325,8 +332,9 @@ def mix_song(producer: Producer, stems: Sequence[tuple[str, str, np.ndarray]],
         gain = 10.0 ** (fader / 20.0)
         mix[0] += processed[0] * (gain * g_l)
         mix[1] += processed[1] * (gain * g_r)
-        tracks[name] = {"role": role, **d, "playing_lufs": lufs, "target_lufs": target,
-                        "fader_db": fader, "pan": pan}
+        d["measured"]["playing_lufs"] = lufs
+        tracks[name] = {"role": role, **d, "target_lufs": target, "output_gain_db": fader,
+                        "pan": pan}
     mix32 = mix.astype(np.float32)
     mix_lufs = an.loudness_lufs(mix32, sr)
     trim = producer.mix_lufs - mix_lufs if mix_lufs > an.SILENCE_LUFS else 0.0

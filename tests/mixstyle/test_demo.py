@@ -154,7 +154,7 @@ def test_mix_is_the_producers_processing_of_the_stems(stems, mixes, producer):
     for name, _, audio in stems:
         t = decisions["tracks"][name]
         g_l, g_r = pan_gains(t["pan"])
-        weighted += audio * (10 ** (t["fader_db"] / 20) * np.array([[g_l], [g_r]]))
+        weighted += audio * (10 ** (t["output_gain_db"] / 20) * np.array([[g_l], [g_r]]))
     assert np.corrcoef(mix.mean(axis=0), total)[0, 1] > 0.6           # measured 0.70 .. 0.90
     assert np.corrcoef(mix.mean(axis=0), weighted.mean(axis=0))[0, 1] > 0.65
     assert np.corrcoef(master.mean(axis=0), mix.mean(axis=0))[0, 1] > 0.9
@@ -191,11 +191,9 @@ def test_tastes_show_in_the_decisions(mixes):
     assert spread                                       # ben pans keys/guitars wider than ava
     assert all(abs(tracks["ben"][n]["pan"]) > abs(tracks["ava"][n]["pan"]) for n in spread)
     assert tracks["cleo"]["lead_vocal"]["hpf_freq_hz"] >= tracks["ben"]["lead_vocal"]["hpf_freq_hz"]
-    assert tracks["cleo"]["snare"]["mud_cut_db"] < tracks["ben"]["snare"]["mud_cut_db"] < 0
+    assert tracks["cleo"]["snare"]["peak1_gain_db"] < tracks["ben"]["snare"]["peak1_gain_db"] < 0
     for p in tracks:                                    # vocals above the band for everyone
-        assert tracks[p]["lead_vocal"]["target_lufs"] > tracks[p]["piano" if "piano" in
-                                                                   tracks[p] else "bass"][
-            "target_lufs"]
+        assert tracks[p]["lead_vocal"]["target_lufs"] > tracks[p]["piano"]["target_lufs"] + 3
     assert tracks["ava"]["kick"]["hpf_freq_hz"] < tracks["ava"]["lead_vocal"]["hpf_freq_hz"]
 
 
@@ -203,8 +201,8 @@ def test_decisions_follow_the_content_a_quieter_stem_gets_a_higher_fader(stems, 
     quiet = [(n, r, a * np.float32(0.5) if n == "bass" else a) for n, r, a in stems]
     mix, _, d = PRODUCERS["ava"].mix(quiet, SR, "rock_song")
     ref_mix, _, ref = mixes["ava"]
-    assert d["tracks"]["bass"]["fader_db"] - ref["tracks"]["bass"]["fader_db"] == pytest.approx(
-        6.02, abs=0.05)
+    raised_db = d["tracks"]["bass"]["output_gain_db"] - ref["tracks"]["bass"]["output_gain_db"]
+    assert raised_db == pytest.approx(6.02, abs=0.05)
     err_db = 10 * np.log10(np.mean((mix - ref_mix) ** 2) / np.mean(ref_mix ** 2))
     assert err_db < -40.0                               # same mix: the engineer compensated
 
@@ -214,7 +212,7 @@ def test_mix_is_deterministic_per_song_and_varies_between_songs(stems, mixes):
     np.testing.assert_array_equal(mix, mixes["ava"][0])
     np.testing.assert_array_equal(master, mixes["ava"][1])
     other = PRODUCERS["ava"].mix(stems, SR, "another_song")[2]["tracks"]
-    faders = [(d["tracks"][n]["fader_db"], other[n]["fader_db"]) for n in other]
+    faders = [(d["tracks"][n]["output_gain_db"], other[n]["output_gain_db"]) for n in other]
     diffs = [abs(a - b) for a, b in faders]
     assert 0.0 < max(diffs) <= 1.0 + 1e-6              # human inconsistency, about +-0.5 dB
 
