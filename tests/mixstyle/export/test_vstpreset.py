@@ -1,0 +1,178 @@
+"""zam-plugins presets: files the real plugins load, measured against our DSP.
+
+Each preset is written by our code, loaded back with pedalboard's ``load_preset`` and measured:
+an impulse through ZamEQ2 A -> B against ``dsp.eq.eq_curve_db`` (+ input gain), DC steps through
+ZamCompX2 against ``dsp.compressor.Compressor``.
+"""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dsp import params as P
+from dsp.compressor import Compressor
+from dsp.eq import eq_curve_db
+from dsp.errors import AudioInputError, ExportError
+from mixstyle.export.vstpreset import (COMP_ORDER, EQ_ORDER, ZAMCOMPX2_CLASS_ID, ZAMEQ2_CLASS_ID,
+                                       dpf_state, export_vstpresets, read_vstpreset,
+                                       vstpreset_bytes, zam_eq2_curve_db)
+
+VST3 = Path("/usr/lib/vst3")
+pedalboard = pytest.importorskip("pedalboard")
+if not (VST3 / "ZamEQ2.vst3").is_dir() or not (VST3 / "ZamCompX2.vst3").is_dir():
+    pytest.skip("zam-plugins VST3 (Debian package zam-plugins) not installed in /usr/lib/vst3",
+                allow_module_level=True)
+
+FREQS = np.geomspace(20.0, 20000.0, 300)
+
+
+def load(plugin, path):
+    p = pedalboard.load_plugin(str(VST3 / f"{plugin}.vst3"))
+    p.load_preset(str(path))
+    return p
+
+
+def eq_response_db(paths, sr, n=1 << 16):
+    x = np.zeros((1, n), np.float32)
+    x[0, 0] = 1.0
+    for path in paths:
+        x = load("ZamEQ2", path).process(x, sr, reset=True)
+    spectrum = np.abs(np.fft.rfft(x[0].astype(np.float64)))
+    return np.interp(FREQS, np.fft.rfftfreq(n, 1 / sr), 20 * np.log10(spectrum + 1e-30))
+
+
+def export_one(tmp_path, params, sr, section=P.TRACK):
+    if section == P.TRACK:
+        setting = P.ConsoleSetting(tracks=(P.TrackSetting("vox", params),))
+    else:
+        setting = P.ConsoleSetting(tracks=(), master=params)
+    out = export_vstpresets(setting, tmp_path, sr)
+    strip = "vox" if section == P.TRACK else "master"
+    return out, [f for f in out.files if f.strip == strip]
+
+
+def test_class_ids_match_what_the_plugins_write():
+    for plugin, cid in (("ZamEQ2", ZAMEQ2_CLASS_ID), ("ZamCompX2", ZAMCOMPX2_CLASS_ID)):
+        own = pedalboard.load_plugin(str(VST3 / f"{plugin}.vst3")).preset_data
+        class_id, chunks = read_vstpreset(own)
+        assert class_id == cid
+        assert set(chunks) == {"Comp", "Cont"}
+        assert chunks["Comp"].endswith(b"__dpf_parameters_end__\x00\xfe\x00")
+
+
+def test_container_round_trip_and_malformed_files():
+    comp = dpf_state({k: 1.5 for k in COMP_ORDER}, COMP_ORDER)
+    data = vstpreset_bytes(ZAMCOMPX2_CLASS_ID, comp)
+    assert data[:4] == b"VST3" and read_vstpreset(data) == (ZAMCOMPX2_CLASS_ID,
+                                                            {"Comp": comp, "Cont": b""})
+    with pytest.raises(ExportError, match="not a .vstpreset file"):
+        read_vstpreset(b"RIFF" + data[4:])
+    with pytest.raises(ExportError, match="chunk list offset .* is invalid"):
+        read_vstpreset(data[:40] + (10**6).to_bytes(8, "little") + data[48:])
+    with pytest.raises(ExportError, match="class_id must be 32 hex digits"):
+        vstpreset_bytes("xyz", comp)
+
+
+EQ_CASES = {
+    "typical": dict(input_gain_db=5.0, low_shelf_freq_hz=100.0, low_shelf_gain_db=-9.0,
+                    peak1_freq_hz=300.0, peak1_gain_db=6.0, peak1_q=2.0, peak2_freq_hz=2500.0,
+                    peak2_gain_db=-8.0, peak2_q=0.7, peak3_freq_hz=6000.0, peak3_gain_db=4.0,
+                    peak3_q=1.5, high_shelf_freq_hz=9000.0, high_shelf_gain_db=7.0),
+    "wide_high_peak": dict(peak3_freq_hz=6000.0, peak3_gain_db=18.0, peak3_q=0.3),
+    "extreme": dict(input_gain_db=-20.0, low_shelf_freq_hz=300.0, low_shelf_gain_db=18.0,
+                    high_shelf_freq_hz=3000.0, high_shelf_gain_db=-18.0, peak1_freq_hz=200.0,
+                    peak1_gain_db=-12.0, peak1_q=0.3, peak2_freq_hz=1500.0, peak2_gain_db=9.0,
+                    peak2_q=0.5, peak3_freq_hz=12000.0, peak3_gain_db=9.0, peak3_q=0.3),
+}
+
+
+@pytest.mark.parametrize("sr", [44100.0, 48000.0, 96000.0])
+@pytest.mark.parametrize("case", list(EQ_CASES))
+def test_eq_presets_match_our_eq_curve_within_1_db(tmp_path, sr, case):
+    params = dict(P.neutral(P.TRACK), hpf_freq_hz=60.0, **EQ_CASES[case])
+    out, files = export_one(tmp_path, params, sr)
+    eqs = [f for f in files if f.plugin == "ZamEQ2"]
+    measured = eq_response_db([f.path for f in eqs], sr)
+    ours = eq_curve_db(P.TRACK, dict(params, hpf_freq_hz=10.0), FREQS, sr) + params["input_gain_db"]
+    assert np.abs(measured - ours).max() < 1.0
+    # the exporter's model of ZamEQ2 is what the plugin does
+    assert np.abs(zam_eq2_curve_db([f.values for f in eqs], FREQS, sr) - measured).max() < 0.01
+    assert any("high-pass 60 Hz" in n and "not representable" in n for n in out.notes)
+
+
+def test_master_eq_and_notes(tmp_path):
+    master = dict(P.neutral(P.MASTER), low_shelf_gain_db=3.0, peak2_gain_db=-2.0,
+                  high_shelf_gain_db=2.0, gain_db=4.0, target_lufs=-14.0)
+    out, files = export_one(tmp_path, master, 48000.0, P.MASTER)
+    measured = eq_response_db([f.path for f in files if f.plugin == "ZamEQ2"], 48000.0)
+    assert np.abs(measured - eq_curve_db(P.MASTER, master, FREQS, 48000.0)).max() < 1.0
+    assert any("master: gain 4 dB into a limiter" in n and "-14 LUFS" in n for n in out.notes)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "README.txt", "master.ZamCompX2.vstpreset", "master.ZamEQ2-A.vstpreset",
+        "master.ZamEQ2-B.vstpreset"]
+    assert "-14 LUFS" in (tmp_path / "README.txt").read_text()
+
+
+def test_out_of_range_frequencies_are_clamped_and_noted(tmp_path):
+    params = dict(P.neutral(P.TRACK), high_shelf_freq_hz=16000.0, high_shelf_gain_db=6.0)
+    out, files = export_one(tmp_path, params, 48000.0)
+    eq_a = load("ZamEQ2", files[0].path)
+    assert eq_a.frequency_h_hz <= 14000.0
+    assert any("high shelf 16000 Hz clamped to 14000 Hz" in n for n in out.notes)
+
+
+def dc_gain_db(plugin, level_db, sr, seconds=0.4):
+    x = np.full((2, int(sr * seconds)), 10 ** (level_db / 20), np.float32)
+    x[1] *= 0.5  # the louder channel drives both (stereo link by max)
+    return 20 * np.log10(plugin.process(x, sr, reset=True)[0] / x[0])
+
+
+@pytest.mark.parametrize("sr", [44100.0, 96000.0])
+def test_compressor_static_curve_and_envelope_match(tmp_path, sr):
+    params = dict(P.neutral(P.TRACK), comp_threshold_db=-24.0, comp_ratio=4.0,
+                  comp_attack_ms=5.0, comp_release_ms=80.0, comp_knee_db=0.0, comp_makeup_db=3.0)
+    _, files = export_one(tmp_path, params, sr)
+    zam = load("ZamCompX2", next(f.path for f in files if f.plugin == "ZamCompX2"))
+    ours = Compressor(threshold_db=-24.0, ratio=4.0, attack_ms=5.0, release_ms=80.0,
+                      knee_db=0.0, makeup_db=3.0)
+    for level in (-40.0, -30.0, -20.0, -12.0, -6.0, 0.0):
+        g_zam = dc_gain_db(zam, level, sr)
+        static = ours.static_curve_db(np.array([level]))[0] - level
+        assert abs(g_zam[-1] - static) < 0.01, level  # settled: the static curve
+        ours.reset()
+        x = np.full((2, g_zam.size), 10 ** (level / 20), np.float32)
+        x[1] *= 0.5
+        g_ours = 20 * np.log10(ours.process(x, sr)[0] / x[0])
+        assert np.abs(g_zam - g_ours).max() < 0.01, level  # attack trajectory too
+
+
+def test_soft_knee_is_documented_hard_knee(tmp_path):
+    params = dict(P.neutral(P.TRACK), comp_threshold_db=-20.0, comp_ratio=4.0,
+                  comp_knee_db=6.0, comp_attack_ms=150.0, comp_release_ms=900.0)
+    out, files = export_one(tmp_path, params, 48000.0)
+    zam = load("ZamCompX2", next(f.path for f in files if f.plugin == "ZamCompX2"))
+    assert (zam.knee_db, zam.attack_ms, zam.release_ms) == (0.0, 100.0, 500.0)
+    ours = Compressor(threshold_db=-20.0, ratio=4.0, knee_db=6.0)
+    bound = (1 - 1 / 4) * 6 / 8  # 0.56 dB, at the threshold
+    for level in (-30.0, -23.0, -20.0, -17.0, -10.0):
+        diff = dc_gain_db(zam, level, 48000.0, seconds=3.0)[-1] - (
+            ours.static_curve_db(np.array([level]))[0] - level)
+        assert abs(diff) <= (bound + 0.01 if abs(level + 20) <= 3 else 0.01), level
+    assert any("soft knee 6 dB not representable" in n and "0.56 dB" in n for n in out.notes)
+    assert any("attack 150 ms clamped to 100 ms" in n for n in out.notes)
+    assert any("release 900 ms clamped to 500 ms" in n for n in out.notes)
+
+
+def test_files_names_and_failures(tmp_path):
+    setting = P.ConsoleSetting(tracks=(P.TrackSetting("Lead Vox/1", {}),
+                                       P.TrackSetting("master", {})))
+    out = export_vstpresets(setting, tmp_path, 48000.0)
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert "01-Lead Vox_1.ZamEQ2-A.vstpreset" in names and "02-master.ZamCompX2.vstpreset" in names
+    assert len(out.files) == 9 and len(names) == 10
+    assert dpf_state(out.files[0].values, EQ_ORDER).startswith(b"__dpf_program__\x000\x00")
+    with pytest.raises(ExportError, match="preset folder .*nope does not exist"):
+        export_vstpresets(setting, tmp_path / "nope")
+    with pytest.raises(AudioInputError, match=r"sample_rate = 1000.0 Hz is out of range"):
+        export_vstpresets(setting, tmp_path, 1000.0)
