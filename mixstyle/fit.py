@@ -163,7 +163,7 @@ def fit_mix(stems: np.ndarray, mix: np.ndarray, sample_rate: float,
             opt.zero_grad()
             loss = loss_of(z)
             loss.backward()
-            value = float(loss)
+            value = loss.item()
             history.append(value)
             if value < best:
                 best, best_z = value, z.detach().numpy().copy()

@@ -8,6 +8,8 @@ time frame (what a producer hears as balance and tone). ``waveform``: normalised
 
 from __future__ import annotations
 
+import functools
+
 import torch
 
 FFT_SIZES = (4096, 1024, 256)
@@ -33,6 +35,7 @@ def mrstft(y: torch.Tensor, ref: torch.Tensor, sizes: tuple[int, ...] = FFT_SIZE
     return total / len(sizes)
 
 
+@functools.lru_cache(maxsize=16)
 def band_matrix(n_fft: int, sample_rate: float, n_bands: int = 30, lo_hz: float = 20.0,
                 hi_hz: float = 20000.0, dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """(bands, bins) 0/1 matrix summing STFT power bins into log-spaced bands."""
