@@ -7,8 +7,8 @@ the master bus uses channel 16 (index 15), so at most 15 tracks fit one MIDI por
 
 Only controllers the MIDI 1.0 specification leaves undefined are used (14-31 and 102-119), so no
 host reads our messages as bank select, volume, pan, sustain or (N)RPN. Values travel as
-``round(normalise(value) * 127)`` through the table's own scaling: log-scale parameters (frequencies,
-Q, ratio, times) are spaced evenly in log, so one CC step is a constant ratio.
+``round(normalise(value) * 127)`` through the table's own scaling: log-scale parameters
+(frequencies, Q, ratio, times) are spaced evenly in log, so one CC step is a constant ratio.
 
 ``target_lufs`` may be None (no loudness target); None has no CC value and is not sent.
 """
@@ -16,6 +16,8 @@ Q, ratio, times) are spaced evenly in log, so one CC step is a constant ratio.
 from __future__ import annotations
 
 from typing import Any
+
+import numpy as np
 
 from dsp.errors import ParameterError
 from dsp.params import MASTER, TRACK, ParamSpec, section_specs, spec
@@ -82,10 +84,10 @@ def value_to_cc(p: ParamSpec, value: Any) -> int:
 
 def cc_to_value(p: ParamSpec, cc: Any) -> float:
     """Controller value 0..127 -> parameter value (inverse of value_to_cc up to one step)."""
-    if isinstance(cc, bool) or not isinstance(cc, int) or not 0 <= cc <= CC_STEPS:
+    if isinstance(cc, bool) or not isinstance(cc, (int, np.integer)) or not 0 <= cc <= CC_STEPS:
         raise ParameterError(f"CC value for {p.key} must be an integer 0 .. {CC_STEPS}, "
                              f"got {cc!r}")
-    return float(min(p.max, max(p.min, p.denormalise(cc / CC_STEPS))))
+    return float(min(p.max, max(p.min, p.denormalise(int(cc) / CC_STEPS))))
 
 
 def table_markdown() -> str:

@@ -35,6 +35,9 @@ def export(setting: ConsoleSetting, stems: Sequence[tuple[str, str | os.PathLike
     ``out_path`` is a file, except for "vstpreset" where it is a folder. Returns what the
     format's writer returns (the written path, or a ``PresetExport`` for presets).
     """
+    if not isinstance(setting, ConsoleSetting):
+        raise TypeError(f"setting must be a dsp.params.ConsoleSetting, got "
+                        f"{type(setting).__name__}")
     if not isinstance(fmt, str) or fmt.lower() not in FORMATS:
         raise ExportError(f"unknown export format {fmt!r}; known: {', '.join(FORMATS)}")
     fmt = fmt.lower()

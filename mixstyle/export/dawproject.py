@@ -283,7 +283,8 @@ def _value(el: Element | None, where: str, kind: str) -> float | None:
         "q": {"linear": lambda x: x, "": lambda x: x},
         "ms": {"seconds": lambda x: 1000 * x, "": lambda x: 1000 * x},
         "ratio": {"percent": lambda x: 1 / max(1 - x / 100, 1e-9),
-                  "normalized": lambda x: 1 / max(1 - x, 1e-9), "linear": lambda x: x},
+                  "normalized": lambda x: 1 / max(1 - x, 1e-9), "linear": lambda x: x,
+                  "": lambda x: x},
         "pan": {"normalized": lambda x: 2 * x - 1, "linear": lambda x: x,
                 "percent": lambda x: x / 100},
     }[kind]
@@ -345,43 +346,29 @@ def _read_eq(eq: Element | None, section: str, out: dict[str, float], where: str
             out["input_gain_db"] = g
 
 
-def _named_params(dev: Element) -> dict[str, Element]:
+_COMP_FIELDS = (("Threshold", "comp_threshold_db", "db"), ("Ratio", "comp_ratio", "ratio"),
+                ("Attack", "comp_attack_ms", "ms"), ("Release", "comp_release_ms", "ms"),
+                ("OutputGain", "comp_makeup_db", "db"), ("@comp_knee_db", "comp_knee_db", "db"))
+_LIMITER_FIELDS = (("Threshold", "limiter_ceiling_db", "db"),
+                   ("Release", "limiter_release_ms", "ms"),
+                   ("Attack", "limiter_lookahead_ms", "ms"), ("InputGain", "gain_db", "db"),
+                   ("@target_lufs", "target_lufs", "db"))
+
+
+def _read_fields(dev: Element | None, fields: tuple[tuple[str, str, str], ...],
+                 out: dict[str, Any], where: str) -> None:
+    """Built-in device fields; ``@name`` is a named RealParameter under <Parameters>."""
+    if dev is None:
+        return
     params = dev.find("Parameters")
-    return {} if params is None else {p.get("name", ""): p for p in params}
-
-
-def _read_comp(dev: Element | None, out: dict[str, float], where: str) -> None:
-    if dev is None:
-        return
-    w = f"{where}, compressor"
-    for tag, name, kind in (("Threshold", "comp_threshold_db", "db"),
-                            ("Ratio", "comp_ratio", "ratio"), ("Attack", "comp_attack_ms", "ms"),
-                            ("Release", "comp_release_ms", "ms"),
-                            ("OutputGain", "comp_makeup_db", "db")):
-        v = _value(dev.find(tag), f"{w} {tag}", kind)
+    named = {} if params is None else {p.get("name", ""): p for p in params}
+    for tag, name, kind in fields:
+        el = named.get(tag[1:]) if tag.startswith("@") else dev.find(tag)
+        v = _value(el, f"{where}, {dev.tag} {tag.lstrip('@')}", kind)
         if v is not None:
             out[name] = v
-    knee = _value(_named_params(dev).get("comp_knee_db"), f"{w} knee", "db")
-    if knee is not None:
-        out["comp_knee_db"] = knee
-    if not _enabled(dev):
+    if dev.tag == "Compressor" and not _enabled(dev):
         out["comp_ratio"], out["comp_makeup_db"] = 1.0, 0.0
-
-
-def _read_limiter(dev: Element | None, out: dict[str, Any], where: str) -> None:
-    if dev is None:
-        return
-    w = f"{where}, limiter"
-    for tag, name, kind in (("Threshold", "limiter_ceiling_db", "db"),
-                            ("Release", "limiter_release_ms", "ms"),
-                            ("Attack", "limiter_lookahead_ms", "ms"),
-                            ("InputGain", "gain_db", "db")):
-        v = _value(dev.find(tag), f"{w} {tag}", kind)
-        if v is not None:
-            out[name] = v
-    target = _value(_named_params(dev).get("target_lufs"), f"{w} target_lufs", "db")
-    if target is not None:
-        out["target_lufs"] = target
 
 
 def _fit(section: str, values: dict[str, Any], where: str) -> dict[str, Any]:
@@ -406,7 +393,7 @@ def _channel_settings(ch: Element, section: str, where: str) -> dict[str, Any]:
     first = {tag: next((d for d in devs if d.tag == tag), None)
              for tag in ("Equalizer", "Compressor", "Limiter")}
     _read_eq(first["Equalizer"], section, values, where)
-    _read_comp(first["Compressor"], values, where)
+    _read_fields(first["Compressor"], _COMP_FIELDS, values, where)
     if section == TRACK:
         vol = _value(ch.find("Volume"), f"{where}, volume", "db")
         pan = _value(ch.find("Pan"), f"{where}, pan", "pan")
@@ -415,7 +402,7 @@ def _channel_settings(ch: Element, section: str, where: str) -> dict[str, Any]:
         if pan is not None:
             values["pan"] = pan
     elif first["Limiter"] is not None:
-        _read_limiter(first["Limiter"], values, where)
+        _read_fields(first["Limiter"], _LIMITER_FIELDS, values, where)
     else:  # no limiter (another DAW's file): its master fader is the nearest thing to gain_db
         vol = _value(ch.find("Volume"), f"{where}, volume", "db")
         if vol is not None:

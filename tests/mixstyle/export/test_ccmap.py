@@ -59,11 +59,13 @@ def test_bad_values_raise_naming_the_parameter():
     pan = P.spec(P.TRACK, "pan")
     with pytest.raises(ParameterError, match=r"track\.pan .*out of range: allowed -1 \.\. 1"):
         ccmap.value_to_cc(pan, 1.5)
-    with pytest.raises(ParameterError, match=r"CC value for track\.pan must be an integer 0 \.\. 127"):
+    with pytest.raises(ParameterError,
+                       match=r"CC value for track\.pan must be an integer 0 \.\. 127"):
         ccmap.cc_to_value(pan, 128)
     with pytest.raises(ParameterError, match=r"CC value .* got 1\.5"):
         ccmap.cc_to_value(pan, 1.5)
-    with pytest.raises(ParameterError, match=r"track index 15 has no MIDI channel: allowed 0 \.\. 14"):
+    with pytest.raises(ParameterError,
+                       match=r"track index 15 has no MIDI channel: allowed 0 \.\. 14"):
         ccmap.channel_for_track(15)
     with pytest.raises(ParameterError, match="unknown track parameter 'gain'"):
         ccmap.cc_number(P.TRACK, "gain")

@@ -81,7 +81,8 @@ def test_changes_become_automation_at_their_times(tmp_path):
     fader = ccmap.CC_MAP[(P.TRACK, "output_gain_db")]
     events = got["t0"][1][fader]
     expected_tick = round(mido.second2tick(2.5, 960, mido.bpm2tempo(100.0)))
-    assert len(events) == 2 and events[1][0] == expected_tick == 4000  # 2.5 s at 100 BPM, 960 ticks/beat
+    # 2.5 s at 100 BPM and 960 ticks per beat
+    assert len(events) == 2 and events[1][0] == expected_tick == 4000
     assert events[1][1] == ccmap.value_to_cc(P.spec(P.TRACK, "output_gain_db"), -40.0)
     # nothing else changed: every other lane has exactly its initial event
     assert all(len(ev) == 1 for cc, ev in got["t0"][1].items() if cc != fader)
@@ -97,7 +98,8 @@ def test_midi_failures(tmp_path):
     other = P.ConsoleSetting(tracks=(P.TrackSetting("zz", {}),))
     with pytest.raises(ExportError, match=r"changes\[0\] has tracks \['zz'\]"):
         export_midi(a, tmp_path / "x.mid", changes=[(1.0, other)])
-    with pytest.raises(ParameterError, match=r"tempo_bpm = 1000 is out of range: allowed 20 \.\. 400"):
+    with pytest.raises(ParameterError,
+                       match=r"tempo_bpm = 1000 is out of range: allowed 20 \.\. 400"):
         export_midi(a, tmp_path / "x.mid", tempo_bpm=1000)
     bad = P.ConsoleSetting(tracks=(P.TrackSetting("v", {"pan": 3.0}),))
     with pytest.raises(ParameterError, match=r"track\.pan \(track 'v'\) = 3 is out of range"):
