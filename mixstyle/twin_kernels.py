@@ -13,17 +13,17 @@ recursion with those per-sample coefficients.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True)
 def cascade_forward(x, coeffs, state, y):
     """Filter each row of ``x`` (rows, samples) through its sections; state (rows, sections, 2).
 
-    Rows are independent and run in parallel threads."""
+    Serial on purpose: on 2 shared cores numba threads next to torch's made training slower."""
     rows, samples = x.shape
     sections = coeffs.shape[1]
-    for r in prange(rows):
+    for r in range(rows):
         c = coeffs[r]
         z = state[r]
         for n in range(samples):
@@ -74,16 +74,16 @@ def _backward_row(x, c, grad_y, grad_x, grad_c):
     grad_c[:, :] = acc
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True)
 def cascade_backward(x, coeffs, grad_y, grad_x, grad_coeffs):
-    """Gradients of a zero-state cascade w.r.t. ``x`` and ``coeffs`` (rows in parallel).
+    """Gradients of a zero-state cascade w.r.t. ``x`` and ``coeffs``.
 
     Each row recomputes every section's input in float64, then runs the adjoint backwards in time
     through all sections at once: per section ``w[n] = g[n] - a1 w[n+1] - a2 w[n+2]``,
     ``dL/db_k += w[n] u[n-k]``, ``dL/da_k -= w[n] y[n-k]``, and the gradient handed to the
     previous section is ``b0 w[n] + b1 w[n+1] + b2 w[n+2]``.
     """
-    for r in prange(x.shape[0]):
+    for r in range(x.shape[0]):
         _backward_row(x[r], coeffs[r], grad_y[r], grad_x[r], grad_coeffs[r])
 
 
