@@ -58,6 +58,14 @@ def _cached_song(cache: Path, name: str, song_seed: int, style: str, seconds: fl
     return make_song(folder, song_seed, seconds, style)
 
 
+def _link_or_copy(src: Path, dst: Path) -> None:
+    """Hard-link a cached stem (30 s of stereo float32 is 10 MB) or copy it across devices."""
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copyfile(src, dst)
+
+
 def _producer(producer: str | Producer) -> Producer:
     if isinstance(producer, Producer):
         return producer
@@ -110,7 +118,7 @@ def make_sessions(root: str | os.PathLike, producer: str | Producer, n_songs: in
             for old in (song / "stems").glob("*.wav"):
                 old.unlink()
             for wav in sorted((source / "stems").glob("*.wav")):
-                shutil.copyfile(wav, song / "stems" / wav.name)
+                _link_or_copy(wav, song / "stems" / wav.name)
             folders.append(mix_session(song, prod))
         return folders
     finally:
