@@ -10,10 +10,12 @@ its parameters, so the two agree for a fixed setting). The master bus here has N
 training renders skip it (its ``limiter_*`` and ``target_lufs`` entries are accepted and
 ignored), so compare with the numba console at a level where its limiter is inactive.
 
-Internals: filters are one biquad cascade per strip (numba kernels, float64 state, custom
-autograd; ``backend="lfilter"`` uses torchaudio's lfilter instead), the compressor's detector and
-static curve are vectorised torch in float64, its attack/release recursion is a numba-backed
-autograd function (mixstyle.twin_ops).
+Internals: the 7 strip filters (5 on the master) are one biquad cascade per row (numba kernels,
+float64 state, custom autograd with an adjoint backward; ``backend="lfilter"`` runs the same
+cascade through torchaudio's lfilter, ~3-4x slower). Coefficients are computed in float64; the
+input gain is folded into the first section and the output gain into the compressor's dB offset
+(both exact). The compressor's detector and static curve are vectorised torch (dtype of ``x``);
+its attack/release recursion is a numba-backed autograd function (mixstyle.twin_ops).
 """
 
 from __future__ import annotations
@@ -30,8 +32,8 @@ from mixstyle.twin_ops import (HIGH_SHELF, HIGHPASS, LOW_SHELF, LOWPASS, PEAK, b
                                biquad_cascade_lfilter, biquad_coeffs, smooth_gain_db,
                                time_to_alpha)
 
-__all__ = ["biquad_coeffs", "compressor", "console", "eq_coeffs", "gain", "master", "pan",
-           "strip", "gain_curve_db", "TRACK_EQ", "MASTER_EQ"]
+__all__ = ["biquad_coeffs", "compressor", "console", "eq_coeffs", "gain", "gain_curve_db",
+           "master", "pan", "pan_gains", "static_gain_db", "strip", "TRACK_EQ", "MASTER_EQ"]
 
 # (kind, freq name, gain name or None, q name or None) in signal order
 _SHELVES_AND_PEAKS = (
