@@ -134,7 +134,7 @@ class Engine:
         self._rec = np.zeros(3, dtype=np.float64)
         self.master_levels = MasterLevels()
         self.loudness = LoudnessMeter(sr)
-        self.timing = TimingRing(config.period_s)
+        self.timing = TimingRing(config.period_s, slots=1 << 17)
         # transport, owned by the callback
         self.playing = False
         self._epoch = 0
@@ -148,11 +148,25 @@ class Engine:
     # lifecycle -----------------------------------------------------------------------------
     def start(self) -> "Engine":
         """Start the disk reader; make Python hand the GIL over often enough for the callback."""
-        if self._switch_interval is None:
+        if self._switch_interval is None:  # a thread waiting for the GIL gets it this soon
             self._switch_interval = sys.getswitchinterval()
-            sys.setswitchinterval(min(self._switch_interval, 0.0005))
+            sys.setswitchinterval(min(self._switch_interval, self.config.period_s / 8.0))
+        if self.blocks == 0:
+            self._warm_up()
         self.reader.start()
         return self
+
+    def _warm_up(self) -> None:
+        """Compile/load every numba kernel of the callback now, not in the first callback."""
+        scratch = np.zeros((2, self.block), dtype=np.float32)
+        self.process(scratch)        # stopped: strips, master, meters run on silence
+        n = len(self.strips)
+        ChunkRings(n, 2, self.block).gather(0, 0, self._inputs)
+        FrameTap(n, 2 * self.block).write(self._inputs, self.block)
+        self.console.reset()
+        self.loudness.reset()
+        self.timing.reset()
+        self.blocks = 0
 
     def close(self) -> None:
         self.reader.stop()

@@ -48,6 +48,7 @@ class JackServer:
     driver: str = "dummy"
     name: str = ""
     start_timeout_s: float = 10.0
+    realtime: bool = False  # -R: SCHED_FIFO for the server and its clients' process threads
 
     def __post_init__(self) -> None:
         if not self.name:
@@ -64,8 +65,8 @@ class JackServer:
         exe = jackd_path()
         if exe is None:
             raise HostError("cannot start JACK: jackd is not installed (Debian package jackd2)")
-        return [exe, "-n", self.name, "-r", "-d", self.driver, "-r", str(self.sample_rate_hz),
-                "-p", str(self.period_frames)]
+        return [exe, "-n", self.name, "-R" if self.realtime else "-r", "-d", self.driver,
+                "-r", str(self.sample_rate_hz), "-p", str(self.period_frames)]
 
     def start(self) -> "JackServer":
         if self.running:

@@ -130,6 +130,7 @@ class DiskReader:
                  state: np.ndarray, batch_chunks: int = 16) -> None:
         self.rings = rings
         self.block = rings.frames
+        self.sample_rate = float(sample_rate)
         self.state = state
         self.batch_chunks = max(1, min(batch_chunks, rings.slots))
         self.commands = RecordQueue(256)
@@ -172,7 +173,9 @@ class DiskReader:
 
     # reader thread -------------------------------------------------------------------------
     def _run(self) -> None:
-        idle_s = min(0.005, self.block / 48000.0)
+        # wake about four times per batch: often enough to stay ahead, rarely enough to leave
+        # the GIL to the audio callback
+        idle_s = min(0.02, self.batch_chunks * self.block / self.sample_rate / 4.0)
         try:
             while not self._stop.is_set():
                 self._commands()
@@ -208,10 +211,10 @@ class DiskReader:
             behind = int(self.state[PLAY_SEQ]) - self.seq  # the callback gave up on these
             _, self.pos = plan(self.pos, behind * self.block, self.loop)
             self.seq += behind
-        free = min(self.rings.free(t) for t in range(self.rings.n_tracks))
+        free = self.rings.slots - int(np.max(self.rings.heads - self.rings.tails))
         k = min(free, self.batch_chunks)
-        if k <= 0:
-            return False
+        if k < min(self.batch_chunks, self.rings.slots // 2):
+            return False  # wait for room for a whole batch: fewer, larger reads
         n = k * self.block
         segs, next_pos = plan(self.pos, n, self.loop)
         chunk_pos = np.array([self._pos_at(segs, j * self.block) for j in range(k)],

@@ -169,10 +169,13 @@ def _tap_write(buf, head, tail, block, n):
     if cap - (head[0] - tail[0]) < n:
         return False
     start = head[0] % cap
+    first = min(n, cap - start)  # up to the end of the ring, then the rest from its start
     for t in range(buf.shape[0]):
         for c in range(buf.shape[1]):
-            for i in range(n):
-                buf[t, c, (start + i) % cap] = block[t, c, i]
+            for i in range(first):
+                buf[t, c, start + i] = block[t, c, i]
+            for i in range(first, n):
+                buf[t, c, i - first] = block[t, c, i]
     head[0] += n
     return True
 

@@ -1,0 +1,203 @@
+"""Real-time host benchmark: the engine driven by a real JACK server (dummy driver, 48 kHz).
+
+``run() -> list[dict]`` rows (name, ours, reference, ratio, target, unit, note).
+
+Setup: 64 tracks streamed from disk (8 distinct 16-bit WAV files of 24 s, each opened by 8
+tracks, so the reader really decodes 64 streams), every strip with all stages active (EQ bands,
+filters, compressor compressing) and the master bus with its glue compressor and limiter, played
+through PortAudio's JACK host API. Callback time is wall time inside ``Engine.process`` as a % of
+the block period; xruns are callbacks longer than the period plus PortAudio's under/overflow
+flags (PortAudio raises those for every xrun the JACK server reports, including its own timer
+waking late; the note gives the server's count).
+
+Scheduling: when the machine allows SCHED_FIFO the main rows use ``jackd -R`` (how a live host
+runs: the JACK cycle and the PortAudio callback thread are real-time); one extra row repeats
+64 tracks at 128 samples with ``jackd -r`` as in the tests, where on a shared machine the
+neighbours' load shows. The notes record the load average.
+
+Run length: 20 s per main measurement (60 s made the benchmark suite too long; set
+MIXSTYLE_HOST_BENCH_SECONDS=60 for the full length) and 5 s per step of the track-count search.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))
+
+from dsp.params import ConsoleSetting, TrackSetting  # noqa: E402
+from host.engine import Engine, EngineConfig  # noqa: E402
+from host.jack_server import JackServer, jack_missing_reason  # noqa: E402
+from host.reader import TrackSource  # noqa: E402
+
+SR = 48000
+MAIN_SECONDS = float(os.environ.get("MIXSTYLE_HOST_BENCH_SECONDS", "20"))
+SEARCH_SECONDS = 5.0
+P99_TARGET_PCT = 30.0
+FILE_SECONDS = 24.0
+N_FILES = 8
+STRIP = dict(input_gain_db=2.0, hpf_freq_hz=80.0, low_shelf_gain_db=3.0, peak1_gain_db=-2.0,
+             peak2_gain_db=2.0, peak3_gain_db=3.0, high_shelf_gain_db=2.0, lpf_freq_hz=16000.0,
+             comp_threshold_db=-30.0, comp_ratio=4.0, output_gain_db=-18.0)
+MASTER = dict(low_shelf_gain_db=1.0, peak2_gain_db=-1.0, high_shelf_gain_db=1.5,
+              comp_threshold_db=-20.0, comp_ratio=2.0, gain_db=0.0, limiter_ceiling_db=-1.0)
+
+
+def _write_stems(folder: str) -> list[str]:
+    from pedalboard.io import AudioFile
+    rng = np.random.default_rng(0)
+    n = int(FILE_SECONDS * SR)
+    t = np.arange(n) / SR
+    paths = []
+    for k in range(N_FILES):
+        noise = np.cumsum(rng.standard_normal((2, n)), axis=1)
+        noise -= np.convolve(noise[0], np.ones(64) / 64, mode="same")[None]
+        noise /= np.abs(noise).max()
+        env = 0.3 + 0.7 * (np.sin(2 * np.pi * (1 + k / 3) * t) > 0)
+        x = (0.3 * noise + 0.3 * np.sin(2 * np.pi * (60 + 40 * k) * t)) * env
+        path = os.path.join(folder, f"stem{k}.wav")
+        with AudioFile(path, "w", SR, 2, bit_depth=16) as f:
+            f.write(x.astype(np.float32))
+        paths.append(path)
+    return paths
+
+
+def _engine(paths: list[str], n_tracks: int, block: int) -> Engine:
+    names = [f"t{i:03d}" for i in range(n_tracks)]
+    setting = ConsoleSetting(
+        tracks=tuple(TrackSetting(nm, dict(STRIP, pan=((i % 9) - 4) / 4.0))
+                     for i, nm in enumerate(names)), master=dict(MASTER))
+    sources = [TrackSource(nm, path=paths[i % len(paths)]) for i, nm in enumerate(names)]
+    return Engine(sources, setting, EngineConfig(SR, block, readahead_s=1.0))
+
+
+def measure(paths: list[str], n_tracks: int, block: int, seconds: float,
+            realtime: bool = False) -> dict:
+    """Play n_tracks for ``seconds`` through a fresh JACK server with period = block."""
+    from host.io import AudioOutput, refresh_portaudio, release_portaudio
+    with JackServer(sample_rate_hz=SR, period_frames=block, realtime=realtime) as srv:
+        refresh_portaudio()
+        try:
+            eng = _engine(paths, n_tracks, block)
+            with eng, AudioOutput(eng) as out:
+                eng.wait_ready()
+                eng.play()
+                time.sleep(0.5)                     # settle, then measure from zero
+                eng.timing.reset()
+                server0 = srv.log().count("XRun")
+                late0 = eng.late_reads
+                blocks0 = eng.blocks
+                time.sleep(seconds)
+                st = eng.timing.stats()
+                server = srv.log().count("XRun") - server0
+                blocks = eng.blocks - blocks0
+                late = eng.late_reads - late0
+                gr = float(np.max(eng.meter_snapshot().track_gr_db))
+                errors = out.callback_errors
+        finally:
+            release_portaudio()
+    refresh_portaudio()
+    return dict(p50=st.pct(st.p50_ms), p99=st.pct(st.p99_ms), max=st.pct(st.max_ms),
+                xruns=st.xruns, late_callbacks=st.late_callbacks, flagged=st.flagged_xruns,
+                blocks=blocks, expected=seconds * SR / block, late_reads=late, gr_db=gr,
+                errors=errors, server_xruns=server)
+
+
+def _ok(m: dict) -> bool:
+    """Within budget: p99 <= 30% of the period and no callback longer than the period."""
+    return m["p99"] <= P99_TARGET_PCT and m["late_callbacks"] == 0
+
+
+COUNTS = (8, 16, 32, 48, 64, 96, 128, 192, 256)
+
+
+def largest_track_count(paths: list[str], block: int, ok64: bool,
+                        realtime: bool) -> tuple[int, list[str]]:
+    """Walk COUNTS up from 64 (when 64 was within budget) or down from 48 until it flips."""
+    tried: list[str] = []
+    at = COUNTS.index(64)
+    best = 64 if ok64 else 0
+    for n in (COUNTS[at + 1:] if ok64 else COUNTS[at - 1::-1]):
+        m = measure(paths, n, block, SEARCH_SECONDS, realtime)
+        tried.append(f"{n}: p99 {m['p99']:.0f}% late {m['late_callbacks']}")
+        if ok64 and not _ok(m):
+            break
+        if ok64 or _ok(m):
+            best = n
+            if not ok64:
+                break
+    return best, tried
+
+
+def realtime_allowed() -> bool:
+    """Can this process family use SCHED_FIFO (jackd -R)?"""
+    try:
+        return subprocess.run(["chrt", "-f", "10", "true"], capture_output=True,
+                              timeout=5).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def _note(m: dict, mode: str) -> str:
+    return (f"{mode}; {m['blocks']} callbacks of {m['expected']:.0f} expected; xruns = "
+            f"{m['late_callbacks']} late callbacks + {m['flagged']} PortAudio flags (the JACK "
+            f"server logged {m['server_xruns']} xruns of its own dummy-driver timer in that "
+            f"time); late disk reads {m['late_reads']}; max track GR {m['gr_db']:.1f} dB; "
+            f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+
+
+def _rows_for(paths: list[str], block: int, realtime: bool, mode: str,
+              search: bool = True) -> list[dict]:
+    period_ms = 1000.0 * block / SR
+    m = measure(paths, 64, block, MAIN_SECONDS, realtime)
+    base = (f"64 tracks, {block}-sample blocks ({period_ms:.2f} ms), {MAIN_SECONDS:.0f} s via "
+            f"JACK dummy{'' if realtime else ', no real-time scheduling (jackd -r)'}")
+    note = _note(m, mode)
+    rows = [
+        dict(name=f"host callback p50, {base}", ours=round(m["p50"], 1), reference=None,
+             ratio=None, target=None, unit="% of block period", note=note),
+        dict(name=f"host callback p99, {base}", ours=round(m["p99"], 1), reference=None,
+             ratio=None, target=P99_TARGET_PCT, unit="% of block period (<= target)",
+             note=note),
+        dict(name=f"host callback max, {base}", ours=round(m["max"], 1), reference=None,
+             ratio=None, target=None, unit="% of block period", note=note),
+        dict(name=f"host xruns, {base}", ours=m["xruns"], reference=None, ratio=None,
+             target=0, unit="count (<= target)", note=note),
+    ]
+    if search:
+        best, tried = largest_track_count(paths, block, _ok(m), realtime)
+        rows.append(dict(
+            name=f"host largest track count within budget, {block}-sample blocks",
+            ours=best, reference=None, ratio=None, target=64, unit="tracks (>= target)",
+            note=f"{mode}; budget: p99 <= {P99_TARGET_PCT:.0f}% and no callback over the "
+                 f"period during {SEARCH_SECONDS:.0f} s; 64: p99 {m['p99']:.0f}% late "
+                 f"{m['late_callbacks']}; tried " + "; ".join(tried)))
+    return rows
+
+
+def run() -> list[dict]:
+    reason = jack_missing_reason()
+    if reason is not None:
+        return [dict(name="host real-time benchmark", ours=None, reference=None, ratio=None,
+                     target=None, unit="", note=f"skipped: {reason}")]
+    rt = realtime_allowed()
+    mode = ("jackd -R: SCHED_FIFO for the JACK cycle and the PortAudio callback thread, as a "
+            "live host runs" if rt else "real-time scheduling not permitted here: jackd -r")
+    with tempfile.TemporaryDirectory(prefix="mixstyle-hostbench-") as folder:
+        paths = _write_stems(folder)
+        rows = _rows_for(paths, 128, rt, mode) + _rows_for(paths, 32, rt, mode)
+        if rt:  # the brief's server command, for comparison: the neighbours' load shows here
+            rows += _rows_for(paths, 128, False, "jackd -r (as in the tests)", search=False)
+    return rows
+
+
+if __name__ == "__main__":
+    for row in run():
+        print(row)
