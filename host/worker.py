@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -24,6 +24,21 @@ from host.control import Control
 from host.ringbuffer import FrameTap
 
 Predict = Callable[[list[tuple[str, np.ndarray]]], ConsoleSetting]
+
+
+def match_tracks(setting: Any, names: Sequence[str]) -> ConsoleSetting:
+    """``setting`` with our track names: kept when its names are ours, else matched by order."""
+    if not isinstance(setting, ConsoleSetting):
+        raise HostError(f"predict returned {type(setting).__name__}, expected ConsoleSetting")
+    theirs = [t.name for t in setting.tracks]
+    if set(theirs) <= set(names):
+        return setting
+    if len(theirs) != len(names):
+        raise HostError(f"predict returned {len(theirs)} tracks for {len(names)} "
+                        f"({theirs} vs {list(names)})")
+    renamed = tuple(TrackSetting(name=n, params=t.params, role=t.role)
+                    for n, t in zip(names, setting.tracks))
+    return ConsoleSetting(tracks=renamed, master=setting.master)
 
 
 class ModelWorker:
@@ -91,18 +106,7 @@ class ModelWorker:
         return moved
 
     def _match(self, setting: ConsoleSetting) -> ConsoleSetting:
-        if not isinstance(setting, ConsoleSetting):
-            raise HostError(f"predict returned {type(setting).__name__}, expected ConsoleSetting")
-        ours = self.control.track_names
-        theirs = [t.name for t in setting.tracks]
-        if set(theirs) <= set(ours):
-            return setting
-        if len(theirs) != len(ours):
-            raise HostError(f"predict returned {len(theirs)} tracks for {len(ours)} "
-                            f"({theirs} vs {ours})")
-        renamed = tuple(TrackSetting(name=n, params=t.params, role=t.role)
-                        for n, t in zip(ours, setting.tracks))
-        return ConsoleSetting(tracks=renamed, master=setting.master)
+        return match_tracks(setting, self.control.track_names)
 
     def take_failure(self) -> str | None:
         """A sentence about model failures not reported yet (for the UI), else None."""

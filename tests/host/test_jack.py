@@ -115,3 +115,22 @@ def test_midi_cc_from_a_jack_port_moves_the_fader_and_floods_are_filtered(jack):
     assert router.junk > 0                              # notes were dropped by our filter
     assert router.applied < router.accepted             # coalesced: fewer changes than CCs
     assert eng.params.refused == 0
+
+
+def test_run_host_plays_a_stems_folder_live(jack, tmp_path):
+    import io
+
+    from pedalboard.io import AudioFile
+
+    from host.tui import KeyReader, run_host
+    t = np.arange(3 * SR) / SR
+    for k, name in enumerate(("bass", "keys")):
+        x = (0.2 * np.sin(2 * np.pi * (110 + 330 * k) * t)).astype(np.float32)
+        with AudioFile(str(tmp_path / f"{name}.wav"), "w", SR, 2) as f:
+            f.write(np.stack([x, x]))
+    screen = io.StringIO()
+    status = run_host(str(tmp_path), None, None, None, BLOCK, None, out=screen,
+                      keys=KeyReader(io.StringIO()), max_seconds=1.5)
+    assert status["blocks"] > 0.5 * 1.5 * SR / BLOCK and status["position_s"] > 0.5
+    last = screen.getvalue().split("\x1b[H\x1b[J")[-1]
+    assert "PLAY" in last and "bass" in last and "keys" in last and "LUFS" in last

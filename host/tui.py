@@ -1,0 +1,234 @@
+"""``run_host``: play a folder of stems live (or render it), with a plain ANSI terminal view.
+
+Keys: space play/stop, left/right seek -/+5 s, l loop 8 s from here (again: clear), f freeze the
+model, s save the session, q quit. The view redraws ~10 times a second with each track's peak,
+RMS and gain reduction, the master's loudness and true peak, xruns and late disk reads.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import select
+import sys
+import time
+from typing import Any, Callable, TextIO
+
+import numpy as np
+
+from dsp.errors import HostError
+from dsp.params import ConsoleSetting
+from host.engine import Engine, EngineConfig
+from host.reader import TrackSource
+from host.worker import ModelWorker, match_tracks
+
+AUDIO_EXTENSIONS = (".wav", ".flac", ".aiff", ".aif", ".mp3", ".ogg")
+SEEK_S = 5.0
+LOOP_S = 8.0
+BAR = 30
+
+
+def load_stems_dir(stems_dir: str) -> list[TrackSource]:
+    """One track per audio file in ``stems_dir`` (sorted), named after the file, role guessed."""
+    if not os.path.isdir(stems_dir):
+        raise HostError(f"stems folder {stems_dir!r} does not exist")
+    files = sorted(f for f in os.listdir(stems_dir) if f.lower().endswith(AUDIO_EXTENSIONS)
+                   and not f.startswith("."))
+    if not files:
+        raise HostError(f"stems folder {stems_dir!r} has no audio files "
+                        f"({', '.join(AUDIO_EXTENSIONS)})")
+    from mixstyle.roles import assign_roles
+    names = [os.path.splitext(f)[0] for f in files]
+    roles = assign_roles(names)
+    return [TrackSource(n, path=os.path.join(stems_dir, f), role=roles[n])
+            for n, f in zip(names, files)]
+
+
+def _bar(db: float, lo: float = -60.0) -> str:
+    fill = 0 if not math.isfinite(db) else int(round(BAR * min(1.0, max(0.0, (db - lo) / -lo))))
+    return "#" * fill + "." * (BAR - fill)
+
+
+def _num(x: float, unit: str) -> str:
+    return f"{x:6.1f} {unit}" if math.isfinite(x) and x > -140 else f"  -inf {unit}"
+
+
+def render_view(engine: Engine, extra: str = "") -> str:
+    """The whole screen as text (pure: reads meters and counters, changes nothing)."""
+    m = engine.meter_snapshot()
+    st = engine.timing.stats()
+    c = engine.control
+    width = max(len(n) for n in m.track_names)
+    lines = [f"mixstyle host  {'PLAY' if engine.playing else 'STOP'}  "
+             f"{engine.position_s:7.2f} / {engine.length_frames / engine.sample_rate:.2f} s  "
+             f"loop {'%.1f-%.1f s' % engine.loop_s if engine.loop_s else 'off'}  "
+             f"model {'FROZEN' if c.frozen else 'live'}  strength {c.strength:.2f}  "
+             f"overrides {len(c.overrides)}", ""]
+    for i, name in enumerate(m.track_names):
+        lines.append(f"{name:<{width}} {_bar(m.track_peak_db[i])} pk {_num(m.track_peak_db[i], 'dB')}"
+                     f"  rms {_num(m.track_rms_db[i], 'dB')}  GR {m.track_gr_db[i]:4.1f} dB")
+    lines += ["",
+              f"{'master':<{width}} {_bar(m.master_peak_db)} pk {_num(m.master_peak_db, 'dB')}"
+              f"  GR {m.master_gr_db:4.1f} dB",
+              f"loudness M {_num(m.master_momentary_lufs, 'LUFS')}  "
+              f"S {_num(m.master_short_term_lufs, 'LUFS')}  "
+              f"TP {_num(m.master_true_peak_dbtp, 'dBTP')}",
+              f"callback p50 {st.pct(st.p50_ms):5.1f}%  p99 {st.pct(st.p99_ms):5.1f}%  "
+              f"max {st.pct(st.max_ms):6.1f}%  xruns {st.xruns}  late reads {engine.late_reads}",
+              "", "space play/stop  <- -> seek  l loop  f freeze  s save  q quit"]
+    if extra:
+        lines.append(extra)
+    return "\n".join(lines)
+
+
+def handle_key(key: str, engine: Engine, save: Callable[[], str]) -> str | None:
+    """Apply one key; returns a status line, or None for quit."""
+    if key == "q":
+        return None
+    if key == " ":
+        engine.toggle()
+        return "play/stop"
+    if key in ("\x1b[C", "\x1b[D"):
+        length = engine.length_frames / engine.sample_rate
+        step = SEEK_S if key == "\x1b[C" else -SEEK_S
+        target = min(max(0.0, engine.position_s + step), length)
+        engine.seek(target)
+        return f"seek {target:.1f} s"
+    if key == "l":
+        if engine.loop_s is not None:
+            engine.clear_loop()
+            return "loop off"
+        length = engine.length_frames / engine.sample_rate
+        start = min(engine.position_s, max(0.0, length - LOOP_S))
+        engine.set_loop(start, min(length, start + LOOP_S))
+        return f"loop {start:.1f}-{min(length, start + LOOP_S):.1f} s"
+    if key == "f":
+        engine.control.freeze(not engine.control.frozen)
+        return "model frozen" if engine.control.frozen else "model live"
+    if key == "s":
+        return f"saved {save()}"
+    return ""
+
+
+class KeyReader:
+    """Non-blocking single keys from a terminal (cbreak mode); inert when stdin is no TTY."""
+
+    def __init__(self, stream: TextIO = sys.stdin) -> None:
+        self.stream = stream
+        try:
+            self.tty = os.isatty(stream.fileno())
+        except (AttributeError, OSError, ValueError):  # e.g. io.StringIO: no file descriptor
+            self.tty = False
+        self._saved: Any = None
+
+    def __enter__(self) -> "KeyReader":
+        if self.tty:
+            import termios
+            import tty
+            self._saved = termios.tcgetattr(self.stream.fileno())
+            tty.setcbreak(self.stream.fileno())
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._saved is not None:
+            import termios
+            termios.tcsetattr(self.stream.fileno(), termios.TCSADRAIN, self._saved)
+
+    def read(self, timeout_s: float) -> str | None:
+        if not self.tty:
+            time.sleep(timeout_s)
+            return None
+        fd = self.stream.fileno()
+        ready, _, _ = select.select([fd], [], [], timeout_s)
+        if not ready:
+            return None
+        key = os.read(fd, 1).decode(errors="replace")
+        if key == "\x1b":  # arrow keys: ESC [ C/D
+            more, _, _ = select.select([fd], [], [], 0.01)
+            if more:
+                key += os.read(fd, 2).decode(errors="replace")
+        return key
+
+
+def _initial_setting(sources: list[TrackSource], predict: Callable | None,
+                     sample_rate: float, seconds: float = 20.0) -> ConsoleSetting | None:
+    """Ask the model once before playing, on the first ``seconds`` of every stem."""
+    if predict is None:
+        return None
+    from host.reader import _Opened
+    stems = []
+    for s in sources:
+        o = _Opened(s, sample_rate)
+        n = min(o.frames, int(seconds * sample_rate))
+        buf = np.zeros((2, max(n, 1)), dtype=np.float32)
+        o.read_into(0, n, buf)
+        o.close()
+        stems.append((s.role, buf))
+    return match_tracks(predict(stems), [s.name for s in sources])
+
+
+def run_host(stems_dir: str, profile_predict: Callable | None = None, midi_map: Any = None,
+             device: int | str | None = None, block: int = 128, render_path: str | None = None,
+             sample_rate_hz: float = 48000.0, out: TextIO = sys.stdout,
+             keys: KeyReader | None = None, max_seconds: float | None = None) -> dict[str, Any]:
+    """Mix ``stems_dir`` live (or into ``render_path``); returns the final status.
+
+    ``profile_predict(list of (role, audio (2, n))) -> ConsoleSetting`` (None: neutral console,
+    no model thread). ``midi_map``: a path to a MIDI map JSON, a MidiMap, or None. ``device``:
+    PortAudio output (index or name part); JACK is used when a JACK server is running.
+    """
+    from host.midi import MidiInput, MidiMap, MidiRouter, load_midi_map, open_midi_input
+    from host.session import capture, save_session
+    sources = load_stems_dir(stems_dir)
+    setting = _initial_setting(sources, profile_predict, sample_rate_hz)
+    engine = Engine(sources, setting, EngineConfig(sample_rate_hz, block))
+    if render_path is not None:
+        from host.offline import render_to_file
+        render_to_file(engine, render_path)
+        return {"rendered": render_path, **engine.status()}
+    mmap = load_midi_map(midi_map) if isinstance(midi_map, str) else (midi_map or MidiMap())
+    session_path = os.path.join(stems_dir, "mixstyle_session.json")
+
+    def save() -> str:
+        save_session(session_path, capture(engine, mmap))
+        return session_path
+
+    from host.io import JACK_API, AudioOutput, host_apis
+    hostapi = JACK_API if JACK_API in host_apis() else None
+    worker = None
+    midi_in = None
+    status = ""
+    with engine, AudioOutput(engine, device, hostapi), (keys or KeyReader()) as kr:
+        if profile_predict is not None:
+            worker = ModelWorker(profile_predict, engine.tap, engine.control, sample_rate_hz,
+                                 [s.role for s in sources]).start()
+        if mmap.bindings:
+            midi_in = MidiInput(MidiRouter(mmap, engine.control, engine),
+                                open_midi_input("control", virtual=True)).start()
+        started = time.monotonic()
+        engine.play()
+        out.write("\x1b[2J")
+        try:
+            while max_seconds is None or time.monotonic() - started < max_seconds:
+                for msg in engine.take_warnings():
+                    status = msg
+                if worker is not None:
+                    status = worker.take_failure() or status
+                out.write("\x1b[H\x1b[J" + render_view(engine, status) + "\n")
+                out.flush()
+                key = kr.read(0.1)
+                if key is not None:
+                    result = handle_key(key, engine, save)
+                    if result is None:
+                        break
+                    status = result or status
+                if not engine.playing and not kr.tty and engine.blocks > 0:
+                    break  # no keyboard: stop at the end of the song
+        except KeyboardInterrupt:
+            pass
+        finally:
+            if midi_in is not None:
+                midi_in.stop()
+            if worker is not None:
+                worker.stop()
+    return engine.status()
