@@ -2,7 +2,8 @@
 
 Per sample: peak detector over channels in dB, soft-knee static curve, attack/release smoothing
 of the gain in dB, then ``x * 10**((g_s + makeup_db)/20)``. Below the knee with no gain reduction
-pending the kernel skips the log/exp (the result is the same).
+pending the kernel skips the log/exp (the result is the same). log/exp are dsp.gain.fast_log /
+fast_exp (float64-accurate, inlinable, so the channel strip's compressor passes vectorise).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import math
 import numpy as np
 from numba import njit
 
-from dsp.gain import FASTMATH, LN10_OVER_20, check_arg
+from dsp.gain import FASTMATH, LN10_OVER_20, check_arg, fast_exp, fast_log
 from dsp.validate import check_audio, check_sample_rate
 
 GS_FLOOR_DB = 1e-10  # smoothed gain this close to 0 dB (while releasing to 0) is set to 0
@@ -29,18 +30,17 @@ def time_to_alpha(time_ms: float, sample_rate: float) -> float:
     return math.exp(-1.0 / (time_ms / 1000.0 * sample_rate))
 
 
-@njit(inline="always")
-def static_gain_db(x_db, cc):
+@njit(inline="always", fastmath=FASTMATH, error_model="numpy")
+def static_gain_db(x_db, t_db, knee_db, slope, inv_2w):
     """Target gain ``y - x`` (<= 0) of the soft-knee curve, written without branches.
 
-    With d = x - T and e = clip(d + W/2, 0, W): (1/R - 1) * (e^2 / (2W) + max(d - W/2, 0)),
-    which is exactly the three-piece curve of docs/DESIGN.md (0 below the knee, the quadratic
-    inside it, T + d/R - x above it); for W = 0 the first term is 0.
+    With d = x - T, e = clip(d + W/2, 0, W), slope = 1/R - 1, inv_2w = 1/(2W) (0 if W = 0):
+    slope * (e^2 / (2W) + max(d - W/2, 0)) is exactly the three-piece curve of docs/DESIGN.md
+    (0 below the knee, the quadratic inside it, T + d/R - x above it).
     """
-    d = x_db - cc[C_T]
-    w = cc[C_W]
-    e = min(max(d + 0.5 * w, 0.0), w)
-    return cc[C_SLOPE] * (e * e * cc[C_INV_2W] + max(d - 0.5 * w, 0.0))
+    d = x_db - t_db
+    e = min(max(d + 0.5 * knee_db, 0.0), knee_db)
+    return slope * (e * e * inv_2w + max(d - 0.5 * knee_db, 0.0))
 
 
 @njit(cache=True)
@@ -57,20 +57,38 @@ def fill_coefs(cc, threshold_db, ratio, knee_db, attack_ms, release_ms, sample_r
     cc[C_A_REL] = time_to_alpha(release_ms, sample_rate)
 
 
-@njit(inline="always", fastmath=FASTMATH)
+@njit(inline="always", fastmath=FASTMATH, error_model="numpy")
+def target_db(peak, t_db, knee_db, slope, inv_2w):
+    """Detector (linear peak over channels) -> target gain g_c in dB (<= 0)."""
+    return static_gain_db(DB_PER_LN * fast_log(max(peak, 1e-10)), t_db, knee_db, slope, inv_2w)
+
+
+@njit(inline="always", fastmath=FASTMATH, error_model="numpy")
+def smooth_db(gc, gs, alpha_attack, alpha_release):
+    """One attack/release step of the smoothed gain (dB); a tail within GS_FLOOR_DB of 0 dB
+    while releasing to 0 dB is set to 0 (a 1e-10 dB difference; avoids endless exp/denormals)."""
+    a = alpha_attack if gc < gs else alpha_release
+    gs = a * gs + (1.0 - a) * gc
+    return 0.0 if (gc == 0.0 and gs > -GS_FLOOR_DB) else gs
+
+
+@njit(inline="always", fastmath=FASTMATH, error_model="numpy")
+def gain_lin(gs):
+    """10 ** (gs / 20), exactly 1 at 0 dB."""
+    return 1.0 if gs == 0.0 else fast_exp(gs * LN10_OVER_20)
+
+
+@njit(inline="always", fastmath=FASTMATH, error_model="numpy")
 def tick(peak, gs, cc):
     """Detector peak (linear, >= 0) and previous smoothed gain -> (new gain dB, linear gain)."""
     if gs == 0.0 and peak <= cc[C_KNEE_LIN]:
         return 0.0, 1.0  # idle below the knee: the formula gives exactly this
-    gc = static_gain_db(DB_PER_LN * math.log(max(peak, 1e-10)), cc)
-    a = cc[C_A_ATT] if gc < gs else cc[C_A_REL]
-    gs = a * gs + (1.0 - a) * gc
-    if gc == 0.0 and gs > -GS_FLOOR_DB:
-        return 0.0, 1.0
-    return gs, math.exp(gs * LN10_OVER_20)
+    gc = target_db(peak, cc[C_T], cc[C_W], cc[C_SLOPE], cc[C_INV_2W])
+    gs = smooth_db(gc, gs, cc[C_A_ATT], cc[C_A_REL])
+    return gs, gain_lin(gs)
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@njit(cache=True, fastmath=FASTMATH, error_model="numpy")
 def _compressor_kernel(inp, out, cc, makeup_lin, state):
     """``state = [g_s (dB), max gain reduction of this call (dB)]``."""
     gs = state[0]

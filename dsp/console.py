@@ -27,6 +27,7 @@ LIMITER_ARGS = {"limiter_ceiling_db": "ceiling_db", "limiter_release_ms": "relea
 # master parameter -> slot of the track-shaped vector the fused kernel reads
 MASTER_SLOT = {n: TRACK_INDEX["output_gain_db" if n == "gain_db" else n] for n in MASTER_NAMES
                if n not in LIMITER_ARGS and n != "target_lufs"}
+CHUNK = 1024  # samples per pass of the console kernel over all strips
 MASTER_FIXED = {"input_gain_db": 0.0, "hpf_freq_hz": 10.0, "hpf_q": 0.7071,
                 "lpf_freq_hz": 20000.0, "lpf_q": 0.7071, "pan": 0.0}
 
@@ -42,13 +43,19 @@ def _master_spec() -> np.ndarray:
 MASTER_SPEC = _master_spec()
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _console_kernel(stems, out, vec, filt, st, spec_t, mvec, mfilt, mst, spec_m):
-    """Sum the strips of ``stems (N, C, n)`` into ``out (2, n)``, then the master (no limiter)."""
-    out[:, :] = 0.0
-    for i in range(stems.shape[0]):
-        strip_block(stems[i], out, True, vec[i], filt[i], st[i], spec_t)
-    strip_block(out, out, False, mvec, mfilt, mst, spec_m)
+    """Sum the strips of ``stems (N, C, n)`` into ``out (2, n)``, then the master (no limiter).
+
+    Works through the block in CHUNK-sample pieces so the mix bus stays in cache.
+    """
+    n = stems.shape[2]
+    for c0 in range(0, n, CHUNK):
+        c1 = min(c0 + CHUNK, n)
+        out[:, c0:c1] = 0.0
+        for i in range(stems.shape[0]):
+            strip_block(stems[i], out, c0, c1, True, vec[i], filt[i], st[i], spec_t, c0 == 0)
+        strip_block(out, out, c0, c1, False, mvec, mfilt, mst, spec_m, c0 == 0)
 
 
 def _db(lin: float) -> float:
@@ -115,7 +122,8 @@ class MasterBus:
 
     def process_into(self, inp: np.ndarray, out: np.ndarray) -> None:
         """Real-time path, stereo ``(2, n)`` float32; ``out`` may be ``inp``."""
-        strip_block(inp, out, False, self._vec, self._filt, self._st, MASTER_SPEC)
+        strip_block(inp, out, 0, inp.shape[1], False, self._vec, self._filt, self._st,
+                    MASTER_SPEC, True)
         self.limiter.process_into(out, out)
 
     def process(self, audio: np.ndarray, sample_rate: float) -> np.ndarray:

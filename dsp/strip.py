@@ -37,7 +37,8 @@ P = len(TRACK_NAMES)
 TARGETS, SEEN, TGT, TGT_U, CUR_U, CUR = range(6)
 (GS, GIN0, GIN1, GL0, GL1, GR0, GR1, MOVING, COUNT, PEAK, SUMSQ, GRMAX, NMET, SR,
  KSMOOTH, CC) = range(16)
-ST_SIZE = CC + comp.C_SIZE
+SCRATCH = CC + comp.C_SIZE  # 3 x STEP work buffer: left, right, compressor gain
+ST_SIZE = SCRATCH + 3 * STEP
 ACTIVE, Z = 5, 6
 
 _ix = {name: i for i, name in enumerate(TRACK_NAMES)}
@@ -76,7 +77,7 @@ def new_state(n: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     return (np.zeros(lead + (6, P)), np.zeros(lead + (NSEC, 10)), np.zeros(lead + (ST_SIZE,)))
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _retarget(vec, st, spec):
     """Pick up new raw targets (clip to range, normalise); flag a glide if any differs."""
     for p in range(vec.shape[1]):
@@ -95,7 +96,7 @@ def _retarget(vec, st, spec):
             st[MOVING] = 1.0
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _control(vec, filt, st, spec, force):
     """Control-rate step: advance glides, redesign what moved, set the gain ramps' ends."""
     st[GIN0] = st[GIN1]
@@ -149,7 +150,7 @@ def _control(vec, filt, st, spec, force):
     st[MOVING] = 1.0 if moving else 0.0
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def init_state(vec, filt, st, spec, sample_rate):
     """Clear audio state and counters; current parameters := targets (no glide)."""
     filt[:, Z:] = 0.0
@@ -161,34 +162,39 @@ def init_state(vec, filt, st, spec, sample_rate):
     _control(vec, filt, st, spec, True)
 
 
-@njit(cache=True, fastmath=FASTMATH)
-def strip_block(inp, out, accumulate, vec, filt, st, spec):
-    """Process ``inp (1 or 2, n)`` into stereo ``out (2, n)`` (``+=`` if ``accumulate``)."""
+@njit(cache=True, fastmath=FASTMATH, error_model="numpy")
+def strip_block(inp, out, start, stop, accumulate, vec, filt, st, spec, new_meters):
+    """Samples ``start:stop`` of ``inp (1 or 2, n)`` into stereo ``out (2, n)`` (``+=`` if
+    ``accumulate``). The meters (peak, sum of squares, max gain reduction) restart unless
+    ``new_meters`` is False (a caller that splits one block into pieces).
+
+    Each control step runs short passes (filters; compressor target, smoothing, gain; output)
+    through a scratch buffer: the compressor's log/exp passes vectorise, and the CPU overlaps
+    the filters' per-sample dependency chains.
+    """
     _retarget(vec, st, spec)
-    n = inp.shape[1]
     right = inp.shape[0] - 1
-    cc = st[CC:]
+    buf_l = st[SCRATCH:SCRATCH + STEP]
+    buf_r = st[SCRATCH + STEP:SCRATCH + 2 * STEP]
+    buf_g = st[SCRATCH + 2 * STEP:SCRATCH + 3 * STEP]
     count = np.int64(st[COUNT])
     gs = st[GS]
-    peak = 0.0
-    sumsq = 0.0
-    grmax = 0.0
-    pos = 0
+    peak = 0.0 if new_meters else st[PEAK]
+    sumsq = 0.0 if new_meters else st[SUMSQ]
+    grmax = 0.0 if new_meters else st[GRMAX]
+    pos = start
     inv_step = 1.0 / STEP
-    while pos < n:
+    while pos < stop:
         phase = count % STEP
         if phase == 0:
             _control(vec, filt, st, spec, False)
-        seg = min(STEP - phase, n - pos)
+        seg = min(STEP - phase, stop - pos)
         gi0, dgi = st[GIN0], (st[GIN1] - st[GIN0]) * inv_step
-        gl0, dgl = st[GL0], (st[GL1] - st[GL0]) * inv_step
-        gr0, dgr = st[GR0], (st[GR1] - st[GR0]) * inv_step
+        top = 0.0
         for j in range(seg):
-            i = pos + j
-            r = np.float64(phase + j + 1)
-            gin = gi0 + dgi * r
-            xl = inp[0, i] * gin
-            xr = inp[right, i] * gin
+            gin = gi0 + dgi * np.float64(phase + j + 1)
+            xl = inp[0, pos + j] * gin
+            xr = inp[right, pos + j] * gin
             for s in range(NSEC):
                 if filt[s, ACTIVE] != 0.0:
                     b0, b1, b2, a1, a2 = filt[s, 0], filt[s, 1], filt[s, 2], filt[s, 3], filt[s, 4]
@@ -196,16 +202,36 @@ def strip_block(inp, out, accumulate, vec, filt, st, spec):
                                                          filt[s, 6], filt[s, 7])
                     xr, filt[s, 8], filt[s, 9] = bq.tick(xr, b0, b1, b2, a1, a2,
                                                          filt[s, 8], filt[s, 9])
-            gs, cg = comp.tick(max(abs(xl), abs(xr)), gs, cc)
-            grmax = max(grmax, -gs)
-            yl = xl * cg * (gl0 + dgl * r)
-            yr = xr * cg * (gr0 + dgr * r)
+            buf_l[j] = xl
+            buf_r[j] = xr
+            top = max(top, max(abs(xl), abs(xr)))
+        if gs == 0.0 and top <= st[CC + comp.C_KNEE_LIN]:
+            buf_g[:seg] = 1.0  # idle below the knee for the whole step
+        else:
+            t_db, knee_db = st[CC + comp.C_T], st[CC + comp.C_W]
+            slope, inv_2w = st[CC + comp.C_SLOPE], st[CC + comp.C_INV_2W]
+            a_att, a_rel = st[CC + comp.C_A_ATT], st[CC + comp.C_A_REL]
+            for j in range(seg):  # independent per sample: vectorises
+                buf_g[j] = comp.target_db(max(abs(buf_l[j]), abs(buf_r[j])), t_db, knee_db,
+                                          slope, inv_2w)
+            for j in range(seg):  # the only recurrence, and a short one
+                gs = comp.smooth_db(buf_g[j], gs, a_att, a_rel)
+                buf_g[j] = gs
+                grmax = max(grmax, -gs)
+            for j in range(seg):
+                buf_g[j] = comp.gain_lin(buf_g[j])
+        gl0, dgl = st[GL0], (st[GL1] - st[GL0]) * inv_step
+        gr0, dgr = st[GR0], (st[GR1] - st[GR0]) * inv_step
+        for j in range(seg):
+            r = np.float64(phase + j + 1)
+            yl = buf_l[j] * buf_g[j] * (gl0 + dgl * r)
+            yr = buf_r[j] * buf_g[j] * (gr0 + dgr * r)
             if accumulate:
-                out[0, i] += np.float32(yl)
-                out[1, i] += np.float32(yr)
+                out[0, pos + j] += np.float32(yl)
+                out[1, pos + j] += np.float32(yr)
             else:
-                out[0, i] = np.float32(yl)
-                out[1, i] = np.float32(yr)
+                out[0, pos + j] = np.float32(yl)
+                out[1, pos + j] = np.float32(yr)
             peak = max(peak, max(abs(yl), abs(yr)))
             sumsq += yl * yl + yr * yr
         pos += seg
@@ -215,7 +241,7 @@ def strip_block(inp, out, accumulate, vec, filt, st, spec):
     st[PEAK] = peak
     st[SUMSQ] = sumsq
     st[GRMAX] = grmax
-    st[NMET] = n
+    st[NMET] = (stop - start) + (0 if new_meters else st[NMET])
 
 
 def _meter_db(lin: float) -> float:
@@ -288,11 +314,13 @@ class ChannelStrip:
                                   f"{self.sample_rate:g} Hz; make a new ChannelStrip")
         x = check_audio(audio, "audio", channels=self.channels)
         out = np.empty((2, x.shape[1]), dtype=np.float32)
-        strip_block(x, out, False, self._vec, self._filt, self._st, self._spec)
+        strip_block(x, out, 0, x.shape[1], False, self._vec, self._filt, self._st, self._spec,
+                    True)
         return out
 
     __call__ = process
 
     def process_into(self, inp: np.ndarray, out: np.ndarray) -> None:
         """Real-time path: no checks, no allocation. ``out`` is (2, n) float32."""
-        strip_block(inp, out, False, self._vec, self._filt, self._st, self._spec)
+        strip_block(inp, out, 0, inp.shape[1], False, self._vec, self._filt, self._st,
+                    self._spec, True)
