@@ -100,4 +100,4 @@ def test_view_shows_meters_and_transport(make_stems):
     lead = next(line for line in lines if line.startswith("lead"))
     assert "pk   -6.0 dB" in lead and "rms   -9.0 dB" in lead
     assert lead.count("#") == 27                   # -6 dB on a 60 dB, 30-character bar
-    assert "xruns 0" in view and view.endswith("hello")
+    assert "xruns " in view and "late reads 0" in view and view.endswith("hello")
