@@ -62,7 +62,7 @@ def test_audio_flows_through_jack_for_two_seconds(jack):
     expected = elapsed * SR / BLOCK                     # ~750 callbacks in 2 s
     # a loaded machine slows the dummy driver's clock; the callback must still keep up with it
     assert 0.5 * expected <= blocks <= 1.1 * expected, (blocks, expected)
-    assert 1.5 <= position <= 2.2
+    assert position == pytest.approx(blocks * BLOCK / SR, abs=0.1)   # the transport moved on
     assert meters.track_peak_db[0] == pytest.approx(20 * np.log10(0.25), abs=0.1)
     assert meters.master_peak_db > -20.0 and meters.master_momentary_lufs > -30.0
     assert out.callback_errors == 0 and out.wrong_sizes == 0
