@@ -107,6 +107,7 @@ class Engine:
         self.console = Console(sr, setting)  # strips and master bus; the fused kernel
         self.strips = self.console.strips
         self.master = self.console.master
+        self._track_targets = [s.targets for s in self.strips]  # views into the strip states
         self.latency_samples = int(self.console.latency_samples)
         # master record index -> slot of the master's target vector (-1: limiter parameter)
         self._master_targets = self.master._state()[0][TARGETS]
@@ -286,7 +287,7 @@ class Engine:
                 elif self._limiter_arg[index] == "release_ms":
                     self.master.limiter.set_params(release_ms=float(rec[2]))
             else:
-                self.strips[target].targets[index] = rec[2]
+                self._track_targets[target][index] = rec[2]
             k += 1
 
     def _take_inputs(self) -> None:

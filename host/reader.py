@@ -46,7 +46,7 @@ class TrackSource:
             raise HostError(f"track {self.name!r}: give exactly one of path and audio")
 
 
-class _Opened:
+class OpenedTrack:
     """A track open for reading: fills (2, n) windows at any position, zeros past its end."""
 
     def __init__(self, src: TrackSource, sample_rate: float) -> None:
@@ -137,7 +137,7 @@ class DiskReader:
         self.opened = []
         try:
             for s in sources:
-                self.opened.append(_Opened(s, sample_rate))
+                self.opened.append(OpenedTrack(s, sample_rate))
         except Exception:
             self.close()
             raise
@@ -189,12 +189,12 @@ class DiskReader:
             cmd, arg, val = int(self._rec[0]), int(self._rec[1]), float(self._rec[2])
             if cmd == CMD_SEEK:
                 self._reposition(arg)
-            elif cmd == CMD_LOOP:
+            elif cmd == CMD_LOOP:  # restart reading at the block after the one playing
                 self.loop = (arg, int(val))
-                self._reposition(int(self.state[POS]))
+                self._reposition(int(self.state[POS]) + self.block)
             elif cmd == CMD_CLEAR_LOOP:
                 self.loop = None
-                self._reposition(int(self.state[POS]))
+                self._reposition(int(self.state[POS]) + self.block)
             self.handled += 1
 
     def _reposition(self, pos: int) -> None:

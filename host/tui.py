@@ -155,10 +155,10 @@ def _initial_setting(sources: list[TrackSource], predict: Callable | None,
     """Ask the model once before playing, on the first ``seconds`` of every stem."""
     if predict is None:
         return None
-    from host.reader import _Opened
+    from host.reader import OpenedTrack
     stems = []
     for s in sources:
-        o = _Opened(s, sample_rate)
+        o = OpenedTrack(s, sample_rate)
         n = min(o.frames, int(seconds * sample_rate))
         buf = np.zeros((2, max(n, 1)), dtype=np.float32)
         o.read_into(0, n, buf)

@@ -99,11 +99,11 @@ def test_seek_and_loop_start_new_epochs_at_the_right_frames(tmp_path):
     np.testing.assert_allclose(got[0], audio[:, 1000:1000 + 2 * BLOCK])
     state[POS] = 1200
     reader.commands.push(CMD_LOOP, 1100, 1300.0)       # loop 1100..1300, playing at 1200
-    reader._commands()
+    reader._commands()                                  # reading goes on at the next block
     got, positions = _collect(reader, rings, 2, 5)
-    expect = np.concatenate([audio[:, 1200:1300], audio[:, 1100:1300], audio[:, 1100:1120]], 1)
+    expect = np.concatenate([audio[:, 1264:1300], audio[:, 1100:1300], audio[:, 1100:1184]], 1)
     np.testing.assert_allclose(got[0], expect)
-    assert positions[:2] == [1200, 1264] and positions[2] == 1100 + 28
+    assert positions[:3] == [1264, 1100 + 28, 1100 + 92]
     reader.close()
 
 
