@@ -122,7 +122,7 @@ class Engine:
         self.reader = DiskReader(self.sources, sr, self.rings, self.state,
                                  batch_chunks=max(1, 4096 // block))
         self.length_frames = self.reader.length_frames
-        self.tap = FrameTap(n, max(block, int(config.tap_s * sr)))
+        self.tap = FrameTap(n, max(block, int(config.tap_s * sr)), block)
         self.track_inserts = [InsertChain() for _ in names]
         self.master_inserts = InsertChain()
         self._track_inserts_present = False
@@ -163,7 +163,7 @@ class Engine:
         self.process(scratch)        # stopped: strips, master, meters run on silence
         n = len(self.strips)
         ChunkRings(n, 2, self.block).gather(0, 0, self._inputs)
-        FrameTap(n, 2 * self.block).write(self._inputs, self.block)
+        FrameTap(n, 2 * self.block, self.block).write(self._inputs)
         self.console.reset()
         self.loudness.reset()
         self.timing.reset()
@@ -314,7 +314,7 @@ class Engine:
             st[POS] = pos
             if pos >= self.length_frames and self.loop_s is None:
                 self.playing = False  # end of the song
-        self.tap.write(self._inputs, self.block)
+        self.tap.write(self._inputs)
 
     def process(self, out: np.ndarray) -> None:
         """Render one block into ``out`` (2, block) float32. Never raises for audio reasons."""

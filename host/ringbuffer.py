@@ -163,45 +163,52 @@ class ChunkRings:
 
 
 @njit(cache=True)
-def _tap_write(buf, head, tail, block, n):
-    """Append block[:, :, :n] to every track's ring; False (nothing written) when it is full."""
-    cap = buf.shape[2]
-    if cap - (head[0] - tail[0]) < n:
+def _tap_write(buf, head, tail, block):
+    """Append one block (tracks, channels, frames) as the next slot; False when full."""
+    slots = buf.shape[0]
+    if head[0] - tail[0] >= slots:
         return False
-    start = head[0] % cap
-    first = min(n, cap - start)  # up to the end of the ring, then the rest from its start
-    for t in range(buf.shape[0]):
-        for c in range(buf.shape[1]):
-            for i in range(first):
-                buf[t, c, start + i] = block[t, c, i]
-            for i in range(first, n):
-                buf[t, c, i - first] = block[t, c, i]
-    head[0] += n
+    dst = buf[head[0] % slots]
+    for t in range(dst.shape[0]):
+        for c in range(dst.shape[1]):
+            for i in range(dst.shape[2]):
+                dst[t, c, i] = block[t, c, i]
+    head[0] += 1
     return True
 
 
 class FrameTap:
-    """What each track played, handed from the callback (producer) to a worker (consumer)."""
+    """What each track played, handed from the callback (producer) to a worker (consumer).
 
-    def __init__(self, n_tracks: int, capacity_frames: int, channels: int = 2) -> None:
-        self.buf = np.zeros((n_tracks, channels, capacity_frames), dtype=np.float32)
+    Slots hold whole blocks (one contiguous copy per callback); ``read`` joins them in time.
+    """
+
+    def __init__(self, n_tracks: int, capacity_frames: int, block_frames: int,
+                 channels: int = 2) -> None:
+        slots = max(2, -(-capacity_frames // block_frames))
+        self.buf = np.zeros((slots, n_tracks, channels, block_frames), dtype=np.float32)
         self.head = np.zeros(1, dtype=np.int64)
         self.tail = np.zeros(1, dtype=np.int64)
         self.dropped_blocks = np.zeros(1, dtype=np.int64)
 
-    def write(self, block: np.ndarray, n: int) -> None:
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(tracks, channels)."""
+        return int(self.buf.shape[1]), int(self.buf.shape[2])
+
+    def write(self, block: np.ndarray) -> None:
         """Callback side: never blocks; a full ring drops the block and counts it."""
-        if not _tap_write(self.buf, self.head, self.tail, block, n):
+        if not _tap_write(self.buf, self.head, self.tail, block):
             self.dropped_blocks[0] += 1
 
     def read(self) -> np.ndarray:
         """Worker side: a new (n_tracks, channels, k) array with everything written so far."""
         head, tail = int(self.head[0]), int(self.tail[0])
-        cap = self.buf.shape[2]
-        idx = np.arange(tail, head) % cap
-        out = self.buf[:, :, idx].copy()
+        idx = np.arange(tail, head) % self.buf.shape[0]
+        got = self.buf[idx]                                  # (blocks, tracks, channels, frames)
         self.tail[0] = head
-        return out
+        n, c, f = got.shape[1], got.shape[2], got.shape[3]
+        return np.ascontiguousarray(got.transpose(1, 2, 0, 3).reshape(n, c, len(idx) * f))
 
 
 class RecordQueue:

@@ -58,7 +58,7 @@ class ModelWorker:
         self.interval_s = float(interval_s)
         self.smoothing = float(smoothing)
         self.poll_s = float(poll_s)
-        n_tracks, channels, _ = tap.buf.shape
+        n_tracks, channels = tap.shape
         self._window = np.zeros((n_tracks, channels, int(round(window_s * sample_rate))),
                                 dtype=np.float32)
         self._filled = 0

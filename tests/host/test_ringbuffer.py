@@ -106,13 +106,15 @@ def test_record_queue_several_producers_lose_nothing():
 
 
 def test_frame_tap_round_trip_and_overflow():
-    tap = FrameTap(2, 10)
+    tap = FrameTap(2, 12, 4)                 # 3 blocks of 4 frames
     block = np.arange(2 * 2 * 4, dtype=np.float32).reshape(2, 2, 4)
-    tap.write(block, 4)
-    tap.write(block + 100, 4)
-    tap.write(block, 4)                    # 12 > 10 frames: dropped, counted
+    for k in range(3):
+        tap.write(block + 100 * k)
+    tap.write(block)                         # full: dropped, counted
     assert tap.dropped_blocks[0] == 1
     got = tap.read()
-    np.testing.assert_array_equal(got, np.concatenate([block, block + 100], axis=2))
-    tap.write(block + 7, 4)                # wraps around the end of the ring
-    np.testing.assert_array_equal(tap.read(), block + 7)
+    np.testing.assert_array_equal(got, np.concatenate([block, block + 100, block + 200], axis=2))
+    tap.write(block + 7)                     # wraps around the end of the ring
+    tap.write(block + 8)
+    np.testing.assert_array_equal(tap.read(), np.concatenate([block + 7, block + 8], axis=2))
+    assert tap.read().shape == (2, 2, 0)
