@@ -8,6 +8,9 @@ threads per 2.7 ms block goes through the GIL, whose hand-off jitter is larger t
 allocation; a worker would also shift inserted tracks by a block against the others. An insert
 that raises is bypassed (its track keeps playing dry) and reported once by ``take_failures``.
 
+Track inserts run after the track's strip (post-fader, post-pan); master inserts run after the
+whole master bus, limiter included, so a plugin there can push the output past the ceiling.
+
 Plugins whose main bus is mono (ZamEQ2) run one instance per channel ("dual-mono"); stereo
 plugins (ZamCompX2) run one instance. ``load_insert`` finds out which by asking the plugin.
 """

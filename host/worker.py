@@ -41,6 +41,15 @@ def match_tracks(setting: Any, names: Sequence[str]) -> ConsoleSetting:
     return ConsoleSetting(tracks=renamed, master=setting.master)
 
 
+def profile_predictor(profile: Any, sample_rate: float) -> Predict:
+    """Adapt ``mixstyle.profile.Profile.predict(stems (name, role, audio), sample_rate)`` to the
+    worker's ``predict(list of (role, audio))``; tracks come back matched by order."""
+    def predict(stems: list[tuple[str, np.ndarray]]) -> ConsoleSetting:
+        named = [(f"track{i}", role, audio) for i, (role, audio) in enumerate(stems)]
+        return profile.predict(named, sample_rate)
+    return predict
+
+
 class ModelWorker:
     def __init__(self, predict: Predict, tap: FrameTap, control: Control, sample_rate: float,
                  roles: Sequence[str], interval_s: float = 4.0, window_s: float = 8.0,

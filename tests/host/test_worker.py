@@ -12,7 +12,7 @@ from dsp.errors import HostError
 from dsp.params import ConsoleSetting, TrackSetting
 from host.engine import Engine, EngineConfig
 from host.reader import TrackSource
-from host.worker import ModelWorker
+from host.worker import ModelWorker, profile_predictor
 
 SR = 48000
 
@@ -118,3 +118,21 @@ def test_bad_worker_arguments(make_stems):
         ModelWorker(None, eng.tap, eng.control, SR, ["a", "b"])
     with pytest.raises(HostError, match="smoothing = 1.5"):
         ModelWorker(level_predict, eng.tap, eng.control, SR, ["a", "b"], smoothing=1.5)
+
+
+def test_profile_predictor_adapts_the_profile_call_shape(make_stems):
+    """A profile's predict takes (name, role, audio) triples and the sample rate."""
+    class FakeProfile:
+        def predict(self, stems, sample_rate):
+            assert sample_rate == SR and [n for n, _, _ in stems] == ["track0", "track1"]
+            return ConsoleSetting(tracks=tuple(
+                TrackSetting(n, {"pan": -0.5 if r == "guitar" else 0.5}, r) for n, r, _ in stems))
+
+    _, eng, _ = _setup(make_stems)
+    worker = ModelWorker(profile_predictor(FakeProfile(), SR), eng.tap, eng.control, SR,
+                         ["guitar", "keys"], interval_s=0.5, smoothing=0.0)
+    with eng:
+        eng.play()
+        _play(eng, 0.5)
+        assert worker.step()
+    assert eng.control.value("gtr", "pan") == -0.5 and eng.control.value("keys", "pan") == 0.5
