@@ -26,6 +26,7 @@ from dsp.params import (MASTER, TRACK, TRACK_PARAMS, ConsoleSetting, TrackSettin
                         spec, validate)
 from mixstyle import losses, twin
 from mixstyle.features import stage_gain_db
+from mixstyle.fit_init import identify
 
 FIT_PARAMS = tuple(p for p in TRACK_PARAMS if p.name != "input_gain_db")
 _U_MIN, _U_MAX = 0.004, 0.996
@@ -34,9 +35,9 @@ _U_MIN, _U_MAX = 0.004, 0.996
 @dataclass(frozen=True)
 class FitConfig:
     seconds: float = 6.0        # excerpt length fitted (the most active region of the song)
-    steps: int = 150            # Adam steps in all (split between starts and the final run)
+    steps: int = 90             # Adam steps in all (split between starts and the final run)
     starts: int = 2             # no compression / moderate compression
-    lr: float = 0.06            # in logit space
+    lr: float = 0.02            # in logit space (starts are already close)
     waveform_weight: float = 0.5
     seed: int = 0
 
@@ -84,41 +85,26 @@ def choose_excerpt(stems: np.ndarray, sample_rate: float, seconds: float) -> tup
     return start, start + length
 
 
-def init_levels(staged: np.ndarray, mix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Least-squares per-stem channel gains -> (output_gain_db, pan) as first guesses."""
-    n = staged.shape[0]
-    gains_db, pans = np.zeros(n), np.zeros(n)
-    coef = []
-    for ch in range(2):
-        a = staged[:, ch, ::4].T.astype(np.float64)
-        c, *_ = np.linalg.lstsq(a, mix[ch, ::4].astype(np.float64), rcond=None)
-        coef.append(np.clip(c, 1e-4, None))
-    gl, gr = coef
-    for i in range(n):
-        theta = math.atan2(gr[i], gl[i])             # pan law: gL = sqrt2 cos, gR = sqrt2 sin
-        pans[i] = float(np.clip(4 * theta / math.pi - 1, -1, 1))
-        gains_db[i] = 20 * math.log10(math.sqrt((gl[i] ** 2 + gr[i] ** 2) / 2) + 1e-9)
-    return gains_db, pans
-
-
 def _logit(u: np.ndarray) -> np.ndarray:
     u = np.clip(u, _U_MIN, _U_MAX)
     return np.log(u / (1 - u))
 
 
-def _start_points(n: int, gains_db: np.ndarray, pans: np.ndarray, staged_peak_db: np.ndarray,
+def _start_points(identified: list[dict[str, float]], staged_peak_db: np.ndarray,
                   starts: int) -> list[np.ndarray]:
-    base = {p.name: p.neutral for p in FIT_PARAMS}
+    """Start 0: the identified EQ/fader/pan, no compression; further starts add moderate
+    compression (so threshold and ratio have a gradient to follow)."""
+    n = len(identified)
     points = []
     for s in range(starts):
         u = np.zeros((n, len(FIT_PARAMS)))
         for i in range(n):
-            values = dict(base)
-            values["output_gain_db"] = float(np.clip(gains_db[i], -59, 11))
-            values["pan"] = float(pans[i])
-            if s >= 1:  # moderate compression: a start from which threshold/ratio can move
-                values["comp_threshold_db"] = float(np.clip(staged_peak_db[i] - 12.0, -59, -1))
-                values["comp_ratio"] = 2.0 + s
+            values = {p.name: p.neutral for p in FIT_PARAMS}
+            values.update(identified[i])
+            if s >= 1:
+                values["comp_threshold_db"] = float(np.clip(staged_peak_db[i] - 6.0 - 4.0 * s,
+                                                            -59, -1))
+                values["comp_ratio"] = 1.5 + s
             for j, p in enumerate(FIT_PARAMS):
                 u[i, j] = p.normalise(values[p.name])
         points.append(_logit(u))
@@ -143,7 +129,7 @@ def fit_mix(stems: np.ndarray, mix: np.ndarray, sample_rate: float,
     start, stop = choose_excerpt(stems, sample_rate, config.seconds)
     ex = stems[:, :, start:stop] * (10 ** (stage / 20))[:, None, None].astype(np.float32)
     ref_np = mix[:, start:stop].astype(np.float32)
-    gains_db, pans = init_levels(ex, ref_np)
+    identified = identify(ex, ref_np, sample_rate)
     peak_db = 20 * np.log10(np.max(np.abs(ex), axis=(1, 2)) + 1e-9)
 
     x = torch.from_numpy(np.ascontiguousarray(ex))[None]          # staged; input gain = 0 here
@@ -158,6 +144,7 @@ def fit_mix(stems: np.ndarray, mix: np.ndarray, sample_rate: float,
     def run(z0: np.ndarray, steps: int, history: list[float]) -> tuple[np.ndarray, float]:
         z = torch.tensor(z0, dtype=torch.float32, requires_grad=True)
         opt = torch.optim.Adam([z], lr=config.lr)
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(1, steps))
         best_z, best = z0, math.inf
         for _ in range(steps):
             opt.zero_grad()
@@ -168,6 +155,7 @@ def fit_mix(stems: np.ndarray, mix: np.ndarray, sample_rate: float,
             if value < best:
                 best, best_z = value, z.detach().numpy().copy()
             opt.step()
+            sched.step()
             if progress is not None:
                 progress()
         return best_z, best
@@ -175,7 +163,7 @@ def fit_mix(stems: np.ndarray, mix: np.ndarray, sample_rate: float,
     history: list[float] = []
     per_start = max(1, config.steps // (config.starts + 1)) if config.starts > 1 else 0
     candidates = [run(z0, per_start, history) if per_start else (z0, math.inf)
-                  for z0 in _start_points(n, gains_db, pans, peak_db, config.starts)]
+                  for z0 in _start_points(identified, peak_db, config.starts)]
     z_best, _ = min(candidates, key=lambda c: c[1])
     z_best, _ = run(z_best, config.steps - per_start * config.starts, history)
 
