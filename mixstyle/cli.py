@@ -114,6 +114,59 @@ def _demo(args: argparse.Namespace) -> int:
     return run_demo(Path(args.out), Path(args.profile), songs=args.songs, seed=args.seed)
 
 
+@command("host")
+def _host(args: argparse.Namespace) -> int:
+    from host.tui import run_host
+    from host.worker import profile_predictor
+    predict = None
+    if args.profile:
+        from mixstyle.profile import load_profile
+        predict = profile_predictor(load_profile(args.profile), args.sample_rate)
+    status = run_host(args.stems_dir, predict, args.midi_map, args.device, args.block,
+                      args.render, sample_rate_hz=args.sample_rate,
+                      max_seconds=args.seconds)
+    if args.render:
+        print(f"rendered {args.render}")
+    return 0 if status is not None else 1
+
+
+@command("master")
+def _master(args: argparse.Namespace) -> int:
+    from mixstyle.mastering import master_command
+    bars = _Bars(not args.quiet)
+    code = master_command(args.inputs, args.profile, args.out, target_lufs=args.target_lufs,
+                          ceiling_dbtp=args.ceiling_dbtp, workers=args.workers,
+                          scheduler=args.scheduler, progress=bars)
+    bars.close()
+    return code
+
+
+@command("export")
+def _export(args: argparse.Namespace) -> int:
+    from mixstyle.export import export
+    from mixstyle.profile import load_profile
+    from mixstyle.sessions import load_stems
+    profile = load_profile(args.profile)
+    stems = load_stems(args.stems_dir)
+    setting = profile.predict([(s.name, s.role, s.audio) for s in stems], 44100.0,
+                              args.strength)
+    result = export(setting, [(s.name, s.path) for s in stems], args.format, args.out,
+                    sample_rate_hz=44100.0, embed_audio=args.embed_audio)
+    print(f"{args.format} written to {args.out}")
+    notes = getattr(result, "notes", None)
+    for note in notes or ():
+        print(f"  note: {note}")
+    return 0
+
+
+@command("report")
+def _report(args: argparse.Namespace) -> int:
+    from mixstyle.report import write_report
+    index = write_report(Path(args.profile), Path(args.out))
+    print(f"report written to {index}")
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="mixstyle", description=__doc__)
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -147,6 +200,38 @@ def _parser() -> argparse.ArgumentParser:
                                             "presets" / "default"))
     s.add_argument("--songs", type=int, default=3)
     s.add_argument("--seed", type=int, default=1000)
+
+    s = sub.add_parser("host", help="play stems through the learned console in real time")
+    s.add_argument("stems_dir")
+    s.add_argument("--profile", help="profile whose model runs live (default: neutral console)")
+    s.add_argument("--midi-map", help="MIDI map JSON (CC -> parameter)")
+    s.add_argument("--device", help="PortAudio output device (name part or index)")
+    s.add_argument("--block", type=int, default=128, help="block size in samples (32..8192)")
+    s.add_argument("--render", help="render offline to this file instead of playing")
+    s.add_argument("--sample-rate", type=float, default=48000.0)
+    s.add_argument("--seconds", type=float, default=None, help="stop after this many seconds")
+
+    s = sub.add_parser("master", help="master finished mixes in the producer's style")
+    s.add_argument("inputs", nargs="+", help="audio files or folders")
+    s.add_argument("--profile", required=True)
+    s.add_argument("--out", required=True, help="output folder")
+    s.add_argument("--target-lufs", type=float, default=None)
+    s.add_argument("--ceiling-dbtp", type=float, default=None)
+    s.add_argument("--workers", type=int, default=None)
+    s.add_argument("--scheduler", default=None, help="Dask scheduler address")
+    s.add_argument("--quiet", action="store_true")
+
+    s = sub.add_parser("export", help="export the predicted mix to a DAW format")
+    s.add_argument("stems_dir")
+    s.add_argument("--profile", required=True)
+    s.add_argument("--format", required=True, choices=("dawproject", "vstpreset", "midi", "json"))
+    s.add_argument("--out", required=True)
+    s.add_argument("--strength", type=_unit_float, default=1.0)
+    s.add_argument("--embed-audio", action="store_true", help="DAWproject: embed the stems")
+
+    s = sub.add_parser("report", help="pictures of what a profile learned (HTML + PNG)")
+    s.add_argument("profile")
+    s.add_argument("--out", required=True)
     return p
 
 
