@@ -138,6 +138,7 @@ class Engine:
         self.timing = TimingRing(config.period_s, slots=1 << 17)
         # transport, owned by the callback
         self.playing = False
+        self.ended = False  # stopped by itself at the end of the longest track
         self._epoch = 0
         self._seq = 0
         self._priming = False
@@ -183,12 +184,17 @@ class Engine:
 
     # transport (any control thread) ----------------------------------------------------------
     def play(self) -> None:
+        """Start (from the top again if the song had ended)."""
+        if self.ended:
+            self.seek(0.0)
         self.commands.push(CMD_PLAY, 0, 0.0)
 
     def stop(self) -> None:
         self.commands.push(CMD_STOP, 0, 0.0)
 
     def toggle(self) -> None:
+        if self.ended:
+            self.seek(0.0)
         self.commands.push(CMD_TOGGLE, 0, 0.0)
 
     def _frames(self, seconds: float, what: str) -> int:
@@ -270,11 +276,11 @@ class Engine:
         while self.commands.pop_into(rec):
             cmd = int(rec[0])
             if cmd == CMD_PLAY:
-                self.playing = True
+                self.playing, self.ended = True, False
             elif cmd == CMD_STOP:
                 self.playing = False
             elif cmd == CMD_TOGGLE:
-                self.playing = not self.playing
+                self.playing, self.ended = not self.playing, False
         k = 0
         while k < self.config.max_records_per_block and self.params.pop_into(rec):
             target, index = int(rec[0]), int(rec[1])
@@ -314,6 +320,7 @@ class Engine:
             st[POS] = pos
             if pos >= self.length_frames and self.loop_s is None:
                 self.playing = False  # end of the song
+                self.ended = True
         self.tap.write(self._inputs)
 
     def process(self, out: np.ndarray) -> None:

@@ -222,8 +222,8 @@ def run_host(stems_dir: str, profile_predict: Callable | None = None, midi_map: 
                     if result is None:
                         break
                     status = result or status
-                if not engine.playing and not kr.tty and engine.blocks > 0:
-                    break  # no keyboard: stop at the end of the song
+                if engine.ended and not kr.tty:
+                    break  # no keyboard: quit at the end of the song
         except KeyboardInterrupt:
             pass
         finally:

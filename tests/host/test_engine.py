@@ -162,6 +162,19 @@ def test_queued_changes_move_the_strip_and_the_level(stems):
     assert lvl_after == pytest.approx(-20.0, abs=0.05)
 
 
+def test_transport_stops_by_itself_at_the_end(stems):
+    eng = Engine(_sources(stems[:, :, :4800]), config=EngineConfig(SR, 128))
+    with eng:
+        eng.play()
+        _run(eng, 37)                       # 37 * 128 = 4736 < 4800 frames
+        assert eng.playing and not eng.ended
+        _run(eng, 2)
+        assert eng.ended and not eng.playing
+        eng.play()                          # play again: from the top
+        _run(eng, 1)
+        assert eng.playing and not eng.ended and eng.position_s == 0.0
+
+
 def test_meters_read_what_plays():
     import scipy.signal
     from dsp.loudness import k_weighting_coeffs
