@@ -82,6 +82,12 @@ class MasterBus:
         return self.limiter.latency_samples
 
     @property
+    def targets(self) -> np.ndarray:
+        """Writable float64 targets in the *track* layout (master names sit at MASTER_SLOT);
+        a real-time caller may write them between blocks, like ChannelStrip.targets."""
+        return self._vec[TARGETS]
+
+    @property
     def params(self) -> dict[str, Any]:
         out: dict[str, Any] = {n: float(self._vec[TARGETS, s]) for n, s in MASTER_SLOT.items()}
         out.update({n: float(getattr(self.limiter, a)) for n, a in LIMITER_ARGS.items()})

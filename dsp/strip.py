@@ -1,5 +1,8 @@
 """ChannelStrip: input gain -> HPF -> low shelf -> peak1..3 -> high shelf -> LPF -> compressor
--> output gain -> pan, in ONE fused numba pass over the samples.
+-> output gain -> pan, in ONE fused numba kernel (``strip_block``) that the console and the
+master bus reuse. Inside each 32-sample control step it makes short passes over a scratch
+buffer (filters; compressor target, smoothing, gain; output) so that the compressor's
+log/exp vectorise and the filters' dependency chains overlap.
 
 Parameters live in a float64 ``targets`` vector in ``TRACK_NAMES`` order (a real-time caller may
 write it between blocks). Every ``STEP`` samples of the absolute sample counter the current values
@@ -280,7 +283,8 @@ class ChannelStrip:
     def set_params(self, mapping: Mapping[str, Any]) -> None:
         """Validated partial update; the change glides in over ~SMOOTH_MS."""
         if not isinstance(mapping, Mapping):
-            raise ParameterError(f"track parameters must be a mapping, got {type(mapping).__name__}")
+            raise ParameterError(f"track parameters must be a mapping, got "
+                                 f"{type(mapping).__name__}")
         for name, value in mapping.items():
             if name not in _ix:
                 raise ParameterError(f"unknown track parameter {name!r}; known: "

@@ -16,7 +16,8 @@ GOOD = np.zeros((2, 256), dtype=np.float32)
 PROCESSORS = [HighPass(), LowPass(), LowShelf(), HighShelf(), Peak(), Compressor(), Gain(), Pan()]
 
 BAD_PARAMS = [
-    (HighPass, dict(freq_hz=5000.0), r"HighPass\.freq_hz = 5000(\.0)? is out of range: allowed 10 \.\. 1000 Hz"),
+    (HighPass, dict(freq_hz=5000.0),
+     r"HighPass\.freq_hz = 5000(\.0)? is out of range: allowed 10 \.\. 1000 Hz"),
     (HighPass, dict(q=3.0), r"HighPass\.q = 3\.0 is out of range: allowed 0\.5 \.\. 1\.5"),
     (LowPass, dict(freq_hz=500.0), r"LowPass\.freq_hz .* allowed 1000 \.\. 20000 Hz"),
     (LowShelf, dict(gain_db=30.0), r"LowShelf\.gain_db .* allowed -18 \.\. 18 dB"),
@@ -115,7 +116,7 @@ def test_channel_strip_kernel_ignores_nonsense_targets():
 
 
 def test_console_errors():
-    tracks = (P.TrackSetting("kick", P.neutral("track")), P.TrackSetting("bass", P.neutral("track")))
+    tracks = tuple(P.TrackSetting(name, P.neutral("track")) for name in ("kick", "bass"))
     setting = P.ConsoleSetting(tracks)
     c = Console(48000, setting)
     with pytest.raises(AudioInputError, match=r"\(2, 2, samples\) for tracks \['kick', 'bass'\]"):
@@ -145,7 +146,8 @@ def test_console_errors():
 def test_render_errors():
     setting = P.ConsoleSetting((P.TrackSetting("a", P.neutral("track")),))
     stems = np.zeros((1, 2, 1000), dtype=np.float32)
-    with pytest.raises(ParameterError, match=r"master\.target_lufs \(render\) = -40 .* -30 \.\. -5"):
+    with pytest.raises(ParameterError,
+                       match=r"master\.target_lufs \(render\) = -40 .* -30 \.\. -5"):
         render(stems, 48000, setting, target_lufs=-40.0)
     with pytest.raises(AudioInputError, match=r"\(1, 2, samples\)"):
         render(np.zeros((2, 1000), dtype=np.float32), 48000, setting)

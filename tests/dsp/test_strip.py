@@ -50,7 +50,8 @@ def test_equals_chain_of_single_processors(sr):
     p = BUSY
     chain = [Gain(p["input_gain_db"]), HighPass(p["hpf_freq_hz"], p["hpf_q"]),
              LowShelf(p["low_shelf_freq_hz"], p["low_shelf_gain_db"])]
-    chain += [Peak(p[f"peak{i}_freq_hz"], p[f"peak{i}_gain_db"], p[f"peak{i}_q"]) for i in (1, 2, 3)]
+    chain += [Peak(p[f"peak{i}_freq_hz"], p[f"peak{i}_gain_db"], p[f"peak{i}_q"])
+              for i in (1, 2, 3)]
     chain += [HighShelf(p["high_shelf_freq_hz"], p["high_shelf_gain_db"]),
               LowPass(p["lpf_freq_hz"], p["lpf_q"]),
               Compressor(p["comp_threshold_db"], p["comp_ratio"], p["comp_attack_ms"],
