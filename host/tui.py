@@ -170,12 +170,16 @@ def _initial_setting(sources: list[TrackSource], predict: Callable | None,
 def run_host(stems_dir: str, profile_predict: Callable | None = None, midi_map: Any = None,
              device: int | str | None = None, block: int = 128, render_path: str | None = None,
              sample_rate_hz: float = 48000.0, out: TextIO = sys.stdout,
-             keys: KeyReader | None = None, max_seconds: float | None = None) -> dict[str, Any]:
+             keys: KeyReader | None = None, max_seconds: float | None = None,
+             midi_port: str | None = None) -> dict[str, Any]:
     """Mix ``stems_dir`` live (or into ``render_path``); returns the final status.
 
     ``profile_predict(list of (role, audio (2, n))) -> ConsoleSetting`` (None: neutral console,
-    no model thread). ``midi_map``: a path to a MIDI map JSON, a MidiMap, or None. ``device``:
-    PortAudio output (index or name part); JACK is used when a JACK server is running.
+    no model thread). ``midi_map``: a path to a MIDI map JSON, a MidiMap, or None; MIDI comes
+    from a virtual input port "mixstyle:control", or from the hardware port whose name contains
+    ``midi_port``. ``device``: PortAudio output (index or name part); JACK (audio and MIDI) is
+    used when a JACK server is running. A MIDI port that cannot be opened is reported on screen
+    and the host plays on without it.
     """
     from host.midi import MidiInput, MidiMap, MidiRouter, load_midi_map, open_midi_input
     from host.session import capture, save_session
@@ -203,8 +207,13 @@ def run_host(stems_dir: str, profile_predict: Callable | None = None, midi_map: 
             worker = ModelWorker(profile_predict, engine.tap, engine.control, sample_rate_hz,
                                  [s.role for s in sources]).start()
         if mmap.bindings:
-            midi_in = MidiInput(MidiRouter(mmap, engine.control, engine),
-                                open_midi_input("control", virtual=True)).start()
+            router = MidiRouter(mmap, engine.control, engine)
+            try:
+                port = open_midi_input(midi_port or "control", virtual=midi_port is None,
+                                       api="jack" if hostapi else "alsa")
+                midi_in = MidiInput(router, port).start()
+            except HostError as e:
+                status = f"no MIDI: {e}"
         started = time.monotonic()
         engine.play()
         out.write("\x1b[2J")

@@ -122,6 +122,7 @@ def test_run_host_plays_a_stems_folder_live(jack, tmp_path):
 
     from pedalboard.io import AudioFile
 
+    from host.midi import MidiMap
     from host.tui import KeyReader, run_host
     t = np.arange(3 * SR) / SR
     for k, name in enumerate(("bass", "keys")):
@@ -129,8 +130,11 @@ def test_run_host_plays_a_stems_folder_live(jack, tmp_path):
         with AudioFile(str(tmp_path / f"{name}.wav"), "w", SR, 2) as f:
             f.write(np.stack([x, x]))
     screen = io.StringIO()
-    status = run_host(str(tmp_path), None, None, None, BLOCK, None, out=screen,
+    midi_map = MidiMap.from_dict({"bindings": [
+        {"channel": 0, "cc": 10, "target": "track:bass:pan"}]})
+    status = run_host(str(tmp_path), None, midi_map, None, BLOCK, None, out=screen,
                       keys=KeyReader(io.StringIO()), max_seconds=1.5)
+    assert "no MIDI" not in screen.getvalue()          # the JACK MIDI port opened
     assert status["blocks"] > 0.5 * 1.5 * SR / BLOCK and status["position_s"] > 0.5
     last = screen.getvalue().split("\x1b[H\x1b[J")[-1]
     assert "PLAY" in last and "bass" in last and "keys" in last and "LUFS" in last
