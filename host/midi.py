@@ -302,6 +302,8 @@ class MidiInput:
         if self._thread.is_alive():
             self._thread.join(timeout=2)
         self.midi_in.close_port()
+        if hasattr(self.midi_in, "delete"):
+            self.midi_in.delete()  # closes the JACK/ALSA client now, not at garbage collection
 
     def __enter__(self) -> "MidiInput":
         return self
