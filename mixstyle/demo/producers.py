@@ -236,8 +236,8 @@ def _track_chain(producer: Producer, taste: RoleTaste, audio: np.ndarray, sr: fl
         d["high_shelf_freq_hz"], d["high_shelf_gain_db"] = producer.air_hz, j(taste.air_db)
         chain.append(pb.HighShelfFilter(cutoff_frequency_hz=producer.air_hz,
                                         gain_db=d["high_shelf_gain_db"], q=0.707))
-    if taste.comp_ratio > 1.0:
-        d["comp_threshold_db"] = float(min(0.0, loud_db - j(taste.comp_depth_db)))
+    if taste.comp_ratio > 1.0 and loud_db > an.SILENCE_LUFS:  # a near-silent stem: nothing to do
+        d["comp_threshold_db"] = float(np.clip(loud_db - j(taste.comp_depth_db), -60.0, 0.0))
         d["comp_ratio"] = taste.comp_ratio
         d["comp_attack_ms"], d["comp_release_ms"] = taste.comp_attack_ms, taste.comp_release_ms
         chain.append(pb.Compressor(threshold_db=d["comp_threshold_db"], ratio=taste.comp_ratio,
