@@ -53,6 +53,8 @@ class EngineConfig:
     tap_s: float = 1.0             # what-was-played hand-over to the model worker
     prime_timeout_s: float = 0.25  # after a seek, wait this long at most for every track
     max_records_per_block: int = 512
+    gil_switch_s: float | None = None  # sys.setswitchinterval while running; None: automatic
+    reader_rt_priority: int | None = None  # SCHED_FIFO priority of the disk reader (if allowed)
 
     def __post_init__(self) -> None:
         check_sample_rate(self.sample_rate_hz)
@@ -120,7 +122,8 @@ class Engine:
         self.rings = ChunkRings(n, slots, block)
         self.state = np.zeros(STATE_FIELDS, dtype=np.int64)
         self.reader = DiskReader(self.sources, sr, self.rings, self.state,
-                                 batch_chunks=max(1, 4096 // block))
+                                 batch_chunks=max(1, 4096 // block),
+                                 rt_priority=config.reader_rt_priority)
         self.length_frames = self.reader.length_frames
         self.tap = FrameTap(n, max(block, int(config.tap_s * sr)), block)
         self.track_inserts = [InsertChain() for _ in names]
@@ -152,7 +155,9 @@ class Engine:
         """Start the disk reader; make Python hand the GIL over often enough for the callback."""
         if self._switch_interval is None:  # a thread waiting for the GIL gets it this soon
             self._switch_interval = sys.getswitchinterval()
-            sys.setswitchinterval(min(self._switch_interval, self.config.period_s / 8.0))
+            want = self.config.gil_switch_s
+            sys.setswitchinterval(want if want is not None else
+                                  min(self._switch_interval, self.config.period_s / 8.0))
         if self.blocks == 0:
             self._warm_up()
         self.reader.start()

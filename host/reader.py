@@ -127,7 +127,8 @@ class DiskReader:
     """The read-ahead thread of one engine. ``commands`` takes (CMD_*, int arg, float arg)."""
 
     def __init__(self, sources: list[TrackSource], sample_rate: float, rings: ChunkRings,
-                 state: np.ndarray, batch_chunks: int = 16) -> None:
+                 state: np.ndarray, batch_chunks: int = 16,
+                 rt_priority: int | None = None) -> None:
         self.rings = rings
         self.block = rings.frames
         self.sample_rate = float(sample_rate)
@@ -153,6 +154,8 @@ class DiskReader:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.error: BaseException | None = None
+        self.rt_priority = rt_priority
+        self.realtime = False  # whether SCHED_FIFO was granted
 
     # control-thread side -------------------------------------------------------------------
     def start(self) -> None:
@@ -173,6 +176,14 @@ class DiskReader:
 
     # reader thread -------------------------------------------------------------------------
     def _run(self) -> None:
+        if self.rt_priority is not None:
+            # Like a DAW's disk thread: real-time, below the audio thread, so that the GIL it
+            # holds for a moment is never stuck behind other programs' threads.
+            try:
+                os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(self.rt_priority))
+                self.realtime = True
+            except (OSError, AttributeError):
+                self.realtime = False
         # wake about four times per batch: often enough to stay ahead, rarely enough to leave
         # the GIL to the audio callback
         idle_s = min(0.02, self.batch_chunks * self.block / self.sample_rate / 4.0)

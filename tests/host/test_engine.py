@@ -220,3 +220,13 @@ def test_render_to_file_and_bad_calls(stems, tmp_path):
         Engine(_sources(stems[:1]), ConsoleSetting(tracks=(TrackSetting("zz", {}),)))
     with pytest.raises(HostError, match="no track named 'x' for an insert"):
         eng.chain("x")
+
+
+def test_real_time_reader_option_plays_the_same(stems):
+    """The disk reader may run SCHED_FIFO (where allowed); the audio is the same either way."""
+    setting = _setting(4)
+    eng = Engine(_sources(stems), setting, EngineConfig(SR, 128, reader_rt_priority=5,
+                                                        gil_switch_s=0.001))
+    out = render_engine(eng)
+    assert isinstance(eng.reader.realtime, bool)
+    assert _db(out - render(stems, SR, setting).audio) <= -90.0
