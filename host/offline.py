@@ -45,7 +45,7 @@ def render_engine(engine: Engine, seconds: float | None = None, timeout_s: float
 
 
 def render_to_file(engine: Engine, path: str, seconds: float | None = None) -> np.ndarray:
-    """Render and write ``path`` (format from its extension, 32-bit float when it can) atomically."""
+    """Render and write ``path`` atomically (format from its extension; 32-bit float WAV/AIFF)."""
     from pedalboard.io import AudioFile
     audio = render_engine(engine, seconds)
     folder = os.path.dirname(os.path.abspath(path))

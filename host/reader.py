@@ -34,7 +34,7 @@ CMD_CLEAR_LOOP = 3
 
 @dataclass(frozen=True)
 class TrackSource:
-    """One stereo track: a file ``path`` or in-memory ``audio`` (2, n) float32 at the engine rate."""
+    """A track: a file ``path`` or in-memory ``audio`` (1 or 2, n) float32 at the engine rate."""
 
     name: str
     path: str | None = None

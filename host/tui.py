@@ -65,7 +65,8 @@ def render_view(engine: Engine, extra: str = "") -> str:
              f"model {'FROZEN' if c.frozen else 'live'}  strength {c.strength:.2f}  "
              f"overrides {len(c.overrides)}", ""]
     for i, name in enumerate(m.track_names):
-        lines.append(f"{name:<{width}} {_bar(m.track_peak_db[i])} pk {_num(m.track_peak_db[i], 'dB')}"
+        peak = m.track_peak_db[i]
+        lines.append(f"{name:<{width}} {_bar(peak)} pk {_num(peak, 'dB')}"
                      f"  rms {_num(m.track_rms_db[i], 'dB')}  GR {m.track_gr_db[i]:4.1f} dB")
     lines += ["",
               f"{'master':<{width}} {_bar(m.master_peak_db)} pk {_num(m.master_peak_db, 'dB')}"
