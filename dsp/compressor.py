@@ -65,10 +65,19 @@ def target_db(peak, t_db, knee_db, slope, inv_2w):
 
 @njit(inline="always", fastmath=FASTMATH, error_model="numpy")
 def smooth_db(gc, gs, alpha_attack, alpha_release):
-    """One attack/release step of the smoothed gain (dB); a tail within GS_FLOOR_DB of 0 dB
-    while releasing to 0 dB is set to 0 (a 1e-10 dB difference; avoids endless exp/denormals)."""
-    a = alpha_attack if gc < gs else alpha_release
-    gs = a * gs + (1.0 - a) * gc
+    """One attack/release step of the smoothed gain (dB): ``a*gs + (1-a)*gc`` written as
+    ``gc + a*(gs - gc)`` with both candidates computed, so the per-sample dependency chain
+    through ``gs`` is one subtraction, one FMA and a select."""
+    d = gs - gc
+    attack = gc + alpha_attack * d
+    release = gc + alpha_release * d
+    return attack if gc < gs else release
+
+
+@njit(inline="always")
+def settle_db(gc, gs):
+    """A smoothed gain within GS_FLOOR_DB of 0 dB while releasing to 0 dB becomes exactly 0
+    (a 1e-10 dB difference; it lets the idle path skip log/exp and avoids denormals)."""
     return 0.0 if (gc == 0.0 and gs > -GS_FLOOR_DB) else gs
 
 
@@ -84,7 +93,7 @@ def tick(peak, gs, cc):
     if gs == 0.0 and peak <= cc[C_KNEE_LIN]:
         return 0.0, 1.0  # idle below the knee: the formula gives exactly this
     gc = target_db(peak, cc[C_T], cc[C_W], cc[C_SLOPE], cc[C_INV_2W])
-    gs = smooth_db(gc, gs, cc[C_A_ATT], cc[C_A_REL])
+    gs = settle_db(gc, smooth_db(gc, gs, cc[C_A_ATT], cc[C_A_REL]))
     return gs, gain_lin(gs)
 
 

@@ -217,10 +217,13 @@ def strip_block(inp, out, start, stop, accumulate, vec, filt, st, spec, new_mete
             for j in range(seg):  # independent per sample: vectorises
                 buf_g[j] = comp.target_db(max(abs(buf_l[j]), abs(buf_r[j])), t_db, knee_db,
                                           slope, inv_2w)
+            gc_last = buf_g[seg - 1]
             for j in range(seg):  # the only recurrence, and a short one
                 gs = comp.smooth_db(buf_g[j], gs, a_att, a_rel)
                 buf_g[j] = gs
-                grmax = max(grmax, -gs)
+            gs = comp.settle_db(gc_last, gs)  # once per step: keeps the chain short
+            for j in range(seg):
+                grmax = max(grmax, -buf_g[j])
             for j in range(seg):
                 buf_g[j] = comp.gain_lin(buf_g[j])
         gl0, dgl = st[GL0], (st[GL1] - st[GL0]) * inv_step
