@@ -13,7 +13,7 @@ test: setup
 
 bench: setup
 	$(PY) -m pip install -q ".[bench]" >/dev/null 2>&1 || echo "bench: matchering not installable, its row is skipped"
-	$(PY) bench/run.py
+	$(PY) bench/run.py $(BENCH)
 
 clean:
 	rm -rf demo_out build *.egg-info
