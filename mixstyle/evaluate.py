@@ -2,7 +2,8 @@
 
 Metrics (lower is better), each comparing a mix with the producer's mix of the same stems:
 - ``band_error_db``: mean |level difference| in 30 log-spaced bands (20 Hz-20 kHz) per 93 ms
-  frame and channel -- tone and balance as they move through the song;
+  frame of the mid signal (L+R)/2 -- tone and balance as they move through the song (stereo
+  placement is measured by the width error, not twice);
 - ``mrstft``: multi-resolution STFT distance (spectral convergence + log magnitude);
 - ``loudness_error_lu``: |integrated loudness difference| (BS.1770);
 - ``width_error_db``: |difference of side/mid energy ratio| -- stereo width.
@@ -49,7 +50,8 @@ def metrics(est: np.ndarray, ref: np.ndarray, sample_rate: float) -> dict[str, f
     e = torch.from_numpy(np.ascontiguousarray(est[:, :n], dtype=np.float32))
     r = torch.from_numpy(np.ascontiguousarray(ref[:, :n], dtype=np.float32))
     with torch.no_grad():
-        band = float(losses.band_db(e, r, sample_rate))
+        band = float(losses.band_db(e.mean(dim=0, keepdim=True), r.mean(dim=0, keepdim=True),
+                                    sample_rate))
         mr = float(losses.mrstft(e, r))
     return {"band_error_db": band, "mrstft": mr,
             "loudness_error_lu": abs(_lufs(est[:, :n], sample_rate) - _lufs(ref[:, :n],
