@@ -38,16 +38,24 @@ from mixstyle.roles import ROLES
 REPORT_SAMPLE_RATE_HZ = 48000.0   # the curves are drawn as the console would run at 48 kHz
 N_FREQS = 200
 COMPRESSING_RATIO = 1.05          # below this a track compressor counts as off
-IMAGES = ("eq_curves.png", "compressor.png", "balance.png", "pan.png", "loudness.png",
-          "fit_quality.png")
+CAPTIONS = {  # image -> (section title, caption), in page order
+    "eq_curves.png": ("EQ curves", "Whole strip EQ (high-pass, shelves, peaks, low-pass) of "
+                      "every track, drawn at 48 kHz; line = median per role."),
+    "compressor.png": ("Compressors", "Threshold/ratio and attack/release of the tracks that "
+                       "compress; static-curve gain reduction at each stem's staged peak."),
+    "balance.png": ("Track balance", "Level of each track relative to the loudest track of "
+                    "its song."),
+    "pan.png": ("Pan", "Pan position of every track on the left-right axis."),
+    "loudness.png": ("Loudness", "Master loudness target and limiter ceiling per song."),
+    "fit_quality.png": ("Training songs and fit quality", "How well each recovered console "
+                        "reproduces the producer's mix."),
+}
+IMAGES = tuple(CAPTIONS)
 TYPICAL_PARAMS = ("hpf_freq_hz", "low_shelf_gain_db", "peak1_gain_db", "peak2_gain_db",
                   "peak3_gain_db", "high_shelf_gain_db", "comp_threshold_db", "comp_ratio",
                   "comp_attack_ms", "comp_release_ms", "output_gain_db", "pan")
 _LOUD = FEATURE_NAMES.index("loudness_lufs")
 _PEAK = FEATURE_NAMES.index("peak_db")
-
-
-# ----------------------------------------------------------------------------- loading
 
 
 def _read_json(path: Path, what: str) -> Any:
@@ -95,8 +103,49 @@ def _gain_reduction_db(params: dict[str, float], peak_db: float) -> float:
     return float(x - comp.static_curve_db(np.array([x]))[0])
 
 
-def _pct(curves: np.ndarray, q: float) -> np.ndarray:
-    return np.percentile(curves, q, axis=0)
+def _number(v: Any) -> float:
+    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else math.nan
+
+
+def _song_rows(rec: Any, where: str, freqs: np.ndarray) -> tuple[dict, list[dict]]:
+    """One song's summary row and its tracks' rows (level, gain reduction, EQ curve)."""
+    setting = setting_from_dict(rec.setting, where)   # validated once already by load_records
+    if len(setting.tracks) != len(rec.features) or any(
+            len(f) != len(FEATURE_NAMES) for f in rec.features):
+        raise ProfileError(f"{where}: {len(setting.tracks)} track settings but feature rows "
+                           f"of shape {[len(f) for f in rec.features]}; expected "
+                           f"{len(FEATURE_NAMES)} features per track")
+    levels = [f[_LOUD] + t.params["input_gain_db"] + t.params["output_gain_db"]
+              + t.params["comp_makeup_db"] for t, f in zip(setting.tracks, rec.features)]
+    tracks = [{"song": rec.song, "track": t.name, "params": t.params,
+               "role": t.role if t.role in ROLES else "other",
+               "level_rel_db": level - max(levels),
+               "gain_reduction_db": _gain_reduction_db(t.params, f[_PEAK]),
+               "eq_db": eq_curve_db(TRACK, t.params, freqs, REPORT_SAMPLE_RATE_HZ)}
+              for t, f, level in zip(setting.tracks, rec.features, levels)]
+    song = {"song": rec.song, "tracks": len(setting.tracks),
+            "error_db": _number(rec.quality.get("error_db")),
+            "band_error_db": _number(rec.quality.get("band_error_db")),
+            "target_lufs": setting.master["target_lufs"],
+            "limiter_ceiling_db": setting.master["limiter_ceiling_db"]}
+    return song, tracks
+
+
+def _role_summary(mine: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per-role arrays (one entry per track) and the EQ median / quartile curves."""
+    curves = np.stack([t["eq_db"] for t in mine])
+    entry: dict[str, Any] = {
+        "n": len(mine), "eq_median_db": np.percentile(curves, 50, axis=0),
+        "eq_p25_db": np.percentile(curves, 25, axis=0),
+        "eq_p75_db": np.percentile(curves, 75, axis=0),
+        "level_rel_db": np.array([t["level_rel_db"] for t in mine]),
+        "gain_reduction_db": np.array([t["gain_reduction_db"] for t in mine]),
+        "compressing": np.array([t["params"]["comp_ratio"] > COMPRESSING_RATIO for t in mine])}
+    for name in ("comp_threshold_db", "comp_ratio", "comp_attack_ms", "comp_release_ms", "pan"):
+        entry[name] = np.array([t["params"][name] for t in mine])
+    entry["typical"] = {n: float(np.median([t["params"][n] for t in mine]))
+                        for n in TYPICAL_PARAMS}
+    return entry
 
 
 def report_data(profile_dir: str | os.PathLike[str]) -> dict[str, Any]:
@@ -115,50 +164,13 @@ def report_data(profile_dir: str | os.PathLike[str]) -> dict[str, Any]:
     if card is not None and not isinstance(card, dict):
         raise ProfileError(f"model card {card_path}: expected a JSON object")
     freqs = log_freqs(N_FREQS)
-    tracks: list[dict[str, Any]] = []
-    songs: list[dict[str, Any]] = []
+    songs, tracks = [], []
     for rec in records:
-        where = f"song record {folder / 'songs' / (rec.song + '.json')}"
-        try:
-            setting = setting_from_dict(rec.setting, where)
-        except ParameterError as e:
-            raise ProfileError(str(e)) from None
-        if len(setting.tracks) != len(rec.features):
-            raise ProfileError(f"{where}: {len(setting.tracks)} track settings but "
-                               f"{len(rec.features)} feature rows")
-        levels = [f[_LOUD] + t.params["input_gain_db"] + t.params["output_gain_db"]
-                  + t.params["comp_makeup_db"] for t, f in zip(setting.tracks, rec.features)]
-        top = max(levels)
-        for t, f, level in zip(setting.tracks, rec.features, levels):
-            tracks.append({"song": rec.song, "track": t.name,
-                           "role": t.role if t.role in ROLES else "other", "params": t.params,
-                           "level_rel_db": level - top,
-                           "gain_reduction_db": _gain_reduction_db(t.params, f[_PEAK]),
-                           "eq_db": eq_curve_db(TRACK, t.params, freqs, REPORT_SAMPLE_RATE_HZ)})
-        q = rec.quality
-        songs.append({"song": rec.song, "tracks": len(rec.track_names),
-                      "error_db": float(q.get("error_db", math.nan)),
-                      "band_error_db": float(q.get("band_error_db", math.nan)),
-                      "target_lufs": setting.master["target_lufs"],
-                      "limiter_ceiling_db": setting.master["limiter_ceiling_db"]})
+        song, rows = _song_rows(rec, f"song record {folder / 'songs' / rec.song}.json", freqs)
+        songs.append(song)
+        tracks += rows
     roles = [r for r in ROLES if any(t["role"] == r for t in tracks)]
-    by_role: dict[str, dict[str, Any]] = {}
-    for role in roles:
-        mine = [t for t in tracks if t["role"] == role]
-        curves = np.stack([t["eq_db"] for t in mine])
-        entry: dict[str, Any] = {
-            "n": len(mine), "eq_median_db": _pct(curves, 50), "eq_p25_db": _pct(curves, 25),
-            "eq_p75_db": _pct(curves, 75),
-            "level_rel_db": np.array([t["level_rel_db"] for t in mine]),
-            "gain_reduction_db": np.array([t["gain_reduction_db"] for t in mine]),
-            "compressing": np.array([t["params"]["comp_ratio"] > COMPRESSING_RATIO
-                                     for t in mine])}
-        for name in ("comp_threshold_db", "comp_ratio", "comp_attack_ms", "comp_release_ms",
-                     "pan"):
-            entry[name] = np.array([t["params"][name] for t in mine])
-        entry["typical"] = {n: float(np.median([t["params"][n] for t in mine]))
-                            for n in TYPICAL_PARAMS}
-        by_role[role] = entry
+    by_role = {r: _role_summary([t for t in tracks if t["role"] == r]) for r in roles}
     master = _read_master(folder / "master.json")
     return {
         "profile": {"folder": str(folder), "created": profile.meta.get("created", "?"),
@@ -174,12 +186,11 @@ def report_data(profile_dir: str | os.PathLike[str]) -> dict[str, Any]:
     }
 
 
-# ----------------------------------------------------------------------------- figures
-
-
 def _colour(role: str) -> tuple[float, float, float, float]:
+    """Strong colours first (tab20's even entries), the pale ones only past ten roles."""
     from matplotlib import colormaps
-    return colormaps["tab20"](ROLES.index(role) % 20)
+    i = ROLES.index(role)
+    return colormaps["tab20"]((2 * i) % 20 + (2 * i) // 20)
 
 
 def _figure(width_in: float, height_in: float) -> Figure:
@@ -210,9 +221,9 @@ def _eq_figure(d: dict[str, Any]) -> bytes:
     rows = math.ceil((len(panels) + extra) / cols)
     fig = _figure(4.0 * cols, 2.8 * rows + 0.5)
     axes = np.atleast_1d(fig.subplots(rows, cols, sharey=True)).ravel()
-    band = max([6.0] + [float(np.max(np.abs(np.r_[e["eq_p25_db"], e["eq_p75_db"]])))
-                        for _, e in panels])
-    lim = min(24.0, math.ceil(band / 3.0) * 3.0 + 3.0)
+    top = max([6.0] + [float(np.max(e["eq_p75_db"])) + 3.0 for _, e in panels])
+    bottom = min([-6.0] + [float(np.min(e["eq_p25_db"])) - 3.0 for _, e in panels])
+    top, bottom = min(24.0, math.ceil(top / 3) * 3), max(-24.0, math.floor(bottom / 3) * 3)
     f = d["freqs_hz"]
     for ax, (role, e) in zip(axes, panels):
         c = _colour(role)
@@ -228,7 +239,7 @@ def _eq_figure(d: dict[str, Any]) -> bytes:
         _freq_axis(ax)
     for ax in axes[len(panels) + extra:]:
         ax.set_visible(False)
-    axes[0].set_ylim(-lim, lim)
+    axes[0].set_ylim(bottom, top)
     axes[0].legend(loc="lower left", fontsize=8)
     for ax in axes[::cols]:
         ax.set_ylabel("EQ gain (dB)")
@@ -237,14 +248,27 @@ def _eq_figure(d: dict[str, Any]) -> bytes:
 
 
 def _box_by_role(ax: Any, d: dict[str, Any], key: str) -> None:
+    """Horizontal box per role (quartiles, whiskers 1.5 IQR) with every track as a dot."""
     roles = d["roles"]
     parts = ax.boxplot([d["by_role"][r][key] for r in roles], orientation="horizontal",
-                       patch_artist=True, widths=0.6)
-    for patch, r in zip(parts["boxes"], roles):
-        patch.set_facecolor(_colour(r))
+                       patch_artist=True, widths=0.6, showfliers=False,
+                       medianprops={"color": "k", "lw": 2})
+    rng = np.random.default_rng(0)
+    for i, (patch, r) in enumerate(zip(parts["boxes"], roles)):
+        patch.set_facecolor((*_colour(r)[:3], 0.45))
+        v = d["by_role"][r][key]
+        ax.scatter(v, i + 1 + rng.uniform(-0.12, 0.12, v.size), color=_colour(r), s=18,
+                   edgecolors="k", linewidths=0.3, zorder=3)
     ax.set_yticks(range(1, len(roles) + 1), roles)
     ax.invert_yaxis()
     ax.grid(True, axis="x", alpha=0.3)
+
+
+def _plain_log_axis(axis: Any, ticks: list[float]) -> None:
+    from matplotlib.ticker import FixedLocator, NullFormatter
+    axis.set_major_locator(FixedLocator(ticks))
+    axis.set_major_formatter(lambda v, _: f"{v:g}")
+    axis.set_minor_formatter(NullFormatter())
 
 
 def _compressor_figure(d: dict[str, Any]) -> bytes:
@@ -260,9 +284,14 @@ def _compressor_figure(d: dict[str, Any]) -> bytes:
                        s=36, edgecolors="k", linewidths=0.4)
     a1.set(xlabel="threshold (dBFS)", ylabel="ratio (:1)", yscale="log",
            title=f"compressing tracks (ratio > {COMPRESSING_RATIO:g})")
+    r, a, rel = (spec(TRACK, n) for n in ("comp_ratio", "comp_attack_ms", "comp_release_ms"))
     a1.set_xlim(spec(TRACK, "comp_threshold_db").min, 0)
+    a1.set_ylim(r.min, r.max)
+    _plain_log_axis(a1.yaxis, [1, 1.5, 2, 3, 4, 6, 10, 20])
     a2.set(xlabel="attack (ms)", ylabel="release (ms)", xscale="log", yscale="log",
-           title="timing of compressing tracks")
+           title="timing of compressing tracks", xlim=(a.min, a.max), ylim=(rel.min, rel.max))
+    _plain_log_axis(a2.xaxis, [0.1, 0.3, 1, 3, 10, 30, 100, 200])
+    _plain_log_axis(a2.yaxis, [5, 10, 20, 50, 100, 200, 500, 1000, 2000])
     for ax in (a1, a2):
         ax.grid(True, alpha=0.3)
     if a1.get_legend_handles_labels()[0]:
@@ -295,7 +324,7 @@ def _pan_figure(d: dict[str, Any]) -> bytes:
     ax.invert_yaxis()
     ax.set_xlim(-1.05, 1.05)
     ax.set_xticks([-1, -0.5, 0, 0.5, 1], ["L", "-0.5", "C", "+0.5", "R"])
-    ax.axvline(0, color="0.5", lw=0.8)
+    ax.axvline(0, color="0.5", lw=0.8, zorder=0)
     ax.grid(True, axis="x", alpha=0.3)
     ax.set(xlabel="pan (bar = median)", title="pan per role")
     return _png(fig)
@@ -308,8 +337,8 @@ def _loudness_figure(d: dict[str, Any]) -> bytes:
     ceilings = [s["limiter_ceiling_db"] for s in d["songs"]]
     master = d["master"]["params"] if d["master"] else None
     if targets:
-        a1.hist(targets, bins=np.arange(math.floor(min(targets)) - 1,
-                                        math.ceil(max(targets)) + 2, 1.0),
+        a1.hist(targets, bins=np.arange(math.floor(min(targets)) - 1.5,
+                                        math.ceil(max(targets)) + 2.0, 1.0),
                 color="tab:blue", edgecolor="k")
     else:
         a1.text(0.5, 0.5, "no loudness targets in the records", ha="center",
@@ -323,8 +352,10 @@ def _loudness_figure(d: dict[str, Any]) -> bytes:
             a1.legend(fontsize=8)
         a2.axvline(master["limiter_ceiling_db"], color="k", ls="--", label="master.json")
         a2.legend(fontsize=8)
+    from matplotlib.ticker import MaxNLocator
     for ax in (a1, a2):
         ax.grid(True, alpha=0.3)
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     return _png(fig)
 
 
@@ -342,9 +373,6 @@ def _fit_figure(d: dict[str, Any]) -> bytes:
     for ax in (a1, a2):
         ax.grid(True, axis="x", alpha=0.3)
     return _png(fig)
-
-
-# ----------------------------------------------------------------------------- html
 
 
 def _fmt(v: Any, digits: int = 2) -> str:
@@ -381,21 +409,8 @@ def _html(d: dict[str, Any]) -> str:
              _table(["role", "tracks"] + list(TYPICAL_PARAMS),
                     [[r, d["by_role"][r]["n"]] + [d["by_role"][r]["typical"][k]
                                                   for k in TYPICAL_PARAMS] for r in d["roles"]])]
-    captions = {
-        "eq_curves.png": ("EQ curves", "Whole strip EQ (high-pass, shelves, peaks, low-pass) "
-                          "of every track, drawn at 48 kHz; line = median per role."),
-        "compressor.png": ("Compressors", "Threshold/ratio and attack/release of the tracks "
-                           "that compress; gain reduction of the static curve at each stem's "
-                           "staged peak level."),
-        "balance.png": ("Track balance", "Level of each track relative to the loudest track "
-                        "of its song."),
-        "pan.png": ("Pan", "Pan position of every track on the left-right axis."),
-        "loudness.png": ("Loudness", "Master loudness target and limiter ceiling per song."),
-        "fit_quality.png": ("Training songs and fit quality", "How well each recovered console "
-                            "reproduces the producer's mix."),
-    }
     for name in d["images"]:
-        title, text = captions[name]
+        title, text = CAPTIONS[name]
         parts.append(f"<h2>{esc(title)}</h2><p>{esc(text)}</p>"
                      f"<img src='{esc(name)}' alt='{esc(title)}'>")
         if name == "fit_quality.png":
