@@ -1,0 +1,390 @@
+"""``mixstyle master``: a resumable batch of masters, on local processes or a Dask cluster.
+
+Inputs are files or folders (searched recursively for audio; hidden files and anything inside
+the output folder are skipped). Each input ``X.ext`` becomes ``OUT/X.wav`` (24-bit, written
+atomically, never over an input) and one line in ``OUT/report.jsonl`` (also ``report.csv``):
+loudness and true peak in and out, gain reductions, the settings used, or the error.
+
+A file is *finished* when the report holds an ``ok`` line with the same key -- input path, size,
+mtime and settings hash -- and its output exists; re-running skips finished files and writes
+nothing if nothing is left. Files that failed are tried again. Only the coordinating process
+writes the report (one writer); workers read an input, master it and write its output.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import os
+import sys
+import time
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator
+
+import numpy as np
+
+from dsp.errors import AudioInputError, MixstyleError, ParameterError
+from dsp.params import MASTER, spec, validate
+from mixstyle.audio_io import is_audio_path, read_audio, write_audio_atomic, write_text_atomic
+from mixstyle.mastering import MasterProfile, load_master_profile, master_audio
+
+REPORT_JSONL = "report.jsonl"
+REPORT_CSV = "report.csv"
+PIPELINE_VERSION = 1          # bump when the chain changes what it outputs
+OUTPUT_BIT_DEPTH = 24
+MAX_WORKERS = 1024
+IN_FLIGHT_PER_WORKER = 4
+CSV_COLUMNS = ("status", "input", "output", "input_lufs", "output_lufs", "input_true_peak_dbtp",
+               "output_true_peak_dbtp", "glue_gain_reduction_db", "limiter_gain_reduction_db",
+               "trim_db", "master_gain_db", "limiter_ceiling_db", "target_lufs", "ceiling_dbtp",
+               "target_met", "ceiling_passes", "first_overshoot_db", "sample_rate_hz",
+               "duration_s", "seconds", "settings_hash", "input_size", "input_mtime_ns",
+               "finished_at", "error")
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class Job:
+    """One input to master: where from, where to, and the settings (all plain, picklable)."""
+
+    input: str
+    output: str
+    size: int
+    mtime_ns: int
+    settings: dict[str, Any]
+    settings_hash: str
+
+    @property
+    def key(self) -> tuple[str, int, int, str]:
+        return (self.input, self.size, self.mtime_ns, self.settings_hash)
+
+
+@dataclass(frozen=True)
+class BatchSummary:
+    total: int
+    mastered: int
+    skipped: int
+    failed: int
+    report_jsonl: Path
+    report_csv: Path
+
+
+def batch_settings(profile: MasterProfile, target_lufs: float | None,
+                   ceiling_dbtp: float | None) -> dict[str, Any]:
+    """Everything that decides the output; its hash keys the finished files."""
+    t_spec, c_spec = spec(MASTER, "target_lufs"), spec(MASTER, "limiter_ceiling_db")
+    target = profile.params["target_lufs"] if target_lufs is None else \
+        t_spec.check(target_lufs, "--target-lufs")
+    target = t_spec.default if target is None else target
+    ceiling = profile.params["limiter_ceiling_db"] if ceiling_dbtp is None else \
+        c_spec.check(ceiling_dbtp, "--ceiling-dbtp")
+    master = validate(MASTER, dict(profile.params, target_lufs=target), "master profile")
+    return {"version": PIPELINE_VERSION, "master": master, "target_lufs": target,
+            "ceiling_dbtp": ceiling, "trim_to_lufs": profile.input_lufs,
+            "bit_depth": OUTPUT_BIT_DEPTH}
+
+
+def settings_hash(settings: dict[str, Any]) -> str:
+    text = json.dumps(settings, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def collect_inputs(inputs: Iterable[str | os.PathLike[str]], out_dir: Path) -> list[Path]:
+    """Absolute, de-duplicated input files in order; folders are searched recursively."""
+    out = out_dir.resolve()
+    found: dict[Path, None] = {}
+    for item in inputs:
+        p = Path(item)
+        if not p.exists():
+            raise AudioInputError(f"input '{p}' does not exist")
+        rp = p.resolve()
+        if _inside(rp, out):
+            raise ParameterError(f"input '{p}' is inside the output folder '{out_dir}': choose "
+                                 f"an output folder that holds no inputs")
+        if rp.is_file():
+            found.setdefault(rp)
+            continue
+        for root, dirs, files in os.walk(rp):
+            r = Path(root)
+            dirs[:] = sorted(d for d in dirs if not d.startswith(".") and
+                             not _inside((r / d).resolve(), out))
+            for name in sorted(files):
+                if is_audio_path(name):
+                    found.setdefault((r / name).resolve())
+    return list(found)
+
+
+def _output_names(files: list[Path], out_dir: Path) -> list[Path]:
+    stems = [f.stem for f in files]
+    twice = {s for s in stems if stems.count(s) > 1}
+    names = []
+    for f, s in zip(files, stems):
+        if s in twice:  # same name from two folders: a stable suffix from the full path
+            s = f"{s}-{hashlib.sha256(str(f).encode()).hexdigest()[:8]}"
+        names.append(out_dir / f"{s}.wav")
+    return names
+
+
+def read_report(path: Path) -> list[dict[str, Any]]:
+    """The report's lines; a torn last line (crash mid-write) is ignored."""
+    if not path.is_file():
+        return []
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(row, dict):
+            rows.append(row)
+    return rows
+
+
+def _finished(rows: list[dict[str, Any]]) -> set[tuple[str, int, int, str]]:
+    return {(r.get("input"), r.get("input_size"), r.get("input_mtime_ns"),
+             r.get("settings_hash")) for r in rows
+            if r.get("status") == "ok" and Path(str(r.get("output"))).is_file()}
+
+
+def master_file(job: Job) -> dict[str, Any]:
+    """Master one input (runs in a worker). Never raises: failures become an error line."""
+    t0 = time.perf_counter()
+    row: dict[str, Any] = {"input": job.input, "output": job.output, "input_size": job.size,
+                           "input_mtime_ns": job.mtime_ns, "settings_hash": job.settings_hash}
+    s = job.settings
+    try:
+        audio, sr = read_audio(job.input)
+        if audio.shape[0] > 2:
+            raise AudioInputError(f"audio file '{job.input}' has {audio.shape[0]} channels: "
+                                  f"mastering takes mono or stereo")
+        try:
+            res = master_audio(audio, sr, s["master"], target_lufs=s["target_lufs"],
+                               ceiling_dbtp=s["ceiling_dbtp"], trim_to_lufs=s["trim_to_lufs"])
+        except MixstyleError as e:
+            raise type(e)(f"'{job.input}': {e}") from None
+        write_audio_atomic(job.output, res.audio, sr, bit_depth=s["bit_depth"],
+                           protect=[job.input])
+        row.update(status="ok", sample_rate_hz=sr, duration_s=audio.shape[1] / sr,
+                   input_lufs=res.input_lufs, input_true_peak_dbtp=res.input_true_peak_dbtp,
+                   output_lufs=res.loudness_lufs, output_true_peak_dbtp=res.true_peak_dbtp,
+                   glue_gain_reduction_db=res.glue_gain_reduction_db,
+                   limiter_gain_reduction_db=res.limiter_gain_reduction_db, trim_db=res.trim_db,
+                   master_gain_db=res.master_gain_db, limiter_ceiling_db=res.limiter_ceiling_db,
+                   ceiling_passes=res.ceiling_passes, first_overshoot_db=res.first_overshoot_db,
+                   target_met=bool(abs(res.loudness_lufs - s["target_lufs"]) <= 0.5 and
+                                   res.true_peak_dbtp <= s["ceiling_dbtp"]))
+    except Exception as e:  # one broken file must not stop the batch
+        msg = str(e) if isinstance(e, MixstyleError) else f"{type(e).__name__}: {e}"
+        row.update(status="error", error=msg)
+    row.update(target_lufs=s["target_lufs"], ceiling_dbtp=s["ceiling_dbtp"],
+               seconds=time.perf_counter() - t0, settings=s)
+    return row
+
+
+def _error_row(job: Job, message: str) -> dict[str, Any]:
+    return {"input": job.input, "output": job.output, "input_size": job.size,
+            "input_mtime_ns": job.mtime_ns, "settings_hash": job.settings_hash,
+            "status": "error", "error": message, "settings": job.settings,
+            "target_lufs": job.settings["target_lufs"],
+            "ceiling_dbtp": job.settings["ceiling_dbtp"]}
+
+
+def _plain(v: Any) -> Any:
+    """JSON-safe value: numpy scalars to Python, non-finite floats to None (strict JSON)."""
+    if isinstance(v, (np.floating, np.integer, np.bool_)):
+        v = v.item()
+    if isinstance(v, float) and not np.isfinite(v):
+        return None
+    if isinstance(v, dict):
+        return {k: _plain(x) for k, x in v.items()}
+    return v
+
+
+class _Report:
+    """Appends one JSON line per finished file (flushed and fsynced: resumable after a crash)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.appended = 0
+        self._f: io.TextIOWrapper | None = None
+
+    def add(self, row: dict[str, Any]) -> None:
+        if self._f is None:
+            torn = self.path.is_file() and self.path.stat().st_size > 0 and \
+                not self.path.read_bytes()[-1:] == b"\n"
+            self._f = open(self.path, "a", encoding="utf-8")
+            if torn:
+                self._f.write("\n")
+        row = {k: _plain(v) for k, v in row.items()}
+        row["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        self._f.write(json.dumps(row, allow_nan=False) + "\n")
+        self._f.flush()
+        os.fsync(self._f.fileno())
+        self.appended += 1
+
+    def close(self) -> None:
+        if self._f is not None:
+            self._f.close()
+            self._f = None
+
+
+def write_csv(jsonl: Path, csv_path: Path) -> None:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, extrasaction="ignore", lineterminator="\n")
+    w.writeheader()
+    for row in read_report(jsonl):
+        w.writerow({k: row.get(k, "") for k in CSV_COLUMNS})
+    write_text_atomic(csv_path, buf.getvalue())
+
+
+def _check_workers(workers: object, scheduler: object) -> int:
+    if scheduler is not None:
+        if not isinstance(scheduler, str) or not scheduler.strip():
+            raise ParameterError(f"scheduler must be a Dask scheduler address such as "
+                                 f"'tcp://host:8786', got {scheduler!r}")
+        if workers is not None:
+            raise ParameterError("--workers sets local processes; with --scheduler the "
+                                 "cluster's own workers run the batch: give one or the other")
+        return 0
+    if workers is None:
+        return os.cpu_count() or 1
+    if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)):
+        raise ParameterError(f"workers must be an integer 1 .. {MAX_WORKERS}, got {workers!r}")
+    if not 1 <= int(workers) <= MAX_WORKERS:
+        raise ParameterError(f"workers = {workers} is out of range: allowed 1 .. {MAX_WORKERS}")
+    return int(workers)
+
+
+def _run_local(jobs: list[Job], workers: int) -> Iterator[dict[str, Any]]:
+    if workers == 1 or len(jobs) == 1:
+        for job in jobs:
+            yield master_file(job)
+        return
+    import multiprocessing
+    ctx = multiprocessing.get_context("spawn")  # no inherited threads or locks
+    pending = list(reversed(jobs))
+    limit = workers * IN_FLIGHT_PER_WORKER
+    while pending:
+        with ProcessPoolExecutor(max_workers=min(workers, len(pending)), mp_context=ctx) as pool:
+            running: dict[Any, Job] = {}
+            try:
+                while pending or running:
+                    while pending and len(running) < limit:
+                        job = pending.pop()
+                        running[pool.submit(master_file, job)] = job
+                    done, _ = wait(running, return_when=FIRST_COMPLETED)
+                    for fut in done:
+                        job = running.pop(fut)
+                        try:
+                            yield fut.result()
+                        except BrokenProcessPool:
+                            yield _error_row(job, "worker process died while mastering it")
+            except BrokenProcessPool:
+                for job in running.values():  # lost with the pool; a fresh pool goes on
+                    yield _error_row(job, "worker process died while mastering it")
+
+
+def _run_dask(jobs: list[Job], address: str) -> Iterator[dict[str, Any]]:
+    try:
+        from dask.distributed import Client, as_completed
+    except ImportError:
+        raise MixstyleError("--scheduler needs Dask: pip install 'dask[distributed]'") from None
+    try:
+        client = Client(address, timeout="10s", set_as_default=False)
+    except (OSError, TimeoutError, ValueError) as e:
+        raise MixstyleError(f"cannot connect to the Dask scheduler at {address!r}: {e}") from None
+    try:
+        threads = max(1, sum(client.nthreads().values()))
+        pending = list(reversed(jobs))
+        futures: dict[Any, Job] = {}
+        queue = as_completed(loop=client.loop)
+        while pending and len(futures) < threads * IN_FLIGHT_PER_WORKER:
+            job = pending.pop()
+            fut = client.submit(master_file, job, pure=False)
+            futures[fut] = job
+            queue.add(fut)
+        for fut in queue:
+            job = futures.pop(fut)
+            try:
+                yield fut.result()
+            except Exception as e:  # a worker died or the task was lost
+                yield _error_row(job, f"Dask task failed: {type(e).__name__}: {e}")
+            if pending:
+                job = pending.pop()
+                new = client.submit(master_file, job, pure=False)
+                futures[new] = job
+                queue.add(new)
+    finally:
+        client.close()
+
+
+def run_batch(inputs: list[str], profile_dir: str | os.PathLike[str], out_dir: str |
+              os.PathLike[str], target_lufs: float | None = None,
+              ceiling_dbtp: float | None = None, workers: int | None = None,
+              scheduler: str | None = None, progress: Progress | None = None) -> BatchSummary:
+    """Master every input not finished yet; see the module docstring."""
+    if isinstance(inputs, (str, os.PathLike)) or not inputs:
+        raise ParameterError("inputs must be a non-empty list of audio files or folders")
+    n_workers = _check_workers(workers, scheduler)
+    profile = load_master_profile(profile_dir)
+    settings = batch_settings(profile, target_lufs, ceiling_dbtp)
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ParameterError(f"output folder '{out}' is a file")
+    files = collect_inputs(inputs, out)
+    if not files:
+        raise AudioInputError(f"no audio files ({', '.join(('wav', 'flac', 'aiff', 'mp3', 'ogg'))}"
+                              f") in {', '.join(map(str, inputs))}")
+    out.mkdir(parents=True, exist_ok=True)
+    h = settings_hash(settings)
+    jobs = []
+    for f, o in zip(files, _output_names(files, out.resolve())):
+        st = f.stat()
+        jobs.append(Job(str(f), str(o), st.st_size, st.st_mtime_ns, settings, h))
+    jsonl, csv_path = out / REPORT_JSONL, out / REPORT_CSV
+    finished = _finished(read_report(jsonl))
+    todo = [j for j in jobs if j.key not in finished]
+    skipped, failed, done = len(jobs) - len(todo), 0, 0
+    if progress:
+        progress("master", skipped, len(jobs))
+    report = _Report(jsonl)
+    try:
+        rows = _run_dask(todo, scheduler) if scheduler is not None and todo else \
+            _run_local(todo, n_workers)
+        for row in rows:
+            report.add(row)
+            done += 1
+            failed += row.get("status") != "ok"
+            if progress:
+                progress("master", skipped + done, len(jobs))
+    finally:
+        report.close()
+        if jsonl.is_file() and (report.appended or not csv_path.is_file() or
+                                csv_path.stat().st_mtime_ns < jsonl.stat().st_mtime_ns):
+            write_csv(jsonl, csv_path)
+    return BatchSummary(len(jobs), done - failed, skipped, failed, jsonl, csv_path)
+
+
+def master_command(inputs: list[str], profile_dir: str | os.PathLike[str],
+                   out_dir: str | os.PathLike[str], target_lufs: float | None = None,
+                   ceiling_dbtp: float | None = None, workers: int | None = None,
+                   scheduler: str | None = None, progress: Progress | None = None) -> int:
+    """Run the batch and print a one-line summary; exit code 0, or 1 if a file failed."""
+    s = run_batch(inputs, profile_dir, out_dir, target_lufs, ceiling_dbtp, workers, scheduler,
+                  progress)
+    print(f"mastered {s.mastered}, skipped {s.skipped} (finished before), failed {s.failed} "
+          f"of {s.total}; report: {s.report_csv}", file=sys.stderr)
+    return 1 if s.failed else 0
+
+
+__all__ = ["BatchSummary", "Job", "batch_settings", "collect_inputs", "master_command",
+           "master_file", "read_report", "run_batch", "settings_hash", "write_csv"]

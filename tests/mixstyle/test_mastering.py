@@ -1,0 +1,270 @@
+"""Mastering: fit_master round trip, the chain's loudness/true-peak targets, the master profile,
+and the resumable batch (broken files, untouched inputs, local processes and a Dask cluster)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from dsp.eq import eq_curve_db
+from dsp.errors import AudioInputError, MixstyleError, ParameterError, ProfileError
+from dsp.loudness import integrated_loudness, true_peak_dbtp
+from dsp.params import MASTER, TRACK, ConsoleSetting, TrackSetting, validate
+from dsp.render import render
+from mixstyle.audio_io import read_audio, write_audio_atomic
+from mixstyle.master_batch import read_report, run_batch
+from mixstyle.master_fit import EQ_NAMES, fit_master
+from mixstyle.mastering import (MasterProfile, learn_master, learn_master_from_sessions,
+                                load_master_profile, master_audio, master_command,
+                                save_master_profile)
+
+SR = 44100.0
+KNOWN = {"low_shelf_freq_hz": 100.0, "low_shelf_gain_db": 3.0, "peak2_freq_hz": 800.0,
+         "peak2_gain_db": -2.5, "peak2_q": 1.0, "high_shelf_freq_hz": 8000.0,
+         "high_shelf_gain_db": 2.5, "comp_threshold_db": -24.0, "comp_ratio": 4.0,
+         "limiter_ceiling_db": -1.0, "target_lufs": -16.0}
+FREQS = np.geomspace(30.0, 16000.0, 120)
+
+
+def _mix(make_stems, seed: int, seconds: float = 8.0, sr: float = SR) -> np.ndarray:
+    mix = make_stems(seed, seconds=seconds, n_stems=4, sample_rate=sr).sum(axis=0)
+    return (mix * (0.5 / np.abs(mix).max())).astype(np.float32)
+
+
+def _our_master(mix: np.ndarray, values: dict, sr: float = SR) -> np.ndarray:
+    setting = ConsoleSetting((TrackSetting("mix", validate(TRACK, {})),),
+                             validate(MASTER, values))
+    return render(mix[None], sr, setting).audio
+
+
+def _eq_error_db(fitted: dict, known: dict) -> float:
+    """RMS difference of the two EQ curves (30 Hz-16 kHz), overall level removed."""
+    d = eq_curve_db(MASTER, {k: fitted[k] for k in EQ_NAMES}, FREQS, SR) - \
+        eq_curve_db(MASTER, {k: known[k] for k in KNOWN if k in EQ_NAMES}, FREQS, SR)
+    return float(np.sqrt(np.mean((d - d.mean()) ** 2)))
+
+
+def _short_term_db(a: np.ndarray, sr: float = SR) -> np.ndarray:
+    f = int(0.4 * sr)
+    k = a.shape[1] // f
+    return 10 * np.log10((a[:, :k * f].reshape(2, k, f).astype(np.float64) ** 2).mean((0, 2)))
+
+
+def test_fit_master_round_trip_recovers_eq_loudness_and_glue(make_stems):
+    mix = _mix(make_stems, 11)
+    master = _our_master(mix, KNOWN)
+    fit = fit_master(mix, master, SR)
+    assert _eq_error_db(fit, KNOWN) < 1.0
+    assert abs(fit["target_lufs"] - KNOWN["target_lufs"]) < 0.2
+    assert fit["limiter_ceiling_db"] == pytest.approx(true_peak_dbtp(master, SR), abs=1e-6)
+    # the recovered glue compressor holds the loud parts down about as much as the known one
+    ours = master_audio(mix, SR, fit, ceiling_dbtp=fit["limiter_ceiling_db"])
+    known = master_audio(mix, SR, KNOWN, ceiling_dbtp=fit["limiter_ceiling_db"])
+    assert known.glue_gain_reduction_db > 4.0
+    assert abs(ours.glue_gain_reduction_db - known.glue_gain_reduction_db) < 1.5
+    # and re-mastering the mix with the fit reproduces the master's level over time (0.4 s)
+    d = _short_term_db(ours.audio) - _short_term_db(master)
+    assert np.sqrt(np.mean(d ** 2)) < 0.5
+    assert abs(np.std(_short_term_db(ours.audio)) - np.std(_short_term_db(master))) < 0.3
+
+
+def test_fit_master_finds_no_glue_when_there_was_none(make_stems):
+    mix = _mix(make_stems, 12, seconds=6.0)
+    plain = {k: v for k, v in KNOWN.items() if not k.startswith("comp_")}
+    fit = fit_master(mix, _our_master(mix, plain), SR)
+    assert master_audio(mix, SR, fit).glue_gain_reduction_db < 1.0
+    assert _eq_error_db(fit, plain) < 1.0
+
+
+@pytest.mark.parametrize("sr", [44100.0, 48000.0])
+@pytest.mark.parametrize("channels", [1, 2])
+def test_master_audio_meets_loudness_and_true_peak(make_stems, sr, channels):
+    mix = _mix(make_stems, 3, seconds=4.0, sr=sr)[:channels]
+    res = master_audio(mix, sr, KNOWN, target_lufs=-10.0, ceiling_dbtp=-1.0)
+    assert res.audio.shape == (2, mix.shape[1])
+    assert abs(integrated_loudness(res.audio, sr) + 10.0) < 0.5
+    assert true_peak_dbtp(res.audio, sr) <= -1.0
+    # the limiter holds sample peaks only: the first pass overshot in true peak (measured)
+    assert res.first_overshoot_db > 0.0 and res.ceiling_passes >= 2
+    assert res.limiter_ceiling_db < -1.0
+
+
+def test_learn_master_median_profile_and_json_round_trip(make_stems, tmp_path):
+    pairs = [(m, _our_master(m, KNOWN), SR) for m in (_mix(make_stems, s, 6.0) for s in (1, 2))]
+    doc = learn_master(pairs)
+    prof = MasterProfile.from_dict(doc)
+    assert prof.songs == 2 and prof.source == "masters"
+    assert _eq_error_db(prof.params, KNOWN) < 1.0
+    assert abs(prof.params["target_lufs"] - KNOWN["target_lufs"]) < 0.2
+    mixes = [integrated_loudness(m, SR) for m, _, _ in pairs]
+    assert prof.input_lufs == pytest.approx(float(np.median(mixes)), abs=1e-6)
+    save_master_profile(tmp_path, doc)
+    text = json.loads((tmp_path / "master.json").read_text())
+    assert text["format"] == "mixstyle.console" and text["tracks"] == []
+    back = load_master_profile(tmp_path)
+    assert back.params == pytest.approx(prof.params, rel=1e-8)
+    assert back.input_lufs == pytest.approx(prof.input_lufs)
+
+
+def test_learn_without_masters_uses_the_mixes_loudness(make_stems):
+    songs = [SimpleNamespace(name=f"s{i}", mix=_mix(make_stems, i, 4.0) * g, master=None,
+                             sample_rate=SR) for i, g in ((1, 1.0), (2, 0.5), (3, 0.25))]
+    doc = learn_master_from_sessions(songs)
+    lufs = [integrated_loudness(s.mix, SR) for s in songs]
+    assert doc["notes"]["source"] == "mixes"
+    assert doc["master"]["target_lufs"] == pytest.approx(float(np.median(lufs)), abs=1e-6)
+    assert all(doc["master"][k] == 0.0 for k in EQ_NAMES if k.endswith("gain_db"))
+    assert learn_master_from_sessions([]) is None
+
+
+# ------------------------------------------------------------------------------------ batch
+
+PROFILE = {**KNOWN, "target_lufs": -14.0}
+
+
+@pytest.fixture
+def batch(tmp_path, make_stems):
+    """Inputs in a tree (one mono, one at 48 kHz, one nested) + a saved profile."""
+    src = tmp_path / "mixes"
+    (src / "album").mkdir(parents=True)
+    write_audio_atomic(src / "a.wav", _mix(make_stems, 1, 3.0), SR)
+    write_audio_atomic(src / "b.flac", _mix(make_stems, 2, 3.0)[:1] * 0.3, SR, bit_depth=24)
+    write_audio_atomic(src / "album" / "c.wav", _mix(make_stems, 3, 3.0, 48000.0), 48000.0)
+    (src / "notes.txt").write_text("not audio")
+    prof = tmp_path / "profile"
+    save_master_profile(prof, MasterProfile(PROFILE, input_lufs=-20.0, songs=1))
+    return SimpleNamespace(src=src, profile=prof, out=tmp_path / "out")
+
+
+def _snapshot(folder: Path) -> dict[str, tuple[int, int, str]]:
+    return {str(p.relative_to(folder)): (p.stat().st_mtime_ns, p.stat().st_size,
+                                         hashlib.sha256(p.read_bytes()).hexdigest())
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_batch_meets_targets_and_resumes_without_touching_anything(batch):
+    inputs_before = _snapshot(batch.src)
+    s = run_batch([str(batch.src)], batch.profile, batch.out, workers=1)
+    assert (s.total, s.mastered, s.skipped, s.failed) == (3, 3, 0, 0)
+    rows = read_report(batch.out / "report.jsonl")
+    assert [Path(r["input"]).name for r in rows] == ["a.wav", "b.flac", "c.wav"]
+    for r in rows:
+        audio, sr = read_audio(r["output"])
+        assert sr == (48000.0 if r["input"].endswith("c.wav") else SR)
+        assert abs(integrated_loudness(audio, sr) + 14.0) < 0.5
+        assert true_peak_dbtp(audio, sr) <= KNOWN["limiter_ceiling_db"] + 1e-3
+        assert r["status"] == "ok" and r["target_met"] and r["settings"]["target_lufs"] == -14.0
+    assert sorted(p.name for p in batch.out.iterdir()) == ["a.wav", "b.wav", "c.wav",
+                                                         "report.csv", "report.jsonl"]
+    assert len((batch.out / "report.csv").read_text().splitlines()) == 4
+    after = _snapshot(batch.out)
+    s2 = run_batch([str(batch.src)], batch.profile, batch.out, workers=1)
+    assert (s2.mastered, s2.skipped) == (0, 3)
+    assert _snapshot(batch.out) == after                      # nothing rewritten
+    assert _snapshot(batch.src) == inputs_before              # inputs never touched
+    # other settings are a different key: everything is mastered again
+    s3 = run_batch([str(batch.src)], batch.profile, batch.out, target_lufs=-12.0, workers=1)
+    assert (s3.mastered, s3.skipped) == (3, 0)
+    assert abs(integrated_loudness(*read_audio(batch.out / "a.wav")) + 12.0) < 0.5
+
+
+def test_broken_file_is_reported_and_the_batch_goes_on(batch, capsys):
+    (batch.src / "broken.wav").write_bytes(b"RIFF\x10\x00\x00\x00WAVEjunkjunkjunk")
+    code = master_command([str(batch.src)], batch.profile, batch.out, workers=1)
+    assert code == 1
+    assert "failed 1 of 4" in capsys.readouterr().err
+    rows = read_report(batch.out / "report.jsonl")
+    bad = [r for r in rows if r["status"] == "error"]
+    assert len(bad) == 1 and "broken.wav" in bad[0]["error"]
+    assert sum(r["status"] == "ok" for r in rows) == 3
+    assert not (batch.out / "broken.wav").exists()
+    assert "error" in (batch.out / "report.csv").read_text()
+    # a re-run skips the finished files and tries the broken one again
+    before = {p: p.stat().st_mtime_ns for p in batch.out.glob("*.wav")}
+    s = run_batch([str(batch.src)], batch.profile, batch.out, workers=1)
+    assert (s.skipped, s.failed) == (3, 1)
+    assert {p: p.stat().st_mtime_ns for p in batch.out.glob("*.wav")} == before
+
+
+def test_local_processes_and_dask_cluster_give_the_same_masters(batch, tmp_path):
+    distributed = pytest.importorskip("dask.distributed")
+    files = [str(batch.src / "a.wav"), str(batch.src / "album")]
+    s = run_batch(files, batch.profile, tmp_path / "local", workers=2)
+    assert (s.mastered, s.failed) == (2, 0)
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
+                                  dashboard_address=None) as cluster:
+        seen = []
+        s = run_batch(files, batch.profile, tmp_path / "dask", scheduler=cluster.scheduler_address,
+                      progress=lambda stage, done, total: seen.append((stage, done, total)))
+    assert (s.mastered, s.failed) == (2, 0) and seen[-1] == ("master", 2, 2)
+    for name in ("a.wav", "c.wav"):
+        a, _ = read_audio(tmp_path / "local" / name)
+        b, _ = read_audio(tmp_path / "dask" / name)
+        assert np.array_equal(a, b)
+
+
+def test_same_names_from_two_folders_get_distinct_outputs(batch):
+    write_audio_atomic(batch.src / "album" / "a.wav", read_audio(batch.src / "a.wav")[0], SR)
+    run_batch([str(batch.src)], batch.profile, batch.out, workers=1)
+    outs = sorted(p.name for p in batch.out.glob("a*.wav"))
+    assert len(outs) == 2 and all(n.startswith("a-") for n in outs)
+
+
+# ------------------------------------------------------------------------------- failures
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    ({"target_lufs": -40.0}, ParameterError, r"target_lufs.*-30 \.\. -5 LUFS"),
+    ({"ceiling_dbtp": 1.0}, ParameterError, r"limiter_ceiling_db.*-12 \.\. 0 dBFS"),
+    ({"workers": 0}, ParameterError, r"workers = 0 is out of range: allowed 1 \.\. 1024"),
+    ({"workers": 2.5}, ParameterError, r"workers must be an integer"),
+    ({"workers": 2, "scheduler": "tcp://x:1"}, ParameterError, r"one or the other"),
+    ({"scheduler": ""}, ParameterError, r"Dask scheduler address"),
+    ({"scheduler": "no-port-here"}, MixstyleError, r"cannot connect to the Dask scheduler"),
+])
+def test_bad_batch_arguments(batch, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        run_batch([str(batch.src)], batch.profile, batch.out, **kwargs)
+
+
+def test_bad_batch_paths(batch, tmp_path):
+    with pytest.raises(AudioInputError, match=r"input '.*nope.wav' does not exist"):
+        run_batch([str(tmp_path / "nope.wav")], batch.profile, batch.out)
+    with pytest.raises(ParameterError, match="non-empty list"):
+        run_batch([], batch.profile, batch.out)
+    with pytest.raises(ParameterError, match="inside the output folder"):
+        run_batch([str(batch.src)], batch.profile, tmp_path)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(AudioInputError, match="no audio files"):
+        run_batch([str(tmp_path / "empty")], batch.profile, batch.out)
+    with pytest.raises(ProfileError, match="has no master.json"):
+        run_batch([str(batch.src)], batch.src, batch.out)
+    (batch.profile / "master.json").write_text('{"format": "mixstyle.console", "version": 1, '
+                                               '"master": {"comp_ratio": 50}}')
+    with pytest.raises(ProfileError, match=r"master.json.*comp_ratio.*1 \.\. 10"):
+        run_batch([str(batch.src)], batch.profile, batch.out)
+    assert not batch.out.exists()
+
+
+def test_bad_fit_and_chain_input(make_stems):
+    mix = _mix(make_stems, 1, 4.0)
+    with pytest.raises(AudioInputError, match="same shape"):
+        fit_master(mix, mix[:, :-10], SR)
+    with pytest.raises(AudioInputError, match="at least 3 s"):
+        fit_master(mix[:, :44100], mix[:, :44100], SR)
+    with pytest.raises(AudioInputError, match="master is silent"):
+        fit_master(mix, np.zeros_like(mix), SR)
+    with pytest.raises(AudioInputError, match="3 channels"):
+        master_audio(np.zeros((3, 1000), np.float32) + 0.1, SR, KNOWN)
+    with pytest.raises(AudioInputError, match="silent"):
+        master_audio(np.zeros((2, 44100), np.float32), SR, KNOWN)
+    with pytest.raises(ParameterError, match=r"target_lufs.*-30 \.\. -5"):
+        master_audio(mix, SR, KNOWN, target_lufs=0.0)
+    with pytest.raises(ProfileError, match="no songs"):
+        learn_master([])
+    assert math.isfinite(master_audio(mix, SR, KNOWN).loudness_lufs)
