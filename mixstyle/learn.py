@@ -19,6 +19,7 @@ from mixstyle.dataset import (SongRecord, SourceFile, load_records, make_record,
                               sha256_file)
 from mixstyle.errors import ProfileError
 from mixstyle.fit import FitConfig, fit_mix
+from mixstyle.mastering import learn_master_from_sessions, save_master_profile
 from mixstyle.model import count_parameters
 from mixstyle.profile import save_profile
 from mixstyle.sessions import Song, load_sessions
@@ -116,13 +117,12 @@ def learn(sessions: Path, out: Path, config: LearnConfig = LearnConfig(),
     model, history = train([records[n] for n in names], config.train, audio, progress=progress)
     card = model_card(records, names, held, held_score, config, count_parameters(model))
     meta = {"created": card["created"], "songs": names, "seed": config.train.seed,
-            "learn_config": _jsonable(asdict(config))}
+            "learn_config": asdict(config)}
     save_profile(out, model, meta, card, card_markdown(card))
+    master = learn_master_from_sessions(report.songs)
+    if master is not None:
+        save_master_profile(out, master)
     return card
-
-
-def _jsonable(d: dict) -> dict:
-    return {k: (_jsonable(v) if isinstance(v, dict) else v) for k, v in d.items()}
 
 
 def model_card(records: dict[str, SongRecord], names: list[str], held: list[str],
