@@ -51,8 +51,9 @@ CAPTIONS = {  # image -> (section title, caption), in page order
                         "reproduces the producer's mix."),
 }
 IMAGES = tuple(CAPTIONS)
-TYPICAL_PARAMS = ("hpf_freq_hz", "low_shelf_gain_db", "peak1_gain_db", "peak2_gain_db",
-                  "peak3_gain_db", "high_shelf_gain_db", "comp_threshold_db", "comp_ratio",
+TYPICAL_PARAMS = ("hpf_freq_hz", "low_shelf_gain_db", "peak1_freq_hz", "peak1_gain_db",
+                  "peak2_freq_hz", "peak2_gain_db", "peak3_freq_hz", "peak3_gain_db",
+                  "high_shelf_gain_db", "lpf_freq_hz", "comp_threshold_db", "comp_ratio",
                   "comp_attack_ms", "comp_release_ms", "output_gain_db", "pan")
 _LOUD = FEATURE_NAMES.index("loudness_lufs")
 _PEAK = FEATURE_NAMES.index("peak_db")
@@ -302,7 +303,7 @@ def _compressor_figure(d: dict[str, Any]) -> bytes:
 
 
 def _balance_figure(d: dict[str, Any]) -> bytes:
-    fig = _figure(9.0, 1.0 + 0.45 * len(d["roles"]) + 1.0)
+    fig = _figure(9.0, max(3.0, 1.5 + 0.4 * len(d["roles"])))
     ax = fig.subplots()
     _box_by_role(ax, d, "level_rel_db")
     ax.set(xlabel="level relative to the song's loudest track (dB)",
@@ -312,14 +313,14 @@ def _balance_figure(d: dict[str, Any]) -> bytes:
 
 def _pan_figure(d: dict[str, Any]) -> bytes:
     roles = d["roles"]
-    fig = _figure(9.0, 1.0 + 0.45 * len(roles) + 1.0)
+    fig = _figure(9.0, max(3.0, 1.5 + 0.4 * len(roles)))
     ax = fig.subplots()
     rng = np.random.default_rng(0)
     for i, r in enumerate(roles):
         pans = d["by_role"][r]["pan"]
         ax.scatter(pans, i + rng.uniform(-0.15, 0.15, pans.size), color=_colour(r), s=30,
-                   edgecolors="k", linewidths=0.4)
-        ax.plot([np.median(pans)] * 2, [i - 0.3, i + 0.3], color="k", lw=2)
+                   edgecolors="k", linewidths=0.4, zorder=3)
+        ax.plot([np.median(pans)] * 2, [i - 0.3, i + 0.3], color="k", lw=2, zorder=2)
     ax.set_yticks(range(len(roles)), roles)
     ax.invert_yaxis()
     ax.set_xlim(-1.05, 1.05)
@@ -361,11 +362,13 @@ def _loudness_figure(d: dict[str, Any]) -> bytes:
 
 def _fit_figure(d: dict[str, Any]) -> bytes:
     songs = d["songs"]
-    fig = _figure(11.0, 1.2 + 0.4 * len(songs) + 0.8)
+    fig = _figure(11.0, max(3.0, 2.0 + 0.4 * len(songs)))
     a1, a2 = fig.subplots(1, 2, sharey=True)
     y = np.arange(len(songs))
-    a1.barh(y, [s["error_db"] for s in songs], color="tab:red")
-    a2.barh(y, [s["band_error_db"] for s in songs], color="tab:purple")
+    for ax, key, colour in ((a1, "error_db", "tab:red"), (a2, "band_error_db", "tab:purple")):
+        bars = ax.barh(y, [s[key] for s in songs], color=colour)
+        ax.bar_label(bars, fmt="%.2f", padding=3, fontsize=8)
+        ax.margins(x=0.15)
     a1.set_yticks(y, [s["song"] for s in songs])
     a1.invert_yaxis()
     a1.set(xlabel="fit error re the mix (dB, lower is better)", title="waveform fit error")
@@ -375,11 +378,11 @@ def _fit_figure(d: dict[str, Any]) -> bytes:
     return _png(fig)
 
 
-def _fmt(v: Any, digits: int = 2) -> str:
+def _fmt(v: Any) -> str:
     if v is None:
         return "–"
     if isinstance(v, (float, np.floating)):
-        return "–" if not math.isfinite(v) else f"{v:.{digits}f}"
+        return "–" if not math.isfinite(v) else f"{v:.{1 if abs(v) >= 100 else 2}f}"
     return str(v)
 
 
@@ -406,9 +409,10 @@ def _html(d: dict[str, Any]) -> str:
              f"tracks, {esc(_fmt(p['model_parameters']))} network parameters.</p>",
              "<h2>A typical song</h2><p>Median recovered setting per role (what the network "
              "was trained to give a track of that role).</p>",
-             _table(["role", "tracks"] + list(TYPICAL_PARAMS),
-                    [[r, d["by_role"][r]["n"]] + [d["by_role"][r]["typical"][k]
-                                                  for k in TYPICAL_PARAMS] for r in d["roles"]])]
+             _table(["parameter"] + d["roles"],
+                    [["tracks"] + [d["by_role"][r]["n"] for r in d["roles"]]]
+                    + [[k] + [d["by_role"][r]["typical"][k] for r in d["roles"]]
+                       for k in TYPICAL_PARAMS])]
     for name in d["images"]:
         title, text = CAPTIONS[name]
         parts.append(f"<h2>{esc(title)}</h2><p>{esc(text)}</p>"

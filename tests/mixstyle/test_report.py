@@ -97,10 +97,16 @@ def _snapshot(folder: Path) -> dict[Path, bytes]:
 
 @pytest.fixture(scope="module")
 def written(profile, tmp_path_factory) -> tuple[Path, Path, dict[Path, bytes]]:
-    """(profile, index.html, the profile's files before the report was written)."""
+    """(profile, index.html, the profile's files before the report was written).
+
+    The output folder starts with a symlink ``eq_curves.png`` to a file outside it, which the
+    report must replace, never write through."""
     before = _snapshot(profile)
-    out = tmp_path_factory.mktemp("report_out") / "out"
-    return profile, write_report(profile, out), before
+    base = tmp_path_factory.mktemp("report_out")
+    (base / "outside.png").write_bytes(b"keep me")
+    (base / "out").mkdir()
+    (base / "out" / "eq_curves.png").symlink_to(base / "outside.png")
+    return profile, write_report(profile, base / "out"), before
 
 
 def _png_size(path: Path) -> tuple[int, int]:
@@ -185,6 +191,8 @@ def test_every_png_exists_is_valid_and_html_references_all(written):
     assert "<script>" not in text and "&lt;script&gt;vox&lt;/script&gt;" in text
     assert "Typical master (master.json)" in text
     assert sorted(p.name for p in out.iterdir()) == sorted(IMAGES + ("index.html",))
+    assert not (out / "eq_curves.png").is_symlink()
+    assert (out.parent / "outside.png").read_bytes() == b"keep me"
 
 
 def test_report_leaves_profile_untouched_and_rewrites_in_place(written):
