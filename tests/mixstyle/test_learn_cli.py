@@ -160,3 +160,10 @@ def test_bad_inputs_are_named(tmp_path, capsys):
     assert main(["learn", str(tmp_path / "empty"), "--out", str(tmp_path / "p"), "--quiet"]) == 2
     err = capsys.readouterr().err
     assert "sessions folder" in err and "does not exist" in err
+
+
+def test_report_of_a_learned_profile(learned, tmp_path):
+    out = tmp_path / "report"
+    assert main(["report", str(learned["profile"]), "--out", str(out)]) == 0
+    html = (out / "index.html").read_text()
+    assert "eq_curves.png" in html and (out / "eq_curves.png").stat().st_size > 10_000
