@@ -42,7 +42,7 @@ IN_FLIGHT_PER_WORKER = 4
 CSV_COLUMNS = ("status", "input", "output", "input_lufs", "output_lufs", "input_true_peak_dbtp",
                "output_true_peak_dbtp", "glue_gain_reduction_db", "limiter_gain_reduction_db",
                "trim_db", "master_gain_db", "limiter_ceiling_db", "target_lufs", "ceiling_dbtp",
-               "target_met", "ceiling_passes", "first_overshoot_db", "sample_rate_hz",
+               "target_met", "limiter_passes", "tp_overshoot_db", "sample_rate_hz",
                "duration_s", "seconds", "settings_hash", "input_size", "input_mtime_ns",
                "finished_at", "error")
 Progress = Callable[[str, int, int], None]
@@ -72,6 +72,7 @@ class BatchSummary:
     failed: int
     report_jsonl: Path
     report_csv: Path
+    missed_target: int = 0     # mastered, but out of the loudness/true-peak targets
 
 
 def batch_settings(profile: MasterProfile, target_lufs: float | None,
@@ -179,7 +180,7 @@ def master_file(job: Job) -> dict[str, Any]:
                    glue_gain_reduction_db=res.glue_gain_reduction_db,
                    limiter_gain_reduction_db=res.limiter_gain_reduction_db, trim_db=res.trim_db,
                    master_gain_db=res.master_gain_db, limiter_ceiling_db=res.limiter_ceiling_db,
-                   ceiling_passes=res.ceiling_passes, first_overshoot_db=res.first_overshoot_db,
+                   limiter_passes=res.limiter_passes, tp_overshoot_db=res.tp_overshoot_db,
                    target_met=bool(abs(res.loudness_lufs - s["target_lufs"]) <= 0.5 and
                                    res.true_peak_dbtp <= s["ceiling_dbtp"]))
     except Exception as e:  # one broken file must not stop the batch
@@ -353,7 +354,7 @@ def run_batch(inputs: list[str], profile_dir: str | os.PathLike[str], out_dir: s
     jsonl, csv_path = out / REPORT_JSONL, out / REPORT_CSV
     finished = _finished(read_report(jsonl))
     todo = [j for j in jobs if j.key not in finished]
-    skipped, failed, done = len(jobs) - len(todo), 0, 0
+    skipped, failed, done, missed = len(jobs) - len(todo), 0, 0, 0
     if progress:
         progress("master", skipped, len(jobs))
     report = _Report(jsonl)
@@ -364,6 +365,7 @@ def run_batch(inputs: list[str], profile_dir: str | os.PathLike[str], out_dir: s
             report.add(row)
             done += 1
             failed += row.get("status") != "ok"
+            missed += row.get("status") == "ok" and not row.get("target_met")
             if progress:
                 progress("master", skipped + done, len(jobs))
     finally:
@@ -371,7 +373,7 @@ def run_batch(inputs: list[str], profile_dir: str | os.PathLike[str], out_dir: s
         if jsonl.is_file() and (report.appended or not csv_path.is_file() or
                                 csv_path.stat().st_mtime_ns < jsonl.stat().st_mtime_ns):
             write_csv(jsonl, csv_path)
-    return BatchSummary(len(jobs), done - failed, skipped, failed, jsonl, csv_path)
+    return BatchSummary(len(jobs), done - failed, skipped, failed, jsonl, csv_path, missed)
 
 
 def master_command(inputs: list[str], profile_dir: str | os.PathLike[str],
@@ -381,8 +383,10 @@ def master_command(inputs: list[str], profile_dir: str | os.PathLike[str],
     """Run the batch and print a one-line summary; exit code 0, or 1 if a file failed."""
     s = run_batch(inputs, profile_dir, out_dir, target_lufs, ceiling_dbtp, workers, scheduler,
                   progress)
-    print(f"mastered {s.mastered}, skipped {s.skipped} (finished before), failed {s.failed} "
-          f"of {s.total}; report: {s.report_csv}", file=sys.stderr)
+    missed = f" ({s.missed_target} could not reach the loudness target, see target_met)" \
+        if s.missed_target else ""
+    print(f"mastered {s.mastered}{missed}, skipped {s.skipped} (finished before), failed "
+          f"{s.failed} of {s.total}; report: {s.report_csv}", file=sys.stderr)
     return 1 if s.failed else 0
 
 

@@ -290,8 +290,9 @@ def fit_master(mix: np.ndarray, master: np.ndarray, sample_rate: float) -> dict[
     values["target_lufs"] = float(np.clip(integrated_loudness(y, sr), tgt.min, tgt.max))
     values["limiter_ceiling_db"] = float(np.clip(true_peak_dbtp(y, sr), lim.min, lim.max))
     try:
-        done = master_audio(x, sr, values)
-        values["gain_db"] = done.master_gain_db
+        g = spec(MASTER, "gain_db")
+        values["gain_db"] = float(np.clip(master_audio(x, sr, values).master_gain_db, g.min,
+                                          g.max))
     except ParameterError:
         pass  # out of the table's gain range: keep the neutral gain
     return validate(MASTER, values, "fit_master")

@@ -36,11 +36,13 @@ from dsp.validate import check_audio, check_range, check_sample_rate
 from mixstyle.audio_io import write_text_atomic
 
 MASTER_FILE = "master.json"
-TOLERANCE_LU = 0.05          # loudness loop stops within this of the target
-MAX_LOUDNESS_STEPS = 6
-MAX_CEILING_PASSES = 4       # limiter re-runs with a lower ceiling for true peak
+MAX_PASSES = 8               # limiter runs at most, searching the drive
+MAX_DRIVE_DB = 30.0          # drive into the limiter at most, over where it starts to act
+PLR_WINDOW_DB = 0.4          # the search aims half this under the true-peak ceiling
+PLR_CURVE = 0.03             # typical bend of PLR vs drive (measured on demo mixes)
+TYPICAL_OVERSHOOT_DB = 0.3   # true peak over sample peak assumed when not measured
+EXTRA_DRIVE_DB = 0.75        # accepted drive beyond the least that meets the ceiling
 EQ_REFERENCE_HZ = 48000.0    # sample rate of the median EQ curve
-TP_MARGIN_DB = 0.05          # extra ceiling drop per re-run
 _STRIP_NAMES = ("low_shelf_freq_hz", "low_shelf_gain_db", "peak1_freq_hz", "peak1_gain_db",
                 "peak1_q", "peak2_freq_hz", "peak2_gain_db", "peak2_q", "peak3_freq_hz",
                 "peak3_gain_db", "peak3_q", "high_shelf_freq_hz", "high_shelf_gain_db",
@@ -192,48 +194,108 @@ class MasterResult:
 
     audio: np.ndarray
     trim_db: float
-    master_gain_db: float
-    limiter_ceiling_db: float      # sample-peak ceiling finally used
+    master_gain_db: float          # gain into the limiter
+    limiter_ceiling_db: float      # the limiter's sample-peak ceiling that this gain needs
     input_lufs: float
     input_true_peak_dbtp: float
     loudness_lufs: float
     true_peak_dbtp: float
     glue_gain_reduction_db: float
     limiter_gain_reduction_db: float
-    ceiling_passes: int
-    first_overshoot_db: float      # true peak over the ceiling after the first limiter pass
+    limiter_passes: int            # limiter runs to find the drive (0: no limiting needed)
+    tp_overshoot_db: float         # true peak over the sample-peak ceiling (what it let through)
+
+
+@dataclass(frozen=True)
+class _Point:
+    drive_db: float
+    audio: np.ndarray
+    lufs: float
+    tp_dbtp: float
+    gr_db: float
+
+    @property
+    def plr_db(self) -> float:
+        return self.tp_dbtp - self.lufs
 
 
 def _limited(pre: np.ndarray, gain_db: float, ceiling_db: float, params: Mapping[str, Any],
              sr: float) -> tuple[np.ndarray, float]:
+    """``pre * gain`` through a fresh limiter, latency removed (contiguous)."""
     lim = Limiter(sr, ceiling_db, params["limiter_release_ms"], params["limiter_lookahead_ms"])
     lat, n = lim.latency_samples, pre.shape[1]
-    buf = np.zeros((2, n + lat), dtype=np.float32)
+    buf = np.empty((2, n + lat), dtype=np.float32)
+    buf[:, n:] = 0.0
     np.multiply(pre, 10.0 ** (gain_db / 20.0), out=buf[:, :n], casting="unsafe")
     lim.process_into(buf, buf)
-    return buf[:, lat:], lim.gain_reduction_db
+    return np.ascontiguousarray(buf[:, lat:]), lim.gain_reduction_db
 
 
-def _to_target(pre: np.ndarray, gain: float, target: float, ceiling_db: float,
-               params: Mapping[str, Any], sr: float) -> tuple[np.ndarray, float, float]:
-    """Secant steps on (gain, loudness of the limited output) until within TOLERANCE_LU."""
-    g_spec = spec(MASTER, "gain_db")
-    out, gr = _limited(pre, gain, ceiling_db, params, sr)
-    last: tuple[float, float] | None = None
-    for _ in range(MAX_LOUDNESS_STEPS):
-        got = integrated_loudness(out, sr)
-        if not math.isfinite(got) or abs(target - got) <= TOLERANCE_LU:
-            break
-        slope = 1.0
-        if last is not None and last[0] != gain:
-            slope = min(max((got - last[1]) / (gain - last[0]), 0.05), 1.0)
-        last = (gain, got)
-        new = float(np.clip(gain + (target - got) / slope, g_spec.min, g_spec.max))
-        if new == gain:
-            break
-        gain = new
-        out, gr = _limited(pre, gain, ceiling_db, params, sr)
-    return out, gain, gr
+def _drive(pre: np.ndarray, drive_db: float, params: Mapping[str, Any], sr: float) -> _Point:
+    out, gr = _limited(pre, drive_db, 0.0, params, sr)
+    return _Point(drive_db, out, integrated_loudness(out, sr), true_peak_dbtp(out, sr), gr)
+
+
+def _drive_for(drop_db: float, curve: float) -> float:
+    """Drive over the limiter's start that lowers the PLR by ``drop_db`` when the PLR falls as
+    ``d - curve * d^2`` (1:1 at first, then less: limiting also costs loudness); inf if that
+    curve never gets there."""
+    if drop_db <= 0.0:
+        return 0.0
+    if curve <= 1e-6:
+        return drop_db
+    disc = 1.0 - 4.0 * curve * drop_db
+    return (1.0 - math.sqrt(disc)) / (2.0 * curve) if disc > 0 else math.inf
+
+
+def _solve_drive(pre: np.ndarray, unlimited: _Point, start_db: float, plr_max_db: float,
+                 params: Mapping[str, Any], sr: float) -> tuple[_Point, int]:
+    """The least drive into the limiter (ceiling 0 dBFS) whose output's peak-to-loudness ratio
+    (true peak - loudness) is at most ``plr_max_db``, give or take ``EXTRA_DRIVE_DB``.
+
+    Up to ``start_db`` (the sample peak reaches the ceiling) the limiter does nothing; beyond,
+    the PLR falls with drive d about as ``d - curve * d^2``, ``curve`` refitted to each point,
+    or along the local slope past the model's reach; once a point above and one below bracket
+    the goal (``PLR_WINDOW_DB / 2`` under the maximum), regula falsi. A point under the
+    maximum is accepted when, by the local slope, it has at most ``EXTRA_DRIVE_DB`` more drive
+    than needed.
+    """
+    plr0 = unlimited.plr_db
+    goal = plr_max_db - PLR_WINDOW_DB / 2
+    above = _Point(start_db, unlimited.audio, unlimited.lufs + start_db,
+                   unlimited.tp_dbtp + start_db, 0.0)
+    below: _Point | None = None
+    curve, last, passes = PLR_CURVE, above, 0
+    drive = start_db + min(_drive_for(plr0 - goal, curve), 0.5 / curve, MAX_DRIVE_DB)
+    while passes < MAX_PASSES:
+        passes += 1
+        pt = _drive(pre, drive, params, sr)
+        step = pt.drive_db - last.drive_db
+        slope = (pt.plr_db - last.plr_db) / step if step != 0 else -1.0
+        slope = min(max(slope, -1.0), -0.05)
+        if pt.plr_db <= plr_max_db:
+            below = pt if below is None or pt.drive_db < below.drive_db else below
+            if (plr_max_db - pt.plr_db) / -slope <= EXTRA_DRIVE_DB:
+                break
+        elif pt.drive_db > above.drive_db:
+            above = pt
+        last = pt
+        if below is not None:  # bracketed
+            span = below.drive_db - above.drive_db
+            if span < EXTRA_DRIVE_DB / 4:
+                break
+            frac = (above.plr_db - goal) / max(above.plr_db - below.plr_db, 1e-9)
+            drive = above.drive_db + span * (min(max(frac, 0.1), 0.9) if frac < 1 else 0.5)
+            continue
+        d = pt.drive_db - start_db
+        curve = min(max((pt.plr_db - plr0 + d) / (d * d), 0.0), 0.2) if d > 0 else curve
+        drive = start_db + _drive_for(plr0 - goal, curve)
+        if not drive > pt.drive_db + 0.01:  # past the model's reach: the local slope
+            drive = pt.drive_db + (goal - pt.plr_db) / slope
+        drive = min(drive, start_db + MAX_DRIVE_DB)
+        if drive <= pt.drive_db + 0.01:
+            break  # as much drive as allowed: the PLR will not come down further
+    return (below if below is not None else pt), passes
 
 
 def master_audio(audio: np.ndarray, sample_rate: float, params: Mapping[str, Any], *,
@@ -242,8 +304,13 @@ def master_audio(audio: np.ndarray, sample_rate: float, params: Mapping[str, Any
     """Master ``audio`` (1 or 2, n) with the master section ``params``.
 
     ``target_lufs``/``ceiling_dbtp`` override ``params['target_lufs']`` and the true-peak
-    ceiling (default ``params['limiter_ceiling_db']``). Target None: ``params['gain_db']``.
-    ``trim_to_lufs`` (a profile's ``input_lufs``) trims the input to that loudness first.
+    ceiling (default ``params['limiter_ceiling_db']``); without a target, ``params['gain_db']``
+    sets the level. ``trim_to_lufs`` (a profile's ``input_lufs``) trims the input first.
+
+    The limiter is scale-invariant (gain and ceiling up by d dB = output up by d dB), so only
+    the *drive* (gain over ceiling) shapes the sound: the least drive whose true-peak-to-loudness
+    ratio fits under ``ceiling - target`` is searched with the limiter at 0 dBFS, then the
+    result is scaled to the target: loudness exact, true peak at most the ceiling.
     """
     sr = check_sample_rate(sample_rate)
     x = check_audio(audio, "audio")
@@ -257,42 +324,43 @@ def master_audio(audio: np.ndarray, sample_rate: float, params: Mapping[str, Any
     ceiling = p["limiter_ceiling_db"] if ceiling_dbtp is None else \
         spec(MASTER, "limiter_ceiling_db").check(ceiling_dbtp, "master ceiling_dbtp")
     in_lufs, in_tp = integrated_loudness(x, sr), true_peak_dbtp(x, sr)
-    if target is not None and not math.isfinite(in_lufs):
+    if not math.isfinite(in_lufs):
         raise AudioInputError("audio is silent (below the -70 LUFS gate): nothing to master")
     trim_db = _trim_db(trim_to_lufs, in_lufs)
     strip = ChannelStrip(sr, {"input_gain_db": trim_db, **{n: p[n] for n in _STRIP_NAMES}})
-    pre = strip.process(x, sr)
-    lim_spec = spec(MASTER, "limiter_ceiling_db")
-    lim_ceiling, gain = ceiling, p["gain_db"]
-    if target is not None:
-        measured = integrated_loudness(pre, sr)
-        g = spec(MASTER, "gain_db")
-        gain = float(np.clip(target - measured if math.isfinite(measured) else g.max,
-                             g.min, g.max))
-    passes, first_over, prev = 0, math.nan, None
-    while True:
-        passes += 1
-        if target is None:
-            out, lim_gr = _limited(pre, gain, lim_ceiling, p, sr)
-        else:
-            out, gain, lim_gr = _to_target(pre, gain, target, lim_ceiling, p, sr)
-        tp = true_peak_dbtp(out, sr)
-        if passes == 1:
-            first_over = tp - ceiling
-        if tp <= ceiling or passes >= MAX_CEILING_PASSES or lim_ceiling <= lim_spec.min:
-            break
-        # secant on (limiter ceiling -> true peak): more limiting also overshoots more
-        slope = 1.0 if prev is None else \
-            min(max((tp - prev[1]) / (lim_ceiling - prev[0]), 0.7), 1.0)
-        prev = (lim_ceiling, tp)
-        lim_ceiling = max(lim_spec.min, lim_ceiling - (tp - ceiling + TP_MARGIN_DB) / slope)
-    if tp > ceiling:  # the limiter could not hold it: scale down (true peak is linear)
-        out = (out * np.float32(10.0 ** ((ceiling - tp - 0.01) / 20.0))).astype(np.float32)
-        tp = true_peak_dbtp(out, sr)
-    out = np.ascontiguousarray(out)
-    return MasterResult(out, float(trim_db), float(gain), float(lim_ceiling), float(in_lufs),
-                        float(in_tp), float(integrated_loudness(out, sr)), float(tp),
-                        strip.gain_reduction_db, float(lim_gr), passes, float(first_over))
+    pre = np.empty_like(x)
+    strip.process_into(x, pre)
+    if strip.peak_db <= -200.0:
+        raise AudioInputError("audio is silent after the master EQ: nothing to master")
+    start = -strip.peak_db             # the drive at which the limiter starts to act
+    # the unlimited chain, as a point of the search: ``pre`` itself (drive 0, no limiter).
+    # Its true peak is measured only if the sample peak leaves the answer open.
+    pre_lufs = integrated_loudness(pre, sr)
+    pre_tp = -start + TYPICAL_OVERSHOOT_DB
+    if target is None or -start - pre_lufs <= ceiling - target:
+        pre_tp = true_peak_dbtp(pre, sr)
+    unlimited = _Point(0.0, pre, pre_lufs, pre_tp, 0.0)
+    passes, pt = 0, unlimited
+    if target is None:  # the level comes from params['gain_db'] into a limiter at the ceiling
+        pt = _drive(pre, p["gain_db"] - ceiling, p, sr)
+        passes, target = 1, pt.lufs + ceiling
+    if pt.plr_db > ceiling - target:
+        pt, more = _solve_drive(pre, unlimited, start, ceiling - target, p, sr)
+        passes += more
+    scale_db = target - pt.lufs
+    if pt.tp_dbtp + scale_db > ceiling:  # the search ran out: hold the true peak, lose loudness
+        scale_db = ceiling - pt.tp_dbtp
+    limited = pt is not unlimited
+    out = pt.audio if limited else np.empty_like(pre)  # a limiter pass is ours to overwrite
+    np.multiply(pt.audio, np.float32(10.0 ** (scale_db / 20.0)), out=out)
+    tp = pt.tp_dbtp + scale_db
+    return MasterResult(
+        out, trim_db, master_gain_db=float(pt.drive_db + scale_db),
+        limiter_ceiling_db=float(scale_db if limited else ceiling), input_lufs=float(in_lufs),
+        input_true_peak_dbtp=float(in_tp), loudness_lufs=float(pt.lufs + scale_db),
+        true_peak_dbtp=float(tp), glue_gain_reduction_db=strip.gain_reduction_db,
+        limiter_gain_reduction_db=pt.gr_db, limiter_passes=passes,
+        tp_overshoot_db=float(tp - 20.0 * math.log10(max(float(np.abs(out).max()), 1e-30))))
 
 
 def _trim_db(to_lufs: float | None, input_lufs: float) -> float:

@@ -90,13 +90,16 @@ def test_master_audio_meets_loudness_and_true_peak(make_stems, sr, channels):
     assert res.audio.shape == (2, mix.shape[1])
     assert abs(integrated_loudness(res.audio, sr) + 10.0) < 0.5
     assert true_peak_dbtp(res.audio, sr) <= -1.0
-    # the limiter holds sample peaks only: the first pass overshot in true peak (measured)
-    assert res.first_overshoot_db > 0.0 and res.ceiling_passes >= 2
-    assert res.limiter_ceiling_db < -1.0
+    # the limiter holds sample peaks only: its output overshoots in true peak (measured), so
+    # the sample-peak ceiling it needed sits under the true-peak ceiling by that much
+    assert res.limiter_passes >= 1 and res.tp_overshoot_db > 0.1
+    assert res.limiter_ceiling_db <= -1.0 - res.tp_overshoot_db + 1e-6
+    assert res.loudness_lufs == pytest.approx(integrated_loudness(res.audio, sr), abs=1e-3)
+    assert res.true_peak_dbtp == pytest.approx(true_peak_dbtp(res.audio, sr), abs=1e-3)
 
 
 def test_learn_master_median_profile_and_json_round_trip(make_stems, tmp_path):
-    pairs = [(m, _our_master(m, KNOWN), SR) for m in (_mix(make_stems, s, 6.0) for s in (1, 2))]
+    pairs = [(m, _our_master(m, KNOWN), SR) for m in (_mix(make_stems, s, 4.0) for s in (1, 2))]
     doc = learn_master(pairs)
     prof = MasterProfile.from_dict(doc)
     assert prof.songs == 2 and prof.source == "masters"
