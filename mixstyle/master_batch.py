@@ -31,7 +31,8 @@ import numpy as np
 from dsp.errors import AudioInputError, MixstyleError, ParameterError
 from dsp.params import MASTER, spec, validate
 from mixstyle.audio_io import is_audio_path, read_audio, write_audio_atomic, write_text_atomic
-from mixstyle.mastering import MasterProfile, load_master_profile, master_audio
+from mixstyle.master_chain import master_audio
+from mixstyle.mastering import MasterProfile, load_master_profile
 
 REPORT_JSONL = "report.jsonl"
 REPORT_CSV = "report.csv"

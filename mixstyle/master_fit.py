@@ -276,7 +276,7 @@ def fit_master(mix: np.ndarray, master: np.ndarray, sample_rate: float) -> dict[
 
     Both are aligned float32 ``(2, n)`` at ``sample_rate``, at least ``MIN_SECONDS`` long.
     """
-    from mixstyle.mastering import master_audio  # the batch's own chain (no torch there)
+    from mixstyle.master_chain import master_audio
 
     x, y, sr = _check_pair(mix, master, sample_rate)
     centres, level, weight = eq_target_db(x, y, sr)

@@ -100,17 +100,20 @@ def test_master_audio_meets_loudness_and_true_peak(make_stems, sr, channels):
 
 def test_learn_master_median_profile_and_json_round_trip(make_stems, tmp_path):
     pairs = [(m, _our_master(m, KNOWN), SR) for m in (_mix(make_stems, s, 4.0) for s in (1, 2))]
-    doc = learn_master(pairs)
+    short = pairs[0][0][:, :44100]
+    doc = learn_master(pairs + [(short, short, SR)])  # an unusable song is skipped and named
+    assert len(doc["notes"]["skipped"]) == 1 and "at least 3 s" in doc["notes"]["skipped"][0]
     prof = MasterProfile.from_dict(doc)
     assert prof.songs == 2 and prof.source == "masters"
     assert _eq_error_db(prof.params, KNOWN) < 1.0
     assert abs(prof.params["target_lufs"] - KNOWN["target_lufs"]) < 0.2
-    mixes = [integrated_loudness(m, SR) for m, _, _ in pairs]
+    mixes = [integrated_loudness(m, SR) for m, _, _ in pairs]  # the songs that were used
     assert prof.input_lufs == pytest.approx(float(np.median(mixes)), abs=1e-6)
     save_master_profile(tmp_path, doc)
     text = json.loads((tmp_path / "master.json").read_text())
     assert text["format"] == "mixstyle.console" and text["tracks"] == []
     back = load_master_profile(tmp_path)
+    assert back.skipped == prof.skipped and len(back.skipped) == 1
     assert back.params == pytest.approx(prof.params, rel=1e-8)
     assert back.input_lufs == pytest.approx(prof.input_lufs)
 
