@@ -1,14 +1,25 @@
 """Recover the console settings that turn a past song's stems into the producer's mix.
 
-Analysis by synthesis: the torch twin of the console renders the stems with bounded parameters
-(logits -> sigmoid -> the table's range) and Adam minimises the distance to the producer's mix
-(multi-resolution STFT + band levels, plus a waveform term that rewards phase-exact agreement).
+Analysis by synthesis on the most active excerpt of the song (building blocks in
+mixstyle.fit_init):
+
+1. Curve fit: each stem's complex transfer to the mix (least squares per STFT bin), its pan, and
+   our EQ fitted to the transfer's log-magnitude and phase from several starts; of the best few
+   EQ fits, the one whose render explains the stem's share of the mix best is kept (this picks
+   which filters are in use: high-pass or low shelf, low-pass or high shelf...).
+2. ``config.rounds`` rounds of coordinate descent in the time domain, stem by stem (loudest
+   first), against the stem's own contribution: the mix minus the other stems' current renders.
+   First the EQ and L/R gains by Levenberg-Marquardt on the waveform (``refine_eq``, the
+   compressor's gain held), then the compressor (``fit_init.fit_compressor``).
+
+Nothing here assumes the producer used our console: on a mix made with other EQ and compressor
+designs the fit is the closest setting of ours, and ``FitResult`` says how close, measured on a
+render of the fitted setting through the torch twin (waveform error, MR-STFT, band levels).
 
 The input trim of every track is not fitted: it is the console's gain staging (each stem trimmed
 to ``features.STAGE_LUFS``), so that compressor thresholds and faders mean the same thing in
-every song. Several starts (no compression / moderate compression on every track) run a few
-steps each; the best continues. The master bus of a *mix* is left neutral except its loudness
-target and limiter ceiling, which are read off the mix itself.
+every song. The master bus of a *mix* is left neutral except its loudness target and limiter
+ceiling, which are read off the mix itself.
 """
 
 from __future__ import annotations
@@ -16,36 +27,40 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
+import scipy.signal
 import torch
+from numba import njit
 
+from dsp.biquad import design
+from dsp.errors import AudioInputError, ParameterError
 from dsp.loudness import integrated_loudness
-from dsp.params import (MASTER, TRACK, TRACK_PARAMS, ConsoleSetting, TrackSetting, neutral,
-                        spec, validate)
+from dsp.params import MASTER, TRACK, TRACK_NAMES, ConsoleSetting, TrackSetting, neutral, spec, \
+    validate
+from dsp.strip import SECTIONS as STRIP_SECTIONS
+from dsp.validate import check_audio, check_sample_rate
+from mixstyle import fit_init as fi
 from mixstyle import losses, twin
 from mixstyle.features import stage_gain_db
-from mixstyle.fit_init import identify
-
-FIT_PARAMS = tuple(p for p in TRACK_PARAMS if p.name != "input_gain_db")
-_U_MIN, _U_MAX = 0.004, 0.996
-
 
 @dataclass(frozen=True)
 class FitConfig:
     seconds: float = 6.0        # excerpt length fitted (the most active region of the song)
-    steps: int = 90             # Adam steps in all (split between starts and the final run)
-    starts: int = 2             # no compression / moderate compression
-    lr: float = 0.02            # in logit space (starts are already close)
-    waveform_weight: float = 0.5
+    rounds: int = 2             # time-domain rounds (per stem: EQ on the waveform, compressor)
+    eq_iters: int = 30          # Levenberg-Marquardt iterations of the EQ curve fit (no audio)
+    comp_evals: int = 240       # compressor search evaluations per stem (a third later)
+    steps: int = 6              # Levenberg-Marquardt steps of the waveform EQ fit, per stem/round
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if not 0.5 <= self.seconds <= 120:
-            raise ValueError(f"FitConfig.seconds = {self.seconds}: allowed 0.5 .. 120 s")
-        if self.steps < 1 or self.starts < 1:
-            raise ValueError("FitConfig.steps and .starts must be at least 1")
+        if isinstance(self.seconds, bool) or not 0.5 <= self.seconds <= 120:
+            raise ParameterError(f"FitConfig.seconds = {self.seconds!r}: allowed 0.5 .. 120 s")
+        for name, lo in (("rounds", 1), ("eq_iters", 1), ("comp_evals", 20), ("steps", 0)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < lo:
+                raise ParameterError(f"FitConfig.{name} = {value!r}: must be an integer >= {lo}")
 
 
 @dataclass(frozen=True)
@@ -56,7 +71,7 @@ class FitResult:
     band_error_db: float        # mean |band level difference| (dB) on the excerpt
     start_s: float
     seconds: float
-    loss_history: tuple[float, ...] = field(repr=False, default=())
+    loss_history: tuple[float, ...] = field(repr=False, default=())   # kept for old callers
 
     def quality(self) -> dict[str, float]:
         return {"error_db": round(self.error_db, 2), "mrstft": round(self.mrstft, 4),
@@ -85,104 +100,245 @@ def choose_excerpt(stems: np.ndarray, sample_rate: float, seconds: float) -> tup
     return start, start + length
 
 
-def _logit(u: np.ndarray) -> np.ndarray:
-    u = np.clip(u, _U_MIN, _U_MAX)
-    return np.log(u / (1 - u))
+# ------------------------------------------------------------------------- identification
+
+_SECTIONS = tuple((int(kind), TRACK_NAMES[fi], TRACK_NAMES[gi] if gi >= 0 else None,
+                   TRACK_NAMES[qi] if qi >= 0 else None) for kind, fi, gi, qi in STRIP_SECTIONS)
+_IDENTITY = (1.0, 0.0, 0.0, 1.0, 0.0, 0.0)
+_FD_STEP = 1e-6
 
 
-def _start_points(identified: list[dict[str, float]], staged_peak_db: np.ndarray,
-                  starts: int) -> list[np.ndarray]:
-    """Start 0: the identified EQ/fader/pan, no compression; further starts add moderate
-    compression (so threshold and ratio have a gradient to follow)."""
-    n = len(identified)
-    points = []
-    for s in range(starts):
-        u = np.zeros((n, len(FIT_PARAMS)))
-        for i in range(n):
-            values = {p.name: p.neutral for p in FIT_PARAMS}
-            values.update(identified[i])
-            if s >= 1:
-                values["comp_threshold_db"] = float(np.clip(staged_peak_db[i] - 6.0 - 4.0 * s,
-                                                            -59, -1))
-                values["comp_ratio"] = 1.5 + s
-            for j, p in enumerate(FIT_PARAMS):
-                u[i, j] = p.normalise(values[p.name])
-        points.append(_logit(u))
-    return points
+def _sos_row(section: tuple, values: dict[str, float], sample_rate: float) -> tuple:
+    kind, f, g, q = section
+    b0, b1, b2, a1, a2 = design(kind, float(values[f]), float(values[g]) if g else 0.0,
+                                float(values[q]) if q else 0.7071, sample_rate)
+    return (b0, b1, b2, 1.0, a1, a2)
 
 
-def _params_from_logits(z: torch.Tensor, stage_db: torch.Tensor) -> dict[str, torch.Tensor]:
-    u = torch.sigmoid(z)
-    out = {p.name: p.denormalise(u[:, j]).clamp(p.min, p.max)[None, :]
-           for j, p in enumerate(FIT_PARAMS)}
-    out["input_gain_db"] = stage_db[None, :]
+@njit(cache=True)
+def _fd_columns(u, e, coeffs, scale, out):
+    """``out[k] = (biquad_k(u) - e) * scale`` for each row ``k`` of ``coeffs`` (b0 b1 b2 a1
+    a2); ``u``, ``e``, ``scale`` (2, n) float64; transposed direct form II, float64 state."""
+    for k in range(coeffs.shape[0]):
+        b0, b1, b2, a1, a2 = coeffs[k, 0], coeffs[k, 1], coeffs[k, 2], coeffs[k, 3], coeffs[k, 4]
+        for c in range(u.shape[0]):
+            z1 = 0.0
+            z2 = 0.0
+            for n in range(u.shape[1]):
+                v = u[c, n]
+                y = b0 * v + z1
+                z1 = b1 * v - a1 * y + z2
+                z2 = b2 * v - a2 * y
+                out[k, c, n] = (y - e[c, n]) * scale[c, n]
+
+
+def _filter(rows: list, x: np.ndarray) -> np.ndarray:
+    return scipy.signal.sosfilt(np.array(rows), x, axis=-1) if rows else x
+
+
+def _nudge(name: str, value: float, step: float) -> float:
+    """``value`` moved by ``step`` in logit-of-normalised units, clipped to the table."""
+    p = spec(TRACK, name)
+    u = float(np.clip(p.normalise(value), 1e-6, 1 - 1e-6))
+    return float(np.clip(p.denormalise(1 / (1 + math.exp(-(math.log(u / (1 - u)) + step)))),
+                         p.min, p.max))
+
+
+def refine_eq(stem: np.ndarray, target: np.ndarray, values: dict[str, float],
+              gains: tuple[float, float], sample_rate: float, comp_gain: np.ndarray | None = None,
+              iters: int = 6) -> tuple[dict[str, float], tuple[float, float], float]:
+    """Levenberg-Marquardt on the waveform: ``gains * comp_gain * EQ(stem) ~ target`` (2, n).
+
+    Only the parameters of EQ sections that do something move (the curve fit chose which
+    filters are in use); the compressor gain per sample is held fixed. Jacobian columns by
+    finite differences in the table's logit units, one biquad re-run per column. Returns
+    (EQ values, L/R gains, squared error)."""
+    x, t = stem.astype(np.float64), target.astype(np.float64)
+    m = 1.0 if comp_gain is None else comp_gain.astype(np.float64)
+    vals, a = dict(values), np.array(gains, dtype=np.float64)
+
+    def state(v: dict[str, float], gain: np.ndarray):
+        rows = [_sos_row(s, v, sample_rate) for s in _SECTIONS]
+        e = _filter([r for r in rows if r != _IDENTITY], x)
+        return rows, e, t - gain[:, None] * m * e
+
+    rows, e, r = state(vals, a)
+    cost, mu = float((r * r).sum()), 1e-3
+    for _ in range(iters):
+        active = [k for k, row in enumerate(rows) if row != _IDENTITY]
+        names = [(k, name) for k in active for name in _SECTIONS[k][1:] if name is not None]
+        jac = np.empty((len(names) + 2, 2, x.shape[-1]))
+        scale = np.ascontiguousarray(np.broadcast_to(a[:, None] * m / _FD_STEP, e.shape))
+        col = 0
+        for k in active:
+            u = _filter([rows[j] for j in active if j != k], x)
+            moved = [_sos_row(_SECTIONS[k], dict(vals, **{n: _nudge(n, vals[n], _FD_STEP)}),
+                              sample_rate) for kk, n in names if kk == k]
+            coeffs = np.array(moved)[:, [0, 1, 2, 4, 5]]
+            _fd_columns(u, e, coeffs, scale, jac[col:col + len(moved)])
+            col += len(moved)
+        jac[-2:] = 0.0
+        np.multiply(m, e[0], out=jac[-2, 0])
+        np.multiply(m, e[1], out=jac[-1, 1])
+        flat = jac.reshape(len(jac), -1)
+        jtj, jtr = flat @ flat.T, flat @ r.ravel()
+        del jac, flat
+        accepted = False
+        for _ in range(4):
+            damped = jtj + np.diag(mu * np.diag(jtj) + 1e-12 * np.trace(jtj) + 1e-300)
+            delta = np.linalg.solve(damped, jtr)
+            trial = dict(vals, **{n: _nudge(n, vals[n], float(np.clip(d, -1.0, 1.0)))
+                                  for (_, n), d in zip(names, delta)})
+            a_trial = np.maximum(a + delta[-2:], 0.0)
+            rows_t, e_t, r_t = state(trial, a_trial)
+            cost_t = float((r_t * r_t).sum())
+            if cost_t < cost:
+                accepted = cost - cost_t > 1e-6 * cost
+                vals, a, rows, e, r, cost, mu = trial, a_trial, rows_t, e_t, r_t, cost_t, mu / 3
+                break
+            mu *= 4.0
+        if not accepted:
+            break
+    return vals, (float(a[0]), float(a[1])), cost
+
+
+def render_eq(stems: np.ndarray, eq_params: Sequence[dict[str, float]], sample_rate: float
+              ) -> np.ndarray:
+    """Each stem (N, 2, n) through its strip EQ (float64) -> (N, 2, n) float64."""
+    out = np.empty(stems.shape, dtype=np.float64)
+    for i, values in enumerate(eq_params):
+        rows = [_sos_row(s, values, sample_rate) for s in _SECTIONS]
+        out[i] = _filter([r for r in rows if r != _IDENTITY], stems[i].astype(np.float64))
     return out
+
+
+def _gains_to_params(gains: tuple[float, float]) -> dict[str, float]:
+    """Linear L/R gains after the compressor -> pan, output_gain_db (and make-up beyond it)."""
+    out_spec, makeup_spec = spec(TRACK, "output_gain_db"), spec(TRACK, "comp_makeup_db")
+    a_l, a_r = max(gains[0], 0.0), max(gains[1], 0.0)
+    k = math.sqrt((a_l * a_l + a_r * a_r) / 2.0)
+    level_db = 20.0 * math.log10(max(k, 1e-6))
+    makeup = float(np.clip(level_db - out_spec.max, 0.0, makeup_spec.max))
+    theta = math.atan2(a_r, a_l) if k > 0 else math.pi / 4
+    return {"pan": float(np.clip(4.0 * theta / math.pi - 1.0, -1.0, 1.0)),
+            "output_gain_db": float(np.clip(level_db - makeup, out_spec.min, out_spec.max)),
+            "comp_makeup_db": makeup}
+
+
+def _curve_fit(stems: np.ndarray, mix: np.ndarray, sample_rate: float, config: FitConfig
+               ) -> tuple[list[list[fi.EqFit]], list[float]]:
+    """Per stem the best few EQ fits to its measured transfer (fit_init.rank_eq) and its pan."""
+    h, power, var = (t.numpy() for t in fi.transfer_functions(fi.stft(stems), fi.stft(mix)))
+    pans, curves, variances = zip(*(fi.prepan_curve(h[i], power[i], var[i])
+                                    for i in range(stems.shape[0])))
+    centres, bands, weights = fi.band_average(np.array(curves), np.array(variances),
+                                              power.sum(axis=1), sample_rate)
+    fits = fi.fit_eq(centres, bands, weights, sample_rate, config.eq_iters)
+    return [fi.rank_eq(c) for c in fits], list(pans)
+
+
+def _ls_gains(eq_out: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, float]:
+    """Best non-negative L/R gains for ``gains * eq_out ~ target``, and the squared error."""
+    dot = np.maximum((eq_out * target).sum(axis=1), 0.0)
+    gains = dot / np.maximum((eq_out * eq_out).sum(axis=1), 1e-30)
+    return gains, float((target * target).sum() - (gains * dot).sum())
+
+
+def identify(stems: np.ndarray, mix: np.ndarray, sample_rate: float,
+             config: FitConfig = FitConfig(), progress: Callable[[], None] | None = None
+             ) -> list[dict[str, float]]:
+    """Per stem (staged, (N, 2, n)) the fitted track parameters except ``input_gain_db``."""
+    n_stems = stems.shape[0]
+    ranked, pans = _curve_fit(stems, mix, sample_rate, config)
+    eq_values = [r[0].params for r in ranked]
+    eq_out = render_eq(stems, eq_values, sample_rate)
+    gains = [twin.pan_gains(torch.tensor([pan], dtype=torch.float64))[0].numpy()
+             * 10.0 ** (r[0].gain_db / 20.0) for pan, r in zip(pans, ranked)]
+    contrib = np.stack([g[:, None] * e for g, e in zip(gains, eq_out)])
+    order = np.argsort(-np.square(stems, dtype=np.float64).sum(axis=(1, 2)))
+    ref = mix.astype(np.float64)
+    for i in order:  # which of the curve fits explains the stem's share of the mix best
+        target = ref - (contrib.sum(axis=0) - contrib[i])
+        tried = [(render_eq(stems[i:i + 1], [c.params], sample_rate)[0], c.params)
+                 for c in ranked[i]]
+        scored = [(_ls_gains(e, target), e, v) for e, v in tried]
+        (gains[i], _), eq_out[i], eq_values[i] = min(scored, key=lambda s: s[0][1])
+        contrib[i] = gains[i][:, None] * eq_out[i]
+    comp_gain = np.ones((n_stems, stems.shape[-1]))
+    comps: list[dict[str, float]] = [fi.uncompressed() for _ in range(n_stems)]
+    for rnd in range(config.rounds):
+        for i in order:
+            target = ref - (contrib.sum(axis=0) - contrib[i])
+            eq_values[i], g, _ = refine_eq(stems[i], target, eq_values[i], tuple(gains[i]),
+                                           sample_rate, comp_gain[i], config.steps)
+            eq_out[i] = render_eq(stems[i:i + 1], eq_values[i:i + 1], sample_rate)[0]
+            c = fi.fit_compressor(eq_out[i], target, sample_rate, comps[i],
+                                  config.comp_evals // (3 if rnd else 1))
+            comps[i], gains[i] = c.values, np.array(c.gains)
+            comp_gain[i] = 10.0 ** (fi.gain_curve_db(fi.level_db(eq_out[i]), c.values,
+                                                     sample_rate) / 20.0)
+            contrib[i] = gains[i][:, None] * comp_gain[i] * eq_out[i]
+            if progress is not None:
+                progress()
+    return [dict(eq_values[i], **comps[i], **_gains_to_params(tuple(gains[i])))
+            for i in range(n_stems)]
+
+
+# ------------------------------------------------------------------------- result
+
+def _check_inputs(stems: np.ndarray, mix: np.ndarray, sample_rate: float,
+                  names: Sequence[str], roles: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    if not isinstance(stems, np.ndarray) or stems.ndim != 3 or stems.shape[1] != 2:
+        raise AudioInputError(f"fit stems must be a numpy array shaped (stems, 2, samples), got "
+                              f"{getattr(stems, 'shape', type(stems).__name__)}")
+    mix = check_audio(mix, "fit mix", channels=2)
+    stems = np.stack([check_audio(s, f"fit stem {names[i] if i < len(names) else i!r}", 2)
+                      for i, s in enumerate(stems)])
+    if stems.shape[-1] != mix.shape[-1]:
+        raise AudioInputError(f"fit: stems have {stems.shape[-1]} samples but the mix has "
+                              f"{mix.shape[-1]}; align them first (mixstyle.session_align)")
+    if len(names) != stems.shape[0] or len(roles) != stems.shape[0]:
+        raise ParameterError(f"fit: {stems.shape[0]} stems need as many names and roles, got "
+                             f"{len(names)} names and {len(roles)} roles")
+    if stems.shape[-1] < fi.N_FFT:
+        raise AudioInputError(f"fit: {stems.shape[-1]} samples is too short; need at least "
+                              f"{fi.N_FFT}")
+    return stems, mix
 
 
 def fit_mix(stems: np.ndarray, mix: np.ndarray, sample_rate: float,
             names: Sequence[str], roles: Sequence[str], config: FitConfig = FitConfig(),
-            progress=None) -> FitResult:
+            progress: Callable[[], None] | None = None) -> FitResult:
     """Fit one song. ``stems`` (N, 2, T) float32 aligned with ``mix`` (2, T)."""
+    sample_rate = check_sample_rate(sample_rate)
+    stems, mix = _check_inputs(stems, mix, sample_rate, names, roles)
     torch.manual_seed(config.seed)
     n = stems.shape[0]
     stage = np.array([stage_gain_db(integrated_loudness(s, sample_rate)) for s in stems])
     start, stop = choose_excerpt(stems, sample_rate, config.seconds)
-    ex = stems[:, :, start:stop] * (10 ** (stage / 20))[:, None, None].astype(np.float32)
-    ref_np = mix[:, start:stop].astype(np.float32)
-    identified = identify(ex, ref_np, sample_rate)
-    peak_db = 20 * np.log10(np.max(np.abs(ex), axis=(1, 2)) + 1e-9)
+    ex = (stems[:, :, start:stop] * (10 ** (stage / 20))[:, None, None]).astype(np.float32)
+    ref_np = np.ascontiguousarray(mix[:, start:stop], dtype=np.float32)
+    values = identify(ex, ref_np, sample_rate, config, progress)
 
     x = torch.from_numpy(np.ascontiguousarray(ex))[None]          # staged; input gain = 0 here
-    ref = torch.from_numpy(np.ascontiguousarray(ref_np))[None]
-    zero_stage = torch.zeros(n, dtype=torch.float32)
+    ref = torch.from_numpy(ref_np)[None]
     master = {k: v for k, v in neutral(MASTER).items() if v is not None}
-
-    def loss_of(z: torch.Tensor) -> torch.Tensor:
-        y = twin.console(x, sample_rate, _params_from_logits(z, zero_stage), master)
-        return losses.mix_distance(y, ref, sample_rate, config.waveform_weight)
-
-    def run(z0: np.ndarray, steps: int, history: list[float]) -> tuple[np.ndarray, float]:
-        z = torch.tensor(z0, dtype=torch.float32, requires_grad=True)
-        opt = torch.optim.Adam([z], lr=config.lr)
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(1, steps))
-        best_z, best = z0, math.inf
-        for _ in range(steps):
-            opt.zero_grad()
-            loss = loss_of(z)
-            loss.backward()
-            value = loss.item()
-            history.append(value)
-            if value < best:
-                best, best_z = value, z.detach().numpy().copy()
-            opt.step()
-            sched.step()
-            if progress is not None:
-                progress()
-        return best_z, best
-
-    history: list[float] = []
-    per_start = max(1, config.steps // (config.starts + 1)) if config.starts > 1 else 0
-    candidates = [run(z0, per_start, history) if per_start else (z0, math.inf)
-                  for z0 in _start_points(identified, peak_db, config.starts)]
-    z_best, _ = min(candidates, key=lambda c: c[1])
-    z_best, _ = run(z_best, config.steps - per_start * config.starts, history)
-
+    tracks_t = {k: torch.tensor([[v[k] for v in values]]) for k in values[0]}
     with torch.no_grad():
-        params = _params_from_logits(torch.from_numpy(z_best), zero_stage)
-        y = twin.console(x, sample_rate, params, master)
-        diff = float((y - ref).pow(2).mean())
-        error_db = 10 * math.log10(diff / (float(ref.pow(2).mean()) + 1e-20) + 1e-20)
+        y = twin.console(x, sample_rate, tracks_t, master)
+        diff = float((y - ref).double().pow(2).mean())
+        error_db = 10 * math.log10(diff / (float(ref.double().pow(2).mean()) + 1e-20) + 1e-20)
         mr = float(losses.mrstft(y, ref))
         band = float(losses.band_db(y, ref, sample_rate))
     tracks = []
     for i in range(n):
-        values = {k: float(v[0, i]) for k, v in params.items()}
-        values["input_gain_db"] = float(stage[i])
+        track_values = dict(values[i], input_gain_db=float(stage[i]))
         tracks.append(TrackSetting(name=names[i], role=roles[i],
-                                   params=validate(TRACK, values, f"fit of track {names[i]!r}")))
+                                   params=validate(TRACK, track_values,
+                                                   f"fit of track {names[i]!r}")))
     setting = ConsoleSetting(tuple(tracks), validate(MASTER, mix_master(mix, sample_rate)))
     return FitResult(setting, error_db, mr, band, start / sample_rate,
-                     (stop - start) / sample_rate, tuple(history))
+                     (stop - start) / sample_rate)
 
 
 def mix_master(mix: np.ndarray, sample_rate: float) -> dict[str, float | None]:
