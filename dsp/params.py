@@ -16,7 +16,8 @@ Master bus::
     -> gain_db -> brick-wall limiter -> out
 
 ``target_lufs`` is not a processor: the offline renderer sets the master ``gain_db`` so that the
-limited output reaches that integrated loudness. Its neutral value is ``None`` (no normalisation).
+limited output reaches that integrated loudness, driving the limiter by at most
+``max_limiting_db``. Its neutral value is ``None`` (no normalisation).
 
 Normalised values (for the model) are in [0, 1]: linear scale maps min..max linearly, log scale
 maps log(min)..log(max) linearly.
@@ -197,6 +198,10 @@ TABLE: tuple[ParamSpec, ...] = tuple(
            "lookahead_ms", "limiter lookahead (also its latency)"),
         _p(MASTER, "target_lufs", "LUFS", -30.0, -5.0, "lin", -14.0, None, "loudness",
            "target_lufs", "integrated loudness the offline render aims for; neutral = none"),
+        _p(MASTER, "max_limiting_db", "dB", 0.0, 24.0, "lin", 24.0, 24.0, "loudness",
+           "max_limiting_db", "most the loudness target may drive peaks past the limiter "
+           "ceiling; 0 = reach the target by gain alone, stopping where the peak meets the "
+           "ceiling (a peak-normalised mix)"),
     ]
 )
 

@@ -83,9 +83,11 @@ def _normalise(pre: np.ndarray, target: float, console: Console,
 
 
 def render(stems: np.ndarray, sample_rate: float, setting: ConsoleSetting, *,
-           target_lufs: float | None | EllipsisType = ...) -> RenderResult:
-    """Mix ``stems (N, 2, n)`` with ``setting``; ``target_lufs`` (LUFS or None) overrides
-    ``setting.master['target_lufs']`` when given."""
+           target_lufs: float | None | EllipsisType = ...,
+           max_limiting_db: float | EllipsisType = ...) -> RenderResult:
+    """Mix ``stems (N, 2, n)`` with ``setting``; ``target_lufs`` (LUFS or None) and
+    ``max_limiting_db`` override the master's entries when given. The master gain never drives
+    the bus peak more than ``max_limiting_db`` past the limiter ceiling."""
     sr = check_sample_rate(sample_rate)
     console = Console(sr, setting)
     x = console._check(stems)
@@ -104,7 +106,14 @@ def render(stems: np.ndarray, sample_rate: float, setting: ConsoleSetting, *,
         console.reset()  # no glide: the gain is 0 dB from the first sample
         pre = np.empty((2, x.shape[2]), dtype=np.float32)
         console._mix_into(x, pre)
-        gain, out = _normalise(pre, target, console, (g_spec.min, g_spec.max))
+        cap = setting.master.get("max_limiting_db", 24.0) if max_limiting_db is ... \
+            else spec(MASTER, "max_limiting_db").check(max_limiting_db, "render")
+        peak = float(np.max(np.abs(pre))) if pre.size else 0.0
+        hi = g_spec.max
+        if peak > 0:
+            ceiling = float(console.master.params["limiter_ceiling_db"])
+            hi = min(hi, ceiling - 20.0 * math.log10(peak) + float(cap))
+        gain, out = _normalise(pre, target, console, (g_spec.min, max(g_spec.min, hi)))
     out = np.ascontiguousarray(out)
     return RenderResult(audio=out, master_gain_db=gain, loudness_lufs=integrated_loudness(out, sr),
                         true_peak_dbtp=true_peak_dbtp(out, sr))

@@ -44,6 +44,38 @@ class SongAudio:
     sample_rate: float
 
 
+PEAK_MATCH_DB = 0.2   # mixes whose peaks sit this close to the producer's usual peak level
+
+
+def with_loudness_aims(records: Sequence[SongRecord]) -> list[SongRecord]:
+    """Read the producer's loudness habit off all their mixes at once.
+
+    A producer who peak-normalises (most mixes peak at the same level) reaches their loudness
+    aim only when the song's crest factor allows; quieter mixes are quieter because of the peak,
+    not by choice. Such songs get the aim (90th percentile of the mixes' loudness) as their
+    target and ``max_limiting_db`` 0: the render then stops where the peak meets the ceiling,
+    as the producer did. Mixes are taken as unlimited (``max_limiting_db`` 0) in any case.
+    """
+    import copy
+    out = [copy.deepcopy(r) for r in records]
+    masters = [r.setting["master"] for r in out]
+    peaks = np.array([m.get("limiter_ceiling_db", 0.0) for m in masters], dtype=float)
+    louds = np.array([m["target_lufs"] if m.get("target_lufs") is not None else np.nan
+                      for m in masters], dtype=float)
+    for m in masters:
+        m["max_limiting_db"] = 0.0
+    if len(out) < 3 or np.all(np.isnan(louds)):
+        return out
+    near = np.abs(peaks - np.median(peaks)) <= PEAK_MATCH_DB
+    if near.mean() < 0.5:
+        return out
+    aim = float(np.nanpercentile(louds, 90))
+    for m, is_near, loud in zip(masters, near, louds):
+        if is_near and np.isfinite(loud):
+            m["target_lufs"] = max(float(loud), aim)
+    return out
+
+
 def param_loss(model: MixNet, batch: Batch, drop: torch.Tensor | None = None) -> torch.Tensor:
     mask = batch.mask if drop is None else batch.mask & ~drop
     tu, mu = model(batch.feats, batch.roles, mask, batch.song_feats)
@@ -108,7 +140,8 @@ def train(records: Sequence[SongRecord], config: TrainConfig = TrainConfig(),
     """Train on ``records``; ``audio`` (song name -> excerpt) enables the audio phase."""
     torch.manual_seed(config.seed)
     gen = torch.Generator().manual_seed(config.seed)
-    batch = collate(list(records))
+    records = with_loudness_aims(records)
+    batch = collate(records)
     model = _init_model(records, batch, model_config)
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, config.epochs)

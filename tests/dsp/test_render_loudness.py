@@ -1,0 +1,46 @@
+"""The loudness target of the offline render and its limiting cap (master.max_limiting_db)."""
+
+import numpy as np
+import pytest
+
+from dsp.loudness import integrated_loudness
+from dsp.params import ConsoleSetting, TrackSetting, validate
+from dsp.render import render
+
+SR = 44100.0
+
+
+def _setting(**master):
+    return ConsoleSetting((TrackSetting("a", validate("track", {})),),
+                          validate("master", dict(limiter_ceiling_db=-1.0, **master)))
+
+
+def _drums():
+    rng = np.random.default_rng(0)
+    x = np.zeros(int(4 * SR))
+    x[::11025] = 1.0                                   # spiky: high crest factor
+    x = np.convolve(x, np.exp(-np.arange(2000) / 200.0))[:x.size] + 0.01 * rng.normal(size=x.size)
+    return (0.5 * np.stack([x, x]))[None].astype(np.float32)
+
+
+def test_no_cap_reaches_the_target_through_the_limiter():
+    out = render(_drums(), SR, _setting(target_lufs=-20.0, max_limiting_db=24.0))
+    assert out.loudness_lufs == pytest.approx(-20.0, abs=0.1)
+    assert np.max(np.abs(out.audio)) <= 10 ** (-1.0 / 20) + 1e-6
+
+
+def test_cap_zero_stops_where_the_peak_meets_the_ceiling():
+    stems = _drums()
+    out = render(stems, SR, _setting(target_lufs=-16.0, max_limiting_db=0.0))
+    peak_db = 20 * np.log10(np.max(np.abs(out.audio)))
+    assert peak_db == pytest.approx(-1.0, abs=0.05)          # peak-normalised, not limited
+    assert out.loudness_lufs < -18.0                          # so the target is not reached
+    # the same gain applied without any limiter: identical audio (the limiter did nothing)
+    plain = stems[0] * 10 ** (out.master_gain_db / 20)
+    assert np.max(np.abs(out.audio - plain)) < 1e-5
+
+
+def test_reachable_target_is_unaffected_by_the_cap():
+    out = render(_drums(), SR, _setting(target_lufs=-30.0, max_limiting_db=0.0))
+    assert out.loudness_lufs == pytest.approx(-30.0, abs=0.1)
+    assert integrated_loudness(out.audio, SR) == pytest.approx(-30.0, abs=0.1)
