@@ -51,8 +51,9 @@ def _learn(args: argparse.Namespace) -> int:
 
     from mixstyle.learn import LearnConfig, learn
     cfg = LearnConfig()
-    cfg = replace(cfg, train=replace(cfg.train, seed=args.seed,
-                                     **({"epochs": args.epochs} if args.epochs else {})),
+    train_opts = {k: v for k, v in (("epochs", args.epochs),
+                                    ("audio_epochs", args.audio_epochs)) if v is not None}
+    cfg = replace(cfg, train=replace(cfg.train, seed=args.seed, **train_opts),
                   fit=replace(cfg.fit, seed=args.seed,
                               **({"steps": args.fit_steps} if args.fit_steps else {})))
     bars = _Bars(not args.quiet)
@@ -175,6 +176,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("sessions", help="SESSIONS folder: <song>/stems/*.wav + <song>/mix.wav")
     s.add_argument("--out", required=True, help="profile folder (created or updated)")
     s.add_argument("--epochs", type=int, default=None, help="parameter-phase training steps")
+    s.add_argument("--audio-epochs", type=int, default=None,
+                   help="passes over the songs through the differentiable console")
     s.add_argument("--fit-steps", type=int, default=None, help="optimiser steps per song fit")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--quiet", action="store_true", help="no progress bars")

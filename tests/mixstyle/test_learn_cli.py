@@ -25,7 +25,7 @@ SR = 44100.0
 ROLES = ("kick", "bass", "keys", "vocals")
 TASTE = {"kick": (-20.0, 30.0, 0.0), "bass": (-21.0, 40.0, 0.0), "keys": (-26.0, 200.0, -0.5),
          "vocals": (-18.0, 120.0, 0.1)}  # loudness LUFS, HPF Hz, pan
-FAST = ["--epochs", "40", "--fit-steps", "8", "--quiet"]
+FAST = ["--epochs", "40", "--audio-epochs", "1", "--fit-steps", "2", "--quiet"]
 
 
 def _producer_mix(stems: np.ndarray) -> np.ndarray:
