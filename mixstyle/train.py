@@ -154,7 +154,7 @@ def train(records: Sequence[SongRecord], config: TrainConfig = TrainConfig(),
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         sched.step()
-        history["param"].append(float(loss))
+        history["param"].append(loss.item())
         if progress:
             progress("parameters", step + 1, config.epochs)
     songs = [i for i, r in enumerate(records) if audio and r.song in audio]
@@ -173,7 +173,7 @@ def train(records: Sequence[SongRecord], config: TrainConfig = TrainConfig(),
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
                 opt.step()
-                history["audio"].append(float(a))
+                history["audio"].append(a.item())
                 done += 1
                 if progress:
                     progress("audio", done, total)
