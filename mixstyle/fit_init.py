@@ -48,6 +48,7 @@ ROBUST_SCALE = 0.25       # log-magnitude (nepers) / phase (rad) error at half w
 _EQ_GAIN_PENALTY = 1e-5   # per dB^2 of shelf/peak gain: unused bands stay at 0 dB
 COMP_NAMES = ("comp_threshold_db", "comp_ratio", "comp_knee_db", "comp_attack_ms",
               "comp_release_ms")
+GRID_TIMES_MS = ((1.0, 40.0), (10.0, 150.0))   # (attack, release) of the compressor grid
 _LN10_20 = math.log(10.0) / 20.0
 _NP_TO_DB = 20.0 / math.log(10.0)
 
@@ -104,8 +105,9 @@ def band_average(curve: np.ndarray, var: np.ndarray, power: np.ndarray, sample_r
     curves (N, B), weights (N, B) in 0..1).
 
     A band's weight is ``snr / (1 + snr)`` (snr = |curve|^2 / variance of the average), times
-    a ramp from 0 at 50 dB to 1 at 20 dB under the stem's loudest band: where a stem is buried
-    under the others or hardly plays, what the model could not explain lands on its curve."""
+    a ramp from 0 at 40 dB to 1 at 20 dB under the stem's loudest band: where a stem hardly
+    plays, what the transfer model could not explain (other stems, compression) lands on its
+    curve and looks certain; it must not steer the EQ fit."""
     freqs = np.fft.rfftfreq(N_FFT, 1.0 / sample_rate)
     top = min(20000.0, 0.45 * sample_rate)
     n_bands = int(math.ceil(math.log2(top / 20.0) * BANDS_PER_OCTAVE))
@@ -439,10 +441,12 @@ def fit_compressor(eq_out: np.ndarray, target: np.ndarray, sample_rate: float,
         peak_db = float(level.max())
         grid = []
         for drop in (2.0, 5.0, 8.0, 12.0, 16.0, 20.0, 25.0, 30.0, 36.0, 44.0):
-            for ratio in (1.5, 2.5, 4.0, 8.0):
-                v = dict(neutral_values, comp_ratio=ratio,
-                         comp_threshold_db=float(np.clip(peak_db - drop, -60.0, 0.0)))
-                grid.append((explained(v)[0], v))
+            for ratio in (2.0, 4.0, 10.0):
+                for attack_ms, release_ms in GRID_TIMES_MS:
+                    v = dict(neutral_values, comp_ratio=ratio, comp_attack_ms=attack_ms,
+                             comp_release_ms=release_ms,
+                             comp_threshold_db=float(np.clip(peak_db - drop, -60.0, 0.0)))
+                    grid.append((explained(v)[0], v))
         grid.sort(key=lambda item: -item[0])
         if grid[0][0] - base < 0.25 * need:
             return neutral_fit
