@@ -112,9 +112,13 @@ class Profile:
 
 
 def _blend(p, u_pred: float, strength: float) -> float:
-    u0 = p.normalise(p.neutral if p.neutral is not None else p.default)
-    u = u0 + strength * (u_pred - u0)
-    return float(np.clip(p.denormalise(u), p.min, p.max))
+    """Move from the neutral value toward the prediction along the normalised scale. Values
+    within rounding of the neutral one snap to it exactly (a high-pass at 10.000000001 Hz would
+    not be bypassed)."""
+    v0 = p.neutral if p.neutral is not None else p.default
+    u0 = p.normalise(v0)
+    v = float(np.clip(p.denormalise(u0 + strength * (u_pred - u0)), p.min, p.max))
+    return v0 if abs(v - v0) <= 1e-9 * (p.max - p.min) else v
 
 
 def save_profile(folder: Path, model: MixNet, meta: dict[str, Any], card: dict[str, Any],
