@@ -80,6 +80,6 @@ def run(songs: int = 20, seconds: float = 30.0) -> list[dict]:
     ]
 
 
-if __name__ == "__main__":
-    for row in run():
-        print(row)
+if __name__ == "__main__":  # the same table as `make bench BENCH=learn`
+    import run
+    run.main(["learn"])

@@ -101,9 +101,6 @@ def run() -> list[dict[str, Any]]:
     return rows
 
 
-if __name__ == "__main__":
-    for r in run():
-        ref = "-" if r["reference"] is None else f"{r['reference']:.4g}"
-        ratio = "-" if r["ratio"] is None else f"{r['ratio']:.1f}"
-        print(f"{r['name']}: ours {r['ours']:.4g} {r['unit']}, reference {ref}, ratio {ratio} "
-              f"(target {r['target']}) - {r['note']}")
+if __name__ == "__main__":  # the same table as `make bench BENCH=loudness`
+    import run
+    run.main(["loudness"])
