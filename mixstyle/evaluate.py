@@ -146,7 +146,7 @@ def evaluate_profile(sessions, profile_dir, progress=None, max_seconds: float = 
 def leave_one_out(sessions, progress=None, seed: int = 0, config=None) -> dict:
     """Without a profile: fit every song once, then for each song train on all the others and
     score the held-out song."""
-    from mixstyle.learn import LearnConfig, _staged_excerpt, fit_song
+    from mixstyle.learn import LearnConfig, staged_excerpt, fit_song
     from mixstyle.sessions import load_sessions
     from mixstyle.train import train
     config = config or LearnConfig()
@@ -158,7 +158,7 @@ def leave_one_out(sessions, progress=None, seed: int = 0, config=None) -> dict:
     records, audio = {}, {}
     for k, song in enumerate(songs):
         records[song.name] = fit_song(song, config.fit)
-        audio[song.name] = _staged_excerpt(song, records[song.name], config.train.audio_seconds)
+        audio[song.name] = staged_excerpt(song, records[song.name], config.train.audio_seconds)
         if progress:
             progress("fit", k + 1, len(songs))
     from mixstyle.profile import Profile

@@ -15,10 +15,11 @@ from typing import Callable
 import numpy as np
 import torch
 
+from mixstyle.audio_io import audio_info
 from mixstyle.dataset import (SongRecord, SourceFile, load_records, make_record, save_record,
                               sha256_file)
-from mixstyle.errors import ProfileError
-from mixstyle.fit import FitConfig, fit_mix
+from mixstyle.errors import MixstyleError, ProfileError
+from mixstyle.fit import FitConfig, choose_excerpt, fit_mix
 from mixstyle.mastering import learn_master_from_sessions, save_master_profile
 from mixstyle.model import count_parameters
 from mixstyle.profile import save_profile
@@ -45,16 +46,14 @@ def _song_files(song: Song) -> list[SourceFile]:
 
 
 def _duration(path: Path) -> float:
-    from pedalboard.io import AudioFile
     try:
-        with AudioFile(str(path)) as f:
-            return round(f.frames / f.samplerate, 3)
-    except Exception:  # noqa: BLE001 - a file that read a moment ago; report unknown length
+        return round(audio_info(path).duration_seconds, 3)
+    except MixstyleError:  # a file that read a moment ago; report an unknown length
         return math.nan
 
 
-def _staged_excerpt(song: Song, rec: SongRecord, seconds: float) -> SongAudio:
-    from mixstyle.fit import choose_excerpt
+def staged_excerpt(song: Song, rec: SongRecord, seconds: float) -> SongAudio:
+    """The song's excerpt for the audio phase, stems trimmed by the record's input gains."""
     stems = np.stack([s.audio for s in song.stems])
     gains = np.array([t["params"]["input_gain_db"] for t in rec.setting["tracks"]])
     start, stop = choose_excerpt(stems, song.sample_rate, seconds)
@@ -103,7 +102,7 @@ def learn(sessions: Path, out: Path, config: LearnConfig = LearnConfig(),
         if old is None or [f.sha256 for f in old.files] != [f.sha256 for f in files]:
             records[song.name] = fit_song(song, config.fit)
             save_record(out / "songs", records[song.name])
-        audio[song.name] = _staged_excerpt(song, records[song.name], config.train.audio_seconds)
+        audio[song.name] = staged_excerpt(song, records[song.name], config.train.audio_seconds)
         if progress:
             progress("fit", k + 1, len(report.songs))
     names = sorted(records)

@@ -79,7 +79,8 @@ class Profile:
             raise ProfileError(f"strength = {strength}: allowed 0 .. 1")
         if not stems:
             raise ProfileError("no stems to mix")
-        feats = torch.tensor(np.stack([stem_features(a, sample_rate).vector for _, _, a in stems]))
+        per_stem = [stem_features(a, sample_rate) for _, _, a in stems]
+        feats = torch.tensor(np.stack([f.vector for f in per_stem]))
         total = np.sum([a for _, _, a in stems], axis=0)
         song = torch.tensor(stem_features(total, sample_rate).vector)[None]
         roles = torch.tensor([[role_index(r) for _, r, _ in stems]])
@@ -87,9 +88,8 @@ class Profile:
         with torch.no_grad():
             tu, mu = self.model(feats[None], roles, mask, song)
         tracks = []
-        for i, (name, role, audio) in enumerate(stems):
-            values = {"input_gain_db": strength * stage_gain_db(
-                integrated_loudness(audio, sample_rate))}
+        for i, (name, role, _) in enumerate(stems):
+            values = {"input_gain_db": strength * stage_gain_db(per_stem[i].loudness_lufs)}
             for j, p in enumerate(PREDICTED_TRACK):
                 values[p.name] = _blend(p, float(tu[0, i, j]), strength)
             tracks.append(TrackSetting(name, validate(TRACK, values, f"track {name!r}"), role))

@@ -9,6 +9,7 @@ the parameter loss stays on as an anchor. Full-batch, deterministic for a seed.
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass
 from typing import Callable, Sequence
@@ -56,7 +57,6 @@ def with_loudness_aims(records: Sequence[SongRecord]) -> list[SongRecord]:
     target and ``max_limiting_db`` 0: the render then stops where the peak meets the ceiling,
     as the producer did. Mixes are taken as unlimited (``max_limiting_db`` 0) in any case.
     """
-    import copy
     out = [copy.deepcopy(r) for r in records]
     masters = [r.setting["master"] for r in out]
     peaks = np.array([m.get("limiter_ceiling_db", 0.0) for m in masters], dtype=float)

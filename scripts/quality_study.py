@@ -35,7 +35,7 @@ def main() -> int:
     from dsp.render import render
     from mixstyle.dataset import load_records
     from mixstyle.evaluate import metrics, predict_song, song_scores, summarise
-    from mixstyle.learn import LearnConfig, _staged_excerpt
+    from mixstyle.learn import LearnConfig, staged_excerpt
     from mixstyle.profile import Profile
     from mixstyle.sessions import load_sessions
     from mixstyle.train import train
@@ -49,7 +49,7 @@ def main() -> int:
         names = sorted(records)
         data[key] = {"songs": songs, "records": records, "test": names[-args.test:],
                      "train": names[:-args.test],
-                     "audio": {n: _staged_excerpt(songs[n], records[n], cfg.train.audio_seconds)
+                     "audio": {n: staged_excerpt(songs[n], records[n], cfg.train.audio_seconds)
                                for n in names}}
     lines = ["# Quality study", ""]
     results: dict = {}
