@@ -53,7 +53,7 @@ def _learn(args: argparse.Namespace) -> int:
     cfg = LearnConfig()
     train_opts = {k: v for k, v in (("epochs", args.epochs),
                                     ("audio_epochs", args.audio_epochs)) if v is not None}
-    cfg = replace(cfg, train=replace(cfg.train, seed=args.seed, **train_opts),
+    cfg = replace(cfg, jobs=args.jobs, train=replace(cfg.train, seed=args.seed, **train_opts),
                   fit=replace(cfg.fit, seed=args.seed,
                               **({"steps": args.fit_steps} if args.fit_steps else {})))
     bars = _Bars(not args.quiet)
@@ -180,6 +180,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="passes over the songs through the differentiable console")
     s.add_argument("--fit-steps", type=int, default=None, help="optimiser steps per song fit")
     s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--jobs", type=_jobs, default=0,
+                   help="processes for the per-song fits (default: one per core)")
     s.add_argument("--quiet", action="store_true", help="no progress bars")
 
     s = sub.add_parser("mix", help="mix new stems with a profile")
@@ -236,6 +238,17 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("profile")
     s.add_argument("--out", required=True)
     return p
+
+
+def _jobs(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of processes, got "
+                                         f"{text!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"--jobs {v}: must be >= 0 (0 = one per core)")
+    return v
 
 
 def _unit_float(text: str) -> float:

@@ -146,7 +146,7 @@ def evaluate_profile(sessions, profile_dir, progress=None, max_seconds: float = 
 def leave_one_out(sessions, progress=None, seed: int = 0, config=None) -> dict:
     """Without a profile: fit every song once, then for each song train on all the others and
     score the held-out song."""
-    from mixstyle.learn import LearnConfig, staged_excerpt, fit_song
+    from mixstyle.learn import LearnConfig, fit_songs, staged_excerpt
     from mixstyle.sessions import load_sessions
     from mixstyle.train import train
     config = config or LearnConfig()
@@ -155,12 +155,16 @@ def leave_one_out(sessions, progress=None, seed: int = 0, config=None) -> dict:
     if len(songs) < 2:
         from mixstyle.errors import SessionError
         raise SessionError(f"{sessions}: leave-one-song-out needs at least 2 usable songs")
-    records, audio = {}, {}
-    for k, song in enumerate(songs):
-        records[song.name] = fit_song(song, config.fit)
-        audio[song.name] = staged_excerpt(song, records[song.name], config.train.audio_seconds)
+    done = {"n": 0}
+
+    def finished(song, record) -> None:
+        done["n"] += 1
         if progress:
-            progress("fit", k + 1, len(songs))
+            progress("fit", done["n"], len(songs))
+
+    records = fit_songs(songs, config.fit, config.jobs, finished)
+    audio = {s.name: staged_excerpt(s, records[s.name], config.train.audio_seconds)
+             for s in songs}
     from mixstyle.profile import Profile
     per = {}
     for k, song in enumerate(songs):

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
@@ -35,6 +38,12 @@ class LearnConfig:
     train: TrainConfig = TrainConfig()
     max_seconds: float = 30.0      # of each song used (loudest region)
     holdout_fraction: float = 0.2  # songs kept out for the held-out score (min 1 when >= 4 songs)
+    jobs: int = 0                  # processes for the per-song fits (0 = one per core)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.jobs, bool) or not isinstance(self.jobs, int) or self.jobs < 0:
+            raise ProfileError(f"LearnConfig.jobs = {self.jobs!r}: must be an integer >= 0 "
+                               f"(0 = one process per core)")
 
 
 def _song_files(song: Song) -> list[SourceFile]:
@@ -72,6 +81,36 @@ def fit_song(song: Song, config: FitConfig) -> SongRecord:
                        _song_files(song))
 
 
+def _fit_worker_init() -> None:
+    """A fit process uses one core: the pool supplies the parallelism."""
+    torch.set_num_threads(1)
+
+
+def fit_songs(songs: list[Song], config: FitConfig, jobs: int = 0,
+              done: Callable[[Song, SongRecord], None] | None = None) -> dict[str, SongRecord]:
+    """Fit every song, ``jobs`` processes at a time (0 = one per core). Each fit is
+    deterministic on its own, so the records do not depend on the number of processes;
+    ``done`` is called (in this process) as each song finishes."""
+    jobs = jobs or os.cpu_count() or 1
+    jobs = min(jobs, len(songs))
+    out: dict[str, SongRecord] = {}
+    if jobs <= 1 or len(songs) < 3:  # a pool's start-up costs more than it saves
+        for song in songs:
+            out[song.name] = fit_song(song, config)
+            if done:
+                done(song, out[song.name])
+        return out
+    ctx = multiprocessing.get_context("spawn")  # never fork a process that holds torch threads
+    with ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_fit_worker_init) as pool:
+        futures = {pool.submit(fit_song, song, config): song for song in songs}
+        for fut in as_completed(futures):
+            song = futures[fut]
+            out[song.name] = fut.result()
+            if done:
+                done(song, out[song.name])
+    return out
+
+
 def split_holdout(names: list[str], fraction: float, seed: int) -> tuple[list[str], list[str]]:
     if len(names) < 4 or fraction <= 0:
         return list(names), []
@@ -95,16 +134,26 @@ def learn(sessions: Path, out: Path, config: LearnConfig = LearnConfig(),
         raise ProfileError(f"{sessions}: no usable songs (expected SESSIONS/<song>/stems/*.wav "
                            f"and SESSIONS/<song>/mix.wav)")
     records = {r.song: r for r in load_records(out / "songs")}
-    audio: dict[str, SongAudio] = {}
-    for k, song in enumerate(report.songs):
-        files = _song_files(song)
+    stale = []
+    for song in report.songs:
         old = records.get(song.name)
-        if old is None or [f.sha256 for f in old.files] != [f.sha256 for f in files]:
-            records[song.name] = fit_song(song, config.fit)
-            save_record(out / "songs", records[song.name])
-        audio[song.name] = staged_excerpt(song, records[song.name], config.train.audio_seconds)
+        if old is None or [f.sha256 for f in old.files] != \
+                [f.sha256 for f in _song_files(song)]:
+            stale.append(song)
+    count = {"done": len(report.songs) - len(stale)}
+    if progress and count["done"]:
+        progress("fit", count["done"], len(report.songs))
+
+    def finished(song: Song, record: SongRecord) -> None:
+        records[song.name] = record
+        save_record(out / "songs", record)   # a stopped learn keeps the fits it finished
+        count["done"] += 1
         if progress:
-            progress("fit", k + 1, len(report.songs))
+            progress("fit", count["done"], len(report.songs))
+
+    fit_songs(stale, config.fit, config.jobs, finished)
+    audio = {song.name: staged_excerpt(song, records[song.name], config.train.audio_seconds)
+             for song in report.songs}
     names = sorted(records)
     train_names, held = split_holdout(names, config.holdout_fraction, config.train.seed)
     held_score = None

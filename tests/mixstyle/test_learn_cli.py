@@ -167,3 +167,21 @@ def test_report_of_a_learned_profile(learned, tmp_path):
     assert main(["report", str(learned["profile"]), "--out", str(out)]) == 0
     html = (out / "index.html").read_text()
     assert "eq_curves.png" in html and (out / "eq_curves.png").stat().st_size > 10_000
+
+
+def test_parallel_fits_equal_one_process(learned):
+    """The fixture's learn fitted its songs in a process pool (one per core); fitting them
+    again one by one in this process gives exactly the same recorded settings."""
+    from dataclasses import replace
+
+    from mixstyle.dataset import load_records
+    from mixstyle.learn import LearnConfig, fit_songs
+    from mixstyle.sessions import load_sessions
+    pooled = {r.song: r for r in load_records(learned["profile"] / "songs")}
+    cfg = LearnConfig()
+    report = load_sessions(learned["sessions"], max_seconds=cfg.max_seconds)
+    assert len(report.songs) >= 3  # enough songs for the pool path
+    again = fit_songs(list(report.songs), replace(cfg.fit, steps=2), jobs=1)
+    assert sorted(again) == sorted(pooled)
+    for name, rec in again.items():
+        assert rec.setting == pooled[name].setting, name
