@@ -1,8 +1,9 @@
 """Brick-wall lookahead limiter, stereo-linked; the output never exceeds the ceiling.
 
 Per sample n (L = lookahead in samples, W = L + 1, c = ceiling, linear):
-- peak ``p[n] = max over channels |x[n]|``; window peak ``P[n] = max(p[n-L .. n])`` (monotonic
-  deque, O(1) amortised); required gain ``m[n] = min(1, c / P[n])``.
+- peak ``p[n] = max over channels |x[n]|``; window peak ``P[n] = max(p[n-L .. n])`` (van Herk /
+  Gil-Werman blocks of W samples, O(1) per sample without branches); required gain
+  ``m[n] = min(1, c / P[n])``.
 - envelope: instant attack, exponential release in linear gain,
   ``e[n] = m[n]`` if ``m[n] < e[n-1]`` else ``m[n] + alpha * (e[n-1] - m[n])``,
   ``alpha = exp(-1 / (release_ms / 1000 * sample_rate))``. Always ``e[n] <= m[n]``.
@@ -25,73 +26,101 @@ from dsp.errors import AudioInputError
 from dsp.params import MASTER, spec
 from dsp.validate import check_audio, check_range, check_sample_rate
 
-# int state: deque head, deque size, sample counter, delay index, box index, non-unity count
-_I_HEAD, _I_SIZE, _I_N, _I_DPOS, _I_BPOS, _I_LOW = range(6)
-# float state: envelope, box sum, min gain of the last call, max guard excess (ratio)
-_F_ENV, _F_SUM, _F_GMIN, _F_EXCESS = range(4)
-
-
-@njit(cache=True, inline="always")
-def _wrap(i, n):
-    """i mod n for 0 <= i < 2n (cheaper than %)."""
-    return i - n if i >= n else i
+CHUNK = 256  # samples per pass of the kernel (its scratch rows)
+# int state: position in the current window block, delay index, box index, non-unity count
+_I_POS, _I_DPOS, _I_BPOS, _I_LOW = range(4)
+# float state: running max of the current window block, envelope, box sum, min gain of the last
+# call, max guard excess (ratio)
+_F_PREFIX, _F_ENV, _F_SUM, _F_GMIN, _F_EXCESS = range(5)
 
 
 @njit(cache=True)
-def _limiter_kernel(inp, out, delay, dq_val, dq_pos, box, ist, fst, ceiling, guard, alpha):
-    """Limit ``inp`` (ch, n) float32 into ``out`` (may be ``inp``); state mutated in place."""
+def _window_peak(inp, i0, m, p, blk, suf, pos, prefix):
+    """``p[j]`` = max over channels and over the last W samples of ``|inp[:, i0 + j]|``.
+
+    Van Herk / Gil-Werman: the stream is cut into blocks of W samples; the window ending in the
+    current block is (suffix max of the previous block from the same offset) max (running max
+    of the current block). ``suf[k]`` holds max(previous block[k:]), ``suf[W] = 0``; ``blk``
+    the current block's peaks. Branch-free per sample but at block ends; exact.
+    """
+    nch = inp.shape[0]
+    win = blk.shape[0]
+    for j in range(m):
+        v = 0.0
+        for c in range(nch):
+            v = max(v, abs(np.float64(inp[c, i0 + j])))
+        blk[pos] = v
+        prefix = max(prefix, v)
+        pos += 1
+        p[j] = max(suf[pos], prefix)
+        if pos == win:
+            s = 0.0
+            for k in range(win - 1, -1, -1):
+                s = max(s, blk[k])
+                suf[k] = s
+            pos = 0
+            prefix = 0.0
+    return pos, prefix
+
+
+@njit(cache=True)
+def _limiter_kernel(inp, out, delay, blk, suf, box, work, ist, fst, ceiling, guard, alpha):
+    """Limit ``inp`` (ch, n) float32 into ``out`` (may be ``inp``); state mutated in place.
+
+    Works in CHUNK-sample passes over the scratch rows ``work (2, CHUNK)``: window peak ->
+    required gain (vectorises) -> envelope and box smoother (the one recurrence) -> delayed
+    output per channel (vectorises).
+    """
     nch, n = inp.shape
     lag = delay.shape[1]
     win = box.shape[0]
-    head, size, count = ist[_I_HEAD], ist[_I_SIZE], ist[_I_N]
-    dpos, bpos, low = ist[_I_DPOS], ist[_I_BPOS], ist[_I_LOW]
-    env, total = fst[_F_ENV], fst[_F_SUM]
+    pos, dpos, bpos, low = ist[_I_POS], ist[_I_DPOS], ist[_I_BPOS], ist[_I_LOW]
+    prefix, env, total = fst[_F_PREFIX], fst[_F_ENV], fst[_F_SUM]
     gmin, excess = 1.0, fst[_F_EXCESS]
-    for i in range(n):
-        p = 0.0
+    p = work[0]
+    g = work[1]
+    i0 = 0
+    while i0 < n:
+        m = min(CHUNK, n - i0)
+        pos, prefix = _window_peak(inp, i0, m, p, blk, suf, pos, prefix)
+        for j in range(m):
+            peak = p[j]
+            p[j] = 1.0 if peak <= ceiling else ceiling / peak
+        for j in range(m):
+            need = p[j]
+            env = need if need < env else need + alpha * (env - need)
+            old = box[bpos]
+            box[bpos] = env
+            bpos = bpos + 1 if bpos + 1 < win else 0
+            low += (1 if env < 1.0 else 0) - (1 if old < 1.0 else 0)
+            if low == 0:
+                total = float(win)
+            else:
+                total += env - old
+            g[j] = min(total / win, 1.0)
+        for j in range(m):
+            gmin = min(gmin, g[j])
         for c in range(nch):
-            p = max(p, abs(np.float64(inp[c, i])))
-        # sliding maximum of the peak over the last `win` samples (expire, drop smaller, push)
-        if size > 0 and dq_pos[head] <= count - win:
-            head = head + 1 if head + 1 < win else 0
-            size -= 1
-        while size > 0 and dq_val[_wrap(head + size - 1, win)] <= p:
-            size -= 1
-        tail = _wrap(head + size, win)
-        dq_val[tail] = p
-        dq_pos[tail] = count
-        size += 1
-        peak = dq_val[head]
-        need = 1.0 if peak <= ceiling else ceiling / peak
-        if need < env:
-            env = need
-        else:
-            env = need + alpha * (env - need)
-        # box smoother over the last `win` envelope values
-        old = box[bpos]
-        box[bpos] = env
-        bpos = bpos + 1 if bpos + 1 < win else 0
-        low += (1 if env < 1.0 else 0) - (1 if old < 1.0 else 0)
-        if low == 0:
-            total = float(win)
-        else:
-            total += env - old
-        g = min(total / win, 1.0)
-        gmin = min(gmin, g)
-        for c in range(nch):
-            d = delay[c, dpos]
-            delay[c, dpos] = inp[c, i]
-            y = np.float64(d) * g
-            ay = abs(y)
-            if ay > guard:
-                excess = max(excess, ay / guard)
-                y = guard if y > 0.0 else -guard
-            out[c, i] = y
-        dpos = dpos + 1 if dpos + 1 < lag else 0
-        count += 1
-    ist[_I_HEAD], ist[_I_SIZE], ist[_I_N] = head, size, count
-    ist[_I_DPOS], ist[_I_BPOS], ist[_I_LOW] = dpos, bpos, low
-    fst[_F_ENV], fst[_F_SUM], fst[_F_GMIN], fst[_F_EXCESS] = env, total, gmin, excess
+            dp = dpos
+            j = 0
+            while j < m:  # runs that do not wrap around the delay line
+                run = min(m - j, lag - dp)
+                top = 0.0
+                for k in range(run):
+                    d = delay[c, dp + k]
+                    delay[c, dp + k] = inp[c, i0 + j + k]
+                    y = np.float64(d) * g[j + k]
+                    top = max(top, abs(y))
+                    out[c, i0 + j + k] = min(max(y, -guard), guard)
+                if top > guard:
+                    excess = max(excess, top / guard)
+                j += run
+                dp = 0 if dp + run == lag else dp + run
+        dpos = (dpos + m) % lag
+        i0 += m
+    ist[_I_POS], ist[_I_DPOS], ist[_I_BPOS], ist[_I_LOW] = pos, dpos, bpos, low
+    fst[_F_PREFIX], fst[_F_ENV], fst[_F_SUM] = prefix, env, total
+    fst[_F_GMIN], fst[_F_EXCESS] = gmin, excess
 
 
 def _guard_value(ceiling: float) -> float:
@@ -122,11 +151,12 @@ class Limiter:
         self.set_params(ceiling_db=ceiling_db, release_ms=release_ms)
         win = self.latency_samples + 1
         self._delay = np.zeros((self.channels, self.latency_samples), dtype=np.float32)
-        self._dq_val = np.zeros(win)
-        self._dq_pos = np.zeros(win, dtype=np.int64)
+        self._blk = np.zeros(win)
+        self._suf = np.zeros(win + 1)
         self._box = np.ones(win)
-        self._ist = np.zeros(6, dtype=np.int64)
-        self._fst = np.zeros(4)
+        self._work = np.zeros((2, CHUNK))
+        self._ist = np.zeros(4, dtype=np.int64)
+        self._fst = np.zeros(5)
         self.reset()
 
     def set_params(self, ceiling_db: float | None = None, release_ms: float | None = None) -> None:
@@ -150,8 +180,8 @@ class Limiter:
     def reset(self) -> None:
         """Clear the delay line and gain state; keeps the parameters."""
         self._delay[...] = 0.0
-        self._dq_val[...] = 0.0
-        self._dq_pos[...] = 0
+        self._blk[...] = 0.0
+        self._suf[...] = 0.0
         self._box[...] = 1.0
         self._ist[...] = 0
         self._fst[...] = 0.0
@@ -174,7 +204,7 @@ class Limiter:
 
     def process_into(self, inp: np.ndarray, out: np.ndarray) -> None:
         """Real-time path: no validation, no allocation; ``out`` may be ``inp``."""
-        _limiter_kernel(inp, out, self._delay, self._dq_val, self._dq_pos, self._box,
+        _limiter_kernel(inp, out, self._delay, self._blk, self._suf, self._box, self._work,
                         self._ist, self._fst, self._ceiling, self._guard, self._alpha)
 
     @property
