@@ -42,6 +42,43 @@ def test_integer_depths_round_trip_within_two_lsb(tmp_path, name, bit_depth, tol
     assert np.max(np.abs(back - audio)) <= 2 * tol  # pedalboard truncates: up to 1.5 LSB
 
 
+@pytest.mark.parametrize("bit_depth", [16, 24])
+@pytest.mark.parametrize("channels, frames", [(1, 1001), (1, 1003), (2, 1001), (2, 1000)])
+def test_packed_pcm_wav_has_pedalboards_sample_codes(tmp_path, bit_depth, channels, frames):
+    """16/24-bit WAV is packed by us: every sample code equals pedalboard's own writer's,
+    including clipping of overs and the rounding of tiny values (odd lengths: the tail)."""
+    rng = np.random.default_rng(bit_depth + channels + frames)
+    audio = rng.uniform(-1.3, 1.3, (channels, frames)).astype(np.float32)
+    audio[:, :6] = np.array([1.0, -1.0, 0.0, 2.0 ** -bit_depth, -(2.0 ** -bit_depth), 0.99999994],
+                            np.float32)[None]
+    ours = write_audio_atomic(tmp_path / "ours.wav", audio, 44100, bit_depth=bit_depth)
+    theirs = tmp_path / "theirs.wav"
+    with AudioFile(str(theirs), "w", 44100, channels, bit_depth=bit_depth) as f:
+        f.write(audio)
+    a, sr = read_audio(ours)
+    b, _ = read_audio(theirs)
+    assert sr == 44100.0 and a.shape == (channels, frames)
+    np.testing.assert_array_equal(a, b)
+    info = audio_info(ours)
+    assert (info.frames, info.channels) == (frames, channels)
+    assert ours.stat().st_size == 44 + channels * frames * bit_depth // 8
+
+
+def test_failed_packed_write_keeps_the_old_file(tmp_path, monkeypatch):
+    path = write_audio_atomic(tmp_path / "mix.wav", sine(440, 44100, 0.1), 44100, bit_depth=24)
+    before = path.read_bytes()
+
+    def broken(tmp, *args):
+        tmp.write_bytes(b"RIFF")
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(aio, "_write_pcm_wav", broken)
+    with pytest.raises(OSError, match="No space left"):
+        write_audio_atomic(path, sine(880, 44100, 1.0), 44100, bit_depth=24)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["mix.wav"]
+
+
 @pytest.mark.parametrize("ext", ["wav", "flac", "aif", "ogg", "mp3"])
 @pytest.mark.parametrize("sample_rate", [44100, 48000])
 def test_every_format_reads_at_the_written_level(tmp_path, ext, sample_rate):
