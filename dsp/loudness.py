@@ -425,6 +425,27 @@ def _metered(audio: object, sample_rate: object) -> LoudnessMeter:
     return m
 
 
+@njit(cache=True)
+def _feed_subblocks(energies, ring, ist, fst, hist):
+    for k in range(energies.shape[0]):
+        _close_subblock(energies[k], ring, ist, fst, hist)
+
+
+def integrated_from_subblocks(energies: np.ndarray, hop: int) -> float:
+    """Integrated loudness (LUFS) from the K-weighted, channel-weighted energy of each complete
+    100 ms sub-block in order (sum over ``hop`` samples of ``sum_c weight_c * y_c**2``), gated
+    exactly as LoudnessMeter gates them; for callers that K-weight in their own kernels."""
+    if isinstance(hop, bool) or not isinstance(hop, (int, np.integer)) or hop < 1:
+        raise ValueError(f"hop must be a positive int (samples per 100 ms), got {hop!r}")
+    ring = np.zeros(_SHORT_SUBBLOCKS)
+    ist = np.zeros(4, dtype=np.int64)
+    ist[_I_HOP] = hop
+    fst = np.zeros(3)
+    hist = np.zeros((4, _HIST_BINS))
+    _feed_subblocks(np.ascontiguousarray(energies, dtype=np.float64), ring, ist, fst, hist)
+    return float(_gated(hist[0], hist[1], REL_GATE_LU)[0])
+
+
 def integrated_loudness(audio: np.ndarray, sample_rate: float) -> float:
     """Integrated loudness in LUFS of ``audio`` (channels, samples); -inf for silence."""
     return _metered(audio, sample_rate).integrated_lufs

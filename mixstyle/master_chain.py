@@ -1,6 +1,6 @@
-"""The mastering chain: input trim -> master EQ -> glue compressor (the master bus kernel,
-``dsp.strip``) -> gain -> brick-wall limiter (``dsp.limiter``), for a loudness target and a
-true-peak ceiling.
+"""The mastering chain: input trim -> master EQ -> glue compressor (the master bus's arithmetic,
+run for the whole file at once by ``dsp.offline``) -> gain -> brick-wall limiter
+(``dsp.limiter``), for a loudness target and a true-peak ceiling.
 
 The limiter holds *sample* peaks; what counts is the true peak (4x oversampled, BS.1770).
 The limiter is scale-invariant -- gain and ceiling up by d dB puts the output up by exactly
@@ -20,11 +20,12 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from dsp.eq import eq_sections
 from dsp.errors import AudioInputError
 from dsp.limiter import Limiter
 from dsp.loudness import integrated_loudness, true_peak_dbtp
-from dsp.params import MASTER, MASTER_PARAMS, TRACK, spec, validate
-from dsp.strip import ChannelStrip
+from dsp.offline import eq_and_loudness_into, glue_in_place
+from dsp.params import MASTER, TRACK, spec, validate
 from dsp.validate import check_audio, check_sample_rate
 
 MAX_PASSES = 8               # limiter runs at most, searching the drive
@@ -33,9 +34,6 @@ PLR_WINDOW_DB = 0.4          # the search aims half this under the true-peak cei
 PLR_CURVE = 0.03             # typical bend of PLR vs drive (measured on demo mixes)
 TYPICAL_OVERSHOOT_DB = 0.3   # true peak over sample peak assumed when not measured
 EXTRA_DRIVE_DB = 0.75        # accepted drive beyond the least that meets the ceiling
-# master parameters the strip kernel runs (same names as on a track strip)
-_STRIP_NAMES = tuple(p.name for p in MASTER_PARAMS
-                     if p.processor in ("low_shelf", "peak", "high_shelf", "compressor"))
 
 
 @dataclass(frozen=True)
@@ -173,16 +171,16 @@ def master_audio(audio: np.ndarray, sample_rate: float, params: Mapping[str, Any
         spec(MASTER, "target_lufs").check(target_lufs, "master target_lufs")
     ceiling = p["limiter_ceiling_db"] if ceiling_dbtp is None else \
         spec(MASTER, "limiter_ceiling_db").check(ceiling_dbtp, "master ceiling_dbtp")
-    in_lufs, in_tp = integrated_loudness(x, sr), true_peak_dbtp(x, sr)
+    # the EQ (linear) runs before the trim is known, in the same pass as the input's loudness
+    pre, in_lufs = eq_and_loudness_into(x, sr, eq_sections(MASTER, p, sr))
     if not math.isfinite(in_lufs):
         raise AudioInputError("audio is silent (below the -70 LUFS gate): nothing to master")
+    in_tp = true_peak_dbtp(x, sr)
     trim_db = _trim_db(trim_to_lufs, in_lufs)
-    strip = ChannelStrip(sr, {"input_gain_db": trim_db, **{n: p[n] for n in _STRIP_NAMES}})
-    pre = np.empty_like(x)
-    strip.process_into(x, pre)
-    if strip.peak_db <= -200.0:
+    peak, glue_gr = glue_in_place(pre, sr, trim_db, p)
+    if peak <= 1e-10:
         raise AudioInputError("audio is silent after the master EQ: nothing to master")
-    start = -strip.peak_db             # the drive at which the limiter starts to act
+    start = -20.0 * math.log10(peak)   # the drive at which the limiter starts to act
     # the unlimited chain, as a point of the search: ``pre`` itself (drive 0, no limiter).
     # Its true peak is measured only if the sample peak leaves the answer open.
     pre_lufs = integrated_loudness(pre, sr)
@@ -208,7 +206,7 @@ def master_audio(audio: np.ndarray, sample_rate: float, params: Mapping[str, Any
         out, trim_db, master_gain_db=float(pt.drive_db + scale_db),
         limiter_ceiling_db=float(scale_db if limited else ceiling), input_lufs=float(in_lufs),
         input_true_peak_dbtp=float(in_tp), loudness_lufs=float(pt.lufs + scale_db),
-        true_peak_dbtp=float(tp), glue_gain_reduction_db=strip.gain_reduction_db,
+        true_peak_dbtp=float(tp), glue_gain_reduction_db=glue_gr,
         limiter_gain_reduction_db=pt.gr_db, limiter_passes=passes,
         tp_overshoot_db=float(tp - 20.0 * math.log10(max(float(np.abs(out).max()), 1e-30))))
 
