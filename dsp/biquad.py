@@ -71,9 +71,10 @@ def design(kind: int, freq_hz: float, gain_db: float, q: float,
 
 @njit(inline="always", fastmath=FASTMATH)
 def tick(x, b0, b1, b2, a1, a2, s1, s2):
-    """One TDF-II step: returns (y, new s1, new s2)."""
+    """One TDF-II step: returns (y, new s1, new s2). Written so that the state's dependency
+    chain is two fused multiply-adds per sample (``b1*x + s2`` is ready before ``y``)."""
     y = b0 * x + s1
-    return y, b1 * x - a1 * y + s2, b2 * x - a2 * y
+    return y, (b1 * x + s2) - a1 * y, b2 * x - a2 * y
 
 
 @njit(cache=True, fastmath=FASTMATH)

@@ -1,9 +1,11 @@
 """Console: N channel strips -> stereo sum -> MasterBus (EQ, glue compressor, gain, limiter).
 
-The master bus runs the same fused kernel as a track strip (``dsp.strip.strip_block``) with the
-high-/low-pass bypassed, input gain 0 dB and pan centred; its ``gain_db`` sits in the strip's
-output-gain slot (after the compressor), then the brick-wall ``dsp.limiter.Limiter``. All strips and
-the master run in one numba call per block, so small real-time blocks stay cheap.
+The track strips run side by side in the multi-lane kernel ``dsp.lanes.lanes_block`` (one SIMD
+lane per strip channel; the same arithmetic as ``dsp.strip.strip_block`` per strip). The master
+bus runs the fused strip kernel with the high-/low-pass bypassed, input gain 0 dB and pan centred;
+its ``gain_db`` sits in the strip's output-gain slot (after the compressor), then the brick-wall
+``dsp.limiter.Limiter``. All strips and the master run in one numba call per block, so small
+real-time blocks stay cheap.
 """
 
 from __future__ import annotations
@@ -15,10 +17,11 @@ import numpy as np
 from numba import njit
 
 from dsp.errors import AudioInputError, ParameterError
+from dsp.lanes import lanes_block, new_lanes
 from dsp.limiter import Limiter
 from dsp.params import MASTER, MASTER_NAMES, ConsoleSetting, spec, validate
-from dsp.strip import (GRMAX, NMET, PEAK, SUMSQ, TARGETS, TRACK_SPEC, ChannelStrip, init_state,
-                       new_state, strip_block)
+from dsp.strip import (COUNT, GRMAX, NMET, PEAK, SUMSQ, TARGETS, TRACK_SPEC, ChannelStrip,
+                       init_state, new_state, strip_block)
 from dsp.strip import _ix as TRACK_INDEX
 from dsp.validate import check_audio, check_sample_rate
 
@@ -45,17 +48,25 @@ MASTER_SPEC = _master_spec()
 
 
 @njit(cache=True, error_model="numpy")
-def _console_kernel(stems, out, vec, filt, st, spec_t, mvec, mfilt, mst, spec_m):
+def _console_kernel(stems, out, vec, filt, st, spec_t, lanes, mvec, mfilt, mst, spec_m):
     """Sum the strips of ``stems (N, C, n)`` into ``out (2, n)``, then the master (no limiter).
 
-    Works through the block in CHUNK-sample pieces so the mix bus stays in cache.
+    Works through the block in CHUNK-sample pieces so the mix bus stays in cache. The strips
+    run in the multi-lane kernel; if their sample counters differ (one strip was reset on its
+    own) each runs strip_block instead, which gives the same output.
     """
     n = stems.shape[2]
+    together = True
+    for i in range(1, stems.shape[0]):
+        together = together and st[i, COUNT] == st[0, COUNT]
     for c0 in range(0, n, CHUNK):
         c1 = min(c0 + CHUNK, n)
         out[:, c0:c1] = 0.0
-        for i in range(stems.shape[0]):
-            strip_block(stems[i], out, c0, c1, True, vec[i], filt[i], st[i], spec_t, c0 == 0)
+        if together:
+            lanes_block(stems, out, c0, c1, c0 == 0, vec, filt, st, spec_t, lanes)
+        else:
+            for i in range(stems.shape[0]):
+                strip_block(stems[i], out, c0, c1, True, vec[i], filt[i], st[i], spec_t, c0 == 0)
         strip_block(out, out, c0, c1, False, mvec, mfilt, mst, spec_m, c0 == 0)
 
 
@@ -185,6 +196,7 @@ class Console:
                                     _state=(self._vec[i], self._filt[i], self._st[i]))
                        for i, t in enumerate(setting.tracks)]
         self.master = MasterBus(self.sample_rate, setting.master)
+        self._lanes = new_lanes(n)
 
     @property
     def latency_samples(self) -> int:
@@ -247,5 +259,5 @@ class Console:
     def _mix_into(self, stems: np.ndarray, out: np.ndarray) -> None:
         """Strips and master bus up to (not including) the limiter."""
         mv, mf, ms = self.master._state()
-        _console_kernel(stems, out, self._vec, self._filt, self._st, TRACK_SPEC, mv, mf, ms,
-                        MASTER_SPEC)
+        _console_kernel(stems, out, self._vec, self._filt, self._st, TRACK_SPEC, self._lanes,
+                        mv, mf, ms, MASTER_SPEC)

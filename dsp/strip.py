@@ -12,7 +12,8 @@ and pan are interpolated per sample inside a step. So any block size gives the s
 
 State arrays (one strip; the console stacks them with a leading strip axis):
 ``vec (6, P)`` rows TARGETS, SEEN, TGT, TGT_U, CUR_U, CUR; ``filt (7, 10)`` per section
-``b0 b1 b2 a1 a2 active zl1 zl2 zr1 zr2``; ``st (ST_SIZE,)`` scalars (offsets below);
+``b0 b1 b2 a1 a2 active zl1 zl2 zr1 zr2``; ``st (ST_SIZE,)`` scalars (offsets below; ``IN_LANES``
+is 1 while the console's lane kernel holds an up-to-date copy of this strip, see dsp.lanes);
 ``spec (3, P)`` rows min, max, is_log of the table.
 """
 
@@ -39,7 +40,7 @@ DENORMAL = 1e-30     # filter state below this is flushed to 0 at each step
 P = len(TRACK_NAMES)
 TARGETS, SEEN, TGT, TGT_U, CUR_U, CUR = range(6)
 (GS, GIN0, GIN1, GL0, GL1, GR0, GR1, MOVING, COUNT, PEAK, SUMSQ, GRMAX, NMET, SR,
- KSMOOTH, CC) = range(16)
+ KSMOOTH, IN_LANES, CC) = range(17)
 SCRATCH = CC + comp.C_SIZE  # 3 x STEP work buffer: left, right, compressor gain
 ST_SIZE = SCRATCH + 3 * STEP
 ACTIVE, Z = 5, 6
@@ -244,6 +245,7 @@ def strip_block(inp, out, start, stop, accumulate, vec, filt, st, spec, new_mete
         count += seg
     st[GS] = gs
     st[COUNT] = count
+    st[IN_LANES] = 0.0  # this state moved on: a console's lane copy (dsp.lanes) is stale
     st[PEAK] = peak
     st[SUMSQ] = sumsq
     st[GRMAX] = grmax
