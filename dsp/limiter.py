@@ -5,7 +5,7 @@ Per sample n (L = lookahead in samples, W = L + 1, c = ceiling, linear):
   Gil-Werman blocks of W samples, O(1) per sample without branches); required gain
   ``m[n] = min(1, c / P[n])``.
 - envelope: instant attack, exponential release in linear gain,
-  ``e[n] = m[n]`` if ``m[n] < e[n-1]`` else ``m[n] + alpha * (e[n-1] - m[n])``,
+  ``e[n] = min(m[n], alpha * e[n-1] + (1 - alpha) * m[n])`` (= ``m[n]`` when ``m[n] < e[n-1]``),
   ``alpha = exp(-1 / (release_ms / 1000 * sample_rate))``. Always ``e[n] <= m[n]``.
 - gain ``g[n] = mean(e[n-L .. n])`` (box smoother of W samples): the gain ramps down linearly
   over the lookahead instead of stepping, and every term of the mean is <= c / p[n-L].
@@ -46,13 +46,20 @@ def _window_peak(inp, i0, m, p, blk, suf, pos, prefix):
     nch = inp.shape[0]
     win = blk.shape[0]
     for j in range(m):
-        v = 0.0
-        for c in range(nch):
-            v = max(v, abs(np.float64(inp[c, i0 + j])))
-        blk[pos] = v
-        prefix = max(prefix, v)
-        pos += 1
-        p[j] = max(suf[pos], prefix)
+        p[j] = abs(np.float64(inp[0, i0 + j]))
+    for c in range(1, nch):
+        for j in range(m):
+            p[j] = max(p[j], abs(np.float64(inp[c, i0 + j])))
+    j = 0
+    while j < m:  # runs inside one window block
+        run = min(m - j, win - pos)
+        for k in range(run):
+            v = p[j + k]
+            blk[pos + k] = v
+            prefix = max(prefix, v)
+            p[j + k] = max(suf[pos + k + 1], prefix)
+        pos += run
+        j += run
         if pos == win:
             s = 0.0
             for k in range(win - 1, -1, -1):
@@ -68,8 +75,8 @@ def _limiter_kernel(inp, out, delay, blk, suf, box, work, ist, fst, ceiling, gua
     """Limit ``inp`` (ch, n) float32 into ``out`` (may be ``inp``); state mutated in place.
 
     Works in CHUNK-sample passes over the scratch rows ``work (2, CHUNK)``: window peak ->
-    required gain (vectorises) -> envelope and box smoother (the one recurrence) -> delayed
-    output per channel (vectorises).
+    required gain (vectorises) -> envelope and box smoother (the one recurrence: one FMA and a
+    min per sample) -> delayed output per channel (vectorises).
     """
     nch, n = inp.shape
     lag = delay.shape[1]
@@ -85,10 +92,12 @@ def _limiter_kernel(inp, out, delay, blk, suf, box, work, ist, fst, ceiling, gua
         pos, prefix = _window_peak(inp, i0, m, p, blk, suf, pos, prefix)
         for j in range(m):
             peak = p[j]
-            p[j] = 1.0 if peak <= ceiling else ceiling / peak
+            need = 1.0 if peak <= ceiling else ceiling / peak
+            p[j] = need
+            g[j] = (1.0 - alpha) * need
         for j in range(m):
             need = p[j]
-            env = need if need < env else need + alpha * (env - need)
+            env = min(need, alpha * env + g[j])
             old = box[bpos]
             box[bpos] = env
             bpos = bpos + 1 if bpos + 1 < win else 0

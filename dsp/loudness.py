@@ -456,12 +456,18 @@ def momentary_max_lufs(audio: np.ndarray, sample_rate: float) -> float:
     return _metered(audio, sample_rate).momentary_max_lufs
 
 
-def true_peak_dbtp(audio: np.ndarray, sample_rate: float) -> float:
-    """True peak in dBTP (4x oversampled, never below the sample peak); -inf for silence."""
+def true_and_sample_peak_db(audio: np.ndarray, sample_rate: float) -> tuple[float, float]:
+    """``(true peak dBTP, sample peak dBFS)`` from one pass; -inf for silence."""
     a, _ = _checked(audio, sample_rate)
     state = _tp_state(a.shape[0])
     _true_peak_kernel(a, _TAPS, _TAPS_ABS_SUM, *state)
-    return _to_db(max(_tp_flush(state), float(state[3][1])), False)
+    sample_peak = float(state[3][1])
+    return _to_db(max(_tp_flush(state), sample_peak), False), _to_db(sample_peak, False)
+
+
+def true_peak_dbtp(audio: np.ndarray, sample_rate: float) -> float:
+    """True peak in dBTP (4x oversampled, never below the sample peak); -inf for silence."""
+    return true_and_sample_peak_db(audio, sample_rate)[0]
 
 
 def sample_peak_db(audio: np.ndarray) -> float:

@@ -9,7 +9,12 @@ any (gain, ceiling) follow from one limiter run at 0 dBFS. The search finds the 
 whose true-peak-to-loudness ratio (PLR) fits under ``ceiling - target``, then scales that run
 to the target: the loudness is exact, the true peak at most the ceiling, and the sample-peak
 ceiling the limiter needed sits under the true-peak ceiling by the measured overshoot.
-A PLR model fitted to each run lands most songs in one run (see ``bench/master_bench.py``).
+
+Each try is a full limiter pass plus loudness and true-peak measurements, so the tries are
+aimed with ``dsp.limiter_model`` (the limited loudness for any drive, predicted from one pass
+over the limiter's input, within a few hundredths of an LU): the first try assumes a typical
+true-peak overshoot, later ones the overshoot and loudness error measured so far. Most songs
+need one limiter pass (``limiter_passes`` in the report; ``bench/master_bench.py``).
 """
 
 from __future__ import annotations
@@ -23,17 +28,17 @@ import numpy as np
 from dsp.eq import eq_sections
 from dsp.errors import AudioInputError
 from dsp.limiter import Limiter
-from dsp.loudness import integrated_loudness, true_peak_dbtp
+from dsp.limiter_model import LimiterModel
+from dsp.loudness import integrated_loudness, true_and_sample_peak_db, true_peak_dbtp
 from dsp.offline import eq_and_loudness_into, glue_in_place
 from dsp.params import MASTER, TRACK, spec, validate
 from dsp.validate import check_audio, check_sample_rate
 
 MAX_PASSES = 8               # limiter runs at most, searching the drive
 MAX_DRIVE_DB = 30.0          # drive into the limiter at most, over where it starts to act
-PLR_WINDOW_DB = 0.4          # the search aims half this under the true-peak ceiling
-PLR_CURVE = 0.03             # typical bend of PLR vs drive (measured on demo mixes)
-TYPICAL_OVERSHOOT_DB = 0.3   # true peak over sample peak assumed when not measured
+TYPICAL_OVERSHOOT_DB = 0.45  # true peak over the limiter's ceiling assumed until measured
 EXTRA_DRIVE_DB = 0.75        # accepted drive beyond the least that meets the ceiling
+DRIVE_TOL_DB = 0.02          # how closely the model's drive is solved
 
 
 @dataclass(frozen=True)
@@ -61,6 +66,7 @@ class _Point:
     lufs: float
     tp_dbtp: float
     gr_db: float
+    sp_db: float          # sample peak
 
     @property
     def plr_db(self) -> float:
@@ -81,68 +87,87 @@ def _limited(pre: np.ndarray, gain_db: float, ceiling_db: float, params: Mapping
 
 def _drive(pre: np.ndarray, drive_db: float, params: Mapping[str, Any], sr: float) -> _Point:
     out, gr = _limited(pre, drive_db, 0.0, params, sr)
-    return _Point(drive_db, out, integrated_loudness(out, sr), true_peak_dbtp(out, sr), gr)
+    tp, sp = true_and_sample_peak_db(out, sr)
+    return _Point(drive_db, out, integrated_loudness(out, sr), tp, gr, sp)
 
 
-def _drive_for(drop_db: float, curve: float) -> float:
-    """Drive over the limiter's start that lowers the PLR by ``drop_db`` when the PLR falls as
-    ``d - curve * d^2`` (1:1 at first, then less: limiting also costs loudness); inf if that
-    curve never gets there."""
-    if drop_db <= 0.0:
-        return 0.0
-    if curve <= 1e-6:
-        return drop_db
-    disc = 1.0 - 4.0 * curve * drop_db
-    return (1.0 - math.sqrt(disc)) / (2.0 * curve) if disc > 0 else math.inf
+class _Aim:
+    """Predicted PLR of a try at drive d: the measured (or typical) true peak over the 0 dBFS
+    ceiling minus the modelled loudness, corrected by the last try's loudness error."""
+
+    def __init__(self, model: LimiterModel) -> None:
+        self.model = model
+        self.tp_db = TYPICAL_OVERSHOOT_DB
+        self.offset_db = 0.0
+
+    def plr_db(self, drive_db: float) -> float:
+        return self.tp_db - self.model.lufs(drive_db) - self.offset_db
+
+    def learn(self, pt: _Point) -> None:
+        self.tp_db = pt.tp_dbtp
+        self.offset_db = pt.lufs - self.model.lufs(pt.drive_db)
+
+    def slope(self, drive_db: float) -> float:
+        """dPLR/d(drive), between -1 (no loudness lost to the limiter) and -0.05."""
+        d = 0.25
+        s = (self.plr_db(drive_db + d) - self.plr_db(drive_db - d)) / (2 * d)
+        return min(max(s, -1.0), -0.05)
+
+    def drive_for(self, goal_db: float, lo: float, hi: float) -> float:
+        """Drive in [lo, hi] whose predicted PLR is ``goal_db`` (regula falsi; the PLR falls
+        with drive), or the end of the range that comes closest."""
+        f_lo, f_hi = self.plr_db(lo) - goal_db, self.plr_db(hi) - goal_db
+        if f_lo <= 0.0:
+            return lo
+        if f_hi >= 0.0:
+            return hi
+        for _ in range(40):
+            d = hi - f_hi * (hi - lo) / (f_hi - f_lo)
+            f = self.plr_db(d) - goal_db
+            if abs(f) < DRIVE_TOL_DB / 2 or hi - lo < DRIVE_TOL_DB:
+                return d
+            if f > 0.0:
+                lo, f_lo = d, f
+                f_hi *= 0.5 if f_hi < 0 else 1.0  # Illinois: keep both ends moving
+            else:
+                hi, f_hi = d, f
+                f_lo *= 0.5
+        return d
 
 
-def _solve_drive(pre: np.ndarray, unlimited: _Point, start_db: float, plr_max_db: float,
+def _solve_drive(pre: np.ndarray, model: LimiterModel, plr_max_db: float,
                  params: Mapping[str, Any], sr: float) -> tuple[_Point, int]:
     """The least drive into the limiter (ceiling 0 dBFS) whose output's peak-to-loudness ratio
     (true peak - loudness) is at most ``plr_max_db``, give or take ``EXTRA_DRIVE_DB``.
 
-    Up to ``start_db`` (the sample peak reaches the ceiling) the limiter does nothing; beyond,
-    the PLR falls with drive d about as ``d - curve * d^2``, ``curve`` refitted to each point,
-    or along the local slope past the model's reach; once a point above and one below bracket
-    the goal (``PLR_WINDOW_DB / 2`` under the maximum), regula falsi. A point under the
-    maximum is accepted when, by the local slope, it has at most ``EXTRA_DRIVE_DB`` more drive
-    than needed.
+    Every try aims, with the model, at the middle of the accepted drives (the least one plus
+    half of ``EXTRA_DRIVE_DB``); a try over the limit raises the lower end of the drive range,
+    one under it lowers the upper end, and its measured true peak and loudness error steer the
+    next aim.
     """
-    plr0 = unlimited.plr_db
-    goal = plr_max_db - PLR_WINDOW_DB / 2
-    above = _Point(start_db, unlimited.audio, unlimited.lufs + start_db,
-                   unlimited.tp_dbtp + start_db, 0.0)
+    aim = _Aim(model)
+    lo, hi = -model.peak_db, -model.peak_db + MAX_DRIVE_DB
     below: _Point | None = None
-    curve, last, passes = PLR_CURVE, above, 0
-    drive = start_db + min(_drive_for(plr0 - goal, curve), 0.5 / curve, MAX_DRIVE_DB)
-    while passes < MAX_PASSES:
-        passes += 1
+    pt: _Point | None = None
+    passes = 0
+    while passes < MAX_PASSES and hi - lo > DRIVE_TOL_DB:
+        least = aim.drive_for(plr_max_db, lo, hi)
+        drive = min(max(least + 0.5 * EXTRA_DRIVE_DB, lo), hi)
+        if pt is not None and abs(drive - pt.drive_db) < DRIVE_TOL_DB:
+            break  # the aim would repeat the last try
         pt = _drive(pre, drive, params, sr)
-        step = pt.drive_db - last.drive_db
-        slope = (pt.plr_db - last.plr_db) / step if step != 0 else -1.0
-        slope = min(max(slope, -1.0), -0.05)
+        passes += 1
+        aim.learn(pt)
         if pt.plr_db <= plr_max_db:
             below = pt if below is None or pt.drive_db < below.drive_db else below
-            if (plr_max_db - pt.plr_db) / -slope <= EXTRA_DRIVE_DB:
+            hi = min(hi, pt.drive_db)
+            if (plr_max_db - pt.plr_db) / -aim.slope(pt.drive_db) <= EXTRA_DRIVE_DB:
                 break
-        elif pt.drive_db > above.drive_db:
-            above = pt
-        last = pt
-        if below is not None:  # bracketed
-            span = below.drive_db - above.drive_db
-            if span < EXTRA_DRIVE_DB / 4:
-                break
-            frac = (above.plr_db - goal) / max(above.plr_db - below.plr_db, 1e-9)
-            drive = above.drive_db + span * (min(max(frac, 0.1), 0.9) if frac < 1 else 0.5)
-            continue
-        d = pt.drive_db - start_db
-        curve = min(max((pt.plr_db - plr0 + d) / (d * d), 0.0), 0.2) if d > 0 else curve
-        drive = start_db + _drive_for(plr0 - goal, curve)
-        if not drive > pt.drive_db + 0.01:  # past the model's reach: the local slope
-            drive = pt.drive_db + (goal - pt.plr_db) / slope
-        drive = min(drive, start_db + MAX_DRIVE_DB)
-        if drive <= pt.drive_db + 0.01:
-            break  # as much drive as allowed: the PLR will not come down further
+        else:
+            lo = max(lo, pt.drive_db)
+    if pt is None:  # no room to search: as much drive as allowed
+        pt = _drive(pre, hi, params, sr)
+        passes += 1
     return (below if below is not None else pt), passes
 
 
@@ -180,20 +205,21 @@ def master_audio(audio: np.ndarray, sample_rate: float, params: Mapping[str, Any
     peak, glue_gr = glue_in_place(pre, sr, trim_db, p)
     if peak <= 1e-10:
         raise AudioInputError("audio is silent after the master EQ: nothing to master")
-    start = -20.0 * math.log10(peak)   # the drive at which the limiter starts to act
+    # the limiter model measures ``pre`` (loudness, block peaks) in one pass
+    model = LimiterModel(pre, sr, p["limiter_release_ms"], p["limiter_lookahead_ms"])
+    pre_sp = 20.0 * math.log10(peak)
     # the unlimited chain, as a point of the search: ``pre`` itself (drive 0, no limiter).
     # Its true peak is measured only if the sample peak leaves the answer open.
-    pre_lufs = integrated_loudness(pre, sr)
-    pre_tp = -start + TYPICAL_OVERSHOOT_DB
-    if target is None or -start - pre_lufs <= ceiling - target:
+    pre_tp = pre_sp + TYPICAL_OVERSHOOT_DB
+    if target is None or pre_sp - model.lufs_unlimited <= ceiling - target:
         pre_tp = true_peak_dbtp(pre, sr)
-    unlimited = _Point(0.0, pre, pre_lufs, pre_tp, 0.0)
+    unlimited = _Point(0.0, pre, model.lufs_unlimited, pre_tp, 0.0, pre_sp)
     passes, pt = 0, unlimited
     if target is None:  # the level comes from params['gain_db'] into a limiter at the ceiling
         pt = _drive(pre, p["gain_db"] - ceiling, p, sr)
         passes, target = 1, pt.lufs + ceiling
     if pt.plr_db > ceiling - target:
-        pt, more = _solve_drive(pre, unlimited, start, ceiling - target, p, sr)
+        pt, more = _solve_drive(pre, model, ceiling - target, p, sr)
         passes += more
     scale_db = target - pt.lufs
     if pt.tp_dbtp + scale_db > ceiling:  # the search ran out: hold the true peak, lose loudness
@@ -208,7 +234,7 @@ def master_audio(audio: np.ndarray, sample_rate: float, params: Mapping[str, Any
         input_true_peak_dbtp=float(in_tp), loudness_lufs=float(pt.lufs + scale_db),
         true_peak_dbtp=float(tp), glue_gain_reduction_db=glue_gr,
         limiter_gain_reduction_db=pt.gr_db, limiter_passes=passes,
-        tp_overshoot_db=float(tp - 20.0 * math.log10(max(float(np.abs(out).max()), 1e-30))))
+        tp_overshoot_db=float(pt.tp_dbtp - pt.sp_db))
 
 
 def _trim_db(to_lufs: float | None, input_lufs: float) -> float:
