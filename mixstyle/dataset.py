@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,13 +18,15 @@ import numpy as np
 import torch
 
 from dsp.params import MASTER, TRACK, normalise_all, section_specs, setting_from_dict, \
-    setting_to_dict
+    setting_to_dict, spec
+from mixstyle.balance import BUS, LEVEL, track_levels
 from mixstyle.errors import ProfileError
 from mixstyle.features import role_index, stem_features
 from mixstyle.fit import FitResult
-from mixstyle.model import PREDICTED_MASTER, PREDICTED_TRACK
+from mixstyle.model import (I_PAN, I_SIDE, MASTER_TARGETS, PREDICTED_MASTER, PREDICTED_TRACK,
+                            TRACK_TARGETS)
 
-RECORD_VERSION = 1
+RECORD_VERSION = 2  # 2: track balance as loudness (levels_lu, bus_lufs)
 
 
 def sha256_file(path: Path) -> str:
@@ -52,6 +54,10 @@ class SongRecord:
     setting: dict[str, Any]            # dsp.params JSON of the recovered setting
     quality: dict[str, float]
     files: list[SourceFile]
+    # each track's loudness re the mix bus (None: silent), and the bus loudness before the
+    # master (mixstyle.balance); empty/None when unknown
+    levels_lu: list[float | None] = field(default_factory=list)
+    bus_lufs: float | None = None
 
     def to_json(self) -> str:
         data = asdict(self)
@@ -62,8 +68,10 @@ class SongRecord:
     def from_json(text: str, where: str) -> "SongRecord":
         try:
             data = json.loads(text)
-            if data.pop("version", None) != RECORD_VERSION:
-                raise ProfileError(f"{where}: unsupported song record version")
+            version = data.pop("version", None)
+            if version != RECORD_VERSION:
+                raise StaleRecord(f"{where}: song record version {version!r}, this mixstyle "
+                                  f"writes {RECORD_VERSION}")
             data["files"] = [SourceFile(**f) for f in data["files"]]
             rec = SongRecord(**data)
             setting_from_dict(rec.setting, where)
@@ -72,12 +80,21 @@ class SongRecord:
             raise ProfileError(f"{where}: not a valid song record ({e})") from None
 
 
+PAN = spec(TRACK, "pan")
+LEVEL_WEIGHT = 3.0   # balance is what a listener notices first
+
+
+class StaleRecord(ProfileError):
+    """A record written by another version of mixstyle: the song is fitted again."""
+
+
 def make_record(song_name: str, names: list[str], roles: list[str], stems: np.ndarray,
                 sample_rate: float, fit: FitResult, files: list[SourceFile]) -> SongRecord:
     feats = [stem_features(s, sample_rate).vector.tolist() for s in stems]
     song_feat = stem_features(stems.sum(axis=0), sample_rate).vector.tolist()
+    levels, bus = track_levels(stems, sample_rate, [t.params for t in fit.setting.tracks])
     return SongRecord(song_name, list(names), list(roles), feats, song_feat,
-                      setting_to_dict(fit.setting), fit.quality(), files)
+                      setting_to_dict(fit.setting), fit.quality(), files, levels, bus)
 
 
 def _weights_for(values: dict[str, Any], section: str) -> np.ndarray:
@@ -98,7 +115,7 @@ def _weights_for(values: dict[str, Any], section: str) -> np.ndarray:
             w[j] = 1.0 if values["hpf_freq_hz"] > 20 else 0.05
         if name == "lpf_q":
             w[j] = 1.0 if values["lpf_freq_hz"] < 18000 else 0.05
-        if name in ("output_gain_db", "pan", "target_lufs"):
+        if name in ("pan", "target_lufs"):
             w[j] = 3.0
     return w
 
@@ -130,10 +147,11 @@ def collate(records: list[SongRecord]) -> Batch:
     roles = torch.zeros(b, n, dtype=torch.long)
     mask = torch.zeros(b, n, dtype=torch.bool)
     song = torch.zeros(b, f)
-    tu = torch.full((b, n, len(PREDICTED_TRACK)), 0.5)
-    tw = torch.zeros(b, n, len(PREDICTED_TRACK))
-    mu = torch.zeros(b, len(PREDICTED_MASTER))
-    mw = torch.zeros(b, len(PREDICTED_MASTER))
+    tu = torch.full((b, n, len(TRACK_TARGETS)), 0.5)
+    tw = torch.zeros(b, n, len(TRACK_TARGETS))
+    mu = torch.full((b, len(MASTER_TARGETS)), 0.5)
+    mw = torch.zeros(b, len(MASTER_TARGETS))
+    k_level, k_bus = len(PREDICTED_TRACK), len(PREDICTED_MASTER)
     for i, r in enumerate(records):
         setting = setting_from_dict(r.setting, f"song record {r.song!r}")
         k = len(r.track_names)
@@ -142,10 +160,21 @@ def collate(records: list[SongRecord]) -> Batch:
         mask[i, :k] = True
         song[i] = torch.tensor(r.song_features)
         for j, t in enumerate(setting.tracks):
-            tu[i, j] = torch.from_numpy(_select(normalise_all(TRACK, t.params), TRACK))
-            tw[i, j] = torch.from_numpy(_weights_for(t.params, TRACK))
-        mu[i] = torch.from_numpy(_select(normalise_all(MASTER, setting.master), MASTER))
-        mw[i] = torch.from_numpy(_weights_for(setting.master, MASTER))
+            tu[i, j, :k_level] = torch.from_numpy(_select(normalise_all(TRACK, t.params), TRACK))
+            tw[i, j, :k_level] = torch.from_numpy(_weights_for(t.params, TRACK))
+            pan = float(t.params["pan"])   # width as the pan target, the side on its own
+            tu[i, j, I_PAN] = float(PAN.normalise(abs(pan)))
+            if abs(pan) > 0.02:
+                tu[i, j, I_SIDE] = 1.0 if pan > 0 else 0.0
+                tw[i, j, I_SIDE] = min(1.0, abs(pan) / 0.2)
+            if j < len(r.levels_lu) and r.levels_lu[j] is not None:
+                tu[i, j, k_level] = float(LEVEL.normalise(r.levels_lu[j]))
+                tw[i, j, k_level] = LEVEL_WEIGHT
+        mu[i, :k_bus] = torch.from_numpy(_select(normalise_all(MASTER, setting.master), MASTER))
+        mw[i, :k_bus] = torch.from_numpy(_weights_for(setting.master, MASTER))
+        if r.bus_lufs is not None:
+            mu[i, k_bus] = float(BUS.normalise(r.bus_lufs))
+            mw[i, k_bus] = 1.0
         if setting.master.get("target_lufs") is None:
             mw[i, [p.name for p in PREDICTED_MASTER].index("target_lufs")] = 0.0
     return Batch(feats, roles, mask, song, tu.float(), tw.float(), mu.float(), mw.float())
@@ -159,7 +188,16 @@ def save_record(folder: Path, record: SongRecord) -> Path:
     return path
 
 
-def load_records(folder: Path) -> list[SongRecord]:
+def load_records(folder: Path, skip_stale: bool = False) -> list[SongRecord]:
+    """The records in ``folder``; with ``skip_stale`` records of another version are left out
+    (``learn`` fits those songs again) instead of raising."""
     if not folder.is_dir():
         return []
-    return [SongRecord.from_json(p.read_text(), str(p)) for p in sorted(folder.glob("*.json"))]
+    out = []
+    for p in sorted(folder.glob("*.json")):
+        try:
+            out.append(SongRecord.from_json(p.read_text(), str(p)))
+        except StaleRecord:
+            if not skip_stale:
+                raise
+    return out

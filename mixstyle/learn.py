@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from mixstyle.audio_io import audio_info
+from mixstyle.balance import strip_loudness
 from mixstyle.dataset import (SongRecord, SourceFile, load_records, make_record, save_record,
                               sha256_file)
 from mixstyle.errors import MixstyleError, ProfileError
@@ -62,14 +63,19 @@ def _duration(path: Path) -> float:
 
 
 def staged_excerpt(song: Song, rec: SongRecord, seconds: float) -> SongAudio:
-    """The song's excerpt for the audio phase, stems trimmed by the record's input gains."""
+    """The song's excerpt for the audio phase, stems trimmed by the record's input gains, and
+    how much louder each fitted strip is over the whole song than over the excerpt."""
     stems = np.stack([s.audio for s in song.stems])
-    gains = np.array([t["params"]["input_gain_db"] for t in rec.setting["tracks"]])
+    tracks = [t["params"] for t in rec.setting["tracks"]]
+    gains = np.array([p["input_gain_db"] for p in tracks])
     start, stop = choose_excerpt(stems, song.sample_rate, seconds)
     staged = stems[:, :, start:stop] * (10 ** (gains / 20))[:, None, None]
+    whole = strip_loudness(stems, song.sample_rate, tracks)
+    part = strip_loudness(stems[:, :, start:stop], song.sample_rate, tracks)
+    offsets = np.where(np.isfinite(whole) & np.isfinite(part), whole - part, 0.0)
     return SongAudio(np.ascontiguousarray(staged.astype(np.float32)),
                      np.ascontiguousarray(song.mix[:, start:stop].astype(np.float32)),
-                     song.sample_rate)
+                     song.sample_rate, offsets)
 
 
 def fit_song(song: Song, config: FitConfig) -> SongRecord:
@@ -133,7 +139,7 @@ def learn(sessions: Path, out: Path, config: LearnConfig = LearnConfig(),
     if not report.songs:
         raise ProfileError(f"{sessions}: no usable songs (expected SESSIONS/<song>/stems/*.wav "
                            f"and SESSIONS/<song>/mix.wav)")
-    records = {r.song: r for r in load_records(out / "songs")}
+    records = {r.song: r for r in load_records(out / "songs", skip_stale=True)}
     stale = []
     for song in report.songs:
         old = records.get(song.name)

@@ -3,8 +3,9 @@
 Each track is a token (its standardised features plus a role embedding); a small transformer
 encoder lets every track see the others (a track's balance depends on the rest of the song); a
 learned "master" token reads the whole song. Heads give the track parameters (``TRACK_PARAMS``
-except the input trim, which is gain staging) and the master parameters, each in [0, 1] of the
-table's normalised range. The output biases start at the training set's mean setting, so with
+except the input trim, which is gain staging, and the fader) plus the track's loudness in the mix
+(``level_lu``), and the master parameters plus the mix bus loudness (``bus_lufs``), each in
+[0, 1] of its normalised range. The output biases start at the training set's mean setting, so with
 little data the model falls back to the producer's average and learns deviations from content.
 """
 
@@ -16,10 +17,21 @@ import torch
 from torch import nn
 
 from dsp.params import MASTER_PARAMS, TRACK_PARAMS
+from mixstyle.balance import BUS, LEVEL, PAN_SIDE
 from mixstyle.features import N_FEATURES, N_ROLES
 
-PREDICTED_TRACK = tuple(p for p in TRACK_PARAMS if p.name != "input_gain_db")
+# The console parameters the network predicts directly. The input trim is gain staging and the
+# fader follows from the track's predicted loudness in the mix (mixstyle.balance), so the
+# network predicts ``level_lu`` per track and ``bus_lufs`` for the song instead. Its ``pan``
+# output is the pan's width (|pan|); ``pan_side`` says whether the side is a habit
+# (mixstyle.balance.assign_sides).
+PREDICTED_TRACK = tuple(p for p in TRACK_PARAMS
+                        if p.name not in ("input_gain_db", "output_gain_db"))
 PREDICTED_MASTER = tuple(MASTER_PARAMS)
+TRACK_TARGETS = PREDICTED_TRACK + (LEVEL, PAN_SIDE)
+I_PAN = [p.name for p in PREDICTED_TRACK].index("pan")
+I_LEVEL, I_SIDE = len(PREDICTED_TRACK), len(PREDICTED_TRACK) + 1
+MASTER_TARGETS = PREDICTED_MASTER + (BUS,)
 
 
 @dataclass(frozen=True)
@@ -52,9 +64,9 @@ class MixNet(nn.Module):
                                            norm_first=True)
         self.encoder = nn.TransformerEncoder(layer, config.layers, enable_nested_tensor=False)
         self.track_head = nn.Sequential(nn.LayerNorm(d), nn.Linear(d, d), nn.GELU(),
-                                        nn.Linear(d, len(PREDICTED_TRACK)))
+                                        nn.Linear(d, len(TRACK_TARGETS)))
         self.master_head = nn.Sequential(nn.LayerNorm(d), nn.Linear(d, d), nn.GELU(),
-                                         nn.Linear(d, len(PREDICTED_MASTER)))
+                                         nn.Linear(d, len(MASTER_TARGETS)))
         for head in (self.track_head, self.master_head):
             nn.init.zeros_(head[-1].weight)
             nn.init.zeros_(head[-1].bias)
@@ -73,7 +85,8 @@ class MixNet(nn.Module):
     def forward(self, feats: torch.Tensor, roles: torch.Tensor, mask: torch.Tensor,
                 song_feats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """feats (B, N, F), roles (B, N) long, mask (B, N) True where a track exists,
-        song_feats (B, F) (features of the plain sum). Returns track_u (B, N, P), master_u (B, M).
+        song_feats (B, F) (features of the plain sum). Returns track_u (B, N, len(TRACK_TARGETS)),
+        master_u (B, len(MASTER_TARGETS)).
         """
         f = (feats - self.feat_mean) / self.feat_std
         s = (song_feats - self.feat_mean) / self.feat_std

@@ -27,12 +27,15 @@ import torch
 from dsp.loudness import integrated_loudness
 from dsp.params import MASTER, TABLE, TRACK, ConsoleSetting, TrackSetting, spec, validate
 from mixstyle.audio_io import write_text_atomic
+from mixstyle.balance import BUS, LEVEL, PAN_SIDE, assign_sides, output_gains
 from mixstyle.errors import ProfileError
 from mixstyle.features import FEATURE_NAMES, role_index, stage_gain_db, stem_features
-from mixstyle.model import PREDICTED_MASTER, PREDICTED_TRACK, MixNet, ModelConfig
+from mixstyle.model import (I_LEVEL, I_SIDE, MASTER_TARGETS, PREDICTED_MASTER,
+                            PREDICTED_TRACK, TRACK_TARGETS, MixNet, ModelConfig)
 
 FORMAT = "mixstyle.profile"
-VERSION = 1
+VERSION = 2   # 2: the network predicts track levels (LU re the mix bus), not faders
+_FADER = spec(TRACK, "output_gain_db")
 
 
 def table_hash() -> str:
@@ -87,11 +90,24 @@ class Profile:
         mask = torch.ones(1, len(stems), dtype=torch.bool)
         with torch.no_grad():
             tu, mu = self.model(feats[None], roles, mask, song)
+        full = []   # the learned setting at full strength; the faders follow from it
+        for i in range(len(stems)):
+            values = {p.name: float(np.clip(p.denormalise(float(tu[0, i, j])), p.min, p.max))
+                      for j, p in enumerate(PREDICTED_TRACK)}
+            values["input_gain_db"] = stage_gain_db(per_stem[i].loudness_lufs)
+            full.append(values)
+        levels = [float(LEVEL.denormalise(float(v))) for v in tu[0, :, I_LEVEL]]
+        sides = [float(PAN_SIDE.denormalise(float(v))) for v in tu[0, :, I_SIDE]]
+        for values, pan in zip(full, assign_sides([v["pan"] for v in full], sides, levels)):
+            values["pan"] = pan
+        bus = float(BUS.denormalise(float(mu[0, len(PREDICTED_MASTER)])))
+        faders = output_gains([a for _, _, a in stems], sample_rate, full, levels, bus)
         tracks = []
         for i, (name, role, _) in enumerate(stems):
-            values = {"input_gain_db": strength * stage_gain_db(per_stem[i].loudness_lufs)}
-            for j, p in enumerate(PREDICTED_TRACK):
-                values[p.name] = _blend(p, float(tu[0, i, j]), strength)
+            values = {"input_gain_db": strength * full[i]["input_gain_db"],
+                      "output_gain_db": _blend(_FADER, _FADER.normalise(faders[i]), strength)}
+            for p in PREDICTED_TRACK:
+                values[p.name] = _blend(p, p.normalise(full[i][p.name]), strength)
             tracks.append(TrackSetting(name, validate(TRACK, values, f"track {name!r}"), role))
         master: dict[str, Any] = {}
         for j, p in enumerate(PREDICTED_MASTER):
@@ -126,8 +142,8 @@ def save_profile(folder: Path, model: MixNet, meta: dict[str, Any], card: dict[s
     folder.mkdir(parents=True, exist_ok=True)
     meta = dict(meta, format=FORMAT, version=VERSION, table_hash=table_hash(),
                 model_config=model.config.to_dict(), feature_names=list(FEATURE_NAMES),
-                predicted_track=[p.name for p in PREDICTED_TRACK],
-                predicted_master=[p.name for p in PREDICTED_MASTER])
+                predicted_track=[p.name for p in TRACK_TARGETS],
+                predicted_master=[p.name for p in MASTER_TARGETS])
     save_weights(model, folder / "weights.npz")
     write_text_atomic(folder / "model_card.json", json.dumps(card, indent=2))
     write_text_atomic(folder / "model_card.md", card_markdown)

@@ -116,8 +116,12 @@ def _song_rows(rec: Any, where: str, freqs: np.ndarray) -> tuple[dict, list[dict
         raise ProfileError(f"{where}: {len(setting.tracks)} track settings but feature rows "
                            f"of shape {[len(f) for f in rec.features]}; expected "
                            f"{len(FEATURE_NAMES)} features per track")
-    levels = [f[_LOUD] + t.params["input_gain_db"] + t.params["output_gain_db"]
-              + t.params["comp_makeup_db"] for t, f in zip(setting.tracks, rec.features)]
+    # the measured loudness in the mix where the record has it, else an estimate from the
+    # stem's loudness and the gains
+    levels = [rec.levels_lu[j] if j < len(rec.levels_lu) and rec.levels_lu[j] is not None
+              else f[_LOUD] + t.params["input_gain_db"] + t.params["output_gain_db"]
+              + t.params["comp_makeup_db"]
+              for j, (t, f) in enumerate(zip(setting.tracks, rec.features))]
     tracks = [{"song": rec.song, "track": t.name, "params": t.params,
                "role": t.role if t.role in ROLES else "other",
                "level_rel_db": level - max(levels),

@@ -17,10 +17,11 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from dsp.params import MASTER, neutral
+from dsp.params import TRACK, spec
 from mixstyle import losses, twin
+from mixstyle.balance import LEVEL, PAN_SIDE, assign_sides, torch_loudness
 from mixstyle.dataset import Batch, SongRecord, collate
-from mixstyle.model import PREDICTED_MASTER, PREDICTED_TRACK, MixNet, ModelConfig
+from mixstyle.model import I_LEVEL, I_SIDE, PREDICTED_TRACK, MixNet, ModelConfig
 
 
 @dataclass(frozen=True)
@@ -43,8 +44,12 @@ class SongAudio:
     stems: np.ndarray   # (N, 2, T) float32, already trimmed by the input gain (gain staging)
     mix: np.ndarray     # (2, T)
     sample_rate: float
+    # per track: loudness of the whole song minus that of the excerpt through the fitted strip
+    # (levels are learned on whole songs, the audio phase hears an excerpt)
+    loudness_offsets: np.ndarray | None = None
 
 
+_GAIN = spec(TRACK, "output_gain_db")
 PEAK_MATCH_DB = 0.2   # mixes whose peaks sit this close to the producer's usual peak level
 
 
@@ -54,8 +59,8 @@ def with_loudness_aims(records: Sequence[SongRecord]) -> list[SongRecord]:
     A producer who peak-normalises (most mixes peak at the same level) reaches their loudness
     aim only when the song's crest factor allows; quieter mixes are quieter because of the peak,
     not by choice. Such songs get the aim (90th percentile of the mixes' loudness) as their
-    target and ``max_limiting_db`` 0: the render then stops where the peak meets the ceiling,
-    as the producer did. Mixes are taken as unlimited (``max_limiting_db`` 0) in any case.
+    target and ``max_limiting_db`` 0, and every song gets the usual peak as its ceiling: the
+    render then stops where the peak meets the ceiling, as the producer did. Mixes are taken as unlimited (``max_limiting_db`` 0) in any case.
     """
     out = [copy.deepcopy(r) for r in records]
     masters = [r.setting["master"] for r in out]
@@ -70,9 +75,13 @@ def with_loudness_aims(records: Sequence[SongRecord]) -> list[SongRecord]:
     if near.mean() < 0.5:
         return out
     aim = float(np.nanpercentile(louds, 90))
+    habit = float(np.median(peaks))
     for m, is_near, loud in zip(masters, near, louds):
         if is_near and np.isfinite(loud):
             m["target_lufs"] = max(float(loud), aim)
+        # their peak level is a habit, not a per-song choice: a song that reached the aim
+        # below it would not have been held back by it either
+        m["limiter_ceiling_db"] = habit
     return out
 
 
@@ -80,7 +89,11 @@ def param_loss(model: MixNet, batch: Batch, drop: torch.Tensor | None = None) ->
     mask = batch.mask if drop is None else batch.mask & ~drop
     tu, mu = model(batch.feats, batch.roles, mask, batch.song_feats)
     w = batch.track_w * mask[..., None]
-    track = (w * (tu - batch.track_u).abs()).sum() / w.sum().clamp_min(1e-6)
+    err = (tu - batch.track_u).abs()
+    # the side habit is a mean (how consistent), not a majority vote: squared error
+    err = torch.cat([err[..., :I_SIDE], 2.0 * err[..., I_SIDE:I_SIDE + 1].pow(2),
+                     err[..., I_SIDE + 1:]], dim=-1)
+    track = (w * err).sum() / w.sum().clamp_min(1e-6)
     master = (batch.master_w * (mu - batch.master_u).abs()).sum() / \
         batch.master_w.sum().clamp_min(1e-6)
     return track + 0.5 * master
@@ -114,23 +127,50 @@ def _init_model(records: Sequence[SongRecord], batch: Batch, config: ModelConfig
 
 
 def _track_dict(u: torch.Tensor) -> dict[str, torch.Tensor]:
-    """(N, P) normalised -> physical name -> (1, N); input trim 0 (stems come staged)."""
-    out = {p.name: p.denormalise(u[:, j]).clamp(p.min, p.max)[None, :]
+    """(N, P) normalised -> physical name -> (N,); input trim and fader 0 (stems come staged,
+    the fader follows from the predicted level)."""
+    out = {p.name: p.denormalise(u[:, j]).clamp(p.min, p.max)
            for j, p in enumerate(PREDICTED_TRACK)}
-    out["input_gain_db"] = torch.zeros(1, u.shape[0])
+    out["input_gain_db"] = torch.zeros(u.shape[0])
+    out["output_gain_db"] = torch.zeros(u.shape[0])
     return out
+
+
+def render_levels(stems: torch.Tensor, sample_rate: float, u: torch.Tensor,
+                  offsets: torch.Tensor | None = None) -> torch.Tensor:
+    """The twin's mix bus for staged ``stems (N, 2, T)`` and predicted targets ``u (N, P+1)``:
+    each strip at fader 0 dB, then the fader that puts it at its predicted level (the bus level
+    is a common offset, left out). Returns (2, T)."""
+    params = _track_dict(u)
+    level = LEVEL.denormalise(u[:, I_LEVEL].detach())
+    sides = assign_sides(params["pan"].detach().tolist(),
+                         PAN_SIDE.denormalise(u[:, I_SIDE].detach()).tolist(), level.tolist())
+    params["pan"] = params["pan"].abs() * torch.tensor([1.0 if p >= 0 else -1.0 for p in sides])
+    y = twin.strip(stems, sample_rate, params)
+    loud = torch_loudness(y, sample_rate)
+    if offsets is not None:
+        loud = loud + offsets
+    # the levels themselves are learned from the measured levels only (the parameter loss):
+    # through a short excerpt the spectral loss trades balance for tone and drifts them
+    gain = (level - loud).clamp(_GAIN.min, _GAIN.max)
+    return (y * torch.pow(10.0, gain / 20.0).to(y.dtype)[:, None, None]).sum(dim=0)
 
 
 def audio_loss(model: MixNet, batch: Batch, i: int, song: SongAudio) -> torch.Tensor:
     n = int(batch.mask[i].sum())
     tu, _ = model(batch.feats[i:i + 1, :n], batch.roles[i:i + 1, :n], batch.mask[i:i + 1, :n],
                   batch.song_feats[i:i + 1])
-    master = {k: v for k, v in neutral(MASTER).items() if v is not None}
-    x = torch.from_numpy(song.stems)[None]
-    y = twin.console(x, song.sample_rate, _track_dict(tu[0]), master)
+    offsets = None if song.loudness_offsets is None else torch.from_numpy(song.loudness_offsets).to(torch.float32)
+    y = render_levels(torch.from_numpy(song.stems), song.sample_rate, tu[0], offsets)[None]
     ref = torch.from_numpy(song.mix)[None]
     y = y * (ref.pow(2).mean().sqrt() / (y.pow(2).mean().sqrt() + 1e-9))
+    # mid and side, not left and right: which side a part sits on is not the style
+    y, ref = _mid_side(y), _mid_side(ref)
     return losses.mrstft(y, ref) + 0.1 * losses.band_db(y, ref, song.sample_rate)
+
+
+def _mid_side(x: torch.Tensor) -> torch.Tensor:
+    return torch.stack([0.5 * (x[:, 0] + x[:, 1]), 0.5 * (x[:, 0] - x[:, 1])], dim=1)
 
 
 def train(records: Sequence[SongRecord], config: TrainConfig = TrainConfig(),
