@@ -34,8 +34,8 @@ def model_block(hop: int) -> int:
 
 
 @njit(cache=True)
-def _measure_blocks(x, coefs, weights, block, energies, peaks):
-    """K-weighted channel-weighted energy and sample peak of each complete block of ``x``."""
+def _measure_blocks(x, coefs, weights, block, energies):
+    """K-weighted channel-weighted energy of each complete block of ``x``."""
     nch = x.shape[0]
     zf = np.zeros((nch, 6))
     acc = np.zeros(nch)
@@ -48,11 +48,24 @@ def _measure_blocks(x, coefs, weights, block, energies, peaks):
             e += weights[c] * acc[c]
             acc[c] = 0.0
         energies[b] = e
-        p = 0.0
-        for c in range(nch):
-            for i in range(i0, i0 + block):
-                p = max(p, abs(np.float64(x[c, i])))
+
+
+@njit(cache=True, fastmath={"nnan", "ninf"})
+def _block_peaks(x, block, nwin, peaks, window_peaks):
+    """Sample peak of each complete block (the audio is finite: the max vectorises), and the
+    largest over each block and the ``nwin - 1`` after it (the limiter's lookahead)."""
+    nb = peaks.shape[0]
+    for b in range(nb):
+        p = np.float32(0.0)
+        for c in range(x.shape[0]):
+            for i in range(b * block, (b + 1) * block):
+                p = max(p, abs(x[c, i]))
         peaks[b] = p
+    for b in range(nb):
+        p = 0.0
+        for k in range(b, min(nb, b + nwin)):
+            p = max(p, peaks[k])
+        window_peaks[b] = p
 
 
 @njit(cache=True)
@@ -95,13 +108,12 @@ class LimiterModel:
         self.block = model_block(self.hop)
         nb = x.shape[1] // self.block
         self._energies = np.zeros(nb)
-        peaks = np.zeros(nb)
         _measure_blocks(x, k_weighting_coeffs(sr), channel_weights(x.shape[0]), self.block,
-                        self._energies, peaks)
+                        self._energies)
         lag = max(1, int(round(lookahead_ms * 1e-3 * sr)))   # as dsp.limiter.Limiter
-        nwin = -(-lag // self.block) + 1
-        padded = np.concatenate([peaks, np.zeros(nwin)])
-        self._window_peaks = np.lib.stride_tricks.sliding_window_view(padded, nwin)[:nb].max(1)
+        peaks = np.zeros(nb)
+        self._window_peaks = np.zeros(nb)
+        _block_peaks(x, self.block, -(-lag // self.block) + 1, peaks, self._window_peaks)
         self._nbox = max(1, int(round((lag + 1) / self.block)))
         self._alpha = math.exp(-1.0 / (release_ms * 1e-3 * sr)) ** self.block
         self._per_sub = self.hop // self.block

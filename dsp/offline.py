@@ -12,10 +12,10 @@ sequential filter to float64 rounding (tests: within 1e-7, usually bit for bit).
 - ``eq_and_loudness(x, sr, eq)``: the EQ cascade (a0-normalised sections, ``dsp.eq``) of ``x``
   and, in the same pass, the BS.1770 K-weighted energy of every 100 ms sub-block of ``x``, gated
   as ``dsp.loudness`` does: returns the EQ'd audio (float32) and ``x``'s integrated loudness.
-- ``glue_in_place(e, sr, input_gain_db, comp)``: input gain, then the strip's compressor with its
-  exact per-step arithmetic (``STEP``-sample steps aligned to the file start, as
-  ``dsp.strip.strip_block``), then make-up, in place; returns the sample peak and the largest gain
-  reduction. ``glue_in_place(eq_and_loudness(x)[0])`` equals ``ChannelStrip`` with the same
+- ``glue_in_place(e, sr, input_gain_db, comp)``: input gain, then the strip's compressor step by
+  step (``STEP``-sample steps aligned to the file start, the same idle test and settling as
+  ``dsp.strip.strip_block``), then make-up, in place; returns the sample peak and the largest
+  gain reduction. ``glue_in_place(eq_and_loudness(x)[0])`` equals ``ChannelStrip`` with the same
   input gain, EQ and compressor within float32 rounding (the input gain is applied after the
   linear EQ instead of before it).
 """
@@ -205,9 +205,11 @@ def eq_and_loudness_into(a: np.ndarray, sr: float, eq_coefs: np.ndarray
 
 
 @njit(inline="always", fastmath=FASTMATH, error_model="numpy")
-def _glue_step(el, er, pos, count, gin, post, cc, bl, br, bg, st):
+def _glue_step(el, er, pos, count, gin, post, cc, bl, br, bg, bl_att, bl_rel, st):
     """One control step (``count`` samples, a constant at each call site) of the strip's
-    compressor; ``st = [gs, max gain reduction, peak]``."""
+    compressor; ``st = [gs, max gain reduction, peak]``. The smoothing is the strip's
+    ``gc + a * (gs - gc)`` written as ``a * gs + (1 - a) * gc`` (the same value to float64
+    rounding; the recurrence is one FMA shorter)."""
     gs = st[0]
     top = 0.0
     for j in range(count):
@@ -231,8 +233,13 @@ def _glue_step(el, er, pos, count, gin, post, cc, bl, br, bg, st):
         bg[j] = comp.target_db(max(abs(bl[j]), abs(br[j])), t_db, knee_db, slope, inv_2w)
     gc_last = bg[count - 1]
     a_att, a_rel = cc[comp.C_A_ATT], cc[comp.C_A_REL]
-    for j in range(count):  # the only recurrence
-        gs = comp.smooth_db(bg[j], gs, a_att, a_rel)
+    for j in range(count):  # (1 - a) * gc of both candidates: vectorises
+        bl_att[j] = (1.0 - a_att) * bg[j]
+        bl_rel[j] = (1.0 - a_rel) * bg[j]
+    for j in range(count):  # the only recurrence: one FMA and a select per sample
+        att = a_att * gs + bl_att[j]
+        rel = a_rel * gs + bl_rel[j]
+        gs = att if bg[j] < gs else rel
         bg[j] = gs
     st[0] = comp.settle_db(gc_last, gs)
     grmax = st[1]
@@ -262,12 +269,14 @@ def _glue_kernel(e, gin, cc, post, st):
     bl = np.empty(STEP)
     br = np.empty(STEP)
     bg = np.empty(STEP)
+    b_att = np.empty(STEP)
+    b_rel = np.empty(STEP)
     full = n - n % STEP
     for pos in range(0, full, STEP):
-        _glue_step(el, er, pos, STEP, gin, post, cc, bl, br, bg, st)
+        _glue_step(el, er, pos, STEP, gin, post, cc, bl, br, bg, b_att, b_rel, st)
     if full < n:
         rest = n - full
-        _glue_step(el, er, full, rest, gin, post, cc, bl, br, bg, st)
+        _glue_step(el, er, full, rest, gin, post, cc, bl, br, bg, b_att, b_rel, st)
 
 
 def glue_in_place(e: np.ndarray, sample_rate: float, input_gain_db: float,
