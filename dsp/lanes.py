@@ -12,13 +12,15 @@ lanes are independent and vectorises the lane loops without runtime overlap chec
 that carry state from sample to sample (filters, gain smoothing, meters) run over sub-blocks of
 ``SUB`` samples inside the lane loop, so the state stays in registers for ``SUB`` samples.
 
-Arrays of ``new_lanes(n)`` (``G`` groups):
+``new_lanes(n)`` holds, per group of strips (one row each, views made by ``_split``):
 
-- ``coef (G, NSEC, 5, LANES)`` b0 b1 b2 a1 a2 per section (identity where a strip has it off)
-- ``zst (G, NSEC, 2, LANES)`` transposed-direct-form-II state
-- ``act (G, NSEC)`` 1 where any strip of the group uses the section (others are skipped)
-- ``sv (G, SV_ROWS, GROUP)`` per strip: gain ramps, compressor constants and state, meters
-- scratch ``xb (STEP, LANES)`` (one control step of audio) and ``gb (STEP, GROUP)`` (gains)
+- ``coef (NSEC, 5, LANES)`` b0 b1 b2 a1 a2 per section (identity where a strip has it off)
+- ``zst (NSEC, 2, LANES)`` transposed-direct-form-II state
+- ``act (NSEC,)`` 1 where any strip of the group uses the section (others are skipped)
+- ``sv (SV_ROWS, GROUP)`` per strip: gain ramps, compressor constants and state, meters
+
+and a last row of scratch: ``xb (STEP, LANES)`` (one control step of audio) and
+``gb (STEP, GROUP)`` (compressor gains).
 
 The strips' own state (``vec``, ``filt``, ``st`` of dsp.strip: what ChannelStrip, the host's
 target writes and the meters read) stays the source of truth: a call loads it into the lanes,
@@ -50,6 +52,7 @@ SV_ROWS = 18
 COEF_SIZE = NSEC * 5 * LANES
 Z_SIZE = NSEC * 2 * LANES
 SV_SIZE = SV_ROWS * GROUP
+ROW_SIZE = max(COEF_SIZE + Z_SIZE + NSEC + SV_SIZE, STEP * (LANES + GROUP))
 INV_STEP = 1.0 / STEP
 
 
@@ -81,11 +84,21 @@ def groups(n_strips: int) -> int:
     return (n_strips + GROUP - 1) // GROUP
 
 
-def new_lanes(n_strips: int) -> tuple[np.ndarray, ...]:
-    """Zeroed ``(coef, zst, act, sv, xb, gb)`` for a console of ``n_strips`` strips."""
-    g = groups(n_strips)
-    return (np.zeros((g, COEF_SIZE)), np.zeros((g, Z_SIZE)), np.zeros((g, NSEC)),
-            np.zeros((g, SV_SIZE)), np.zeros(STEP * LANES), np.zeros(STEP * GROUP))
+def new_lanes(n_strips: int) -> np.ndarray:
+    """Zeroed lane state for a console of ``n_strips`` strips: one row per group holding
+    ``coef, zst, act, sv`` (see ``_split``), and a last row of scratch ``xb, gb``."""
+    return np.zeros((groups(n_strips) + 1, ROW_SIZE))
+
+
+@njit(cache=True)
+def _split(lanes, g):
+    """Views of group g's arrays in ``lanes``, and the scratch: (coef, zst, act, sv, xb, gb)."""
+    row, scratch = lanes[g], lanes[lanes.shape[0] - 1]
+    a = COEF_SIZE
+    b = a + Z_SIZE
+    c = b + NSEC
+    return (row[:a], row[a:b], row[b:c], row[c:c + SV_SIZE], scratch[:STEP * LANES],
+            scratch[STEP * LANES:STEP * (LANES + GROUP)])
 
 
 # loading and storing one strip (k: its slot in the group; arrays: the group's rows) ----------
@@ -363,10 +376,9 @@ def lanes_block(stems, out, start, stop, new_meters, vec, filt, st, spec, lanes)
     """Samples ``start:stop`` of every strip of ``stems (N, C, n)`` (C = 1 or 2) added into
     ``out (2, n)`` in strip order: what strip_block with ``accumulate`` gives strip by strip.
     Every strip's sample counter must be the same (a console resets them together)."""
-    coef_all, zst_all, act_all, sv_all, xb, gb = lanes
     n = stems.shape[0]
-    for g in range(act_all.shape[0]):
-        coef, zst, act, sv = coef_all[g], zst_all[g], act_all[g], sv_all[g]
+    for g in range(lanes.shape[0] - 1):
+        coef, zst, act, sv, xb, gb = _split(lanes, g)
         i0 = g * GROUP
         nk = min(GROUP, n - i0)
         _load_group(vec, filt, st, spec, coef, zst, sv, i0, nk, new_meters)

@@ -83,7 +83,13 @@ def new_state(n: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]
 
 @njit(cache=True, error_model="numpy")
 def _retarget(vec, st, spec):
-    """Pick up new raw targets (clip to range, normalise); flag a glide if any differs."""
+    """Pick up new raw targets (clip to range, normalise); flag a glide if any differs.
+    Nothing new (the usual case, a short scan): nothing to do, as _control keeps MOVING."""
+    fresh = False
+    for p in range(vec.shape[1]):
+        fresh |= vec[TARGETS, p] != vec[SEEN, p]
+    if not fresh:
+        return
     for p in range(vec.shape[1]):
         t = vec[TARGETS, p]
         if t != vec[SEEN, p]:

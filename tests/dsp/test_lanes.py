@@ -178,8 +178,8 @@ def test_lane_loops_are_vectorised():
     if not re.search(r"avx", " ".join(open("/proc/cpuinfo").read().split("flags")[1:2])):
         pytest.skip("no AVX on this CPU")
     fresh = njit(fastmath=La.FASTMATH, error_model="numpy")(La._filters.py_func)
-    coef, zst, act, _, xb, _ = La.new_lanes(1)
-    fresh(xb, coef[0], zst[0], act[0], La.STEP)
+    coef, zst, act, _, xb, _ = La._split(La.new_lanes(1), 0)
+    fresh(xb, coef, zst, act, La.STEP)
     asm = fresh.inspect_asm(fresh.signatures[0])
     packed = re.findall(r"vf(?:n?m(?:add|sub))\d+pd\s+%[yz]mm", asm)
     assert len(packed) >= 8, (config.CPU_NAME, len(packed))
