@@ -15,6 +15,12 @@ runs: the JACK cycle and the PortAudio callback thread are real-time); one extra
 64 tracks at 128 samples with ``jackd -r`` as in the tests, where on a shared machine the
 neighbours' load shows. The notes record the load average.
 
+Reference: right before each main measurement the same JACK server settings play a callback
+that only writes silence (no tracks, no engine); its xruns are what the bare server and this
+machine produce, so the table shows how many the engine adds. On this 2-vCPU VM the bare server
+already reports xruns: "client PortAudio was not finished" while the client thread (SCHED_FIFO)
+had not even been woken, and the dummy driver's own timer waking late.
+
 Run length: 20 s per main measurement (60 s made the benchmark suite too long; set
 MIXSTYLE_HOST_BENCH_SECONDS=60 for the full length) and 5 s per step of the track-count search.
 """
@@ -35,6 +41,7 @@ sys.path.insert(0, os.path.dirname(HERE))
 from dsp.params import ConsoleSetting, TrackSetting  # noqa: E402
 from host.engine import Engine, EngineConfig  # noqa: E402
 from host.jack_server import JackServer, jack_missing_reason  # noqa: E402
+from host.meters import TimingRing  # noqa: E402
 from host.reader import TrackSource  # noqa: E402
 
 SR = 48000
@@ -110,6 +117,46 @@ def measure(paths: list[str], n_tracks: int, block: int, seconds: float,
                 errors=errors, server_xruns=server)
 
 
+class Silence:
+    """The trivial callback of the reference measurement: what AudioOutput needs of an engine
+    (block, sample_rate, timing, process), writing zeros."""
+
+    def __init__(self, block: int) -> None:
+        self.block = block
+        self.sample_rate = float(SR)
+        self.timing = TimingRing(block / SR, slots=1 << 17)
+        self.blocks = 0
+
+    def process(self, out: np.ndarray) -> None:
+        t0 = time.perf_counter_ns()
+        out.fill(0.0)
+        self.blocks += 1
+        self.timing.record(time.perf_counter_ns() - t0)
+
+
+def measure_reference(block: int, seconds: float, realtime: bool = False) -> dict:
+    """The bare server: same settings as ``measure``, a callback that writes silence."""
+    from host.io import AudioOutput, refresh_portaudio, release_portaudio
+    with JackServer(sample_rate_hz=SR, period_frames=block, realtime=realtime) as srv:
+        refresh_portaudio()
+        try:
+            silence = Silence(block)
+            with AudioOutput(silence):
+                time.sleep(0.5)
+                silence.timing.reset()
+                server0 = srv.log().count("XRun")
+                blocks0 = silence.blocks
+                time.sleep(seconds)
+                st = silence.timing.stats()
+                server = srv.log().count("XRun") - server0
+                blocks = silence.blocks - blocks0
+        finally:
+            release_portaudio()
+    refresh_portaudio()
+    return dict(xruns=st.xruns, late_callbacks=st.late_callbacks, flagged=st.flagged_xruns,
+                blocks=blocks, server_xruns=server)
+
+
 def _ok(m: dict) -> bool:
     """Within budget: p99 <= 30% of the period and no callback longer than the period."""
     return m["p99"] <= P99_TARGET_PCT and m["late_callbacks"] == 0
@@ -156,6 +203,7 @@ def _note(m: dict, mode: str) -> str:
 def _rows_for(paths: list[str], block: int, realtime: bool, mode: str,
               search: bool = True) -> list[dict]:
     period_ms = 1000.0 * block / SR
+    ref = measure_reference(block, MAIN_SECONDS, realtime)
     m = measure(paths, 64, block, MAIN_SECONDS, realtime)
     base = (f"64 tracks, {block}-sample blocks ({period_ms:.2f} ms), {MAIN_SECONDS:.0f} s via "
             f"JACK dummy{'' if realtime else ', no real-time scheduling (jackd -r)'}")
@@ -168,8 +216,15 @@ def _rows_for(paths: list[str], block: int, realtime: bool, mode: str,
              note=note),
         dict(name=f"host callback max, {base}", ours=round(m["max"], 1), reference=None,
              ratio=None, target=None, unit="% of block period", note=note),
-        dict(name=f"host xruns, {base}", ours=m["xruns"], reference=None, ratio=None,
-             target=0, unit="count (<= target)", note=note),
+        dict(name=f"host xruns, {base}", ours=m["xruns"], reference=ref["xruns"], ratio=None,
+             target=0, unit="count (<= target; reference = bare server)",
+             note=f"the engine adds {m['xruns'] - ref['xruns']:+d} xruns over the bare server "
+                  f"measured just before (next row); " + note),
+        dict(name=f"host xruns of the bare server (callback writes silence), {base}",
+             ours=ref["xruns"], reference=None, ratio=None, target=None, unit="count",
+             note=f"{mode}; {ref['blocks']} callbacks; {ref['late_callbacks']} late callbacks + "
+                  f"{ref['flagged']} PortAudio flags (the JACK server logged "
+                  f"{ref['server_xruns']} xruns); same server settings, no engine"),
     ]
     if search:
         best, tried = largest_track_count(paths, block, _ok(m), realtime)
