@@ -1,24 +1,17 @@
 """VST3 presets (.vstpreset) of a console setting for Debian's zam-plugins 4.1 (/usr/lib/vst3).
 
-Chain per strip: ``ZamEQ2 A -> ZamEQ2 B -> ZamCompX2``. ZamEQ2 is mono: put one instance on each
-channel (most hosts do this for a mono plugin on a stereo track). Files are named
-``NN-<track>.ZamEQ2-A.vstpreset`` etc. and ``master.*``; ``README.txt`` lists the chain and
-everything that was approximated or left to the DAW.
-
-How ZamEQ2 4.1 filters (read from its source, checked by measurement in the tests): its shelves
-are RBJ shelves with shelf slope S = 0.707 (ours: S = 1); its peaks are Orfanidis peaking
-filters whose bandwidth is set at the half-gain (dB) points, like RBJ's, but which keep an
-analogue-like gain at Nyquist where a bilinear RBJ peak returns to 0 dB.
+Chain per strip: ``ZamEQ2 A -> B -> C -> D -> ZamCompX2``. ZamEQ2 is mono: put one instance on
+each channel (most hosts do this for a mono plugin on a stereo track). Files are named
+``NN-<track>.ZamEQ2-A.vstpreset`` etc. and ``master.*``; ``README.txt`` lists the chain, the
+modelled EQ error of each strip and everything that was approximated or left to the DAW.
 
 =====================  =====================  ===========================================
 mixstyle               ZamEQ2 / ZamCompX2     mapping
 =====================  =====================  ===========================================
-input_gain_db          A and B ``master``     half each (each instance allows +-12 dB)
-low/high shelf         A and B ``boostl/fl``  two S=0.707 shelves of half the gain at the same
-                       ``boosth/fh``          corner; worst error 0.91 dB at +-18 dB
-peak1, peak2           A ``boost1/f1/bw1``,   same centre and gain; ``bw`` chosen so that the
-                       A ``boost2/f2/bw2``    half-gain edges match ours (exact to 0.1 dB for
-peak3                  B ``boost1/f1/bw1``    narrow or low bands; see "refit" below)
+EQ bands, input gain   ZamEQ2 A..D            fitted to our EQ curve (``zam_fit``: ZamEQ2's
+                                              filters modelled from its source, each band
+                                              on filters of its own, then all together);
+                                              input gain = the instances' ``master``
 comp threshold, ratio  ``thr``, ``rat``       identical
 comp attack/release    ``att``, ``rel``       identical one-pole smoothing of the gain in dB;
                                               clamped to ZamCompX2's 100 ms / 500 ms maxima
@@ -29,23 +22,29 @@ comp knee              ``kn`` = 0             ZamCompX2's knee is not a soft kne
 comp makeup            ``mak``                identical
 stereo link            ``stereodet`` = 1      max of the channels' gain reductions = our peak
                                               detector over channels
-hpf, lpf               (none)                 not representable: use the DAW's filters
+hpf, lpf               (none)                 left to the DAW (see below)
 output_gain_db, pan    (none)                 the DAW's fader and pan
 master gain_db,        (none)                 not representable: set in the DAW (gain before
 limiter, target_lufs                          its limiter)
 =====================  =====================  ===========================================
 
-Refit: wide peaks high up deviate (up to 4.7 dB for a Q 0.3, 18 dB band at 44.1 kHz) because
-ZamEQ2's peaks keep their gain at Nyquist. When the modelled curve of the direct mapping is off
-by more than 0.2 dB, all bands of A and B, plus B's free second peak, are refitted (reweighted
-least squares on the dB curve) to our EQ curve; the result is kept if it is better. Measured
-(tests): within 0.7 dB of ``dsp.eq.eq_curve_db`` over 20 Hz..20 kHz at 44.1/48/96 kHz for
-settings inside ZamEQ2's ranges, including +-18 dB shelves and Q 0.3 bands at 6-12 kHz. Over 40
-random settings at 44.1 kHz (every band active, anywhere in the table): 90 % within 0.93 dB,
-worst 2.5 dB at 20 kHz (a +15 dB, Q 0.5 peak at 14 kHz: our bilinear peak must fall back to
-0 dB at Nyquist, ZamEQ2's cannot follow). The README of each export states its modelled error.
-Frequencies outside ZamEQ2's 20..14000 Hz are clamped (noted). Bandwidths depend slightly on the
-sample rate for high bands, so presets are made for one ``sample_rate_hz``.
+Measured (tests/mixstyle/export/test_vstpreset.py: each preset loaded into the real plugin with
+pedalboard, an impulse through the chain, against ``dsp.eq.eq_curve_db`` + input gain): all 20
+random extreme settings of the test (every band active anywhere in the table, gains at or near
++-18 dB, Q 0.3 .. 8, input gain +-24 dB, at 44.1/48/96 kHz) within 0.24 dB over 20 Hz .. 20 kHz
+(median 0.04 dB); with the model, 120 more such settings within 0.5 dB. Before the fit (two
+instances, analytic mapping) 10 % of such settings missed 1 dB, worst 4.6 dB.
+
+The one corner ZamEQ2 cannot reach is a peak3 band centred above its 14 kHz top frequency (our
+table goes to 16 kHz): no ZamEQ2 filter resonates above 14 kHz, so such a band comes out wider
+and lower -- modelled 1.8 dB for +18 dB, Q 1.1 at 14.7 kHz, 7.7 dB for a -16 dB, Q 7.6 cut at
+15.6 kHz (3 of 80 random settings had one); measured in the test for +18 dB, Q 1.2 at 15.2 kHz.
+The README states the modelled error of every strip. High shelves above 14 kHz are built from
+lower filters within the 1 dB. High- and low-pass: ZamEQ2 has none; its lowest shelf flattens at
+-50 dB and its poles are overdamped (Q < 0.35), so a 12 dB/oct resonant high-pass is not
+representable: use the DAW's filters (noted per strip). Presets are made for one
+``sample_rate_hz`` (the fit models the plugin's bilinear filters at that rate). Fitting takes
+about 0.6 s per strip (3.5 s at worst in the test).
 
 Container (VST3 SDK preset format): ``'VST3'``, int32 version 1, the processor class id as 32
 ASCII hex digits, int64 offset of the chunk list; then the chunk data; then ``'List'``, int32
@@ -56,32 +55,30 @@ component state (for these DPF plugins: NUL-separated ``key, value`` text pairs 
 
 from __future__ import annotations
 
-import math
 import os
 import struct
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping
 
 import numpy as np
-from scipy.optimize import least_squares
 
-from dsp.eq import eq_curve_db
+from dsp.biquad import response_db
+from dsp.eq import eq_sections
 from dsp.errors import ExportError
 from dsp.params import MASTER, TRACK, ConsoleSetting, spec, validate
 from dsp.validate import check_sample_rate
 from mixstyle.export.safe_zip import safe_file_stem, write_bytes_atomic
+from mixstyle.export.zam_fit import INSTANCES, ZAM_FREQ_MAX_HZ, ZAM_FREQ_MIN_HZ, fit_zam_eq2
 
 ZAMEQ2_CLASS_ID = "2046504473616C633251455A00000000"
 ZAMCOMPX2_CLASS_ID = "2046504473616C633250435A00000000"
-ZAM_FREQ_MIN_HZ, ZAM_FREQ_MAX_HZ = 20.0, 14000.0
-ZAM_BW_MIN, ZAM_BW_MAX = 0.1, 6.0
 ZAM_ATTACK_MAX_MS, ZAM_RELEASE_MAX_MS = 100.0, 500.0
 EQ_ORDER = ("boost1", "bw1", "f1", "boost2", "bw2", "f2", "boostl", "fl", "boosth", "fh",
             "master", "peaks")
 COMP_ORDER = ("att", "rel", "kn", "rat", "thr", "mak", "slew", "stereodet", "sidechain")
-_EQ_FLAT = {"boost1": 0.0, "bw1": 1.0, "f1": 500.0, "boost2": 0.0, "bw2": 1.0, "f2": 3000.0,
-            "boostl": 0.0, "fl": 250.0, "boosth": 0.0, "fh": 8000.0, "master": 0.0, "peaks": 0.0}
+BANDS = ("low_shelf", "peak1", "peak2", "peak3", "high_shelf")   # dsp.eq's master order
+CURVE_POINTS = 320
 
 
 # ------------------------------------------------------------------------------ container
@@ -133,178 +130,31 @@ def read_vstpreset(data: bytes, where: str = "preset") -> tuple[str, dict[str, b
     return class_id, chunks
 
 
-# ------------------------------------------------------------------------------- mapping
-
-
-def _zam_qq(bw: float) -> float:
-    """ZamEQ2's internal Q of its 'Bandwidth' knob (its source: 2^(1/bw) / (2^bw - 1))."""
-    return 2.0 ** (1.0 / bw) / (2.0 ** bw - 1.0)
-
-
-def zam_bandwidth(freq_hz: float, q: float, sample_rate_hz: float) -> float:
-    """ZamEQ2 'Bandwidth' giving the half-gain edges of our RBJ peak (freq_hz, q).
-
-    The RBJ peak's half-gain edges are the analogue edges (+-1/Q + sqrt(1/Q^2 + 4)) / 2,
-    prewarped; ZamEQ2 takes ``(f/fs) / qq`` as the edge distance in radians. Clamped to the
-    knob's 0.1 .. 6.
-    """
-    k = math.tan(math.pi * freq_hz / sample_rate_hz)
-    upper = (1.0 / q + math.sqrt(1.0 / q ** 2 + 4.0)) / 2.0
-    width_rad = 2.0 * math.atan(k * upper) - 2.0 * math.atan(k / upper)
-    target = (freq_hz / sample_rate_hz) / width_rad
-    lo, hi = ZAM_BW_MIN, ZAM_BW_MAX  # _zam_qq decreases with bw
-    if target >= _zam_qq(lo):
-        return lo
-    if target <= _zam_qq(hi):
-        return hi
-    for _ in range(80):
-        mid = 0.5 * (lo + hi)
-        lo, hi = (mid, hi) if _zam_qq(mid) > target else (lo, mid)
-    return 0.5 * (lo + hi)
-
-
-# ---------------------------------------------------- ZamEQ2 4.1 filter model and refinement
-
-ZAM_SHELF_SLOPE = 0.707
-_FIT_KEYS = ("fl", "boostl", "fh", "boosth", "f1", "boost1", "bw1", "f2", "boost2", "bw2")
-_FIT_TOL_DB = 0.2
-
-
-def _shelf_ba(high: bool, f: float, g: float, sr: float) -> tuple[tuple[float, ...], ...]:
-    """RBJ shelf with ZamEQ2's slope S = 0.707 (a0 not normalised)."""
-    a = 10.0 ** (g / 40.0)
-    w = 2.0 * math.pi * f / sr
-    c, sg = math.cos(w), (1.0 if high else -1.0)
-    k = 2.0 * math.sqrt(a) * math.sin(w) / 2.0 * math.sqrt(
-        (a + 1.0 / a) * (1.0 / ZAM_SHELF_SLOPE - 1.0) + 2.0)
-    m = (a - 1.0) * c
-    b = (a * (a + 1.0 + sg * m + k), -2.0 * sg * a * (a - 1.0 + sg * (a + 1.0) * c),
-         a * (a + 1.0 + sg * m - k))
-    den = (a + 1.0 - sg * m + k, 2.0 * sg * (a - 1.0 - sg * (a + 1.0) * c), a + 1.0 - sg * m - k)
-    return b, den
-
-
-def _peak_ba(f: float, g: float, bw: float, sr: float) -> tuple[tuple[float, ...], ...]:
-    """Orfanidis peaking EQ (reference gain 1, band edges at the half-dB gain) as in ZamEQ2."""
-    gl = 10.0 ** (g / 20.0)
-    gb2, g2 = gl, gl * gl  # bandwidth gain^2 = G (half the dB gain)
-    w0, dw = 2.0 * math.pi * f / sr, (f / sr) / _zam_qq(bw)
-    ff, g00, f00 = abs(g2 - gb2), abs(g2 - 1.0), abs(gb2 - 1.0)
-    pi2 = (w0 * w0 - math.pi ** 2) ** 2
-    g1 = math.sqrt((pi2 + g2 * f00 * math.pi ** 2 * dw * dw / ff)
-                   / (pi2 + f00 * math.pi ** 2 * dw * dw / ff))
-    g01, g11 = abs(g2 - g1), abs(g2 - g1 * g1)
-    f01, f11 = abs(gb2 - g1), abs(gb2 - g1 * g1)
-    w2 = math.sqrt(g11 / g00) * math.tan(w0 / 2.0) ** 2
-    dww = (1.0 + math.sqrt(f00 / f11) * w2) * math.tan(dw / 2.0)
-    cc = f11 * dww * dww - 2.0 * w2 * (f01 - math.sqrt(f00 * f11))
-    dd = 2.0 * w2 * (g01 - math.sqrt(g00 * g11))
-    aa, bb = math.sqrt((cc + dd) / ff), math.sqrt((g2 * cc + gb2 * dd) / ff)
-    return (g1 + w2 + bb, -2.0 * (g1 - w2), g1 - bb + w2), (1.0 + w2 + aa, -2.0 * (1.0 - w2),
-                                                            1.0 + w2 - aa)
-
-
-def _mag2(c: tuple[float, ...], cos1: np.ndarray, cos2: np.ndarray) -> np.ndarray:
-    return (c[0] ** 2 + c[1] ** 2 + c[2] ** 2 + 2.0 * (c[0] * c[1] + c[1] * c[2]) * cos1
-            + 2.0 * c[0] * c[2] * cos2)
-
-
-def zam_eq2_curve_db(instances: Sequence[Mapping[str, float]], freqs_hz: np.ndarray,
-                     sample_rate_hz: float) -> np.ndarray:
-    """Modelled magnitude (dB) of chained ZamEQ2 4.1 instances with these parameter values."""
-    w = 2.0 * np.pi * np.asarray(freqs_hz, dtype=np.float64) / sample_rate_hz
-    cos1, cos2 = np.cos(w), np.cos(2.0 * w)
-    out = np.zeros_like(w)
-    for v in instances:
-        filters = [_shelf_ba(False, v["fl"], v["boostl"], sample_rate_hz) if v["boostl"] else None,
-                   _shelf_ba(True, v["fh"], v["boosth"], sample_rate_hz) if v["boosth"] else None]
-        for s in ("1", "2"):
-            if v[f"boost{s}"]:
-                filters.append(_peak_ba(v[f"f{s}"], v[f"boost{s}"], v[f"bw{s}"], sample_rate_hz))
-        for ba in filters:
-            if ba is not None:
-                out += 10.0 * np.log10(_mag2(ba[0], cos1, cos2) / _mag2(ba[1], cos1, cos2))
-        out += v["master"]
-    return out
-
-
-def _refine(a: dict[str, float], b: dict[str, float], target_db: np.ndarray,
-            freqs: np.ndarray, sr: float) -> float:
-    """Fit both instances' bands (in place) to ``target_db``; returns the max error in dB.
-
-    Starts from the analytic mapping and uses B's free peak as a corrector; a few reweighted
-    least-squares rounds approach the minimax fit. Kept only if it beats the start.
-    """
-    insts = (a, b)
-    fmax = min(ZAM_FREQ_MAX_HZ, 0.45 * sr)
-
-    def err(x: np.ndarray) -> np.ndarray:
-        trial = [dict(v) for v in insts]
-        for i, (inst, key) in enumerate((i, k) for i in range(2) for k in _FIT_KEYS):
-            trial[inst][key] = float(np.exp(x[i]) if key[0] == "f" else x[i])
-        return zam_eq2_curve_db(trial, freqs, sr) - target_db
-
-    start = float(np.abs(zam_eq2_curve_db(insts, freqs, sr) - target_db).max())
-    if start <= _FIT_TOL_DB:
-        return start
-    spare = dict(b, boost2=0.01, f2=0.5 * fmax, bw2=2.0)  # B's free peak, nearly flat
-    x0, lo, hi = [], [], []
-    for v in (a, spare):
-        for key in _FIT_KEYS:
-            if key[0] == "f":
-                x0.append(math.log(v[key]))
-                lo.append(math.log(ZAM_FREQ_MIN_HZ))
-                hi.append(math.log(fmax))
-            else:
-                x0.append(v[key])
-                lo.append(ZAM_BW_MIN if key.startswith("bw") else -50.0)
-                hi.append(ZAM_BW_MAX if key.startswith("bw") else 20.0)
-    x = np.clip(np.array(x0), np.array(lo) + 1e-9, np.array(hi) - 1e-9)
-    weight = np.ones_like(freqs)
-    for _ in range(3):
-        x = least_squares(lambda y: err(y) * weight, x, bounds=(lo, hi), x_scale="jac",
-                          max_nfev=150).x
-        e = np.abs(err(x))
-        weight = 1.0 + 4.0 * (e / max(float(e.max()), 1e-9)) ** 2
-    best = float(np.abs(err(x)).max())
-    if best >= start:
-        return float(start)
-    for i, (inst, key) in enumerate((i, k) for i in range(2) for k in _FIT_KEYS):
-        insts[inst][key] = float(np.exp(x[i]) if key[0] == "f" else x[i])
-    return best
-
-
 def _freq(value: float, what: str, notes: list[str], sample_rate_hz: float) -> float:
     f = min(max(value, ZAM_FREQ_MIN_HZ), ZAM_FREQ_MAX_HZ, 0.45 * sample_rate_hz)
     if f != value:
-        notes.append(f"{what} {value:g} Hz clamped to {f:g} Hz (ZamEQ2 allows "
-                     f"{ZAM_FREQ_MIN_HZ:g} .. {ZAM_FREQ_MAX_HZ:g} Hz, below 0.45 * fs)")
+        notes.append(f"{what} {value:g} Hz is above ZamEQ2's top frequency ({f:g} Hz): "
+                     f"approximated from lower filters (see the EQ error below)")
     return f
 
 
 def zam_eq2_values(section: str, params: Mapping[str, Any], sample_rate_hz: float,
-                   where: str = "") -> tuple[dict[str, float], dict[str, float], list[str]]:
-    """Parameter values of ZamEQ2 instances A and B for one strip, and notes."""
+                   where: str = "") -> tuple[list[dict[str, float]], list[str]]:
+    """Parameter values of ZamEQ2 instances A..D for one strip (fitted), and notes."""
     p = validate(section, params, where)
     sr = check_sample_rate(sample_rate_hz)
     notes: list[str] = []
-    a, b = dict(_EQ_FLAT), dict(_EQ_FLAT)
-    for inst in (a, b):  # each shelf = two S=0.707 shelves of half the gain
-        inst["boostl"], inst["boosth"] = p["low_shelf_gain_db"] / 2, p["high_shelf_gain_db"] / 2
-        inst["fl"] = _freq(p["low_shelf_freq_hz"], "low shelf", notes if inst is a else [], sr)
-        inst["fh"] = _freq(p["high_shelf_freq_hz"], "high shelf", notes if inst is a else [], sr)
-        if section == TRACK:
-            inst["master"] = p["input_gain_db"] / 2
-    for inst, slot, band in ((a, "1", "peak1"), (a, "2", "peak2"), (b, "1", "peak3")):
-        f = _freq(p[f"{band}_freq_hz"], band, notes, sr)
-        inst[f"boost{slot}"] = p[f"{band}_gain_db"]
-        inst[f"f{slot}"] = f
-        inst[f"bw{slot}"] = zam_bandwidth(f, p[f"{band}_q"], sr)
-    flat_ends = {} if section == MASTER else {"hpf_freq_hz": spec(TRACK, "hpf_freq_hz").min,
-                                              "lpf_freq_hz": spec(TRACK, "lpf_freq_hz").max}
-    freqs = np.geomspace(20.0, min(20000.0, 0.49 * sr), 120)
-    target = eq_curve_db(section, {**p, **flat_ends}, freqs, sr) + (a["master"] + b["master"])
-    worst = _refine(a, b, target, freqs, sr)
+    for band, what in (("peak3", "peak3"), ("high_shelf", "high shelf"),
+                       ("low_shelf", "low shelf"), ("peak1", "peak1"), ("peak2", "peak2")):
+        _freq(p[f"{band}_freq_hz"], what, notes, sr)  # notes what ZamEQ2 cannot reach
+    freqs = np.geomspace(20.0, min(20000.0, 0.49 * sr), CURVE_POINTS)
+    rows = eq_sections(section, p, sr)
+    rows = rows[1:-1] if section == TRACK else rows  # without the high- and low-pass
+    curves = {band: response_db(row, freqs, sr) for band, row in zip(BANDS, rows)}
+    bands = {band: {"freq": p[f"{band}_freq_hz"], "gain": p[f"{band}_gain_db"],
+                    "q": p.get(f"{band}_q", 0.7071)} for band in BANDS}
+    gain = p["input_gain_db"] if section == TRACK else 0.0
+    insts, worst = fit_zam_eq2(curves, bands, gain, freqs, sr)
     notes.append(f"EQ curve within {worst:.2f} dB of mixstyle's over 20 Hz .. "
                  f"{freqs[-1] / 1000:.3g} kHz (modelled)")
     if section == TRACK:
@@ -314,7 +164,7 @@ def zam_eq2_values(section: str, params: Mapping[str, Any], sample_rate_hz: floa
         if p["lpf_freq_hz"] < spec(TRACK, "lpf_freq_hz").max:
             notes.append(f"low-pass {p['lpf_freq_hz']:g} Hz (Q {p['lpf_q']:g}) not "
                          f"representable: use the DAW's low-pass")
-    return a, b, notes
+    return insts, notes
 
 
 def zam_compx2_values(params: Mapping[str, Any], section: str = TRACK,
@@ -361,13 +211,13 @@ def preset_paths(setting: ConsoleSetting, out_dir: str | os.PathLike[str]) -> li
     out = Path(out_dir)
     names = [f"{i + 1:02d}-{safe_file_stem(t.name)}" for i, t in enumerate(setting.tracks)]
     names.append("master")
-    return [out / f"{n}.{kind}.vstpreset" for n in names
-            for kind in ("ZamEQ2-A", "ZamEQ2-B", "ZamCompX2")] + [out / "README.txt"]
+    kinds = [f"ZamEQ2-{i}" for i in INSTANCES] + ["ZamCompX2"]
+    return [out / f"{n}.{kind}.vstpreset" for n in names for kind in kinds] + [out / "README.txt"]
 
 
 def export_vstpresets(setting: ConsoleSetting, out_dir: str | os.PathLike[str],
                       sample_rate_hz: float = 48000.0) -> PresetExport:
-    """Write three presets per strip (EQ A, EQ B, compressor) and a README into ``out_dir``."""
+    """Write five presets per strip (EQ A..D, compressor) and a README into ``out_dir``."""
     if not isinstance(setting, ConsoleSetting):
         raise TypeError(f"setting must be a dsp.params.ConsoleSetting, got "
                         f"{type(setting).__name__}")
@@ -382,7 +232,7 @@ def export_vstpresets(setting: ConsoleSetting, out_dir: str | os.PathLike[str],
     notes: list[str] = []
     for name, section, params in strips:
         where = "master" if section == MASTER else f"track {name!r}"
-        eq_a, eq_b, eq_notes = zam_eq2_values(section, params, sr, where)
+        eqs, eq_notes = zam_eq2_values(section, params, sr, where)
         comp, comp_notes = zam_compx2_values(params, section, where)
         p = validate(section, params, where)
         extra = []
@@ -396,16 +246,17 @@ def export_vstpresets(setting: ConsoleSetting, out_dir: str | os.PathLike[str],
                          f" ms, lookahead {p['limiter_lookahead_ms']:g} ms), loudness target "
                          f"{target}: not representable, use the DAW's limiter")
         notes += [f"{name}: {n}" for n in eq_notes + comp_notes + extra]
-        for plugin, cid, values, order in (("ZamEQ2", ZAMEQ2_CLASS_ID, eq_a, EQ_ORDER),
-                                           ("ZamEQ2", ZAMEQ2_CLASS_ID, eq_b, EQ_ORDER),
-                                           ("ZamCompX2", ZAMCOMPX2_CLASS_ID, comp, COMP_ORDER)):
+        chain = [("ZamEQ2", ZAMEQ2_CLASS_ID, v, EQ_ORDER) for v in eqs]
+        for plugin, cid, values, order in chain + [("ZamCompX2", ZAMCOMPX2_CLASS_ID, comp,
+                                                     COMP_ORDER)]:
             path = next(paths)
             write_bytes_atomic(path, vstpreset_bytes(cid, dpf_state(values, order)))
             files.append(PresetFile(name, plugin, path, values))
     readme = next(paths)
     text = ["mixstyle -> zam-plugins presets, made for %g Hz" % sr, "",
-            "Chain per track: ZamEQ2-A -> ZamEQ2-B -> ZamCompX2 (ZamEQ2 is mono: one per "
-            "channel), then the DAW's fader and pan. Master: the same chain, then a limiter.",
+            "Chain per track: ZamEQ2-A -> ZamEQ2-B -> ZamEQ2-C -> ZamEQ2-D -> ZamCompX2 "
+            "(ZamEQ2 is mono: one per channel), then the DAW's fader and pan. Master: the same "
+            "chain, then a limiter.",
             "", "Approximations and settings left to the DAW:"]
     text += [f"- {n}" for n in notes] or ["- none"]
     write_bytes_atomic(readme, ("\n".join(text) + "\n").encode("utf-8"))
