@@ -40,9 +40,10 @@ table goes to 16 kHz): no ZamEQ2 filter resonates above 14 kHz, so such a band c
 and lower -- modelled 1.8 dB for +18 dB, Q 1.1 at 14.7 kHz, 7.7 dB for a -16 dB, Q 7.6 cut at
 15.6 kHz (3 of 80 random settings had one); measured in the test for +18 dB, Q 1.2 at 15.2 kHz.
 The README states the modelled error of every strip. High shelves above 14 kHz are built from
-lower filters within the 1 dB. High- and low-pass: ZamEQ2 has none; its lowest shelf flattens at
--50 dB and its poles are overdamped (Q < 0.35), so a 12 dB/oct resonant high-pass is not
-representable: use the DAW's filters (noted per strip). Presets are made for one
+lower filters within the 1 dB. High- and low-pass are left to the DAW (noted per strip) and are
+not part of the measured curve: ZamEQ2 has no pass filters, and one that keeps falling at
+12 dB/oct (a 1 kHz high-pass is -68 dB at 20 Hz) would need several more instances of deep
+shelves, each flattening at its -50 dB limit with poles of Q 0.6 at most -- not attempted. Presets are made for one
 ``sample_rate_hz`` (the fit models the plugin's bilinear filters at that rate). Fitting takes
 about 0.6 s per strip (3.5 s at worst in the test).
 
