@@ -98,10 +98,10 @@ def summarise(per_song: dict[str, dict[str, dict[str, float]]]) -> dict:
     return out
 
 
-def score_songs(model, songs: Sequence[Song]) -> dict:
+def score_songs(model, songs: Sequence[Song], meta: dict | None = None) -> dict:
     """Held-out score of a freshly trained network (used by ``learn``)."""
     from mixstyle.profile import Profile
-    prof = Profile(folder=None, model=model, meta={})  # type: ignore[arg-type]
+    prof = Profile(folder=None, model=model, meta=meta or {})  # type: ignore[arg-type]
     per = {s.name: song_scores(s, predict_song(prof, s)) for s in songs}
     return summarise(per)
 

@@ -117,6 +117,40 @@ def fit_songs(songs: list[Song], config: FitConfig, jobs: int = 0,
     return out
 
 
+CALIBRATE_MIN_SONGS = 3
+
+
+def calibrate_ceiling(model, songs: list[Song]) -> float:
+    """How much lower (dB) the limiter ceiling must sit for this console's mixes to be as loud
+    as the producer's where the peak decided the level.
+
+    A producer who normalises to a peak makes a mix whose loudness is its peak minus its crest
+    factor, and our renders are not exactly as peaky as theirs (other compressors, other
+    transients). Each training song is mixed by the trained network; where the render stopped
+    at the ceiling, the loudness difference to the producer's mix is noted; the median is the
+    offset (0 when fewer than three songs were peak-bound).
+    """
+    from mixstyle.evaluate import predict_song
+    from mixstyle.profile import Profile
+    from dsp.loudness import integrated_loudness
+    from dsp.render import render
+    prof = Profile(folder=None, model=model, meta={})  # type: ignore[arg-type]
+    diffs = []
+    for song in songs:
+        setting = predict_song(prof, song)
+        target = setting.master.get("target_lufs")
+        if target is None:
+            continue
+        stems = np.stack([s.audio for s in song.stems])
+        got = render(stems, song.sample_rate, setting).loudness_lufs
+        theirs = integrated_loudness(song.mix, song.sample_rate)
+        if math.isfinite(got) and math.isfinite(theirs) and got < target - 0.05:
+            diffs.append(theirs - got)
+    if len(diffs) < CALIBRATE_MIN_SONGS:
+        return 0.0
+    return round(float(np.clip(np.median(diffs), -6.0, 3.0)), 3)
+
+
 def split_holdout(names: list[str], fraction: float, seed: int) -> tuple[list[str], list[str]]:
     if len(names) < 4 or fraction <= 0:
         return list(names), []
@@ -163,15 +197,19 @@ def learn(sessions: Path, out: Path, config: LearnConfig = LearnConfig(),
     names = sorted(records)
     train_names, held = split_holdout(names, config.holdout_fraction, config.train.seed)
     held_score = None
+    by_name = {s.name: s for s in report.songs}
     if held:
         model, _ = train([records[n] for n in train_names], config.train, audio, progress=progress)
         from mixstyle.evaluate import score_songs
-        songs = {s.name: s for s in report.songs if s.name in held}
-        held_score = score_songs(model, [songs[n] for n in held if n in songs])
+        offset = calibrate_ceiling(model, [by_name[n] for n in train_names if n in by_name])
+        held_score = score_songs(model, [by_name[n] for n in held if n in by_name],
+                                 {"ceiling_offset_db": offset})
     model, history = train([records[n] for n in names], config.train, audio, progress=progress)
     card = model_card(records, names, held, held_score, config, count_parameters(model))
     meta = {"created": card["created"], "songs": names, "seed": config.train.seed,
-            "learn_config": asdict(config)}
+            "learn_config": asdict(config),
+            "ceiling_offset_db": calibrate_ceiling(model, [by_name[n] for n in names
+                                                           if n in by_name])}
     save_profile(out, model, meta, card, card_markdown(card))
     master = learn_master_from_sessions(report.songs)
     if master is not None:

@@ -124,6 +124,11 @@ class Profile:
                 t = spec(MASTER, "target_lufs")
                 master["target_lufs"] = float(np.clip(plain + strength * (target - plain),
                                                       t.min, t.max))
+        offset = float(self.meta.get("ceiling_offset_db", 0.0)) * strength
+        if offset:
+            c = spec(MASTER, "limiter_ceiling_db")
+            master["limiter_ceiling_db"] = float(np.clip(master["limiter_ceiling_db"] + offset,
+                                                         c.min, c.max))
         return ConsoleSetting(tuple(tracks), validate(MASTER, master, "master"))
 
 

@@ -35,7 +35,7 @@ def main() -> int:
     from dsp.render import render
     from mixstyle.dataset import load_records
     from mixstyle.evaluate import metrics, predict_song, song_scores, summarise
-    from mixstyle.learn import LearnConfig, staged_excerpt
+    from mixstyle.learn import LearnConfig, calibrate_ceiling, staged_excerpt
     from mixstyle.profile import Profile
     from mixstyle.sessions import load_sessions
     from mixstyle.train import train
@@ -58,7 +58,9 @@ def main() -> int:
         d = data[key]
         recs = [d["records"][s] for s in d["train"][:n]]
         model, _ = train(recs, cfg.train, d["audio"])
-        return Profile(folder=None, model=model, meta={})  # type: ignore[arg-type]
+        offset = calibrate_ceiling(model, [d["songs"][s] for s in d["train"][:n]])
+        return Profile(folder=None, model=model,  # type: ignore[arg-type]
+                       meta={"ceiling_offset_db": offset})
 
     for key in ("A", "B"):
         d = data[key]

@@ -185,3 +185,20 @@ def test_parallel_fits_equal_one_process(learned):
     assert sorted(again) == sorted(pooled)
     for name, rec in again.items():
         assert rec.setting == pooled[name].setting, name
+
+
+def test_ceiling_calibration_moves_the_predicted_ceiling(learned):
+    """A profile's ceiling offset (learn's calibration for peak-normalising producers) lowers
+    the predicted limiter ceiling by exactly that much, scaled by the strength."""
+    from mixstyle.profile import load_profile
+    profile = load_profile(learned["profile"])
+    assert isinstance(profile.meta.get("ceiling_offset_db"), float)
+    stems = [(r, r, a) for r, a in zip(("kick", "bass", "keys", "vocals"),
+                                       learned["stems"](seed=5, seconds=2.0, n_stems=4))]
+    profile.meta["ceiling_offset_db"] = 0.0
+    base = profile.predict(stems, SR).master["limiter_ceiling_db"]
+    half = profile.predict(stems, SR, strength=0.5).master["limiter_ceiling_db"]
+    profile.meta["ceiling_offset_db"] = -1.5
+    assert profile.predict(stems, SR).master["limiter_ceiling_db"] == pytest.approx(base - 1.5)
+    assert profile.predict(stems, SR, strength=0.5).master["limiter_ceiling_db"] == \
+        pytest.approx(half - 0.75)
