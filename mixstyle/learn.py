@@ -117,6 +117,16 @@ def fit_songs(songs: list[Song], config: FitConfig, jobs: int = 0,
     return out
 
 
+def held_out_score(records: list[SongRecord], config: TrainConfig,
+                   audio: dict[str, SongAudio], train_songs: list[Song], held_songs: list[Song],
+                   progress: Progress | None = None) -> dict:
+    """Train on ``records`` only and score the songs kept out (their mixes never seen)."""
+    from mixstyle.evaluate import score_songs
+    model, _ = train(records, config, audio, progress=progress)
+    return score_songs(model, held_songs,
+                       {"ceiling_offset_db": calibrate_ceiling(model, train_songs)})
+
+
 CALIBRATE_MIN_SONGS = 3
 
 
@@ -196,15 +206,33 @@ def learn(sessions: Path, out: Path, config: LearnConfig = LearnConfig(),
              for song in report.songs}
     names = sorted(records)
     train_names, held = split_holdout(names, config.holdout_fraction, config.train.seed)
-    held_score = None
     by_name = {s.name: s for s in report.songs}
+    held_job = None
+    jobs = config.jobs or os.cpu_count() or 1
+    pool = None
     if held:
-        model, _ = train([records[n] for n in train_names], config.train, audio, progress=progress)
-        from mixstyle.evaluate import score_songs
-        offset = calibrate_ceiling(model, [by_name[n] for n in train_names if n in by_name])
-        held_score = score_songs(model, [by_name[n] for n in held if n in by_name],
-                                 {"ceiling_offset_db": offset})
-    model, history = train([records[n] for n in names], config.train, audio, progress=progress)
+        # the held-out model trains on its own core while this process trains the final one
+        args = ([records[n] for n in train_names], config.train,
+                {n: audio[n] for n in train_names if n in audio},
+                [by_name[n] for n in train_names if n in by_name],
+                [by_name[n] for n in held if n in by_name])
+        if jobs > 1:
+            pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
+                                       initializer=_fit_worker_init)
+            held_job = pool.submit(held_out_score, *args)
+        else:
+            held_job = held_out_score(*args, progress=progress)
+    threads = torch.get_num_threads()
+    try:
+        if pool is not None:
+            torch.set_num_threads(1)   # the other core is the held-out model's
+        model, history = train([records[n] for n in names], config.train, audio,
+                               progress=progress)
+        held_score = held_job.result() if pool is not None else held_job
+    finally:
+        torch.set_num_threads(threads)
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
     card = model_card(records, names, held, held_score, config, count_parameters(model))
     meta = {"created": card["created"], "songs": names, "seed": config.train.seed,
             "learn_config": asdict(config),
