@@ -197,6 +197,9 @@ class Console:
                        for i, t in enumerate(setting.tracks)]
         self.master = MasterBus(self.sample_rate, setting.master)
         self._lanes = new_lanes(n)
+        # the kernel's state arguments (all fixed arrays: reset() works in place)
+        self._kernel_state = (self._vec, self._filt, self._st, TRACK_SPEC, self._lanes,
+                              *self.master._state(), MASTER_SPEC)
 
     @property
     def latency_samples(self) -> int:
@@ -253,11 +256,9 @@ class Console:
 
     def process_into(self, stems: np.ndarray, out: np.ndarray) -> None:
         """Real-time path: no checks, no allocation; ``out`` is (2, n) float32."""
-        self._mix_into(stems, out)
+        _console_kernel(stems, out, *self._kernel_state)
         self.master.limiter.process_into(out, out)
 
     def _mix_into(self, stems: np.ndarray, out: np.ndarray) -> None:
         """Strips and master bus up to (not including) the limiter."""
-        mv, mf, ms = self.master._state()
-        _console_kernel(stems, out, self._vec, self._filt, self._st, TRACK_SPEC, self._lanes,
-                        mv, mf, ms, MASTER_SPEC)
+        _console_kernel(stems, out, *self._kernel_state)
