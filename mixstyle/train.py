@@ -56,11 +56,13 @@ PEAK_MATCH_DB = 0.2   # mixes whose peaks sit this close to the producer's usual
 def with_loudness_aims(records: Sequence[SongRecord]) -> list[SongRecord]:
     """Read the producer's loudness habit off all their mixes at once.
 
-    A producer who peak-normalises (most mixes peak at the same level) reaches their loudness
-    aim only when the song's crest factor allows; quieter mixes are quieter because of the peak,
-    not by choice. Such songs get the aim (90th percentile of the mixes' loudness) as their
-    target and ``max_limiting_db`` 0, and every song gets the usual peak as its ceiling: the
-    render then stops where the peak meets the ceiling, as the producer did. Mixes are taken as unlimited (``max_limiting_db`` 0) in any case.
+    Producers bring a mix to a loudness aim but never let it peak past a limit; a song whose
+    crest factor is too high for both stops at the peak, quieter than the aim, because of the
+    peak and not by choice. So the peak limit is the loudest peak of their mixes (every song
+    gets it as its ceiling, ``max_limiting_db`` 0: the render stops where the peak meets it);
+    songs that ended at that peak get the aim as their target, which is the loudness of the
+    songs that stayed below the peak (the 90th percentile of all when (nearly) every song met
+    the peak: a producer who peak-normalises never shows their aim).
     """
     out = [copy.deepcopy(r) for r in records]
     masters = [r.setting["master"] for r in out]
@@ -71,17 +73,15 @@ def with_loudness_aims(records: Sequence[SongRecord]) -> list[SongRecord]:
         m["max_limiting_db"] = 0.0
     if len(out) < 3 or np.all(np.isnan(louds)):
         return out
-    near = np.abs(peaks - np.median(peaks)) <= PEAK_MATCH_DB
-    if near.mean() < 0.5:
-        return out
-    aim = float(np.nanpercentile(louds, 90))
-    habit = float(np.median(peaks))
+    limit = float(np.max(peaks))
+    near = peaks >= limit - PEAK_MATCH_DB
+    free = ~near & np.isfinite(louds)
+    aim = float(np.median(louds[free])) if free.sum() >= 2 else \
+        float(np.nanpercentile(louds, 90))
     for m, is_near, loud in zip(masters, near, louds):
         if is_near and np.isfinite(loud):
             m["target_lufs"] = max(float(loud), aim)
-        # their peak level is a habit, not a per-song choice: a song that reached the aim
-        # below it would not have been held back by it either
-        m["limiter_ceiling_db"] = habit
+        m["limiter_ceiling_db"] = limit
     return out
 
 
