@@ -85,6 +85,25 @@ def _engine(paths: list[str], n_tracks: int, block: int) -> Engine:
     return Engine(sources, setting, EngineConfig(SR, block, readahead_s=1.0))
 
 
+def cpu_times() -> list[int]:
+    """The aggregate ``cpu`` line of /proc/stat (user nice system idle iowait irq softirq steal
+    ...), in ticks; empty where there is no /proc."""
+    try:
+        with open("/proc/stat") as f:
+            return [int(v) for v in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return []
+
+
+def steal_pct(before: list[int], after: list[int]) -> float:
+    """CPU time the hypervisor took from this VM between two ``cpu_times`` (% of all CPU time;
+    a vCPU that is not running cannot run our real-time threads either)."""
+    if len(before) < 8 or len(after) < 8:
+        return float("nan")
+    total = sum(after[:8]) - sum(before[:8])
+    return 100.0 * (after[7] - before[7]) / total if total > 0 else float("nan")
+
+
 def measure(paths: list[str], n_tracks: int, block: int, seconds: float,
             realtime: bool = False) -> dict:
     """Play n_tracks for ``seconds`` through a fresh JACK server with period = block."""
@@ -101,7 +120,9 @@ def measure(paths: list[str], n_tracks: int, block: int, seconds: float,
                 server0 = srv.log().count("XRun")
                 late0 = eng.late_reads
                 blocks0 = eng.blocks
+                cpu0 = cpu_times()
                 time.sleep(seconds)
+                steal = steal_pct(cpu0, cpu_times())
                 st = eng.timing.stats()
                 server = srv.log().count("XRun") - server0
                 blocks = eng.blocks - blocks0
@@ -114,7 +135,7 @@ def measure(paths: list[str], n_tracks: int, block: int, seconds: float,
     return dict(p50=st.pct(st.p50_ms), p99=st.pct(st.p99_ms), max=st.pct(st.max_ms),
                 xruns=st.xruns, late_callbacks=st.late_callbacks, flagged=st.flagged_xruns,
                 blocks=blocks, expected=seconds * SR / block, late_reads=late, gr_db=gr,
-                errors=errors, server_xruns=server)
+                errors=errors, server_xruns=server, steal=steal)
 
 
 class Silence:
@@ -146,7 +167,9 @@ def measure_reference(block: int, seconds: float, realtime: bool = False) -> dic
                 silence.timing.reset()
                 server0 = srv.log().count("XRun")
                 blocks0 = silence.blocks
+                cpu0 = cpu_times()
                 time.sleep(seconds)
+                steal = steal_pct(cpu0, cpu_times())
                 st = silence.timing.stats()
                 server = srv.log().count("XRun") - server0
                 blocks = silence.blocks - blocks0
@@ -154,7 +177,7 @@ def measure_reference(block: int, seconds: float, realtime: bool = False) -> dic
             release_portaudio()
     refresh_portaudio()
     return dict(xruns=st.xruns, late_callbacks=st.late_callbacks, flagged=st.flagged_xruns,
-                blocks=blocks, server_xruns=server)
+                blocks=blocks, server_xruns=server, steal=steal)
 
 
 def _ok(m: dict) -> bool:
@@ -197,7 +220,8 @@ def _note(m: dict, mode: str) -> str:
             f"{m['late_callbacks']} late callbacks + {m['flagged']} PortAudio flags (the JACK "
             f"server logged {m['server_xruns']} xruns of its own dummy-driver timer in that "
             f"time); late disk reads {m['late_reads']}; max track GR {m['gr_db']:.1f} dB; "
-            f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+            f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores, "
+            f"{m['steal']:.1f}% of CPU time stolen by the hypervisor")
 
 
 def _rows_for(paths: list[str], block: int, realtime: bool, mode: str,
@@ -224,7 +248,8 @@ def _rows_for(paths: list[str], block: int, realtime: bool, mode: str,
              ours=ref["xruns"], reference=None, ratio=None, target=None, unit="count",
              note=f"{mode}; {ref['blocks']} callbacks; {ref['late_callbacks']} late callbacks + "
                   f"{ref['flagged']} PortAudio flags (the JACK server logged "
-                  f"{ref['server_xruns']} xruns); same server settings, no engine"),
+                  f"{ref['server_xruns']} xruns); same server settings, no engine; "
+                  f"{ref['steal']:.1f}% of CPU time stolen by the hypervisor"),
     ]
     if search:
         best, tried = largest_track_count(paths, block, _ok(m), realtime)
