@@ -23,9 +23,14 @@ and a last row of scratch: ``xb (STEP, LANES)`` (one control step of audio) and
 ``gb (STEP, GROUP)`` (compressor gains).
 
 The strips' own state (``vec``, ``filt``, ``st`` of dsp.strip: what ChannelStrip, the host's
-target writes and the meters read) stays the source of truth: a call loads it into the lanes,
-each control step runs ``dsp.strip._control`` for every strip whose parameters move, and the
-call stores the state back. So the per-strip path and this one may alternate freely.
+target writes and the meters read) stays the source of truth: a call picks up new targets, loads
+the rest only when its copy is not current (``st[IN_LANES]``, which strip_block and a reset
+clear), runs ``dsp.strip._control`` at each control step for every strip whose parameters move,
+and stores the state back. So the per-strip path and this one may alternate freely.
+
+Two numba details keep the lane loops vectorised (tests/dsp/test_lanes.py checks the packed
+instructions): every index inside them is built from loop counters and constants only (see the
+passes' comment), and the lane loops run over ``range(hide(n))`` (see ``hide``).
 """
 
 from __future__ import annotations

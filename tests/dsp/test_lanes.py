@@ -26,8 +26,9 @@ def track_params(i):
     if i % 2:
         p.update(low_shelf_gain_db=2.0, lpf_freq_hz=9000.0 + 300 * i, input_gain_db=3.0)
     if i % 3 != 2:
-        p.update(comp_threshold_db=-30.0 + i % 5, comp_ratio=2.0 + i % 4, comp_knee_db=3.0 * (i % 3),
-                 comp_attack_ms=2.0 + i, comp_release_ms=60.0 + 5 * i, comp_makeup_db=2.0)
+        p.update(comp_threshold_db=-30.0 + i % 5, comp_ratio=2.0 + i % 4,
+                 comp_knee_db=3.0 * (i % 3), comp_attack_ms=2.0 + i,
+                 comp_release_ms=60.0 + 5 * i, comp_makeup_db=2.0)
     return P.validate("track", p)
 
 
@@ -108,7 +109,8 @@ def test_glides_and_odd_blocks_equal_the_strips(make_stems, sizes):
 def test_mono_stems(make_stems):
     sr = 44100
     n = 6
-    stems = np.ascontiguousarray(make_stems(4, seconds=0.4, n_stems=n, sample_rate=float(sr))[:, :1])
+    stereo = make_stems(4, seconds=0.4, n_stems=n, sample_rate=float(sr))
+    stems = np.ascontiguousarray(stereo[:, :1])
     s = setting(n)
     mix, _ = strips_mix(stems, sr, s, [(0, stems.shape[2])])
     st = new_state(n)
