@@ -104,6 +104,21 @@ def steal_pct(before: list[int], after: list[int]) -> float:
     return 100.0 * (after[7] - before[7]) / total if total > 0 else float("nan")
 
 
+def _window(srv, timing, seconds: float, counters: dict) -> tuple:
+    """Settle 0.5 s, then measure ``seconds`` from zero: the callback timing stats, the server's
+    own xruns, the CPU steal (%) and how far each counter (name -> callable) moved."""
+    time.sleep(0.5)
+    timing.reset()
+    server0 = srv.log().count("XRun")
+    start = {k: f() for k, f in counters.items()}
+    cpu0 = cpu_times()
+    time.sleep(seconds)
+    steal = steal_pct(cpu0, cpu_times())
+    st = timing.stats()
+    server = srv.log().count("XRun") - server0
+    return st, server, steal, {k: f() - start[k] for k, f in counters.items()}
+
+
 def measure(paths: list[str], n_tracks: int, block: int, seconds: float,
             realtime: bool = False) -> dict:
     """Play n_tracks for ``seconds`` through a fresh JACK server with period = block."""
@@ -115,18 +130,10 @@ def measure(paths: list[str], n_tracks: int, block: int, seconds: float,
             with eng, AudioOutput(eng) as out:
                 eng.wait_ready()
                 eng.play()
-                time.sleep(0.5)                     # settle, then measure from zero
-                eng.timing.reset()
-                server0 = srv.log().count("XRun")
-                late0 = eng.late_reads
-                blocks0 = eng.blocks
-                cpu0 = cpu_times()
-                time.sleep(seconds)
-                steal = steal_pct(cpu0, cpu_times())
-                st = eng.timing.stats()
-                server = srv.log().count("XRun") - server0
-                blocks = eng.blocks - blocks0
-                late = eng.late_reads - late0
+                st, server, steal, moved = _window(
+                    srv, eng.timing, seconds,
+                    {"blocks": lambda: eng.blocks, "late": lambda: eng.late_reads})
+                blocks, late = moved["blocks"], moved["late"]
                 gr = float(np.max(eng.meter_snapshot().track_gr_db))
                 errors = out.callback_errors
         finally:
@@ -163,16 +170,9 @@ def measure_reference(block: int, seconds: float, realtime: bool = False) -> dic
         try:
             silence = Silence(block)
             with AudioOutput(silence):
-                time.sleep(0.5)
-                silence.timing.reset()
-                server0 = srv.log().count("XRun")
-                blocks0 = silence.blocks
-                cpu0 = cpu_times()
-                time.sleep(seconds)
-                steal = steal_pct(cpu0, cpu_times())
-                st = silence.timing.stats()
-                server = srv.log().count("XRun") - server0
-                blocks = silence.blocks - blocks0
+                st, server, steal, moved = _window(srv, silence.timing, seconds,
+                                                   {"blocks": lambda: silence.blocks})
+                blocks = moved["blocks"]
         finally:
             release_portaudio()
     refresh_portaudio()

@@ -77,13 +77,10 @@ def output_gains(stems: np.ndarray, sample_rate: float, tracks: Sequence[Mapping
     """Faders (dB, within the table's range) that put each track at ``bus_lufs + level``:
     its strip runs once with the fader at 0 dB and the fader makes up the difference. A track
     that is silent through its strip keeps 0 dB."""
-    gains = []
-    for stem, params, level in zip(stems, tracks, levels):
-        flat = dict(params, output_gain_db=0.0)
-        v = _lufs(_strip_out(stem, sample_rate, flat), sample_rate)
-        g = bus_lufs + level - v if math.isfinite(v) else 0.0
-        gains.append(float(np.clip(g, _GAIN.min, _GAIN.max)))
-    return gains
+    at_unity = strip_loudness(stems, sample_rate,
+                              [dict(p, output_gain_db=0.0) for p in tracks])
+    return [float(np.clip(bus_lufs + level - v, _GAIN.min, _GAIN.max)) if math.isfinite(v)
+            else 0.0 for level, v in zip(levels, at_unity)]
 
 
 def assign_sides(spread: Sequence[float], side: Sequence[float], levels: Sequence[float]

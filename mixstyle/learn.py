@@ -18,15 +18,18 @@ from typing import Callable
 import numpy as np
 import torch
 
+from dsp.loudness import integrated_loudness
+from dsp.render import render
 from mixstyle.audio_io import audio_info
 from mixstyle.balance import strip_loudness
 from mixstyle.dataset import (SongRecord, SourceFile, load_records, make_record, save_record,
                               sha256_file)
 from mixstyle.errors import MixstyleError, ProfileError
+from mixstyle.evaluate import predict_song, score_songs
 from mixstyle.fit import FitConfig, choose_excerpt, fit_mix
 from mixstyle.mastering import learn_master_from_sessions, save_master_profile
 from mixstyle.model import count_parameters
-from mixstyle.profile import save_profile
+from mixstyle.profile import Profile, save_profile
 from mixstyle.sessions import Song, load_sessions
 from mixstyle.train import SongAudio, TrainConfig, train
 
@@ -70,7 +73,9 @@ def staged_excerpt(song: Song, rec: SongRecord, seconds: float) -> SongAudio:
     gains = np.array([p["input_gain_db"] for p in tracks])
     start, stop = choose_excerpt(stems, song.sample_rate, seconds)
     staged = stems[:, :, start:stop] * (10 ** (gains / 20))[:, None, None]
-    whole = strip_loudness(stems, song.sample_rate, tracks)
+    # the whole song's loudness per strip was measured with the record: bus + level
+    whole = np.array([rec.bus_lufs + level if rec.bus_lufs is not None and level is not None
+                      else -math.inf for level in rec.levels_lu])
     part = strip_loudness(stems[:, :, start:stop], song.sample_rate, tracks)
     offsets = np.where(np.isfinite(whole) & np.isfinite(part), whole - part, 0.0)
     return SongAudio(np.ascontiguousarray(staged.astype(np.float32)),
@@ -92,13 +97,17 @@ def _fit_worker_init() -> None:
     torch.set_num_threads(1)
 
 
+def _processes(jobs: int) -> int:
+    """``jobs`` as a process count: 0 means one per core."""
+    return jobs or os.cpu_count() or 1
+
+
 def fit_songs(songs: list[Song], config: FitConfig, jobs: int = 0,
               done: Callable[[Song, SongRecord], None] | None = None) -> dict[str, SongRecord]:
     """Fit every song, ``jobs`` processes at a time (0 = one per core). Each fit is
     deterministic on its own, so the records do not depend on the number of processes;
     ``done`` is called (in this process) as each song finishes."""
-    jobs = jobs or os.cpu_count() or 1
-    jobs = min(jobs, len(songs))
+    jobs = min(_processes(jobs), len(songs))
     out: dict[str, SongRecord] = {}
     if jobs <= 1 or len(songs) < 3:  # a pool's start-up costs more than it saves
         for song in songs:
@@ -121,7 +130,6 @@ def held_out_score(records: list[SongRecord], config: TrainConfig,
                    audio: dict[str, SongAudio], train_songs: list[Song], held_songs: list[Song],
                    progress: Progress | None = None) -> dict:
     """Train on ``records`` only and score the songs kept out (their mixes never seen)."""
-    from mixstyle.evaluate import score_songs
     model, _ = train(records, config, audio, progress=progress)
     return score_songs(model, held_songs,
                        {"ceiling_offset_db": calibrate_ceiling(model, train_songs)})
@@ -140,10 +148,6 @@ def calibrate_ceiling(model, songs: list[Song]) -> float:
     at the ceiling, the loudness difference to the producer's mix is noted; the median is the
     offset (0 when fewer than three songs were peak-bound).
     """
-    from mixstyle.evaluate import predict_song
-    from mixstyle.profile import Profile
-    from dsp.loudness import integrated_loudness
-    from dsp.render import render
     prof = Profile(folder=None, model=model, meta={})  # type: ignore[arg-type]
     diffs = []
     for song in songs:
@@ -207,28 +211,27 @@ def learn(sessions: Path, out: Path, config: LearnConfig = LearnConfig(),
     names = sorted(records)
     train_names, held = split_holdout(names, config.holdout_fraction, config.train.seed)
     by_name = {s.name: s for s in report.songs}
-    held_job = None
-    jobs = config.jobs or os.cpu_count() or 1
-    pool = None
+    held_score, pending, pool = None, None, None
     if held:
         # the held-out model trains on its own core while this process trains the final one
         args = ([records[n] for n in train_names], config.train,
                 {n: audio[n] for n in train_names if n in audio},
                 [by_name[n] for n in train_names if n in by_name],
                 [by_name[n] for n in held if n in by_name])
-        if jobs > 1:
+        if _processes(config.jobs) > 1:
             pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
                                        initializer=_fit_worker_init)
-            held_job = pool.submit(held_out_score, *args)
+            pending = pool.submit(held_out_score, *args)
         else:
-            held_job = held_out_score(*args, progress=progress)
+            held_score = held_out_score(*args, progress=progress)
     threads = torch.get_num_threads()
     try:
         if pool is not None:
             torch.set_num_threads(1)   # the other core is the held-out model's
         model, history = train([records[n] for n in names], config.train, audio,
                                progress=progress)
-        held_score = held_job.result() if pool is not None else held_job
+        if pending is not None:
+            held_score = pending.result()
     finally:
         torch.set_num_threads(threads)
         if pool is not None:
