@@ -202,3 +202,18 @@ def test_ceiling_calibration_moves_the_predicted_ceiling(learned):
     assert profile.predict(stems, SR).master["limiter_ceiling_db"] == pytest.approx(base - 1.5)
     assert profile.predict(stems, SR, strength=0.5).master["limiter_ceiling_db"] == \
         pytest.approx(half - 0.75)
+
+
+@pytest.mark.parametrize("value", ["-1", "two"])
+def test_learn_jobs_bad_value_is_named(value, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["learn", str(tmp_path), "--out", str(tmp_path / "p"), "--jobs", value])
+    err = capsys.readouterr().err
+    assert "--jobs" in err and value in err
+
+
+def test_learn_config_jobs_must_be_a_count():
+    from mixstyle.errors import ProfileError
+    from mixstyle.learn import LearnConfig
+    with pytest.raises(ProfileError, match="LearnConfig.jobs"):
+        LearnConfig(jobs=-2)
