@@ -70,7 +70,8 @@ from dsp.errors import ExportError
 from dsp.params import MASTER, TRACK, ConsoleSetting, spec, validate
 from dsp.validate import check_sample_rate
 from mixstyle.export.safe_zip import safe_file_stem, write_bytes_atomic
-from mixstyle.export.zam_fit import INSTANCES, ZAM_FREQ_MAX_HZ, ZAM_FREQ_MIN_HZ, fit_zam_eq2
+from mixstyle.export.zam_fit import (INSTANCES, PASS_INSTANCES, ZAM_FREQ_MAX_HZ, ZAM_FREQ_MIN_HZ,
+                                     fit_zam_eq2)
 
 ZAMEQ2_CLASS_ID = "2046504473616C633251455A00000000"
 ZAMCOMPX2_CLASS_ID = "2046504473616C633250435A00000000"
@@ -79,6 +80,7 @@ EQ_ORDER = ("boost1", "bw1", "f1", "boost2", "bw2", "f2", "boostl", "fl", "boost
             "master", "peaks")
 COMP_ORDER = ("att", "rel", "kn", "rat", "thr", "mak", "slew", "stereodet", "sidechain")
 BANDS = ("low_shelf", "peak1", "peak2", "peak3", "high_shelf")   # dsp.eq's master order
+TRACK_BANDS = ("hpf",) + BANDS + ("lpf",)                        # dsp.eq's track order
 CURVE_POINTS = 320
 
 
@@ -139,9 +141,24 @@ def _freq(value: float, what: str, notes: list[str], sample_rate_hz: float) -> f
     return f
 
 
+def pass_filters(section: str, p: Mapping[str, Any]) -> tuple[str, ...]:
+    """The strip's active pass filters ("hpf", "lpf"): those away from their bypass end."""
+    if section != TRACK:
+        return ()
+    return tuple(band for band, on in (
+        ("hpf", p["hpf_freq_hz"] > spec(TRACK, "hpf_freq_hz").min),
+        ("lpf", p["lpf_freq_hz"] < spec(TRACK, "lpf_freq_hz").max)) if on)
+
+
+def eq_instances(section: str, p: Mapping[str, Any]) -> tuple[str, ...]:
+    """ZamEQ2 instance letters of a strip: A..D, then E, F if a pass filter is active."""
+    return INSTANCES + (PASS_INSTANCES if pass_filters(section, p) else ())
+
+
 def zam_eq2_values(section: str, params: Mapping[str, Any], sample_rate_hz: float,
                    where: str = "") -> tuple[list[dict[str, float]], list[str]]:
-    """Parameter values of ZamEQ2 instances A..D for one strip (fitted), and notes."""
+    """Parameter values of ZamEQ2 instances A..D (E, F with a pass filter) for one strip
+    (fitted to the whole EQ curve: pass filters, bands and input gain), and notes."""
     p = validate(section, params, where)
     sr = check_sample_rate(sample_rate_hz)
     notes: list[str] = []
@@ -150,21 +167,20 @@ def zam_eq2_values(section: str, params: Mapping[str, Any], sample_rate_hz: floa
         _freq(p[f"{band}_freq_hz"], what, notes, sr)  # notes what ZamEQ2 cannot reach
     freqs = np.geomspace(20.0, min(20000.0, 0.49 * sr), CURVE_POINTS)
     rows = eq_sections(section, p, sr)
-    rows = rows[1:-1] if section == TRACK else rows  # without the high- and low-pass
-    curves = {band: response_db(row, freqs, sr) for band, row in zip(BANDS, rows)}
-    bands = {band: {"freq": p[f"{band}_freq_hz"], "gain": p[f"{band}_gain_db"],
-                    "q": p.get(f"{band}_q", 0.7071)} for band in BANDS}
+    names = TRACK_BANDS if section == TRACK else BANDS
+    passes = pass_filters(section, p)
+    curves = {band: response_db(row, freqs, sr) for band, row in zip(names, rows)
+              if band in BANDS or band in passes}
+    bands = {band: {"freq": p[f"{band}_freq_hz"], "gain": p.get(f"{band}_gain_db", 0.0),
+                    "q": p.get(f"{band}_q", 0.7071)} for band in BANDS + passes}
     gain = p["input_gain_db"] if section == TRACK else 0.0
     insts, worst = fit_zam_eq2(curves, bands, gain, freqs, sr)
     notes.append(f"EQ curve within {worst:.2f} dB of mixstyle's over 20 Hz .. "
-                 f"{freqs[-1] / 1000:.3g} kHz (modelled)")
-    if section == TRACK:
-        if p["hpf_freq_hz"] > spec(TRACK, "hpf_freq_hz").min:
-            notes.append(f"high-pass {p['hpf_freq_hz']:g} Hz (Q {p['hpf_q']:g}) not "
-                         f"representable: use the DAW's high-pass")
-        if p["lpf_freq_hz"] < spec(TRACK, "lpf_freq_hz").max:
-            notes.append(f"low-pass {p['lpf_freq_hz']:g} Hz (Q {p['lpf_q']:g}) not "
-                         f"representable: use the DAW's low-pass")
+                 f"{freqs[-1] / 1000:.3g} kHz (modelled, pass filters included)")
+    for band, what in (("hpf", "high-pass"), ("lpf", "low-pass")):
+        if band in passes:
+            notes.append(f"{what} {p[f'{band}_freq_hz']:g} Hz (Q {p[f'{band}_q']:g}) built "
+                         f"from deep shelves and peaks in ZamEQ2-E and -F")
     return insts, notes
 
 
@@ -210,10 +226,14 @@ class PresetExport:
 def preset_paths(setting: ConsoleSetting, out_dir: str | os.PathLike[str]) -> list[Path]:
     """Every file ``export_vstpresets`` would write (for overwrite checks)."""
     out = Path(out_dir)
-    names = [f"{i + 1:02d}-{safe_file_stem(t.name)}" for i, t in enumerate(setting.tracks)]
-    names.append("master")
-    kinds = [f"ZamEQ2-{i}" for i in INSTANCES] + ["ZamCompX2"]
-    return [out / f"{n}.{kind}.vstpreset" for n in names for kind in kinds] + [out / "README.txt"]
+    strips = [(f"{i + 1:02d}-{safe_file_stem(t.name)}", TRACK, t.params)
+              for i, t in enumerate(setting.tracks)] + [("master", MASTER, setting.master)]
+    paths = []
+    for name, section, params in strips:
+        p = validate(section, params, "master" if section == MASTER else f"track {name!r}")
+        kinds = [f"ZamEQ2-{i}" for i in eq_instances(section, p)] + ["ZamCompX2"]
+        paths += [out / f"{name}.{kind}.vstpreset" for kind in kinds]
+    return paths + [out / "README.txt"]
 
 
 def export_vstpresets(setting: ConsoleSetting, out_dir: str | os.PathLike[str],
@@ -231,6 +251,7 @@ def export_vstpresets(setting: ConsoleSetting, out_dir: str | os.PathLike[str],
                                                                       setting.master)]
     files: list[PresetFile] = []
     notes: list[str] = []
+    with_passes: list[str] = []
     for name, section, params in strips:
         where = "master" if section == MASTER else f"track {name!r}"
         eqs, eq_notes = zam_eq2_values(section, params, sr, where)
@@ -247,6 +268,8 @@ def export_vstpresets(setting: ConsoleSetting, out_dir: str | os.PathLike[str],
                          f" ms, lookahead {p['limiter_lookahead_ms']:g} ms), loudness target "
                          f"{target}: not representable, use the DAW's limiter")
         notes += [f"{name}: {n}" for n in eq_notes + comp_notes + extra]
+        if len(eqs) > len(INSTANCES):
+            with_passes.append(name)
         chain = [("ZamEQ2", ZAMEQ2_CLASS_ID, v, EQ_ORDER) for v in eqs]
         for plugin, cid, values, order in chain + [("ZamCompX2", ZAMCOMPX2_CLASS_ID, comp,
                                                      COMP_ORDER)]:
@@ -255,9 +278,11 @@ def export_vstpresets(setting: ConsoleSetting, out_dir: str | os.PathLike[str],
             files.append(PresetFile(name, plugin, path, values))
     readme = next(paths)
     text = ["mixstyle -> zam-plugins presets, made for %g Hz" % sr, "",
-            "Chain per track: ZamEQ2-A -> ZamEQ2-B -> ZamEQ2-C -> ZamEQ2-D -> ZamCompX2 "
-            "(ZamEQ2 is mono: one per channel), then the DAW's fader and pan. Master: the same "
-            "chain, then a limiter.",
+            "Chain per track: ZamEQ2-A -> ZamEQ2-B -> ZamEQ2-C -> ZamEQ2-D -> (ZamEQ2-E -> "
+            "ZamEQ2-F) -> ZamCompX2 (ZamEQ2 is mono: one per channel), then the DAW's fader "
+            "and pan. ZamEQ2-E and -F (the high- and low-pass) exist only for tracks whose "
+            "high- or low-pass is on: " + (", ".join(with_passes) or "none") + ". "
+            "Master: ZamEQ2-A..D -> ZamCompX2, then a limiter.",
             "", "Approximations and settings left to the DAW:"]
     text += [f"- {n}" for n in notes] or ["- none"]
     write_bytes_atomic(readme, ("\n".join(text) + "\n").encode("utf-8"))

@@ -47,6 +47,7 @@ ZAM_GAIN_MIN_DB, ZAM_GAIN_MAX_DB = -50.0, 20.0
 ZAM_MASTER_MAX_DB = 12.0
 ZAM_SHELF_SLOPE = 0.707
 INSTANCES = ("A", "B", "C", "D")
+PASS_INSTANCES = ("E", "F")  # only when the strip's high- or low-pass is active
 EQ_FLAT = {"boost1": 0.0, "bw1": 1.0, "f1": 500.0, "boost2": 0.0, "bw2": 1.0, "f2": 3000.0,
            "boostl": 0.0, "fl": 250.0, "boosth": 0.0, "fh": 8000.0, "master": 0.0, "peaks": 0.0}
 POLISH_ABOVE_DB = 0.3   # per-band result worse than this: polish everything together
@@ -168,12 +169,25 @@ def zam_eq2_curve_db(instances: Sequence[Mapping[str, float]], freqs_hz: np.ndar
 SHARES = {"low_shelf": ((0, "l"), (1, "l"), (2, "l"), (0, "1"), (0, "2")),
           "high_shelf": ((0, "h"), (1, "h"), (2, "h"), (1, "1"), (1, "2")),
           "peak1": ((2, "1"),), "peak2": ((2, "2"),),
-          "peak3": ((3, "1"), (3, "h"), (3, "2"))}
+          "peak3": ((3, "1"), (3, "h"), (3, "2")),
+          "hpf": ((4, "l"), (5, "l"), (4, "1")),
+          "lpf": ((4, "h"), (5, "h"), (4, "2"), (5, "1"), (5, "2"))}
+PASS_BANDS = ("hpf", "lpf")
 # shelf starts: (corner ratio, gain share) of the three shelves, then the two peaks' gain share
 SHELF_STARTS = (((1.0, 0.34), (1.0, 0.33), (1.0, 0.33), 0.0, 0.0),
                 ((0.6, 0.3), (1.0, 0.4), (1.7, 0.3), 0.03, -0.03),
                 ((0.6, 0.3), (1.0, 0.4), (1.7, 0.3), -0.03, 0.03),
                 ((0.5, 0.5), (1.4, 0.3), (2.5, 0.2), 0.05, -0.05))
+# pass filter starts: per shelf (its poles' frequency / the cutoff, share of the stopband
+# depth), then per peak (anchor: the cutoff or ZamEQ2's top frequency, ratio to it, gain dB)
+F0 = NEAR_FLAT_DB
+HPF_STARTS = ((((1.0, 0.5), (0.5, 0.5)), (("cut", 1.0, F0),)),
+              (((1.0, 0.6), (0.3, 0.4)), (("cut", 1.0, F0),)))
+LPF_STARTS = ((((1.0, 0.5), (2.0, 0.5)), (("cut", 1.0, F0), ("top", 1.0, -F0), ("top", 0.5, -F0))),
+              (((0.7, 0.5), (1.5, 0.5)), (("cut", 1.0, F0), ("top", 1.0, -3.0), ("cut", 1.5, -F0))),
+              (((1.0, 0.6), (4.0, 0.4)), (("cut", 1.0, F0), ("top", 1.0, -F0), ("top", 0.5, -F0))),
+              (((1.0, 0.7), (8.0, 0.3)), (("cut", 1.0, F0), ("top", 1.0, -6.0), ("top", 0.7, -3.0))))
+PASS_GOOD_DB = 0.25     # a pass filter fitted this well needs no further start
 
 
 class _Params:
@@ -240,9 +254,12 @@ def _minimax(err, p: _Params) -> tuple[np.ndarray, float]:
 def _start(bands: Mapping[str, Mapping[str, float]], input_gain_db: float,
            sr: float) -> list[dict[str, float]]:
     """The analytic mapping: a shelf as three shelves of a third of the gain at its corner,
-    peaks at the same centre and gain with ``bw`` from the half-gain edges; correctors flat."""
+    peaks at the same centre and gain with ``bw`` from the half-gain edges; correctors flat.
+    With a pass filter in ``bands``, instances E and F (flat) follow A..D."""
     fmax = min(ZAM_FREQ_MAX_HZ, 0.45 * sr)
     insts = [dict(EQ_FLAT, master=input_gain_db / len(INSTANCES)) for _ in INSTANCES]
+    if any(band in bands for band in PASS_BANDS):
+        insts += [dict(EQ_FLAT) for _ in PASS_INSTANCES]
     ls, hs = bands["low_shelf"], bands["high_shelf"]
     for i in (0, 1, 2):
         insts[i].update(boostl=ls["gain"] / 3, fl=_clamp(ls["freq"], sr),
@@ -279,12 +296,37 @@ def _shelf_starts(insts: list[dict[str, float]], band: str, b: Mapping[str, floa
     return out
 
 
+def _pass_starts(insts: list[dict[str, float]], band: str, b: Mapping[str, float],
+                 depth_db: float, sr: float) -> list[list[dict[str, float]]]:
+    """Starts for a pass filter's shelves (poles near the cutoff, ``depth_db`` the stopband's
+    deepest point on the grid, shared out) and peaks (the corner; the top end)."""
+    high = band == "lpf"
+    fk, gk = ("fh", "boosth") if high else ("fl", "boostl")
+    top = min(ZAM_FREQ_MAX_HZ, 0.45 * sr)
+    shelves = [(i, k) for i, k in SHARES[band] if k in "lh"]
+    peaks = [(i, k) for i, k in SHARES[band] if k in "12"]
+    out = []
+    for shelf_starts, peak_starts in (LPF_STARTS if high else HPF_STARTS):
+        v = [dict(u) for u in insts]
+        for (i, _), (ratio, share) in zip(shelves, shelf_starts):
+            gain = max(min(depth_db * share, -NEAR_FLAT_DB), ZAM_GAIN_MIN_DB)
+            half = 10.0 ** (gain / 80.0)  # a cut shelf's poles sit at corner / half (low)
+            corner = b["freq"] * ratio * (1.0 / half if high else half)  # or corner * half
+            v[i][fk], v[i][gk] = _clamp(corner, sr), gain
+        for (i, slot), (anchor, ratio, gain) in zip(peaks, peak_starts):
+            f = ratio * (b["freq"] if anchor == "cut" else top)
+            v[i].update({f"f{slot}": _clamp(f, sr), f"boost{slot}": gain, f"bw{slot}": 1.0})
+        out.append(v)
+    return out
+
+
 def fit_zam_eq2(band_curves_db: Mapping[str, np.ndarray], bands: Mapping[str, Mapping[str, float]],
                 input_gain_db: float, freqs_hz: np.ndarray,
                 sample_rate_hz: float) -> tuple[list[dict[str, float]], float]:
-    """Three ZamEQ2 instances whose chain follows the sum of ``band_curves_db`` (our bands'
-    curves in dB at ``freqs_hz``) plus ``input_gain_db``; returns them and the modelled
-    largest error (dB). ``bands[name]`` holds ``freq``, ``gain`` (and ``q`` for peaks)."""
+    """ZamEQ2 instances A..D (and E, F if ``hpf`` or ``lpf`` is given) whose chain follows the
+    sum of ``band_curves_db`` (our bands' curves in dB at ``freqs_hz``) plus ``input_gain_db``;
+    returns them and the modelled largest error (dB). ``bands[name]`` holds ``freq``, ``gain``
+    (and ``q`` for peaks and pass filters); the pass filters are optional."""
     grid = _Grid(np.asarray(freqs_hz, dtype=np.float64), sample_rate_hz)
     insts = _start(bands, input_gain_db, sample_rate_hz)
 
@@ -296,20 +338,28 @@ def fit_zam_eq2(band_curves_db: Mapping[str, np.ndarray], bands: Mapping[str, Ma
         return out
 
     for band, share in SHARES.items():  # 1. each band alone, on its own filters
+        if band not in band_curves_db:  # a pass filter that is off
+            continue
         target = band_curves_db[band]
         if not np.any(np.abs(target) > 1e-9):  # a flat band: its filters off
             for i, key in share:
                 insts[i][FILTERS[key][2]] = 0.0
             continue
-        starts = (_shelf_starts(insts, band, bands[band], sample_rate_hz)
-                  if band.endswith("shelf") else [insts])
+        good = BAND_GOOD_DB
+        if band in PASS_BANDS:
+            starts = _pass_starts(insts, band, bands[band], float(target.min()), sample_rate_hz)
+            good = PASS_GOOD_DB
+        elif band.endswith("shelf"):
+            starts = _shelf_starts(insts, band, bands[band], sample_rate_hz)
+        else:
+            starts = [insts]
         best: tuple[float, list[dict[str, float]]] | None = None
         for v0 in starts:
             p = _Params(v0, share, sample_rate_hz)
             x, m = _minimax(lambda y: filters_db(p.apply(y, v0), share) - target, p)
             if best is None or m < best[0]:
                 best = (m, p.apply(x, v0))
-            if m < BAND_GOOD_DB:
+            if m < good:
                 break
         insts = best[1]
     total = sum(band_curves_db.values(), np.zeros_like(grid.phi)) + input_gain_db
@@ -319,7 +369,7 @@ def fit_zam_eq2(band_curves_db: Mapping[str, np.ndarray], bands: Mapping[str, Ma
 
     worst = float(np.abs(whole(insts)).max())
     if worst > POLISH_ABOVE_DB:  # 2. everything together
-        every = [(i, key) for i in range(len(INSTANCES)) for key in FILTERS]
+        every = [(i, key) for i in range(len(insts)) for key in FILTERS]
         p = _Params(insts, every, sample_rate_hz)
         x, polished = _minimax(lambda y: whole(p.apply(y, insts)), p)
         if polished < worst:
