@@ -21,7 +21,7 @@ from dsp.params import MASTER, TRACK, normalise_all, section_specs, setting_from
     setting_to_dict, spec
 from mixstyle.balance import BUS, LEVEL, track_levels
 from mixstyle.errors import ProfileError
-from mixstyle.features import role_index, stem_features
+from mixstyle.features import SongFeatures, from_vector, role_index, stem_features
 from mixstyle.fit import FitResult
 from mixstyle.model import (I_PAN, I_SIDE, MASTER_TARGETS, PREDICTED_MASTER, PREDICTED_TRACK,
                             TRACK_TARGETS)
@@ -95,6 +95,12 @@ def make_record(song_name: str, names: list[str], roles: list[str], stems: np.nd
     levels, bus = track_levels(stems, sample_rate, [t.params for t in fit.setting.tracks])
     return SongRecord(song_name, list(names), list(roles), feats, song_feat,
                       setting_to_dict(fit.setting), fit.quality(), files, levels, bus)
+
+
+def record_features(record: SongRecord) -> SongFeatures:
+    """The features ``make_record`` measured on the song's stems, as ``Profile.predict`` takes
+    them (the same stems give the same features: no need to measure them again)."""
+    return [from_vector(v) for v in record.features], from_vector(record.song_features)
 
 
 def _weights_for(values: dict[str, Any], section: str) -> np.ndarray:

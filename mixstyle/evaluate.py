@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -27,7 +27,7 @@ from dsp.limiter import Limiter
 from dsp.loudness import integrated_loudness
 from dsp.render import render
 from mixstyle import losses
-from mixstyle.features import stage_gain_db
+from mixstyle.features import SongFeatures, stage_gain_db
 from mixstyle.sessions import Song
 
 METRICS = ("band_error_db", "mrstft", "loudness_error_lu", "width_error_db")
@@ -98,17 +98,22 @@ def summarise(per_song: dict[str, dict[str, dict[str, float]]]) -> dict:
     return out
 
 
-def score_songs(model, songs: Sequence[Song], meta: dict | None = None) -> dict:
-    """Held-out score of a freshly trained network (used by ``learn``)."""
+def score_songs(model, songs: Sequence[Song], meta: dict | None = None,
+                features: Mapping[str, SongFeatures] | None = None) -> dict:
+    """Held-out score of a freshly trained network (used by ``learn``); ``features``: song name
+    -> the features already measured on its stems (from its record)."""
     from mixstyle.profile import Profile
     prof = Profile(folder=None, model=model, meta=meta or {})  # type: ignore[arg-type]
-    per = {s.name: song_scores(s, predict_song(prof, s)) for s in songs}
+    features = features or {}
+    per = {s.name: song_scores(s, predict_song(prof, s, features=features.get(s.name)))
+           for s in songs}
     return summarise(per)
 
 
-def predict_song(profile, song: Song, strength: float = 1.0):
+def predict_song(profile, song: Song, strength: float = 1.0,
+                 features: SongFeatures | None = None):
     return profile.predict([(s.name, s.role, s.audio) for s in song.stems], song.sample_rate,
-                           strength)
+                           strength, features)
 
 
 def format_table(summary: dict, title: str = "") -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 
@@ -42,6 +43,16 @@ N_ROLES = len(ROLES)
 class StemFeatures:
     vector: np.ndarray          # (N_FEATURES,) float32
     loudness_lufs: float        # integrated loudness of the stem as it is (before staging)
+
+
+# features of a song's stems and of their sum, as Profile.predict takes them
+SongFeatures = tuple[Sequence[StemFeatures], StemFeatures]
+
+
+def from_vector(vector: Sequence[float]) -> StemFeatures:
+    """StemFeatures from a stored vector (its first feature is the loudness)."""
+    v = np.asarray(vector, dtype=np.float32)
+    return StemFeatures(vector=v, loudness_lufs=float(v[0]))
 
 
 def _band_matrix(sample_rate: float) -> np.ndarray:

@@ -13,7 +13,7 @@ import os
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Mapping
 
 import numpy as np
 import torch
@@ -22,10 +22,11 @@ from dsp.loudness import integrated_loudness
 from dsp.render import render
 from mixstyle.audio_io import audio_info
 from mixstyle.balance import strip_loudness
-from mixstyle.dataset import (SongRecord, SourceFile, load_records, make_record, save_record,
-                              sha256_file)
+from mixstyle.dataset import (SongRecord, SourceFile, load_records, make_record, record_features,
+                              save_record, sha256_file)
 from mixstyle.errors import MixstyleError, ProfileError
 from mixstyle.evaluate import predict_song, score_songs
+from mixstyle.features import SongFeatures
 from mixstyle.fit import FitConfig, choose_excerpt, fit_mix
 from mixstyle.mastering import learn_master_from_sessions, save_master_profile
 from mixstyle.model import count_parameters
@@ -128,17 +129,18 @@ def fit_songs(songs: list[Song], config: FitConfig, jobs: int = 0,
 
 def held_out_score(records: list[SongRecord], config: TrainConfig,
                    audio: dict[str, SongAudio], train_songs: list[Song], held_songs: list[Song],
-                   progress: Progress | None = None) -> dict:
+                   features: dict[str, SongFeatures], progress: Progress | None = None) -> dict:
     """Train on ``records`` only and score the songs kept out (their mixes never seen)."""
     model, _ = train(records, config, audio, progress=progress)
-    return score_songs(model, held_songs,
-                       {"ceiling_offset_db": calibrate_ceiling(model, train_songs)})
+    offset = calibrate_ceiling(model, train_songs, features)
+    return score_songs(model, held_songs, {"ceiling_offset_db": offset}, features)
 
 
 CALIBRATE_MIN_SONGS = 3
 
 
-def calibrate_ceiling(model, songs: list[Song]) -> float:
+def calibrate_ceiling(model, songs: list[Song],
+                      features: Mapping[str, SongFeatures] | None = None) -> float:
     """How much lower (dB) the limiter ceiling must sit for this console's mixes to be as loud
     as the producer's where the peak decided the level.
 
@@ -146,12 +148,14 @@ def calibrate_ceiling(model, songs: list[Song]) -> float:
     factor, and our renders are not exactly as peaky as theirs (other compressors, other
     transients). Each training song is mixed by the trained network; where the render stopped
     at the ceiling, the loudness difference to the producer's mix is noted; the median is the
-    offset (0 when fewer than three songs were peak-bound).
+    offset (0 when fewer than three songs were peak-bound). ``features``: song name -> the
+    features already measured on its stems.
     """
     prof = Profile(folder=None, model=model, meta={})  # type: ignore[arg-type]
+    features = features or {}
     diffs = []
     for song in songs:
-        setting = predict_song(prof, song)
+        setting = predict_song(prof, song, features=features.get(song.name))
         target = setting.master.get("target_lufs")
         if target is None:
             continue
@@ -209,6 +213,7 @@ def learn(sessions: Path, out: Path, config: LearnConfig = LearnConfig(),
     audio = {song.name: staged_excerpt(song, records[song.name], config.train.audio_seconds)
              for song in report.songs}
     names = sorted(records)
+    features = {n: record_features(records[n]) for n in names}
     train_names, held = split_holdout(names, config.holdout_fraction, config.train.seed)
     by_name = {s.name: s for s in report.songs}
     held_score, pending, pool = None, None, None
@@ -217,7 +222,7 @@ def learn(sessions: Path, out: Path, config: LearnConfig = LearnConfig(),
         args = ([records[n] for n in train_names], config.train,
                 {n: audio[n] for n in train_names if n in audio},
                 [by_name[n] for n in train_names if n in by_name],
-                [by_name[n] for n in held if n in by_name])
+                [by_name[n] for n in held if n in by_name], features)
         if _processes(config.jobs) > 1:
             pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
                                        initializer=_fit_worker_init)
@@ -240,7 +245,7 @@ def learn(sessions: Path, out: Path, config: LearnConfig = LearnConfig(),
     meta = {"created": card["created"], "songs": names, "seed": config.train.seed,
             "learn_config": asdict(config),
             "ceiling_offset_db": calibrate_ceiling(model, [by_name[n] for n in names
-                                                           if n in by_name])}
+                                                           if n in by_name], features)}
     save_profile(out, model, meta, card, card_markdown(card))
     master = learn_master_from_sessions(report.songs)
     if master is not None:

@@ -29,7 +29,8 @@ from dsp.params import MASTER, TABLE, TRACK, ConsoleSetting, TrackSetting, spec,
 from mixstyle.audio_io import write_text_atomic
 from mixstyle.balance import BUS, LEVEL, PAN_SIDE, assign_sides, output_gains
 from mixstyle.errors import ProfileError
-from mixstyle.features import FEATURE_NAMES, role_index, stage_gain_db, stem_features
+from mixstyle.features import (FEATURE_NAMES, SongFeatures, role_index, stage_gain_db,
+                               stem_features)
 from mixstyle.model import (I_LEVEL, I_SIDE, MASTER_TARGETS, PREDICTED_MASTER,
                             PREDICTED_TRACK, TRACK_TARGETS, MixNet, ModelConfig)
 
@@ -72,20 +73,27 @@ class Profile:
     meta: dict[str, Any]
 
     def predict(self, stems: Sequence[tuple[str, str, np.ndarray]], sample_rate: float,
-                strength: float = 1.0) -> ConsoleSetting:
+                strength: float = 1.0, features: SongFeatures | None = None) -> ConsoleSetting:
         """Console setting for new stems ``(name, role, audio (2, n))``.
 
         ``strength`` 0 gives the neutral console (the plain sum), 1 the full learned style;
-        in between, every parameter moves along the table's normalised scale.
+        in between, every parameter moves along the table's normalised scale. ``features``
+        (per stem, then of their sum) may be given when already measured on these very stems
+        (a song record's), saving their computation.
         """
         if not 0.0 <= strength <= 1.0 or math.isnan(strength):
             raise ProfileError(f"strength = {strength}: allowed 0 .. 1")
         if not stems:
             raise ProfileError("no stems to mix")
-        per_stem = [stem_features(a, sample_rate) for _, _, a in stems]
-        feats = torch.tensor(np.stack([f.vector for f in per_stem]))
         total = np.sum([a for _, _, a in stems], axis=0)
-        song = torch.tensor(stem_features(total, sample_rate).vector)[None]
+        if features is None:
+            features = ([stem_features(a, sample_rate) for _, _, a in stems],
+                        stem_features(total, sample_rate))
+        per_stem, song_features = features
+        if len(per_stem) != len(stems):
+            raise ProfileError(f"{len(per_stem)} stem feature vectors for {len(stems)} stems")
+        feats = torch.tensor(np.stack([f.vector for f in per_stem]))
+        song = torch.tensor(song_features.vector)[None]
         roles = torch.tensor([[role_index(r) for _, r, _ in stems]])
         mask = torch.ones(1, len(stems), dtype=torch.bool)
         with torch.no_grad():

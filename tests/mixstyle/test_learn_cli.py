@@ -20,6 +20,7 @@ from dsp.loudness import integrated_loudness
 from dsp.params import loads
 from mixstyle.audio_io import read_audio, write_audio_atomic
 from mixstyle.cli import main
+from mixstyle.errors import ProfileError
 
 SR = 44100.0
 ROLES = ("kick", "bass", "keys", "vocals")
@@ -217,3 +218,27 @@ def test_learn_config_jobs_must_be_a_count():
     from mixstyle.learn import LearnConfig
     with pytest.raises(ProfileError, match="LearnConfig.jobs"):
         LearnConfig(jobs=-2)
+
+
+def test_record_features_predict_the_same_setting(learned):
+    """learn's calibration and held-out scoring reuse the features each song record measured;
+    the setting predicted from them is the one predicted from the audio (to float32 rounding),
+    and a feature list for another number of stems is refused."""
+    from mixstyle.dataset import load_records, record_features
+    from mixstyle.profile import load_profile
+    from mixstyle.sessions import load_sessions
+    profile = load_profile(learned["profile"])
+    songs = {s.name: s for s in load_sessions(learned["sessions"]).songs}
+    for record in load_records(learned["profile"] / "songs"):
+        song = songs[record.song]
+        stems = [(s.name, s.role, s.audio) for s in song.stems]
+        direct = profile.predict(stems, song.sample_rate)
+        cached = profile.predict(stems, song.sample_rate, features=record_features(record))
+        for a, b in zip(direct.tracks, cached.tracks):
+            for name, value in a.params.items():
+                assert b.params[name] == pytest.approx(value, rel=1e-4, abs=1e-4), name
+        for name, value in direct.master.items():
+            assert cached.master[name] == pytest.approx(value, rel=1e-4, abs=1e-4), name
+    per_stem, whole = record_features(record)
+    with pytest.raises(ProfileError, match="stem feature vectors"):
+        profile.predict(stems, song.sample_rate, features=(per_stem[:-1], whole))
