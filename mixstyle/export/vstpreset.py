@@ -71,7 +71,7 @@ from dsp.params import MASTER, TRACK, ConsoleSetting, spec, validate
 from dsp.validate import check_sample_rate
 from mixstyle.export.safe_zip import safe_file_stem, write_bytes_atomic
 from mixstyle.export.zam_fit import (INSTANCES, PASS_INSTANCES, ZAM_FREQ_MAX_HZ, ZAM_FREQ_MIN_HZ,
-                                     fit_zam_eq2)
+                                     fit_zam_eq2, zam_eq2_curve_db)
 
 ZAMEQ2_CLASS_ID = "2046504473616C633251455A00000000"
 ZAMCOMPX2_CLASS_ID = "2046504473616C633250435A00000000"
@@ -81,7 +81,8 @@ EQ_ORDER = ("boost1", "bw1", "f1", "boost2", "bw2", "f2", "boostl", "fl", "boost
 COMP_ORDER = ("att", "rel", "kn", "rat", "thr", "mak", "slew", "stereodet", "sidechain")
 BANDS = ("low_shelf", "peak1", "peak2", "peak3", "high_shelf")   # dsp.eq's master order
 TRACK_BANDS = ("hpf",) + BANDS + ("lpf",)                        # dsp.eq's track order
-CURVE_POINTS = 320
+CURVE_POINTS = 320   # the fit's frequencies
+CHECK_POINTS = 2000  # the stated error's
 
 
 # ------------------------------------------------------------------------------ container
@@ -174,7 +175,10 @@ def zam_eq2_values(section: str, params: Mapping[str, Any], sample_rate_hz: floa
     bands = {band: {"freq": p[f"{band}_freq_hz"], "gain": p.get(f"{band}_gain_db", 0.0),
                     "q": p.get(f"{band}_q", 0.7071)} for band in BANDS + passes}
     gain = p["input_gain_db"] if section == TRACK else 0.0
-    insts, worst = fit_zam_eq2(curves, bands, gain, freqs, sr)
+    insts, _ = fit_zam_eq2(curves, bands, gain, freqs, sr)
+    dense = np.geomspace(20.0, freqs[-1], CHECK_POINTS)  # between the fit's points too
+    worst = float(np.abs(zam_eq2_curve_db(insts, dense, sr) - gain
+                         - response_db(rows, dense, sr)).max())
     notes.append(f"EQ curve within {worst:.2f} dB of mixstyle's over 20 Hz .. "
                  f"{freqs[-1] / 1000:.3g} kHz (modelled, pass filters included)")
     for band, what in (("hpf", "high-pass"), ("lpf", "low-pass")):

@@ -1,8 +1,9 @@
-"""ZamEQ2 4.1 (Debian zam-plugins) as a filter model, and the fit of three chained instances to
-one of our EQ curves.
+"""ZamEQ2 4.1 (Debian zam-plugins) as a filter model, and the fit of four chained instances
+(six with a high- or low-pass) to one of our EQ curves.
 
 The model (read from ZamEQ2Plugin.cpp of zam-plugins 4.1; tests measure the real plugin against
-it to 0.01 dB): per instance a low shelf, a high shelf and two peaks, then a ``master`` gain.
+it to 0.01 dB, also 90 dB down): per instance a low shelf, a high shelf and two peaks, then a
+``master`` gain.
 - Shelves: RBJ cookbook shelves with shelf slope S = 0.707 (ours: S = 1), corner ``fl``/``fh``.
 - Peaks: Orfanidis' peaking EQ (reference gain 1, band-edge gain = half the dB gain, like RBJ's
   definition of Q) whose gain at Nyquist follows the analogue prototype, where a bilinear RBJ
@@ -12,25 +13,35 @@ it to 0.01 dB): per instance a low shelf, a high shelf and two peaks, then a ``m
 
 Why a fit and not a formula: an S = 1 shelf of +-18 dB is steeper at its corner than any pair of
 S = 0.707 shelves (0.73 dB apart at best), a wide RBJ peak high up falls back to 0 dB at Nyquist
-where ZamEQ2's peak keeps its analogue gain (up to 4.6 dB apart at 20 kHz), and bands above
-14 kHz must be built from lower ones. So every band of ours gets ZamEQ2 filters of its own:
+where ZamEQ2's peak keeps its analogue gain (up to 4.6 dB apart at 20 kHz), bands above 14 kHz
+must be built from lower ones, and ZamEQ2 has no pass filters. So every band of ours gets
+ZamEQ2 filters of its own:
 
 =================  =========================================================================
 our band           ZamEQ2 filters (instance.filter)
 =================  =========================================================================
-low shelf          A.low + B.low (two S = 0.707 shelves) + A.peak1 (the S = 1 corner)
-high shelf         A.high + B.high + B.peak1
-peak1, peak2       A.peak2, B.peak2 (same centre and gain; ``bw`` from the half-gain edges)
-peak3              C.peak1, with C.high and C.peak2 for its top end (the fall to Nyquist)
-input gain         A/B/C ``master``, a third each
-(spare)            C.low
+low shelf          A.low + B.low + C.low (S = 0.707 shelves) + A.peak1, A.peak2 (the corner)
+high shelf         A.high + B.high + C.high + B.peak1, B.peak2
+peak1, peak2       C.peak1, C.peak2 (same centre and gain; ``bw`` from the half-gain edges)
+peak3              D.peak1, with D.high and D.peak2 for its top end (the fall to Nyquist)
+high-pass          E.low + F.low (two deep cuts, -50 dB each at most: a 1 kHz 12 dB/oct
+                   high-pass is -68 dB at 20 Hz) + E.peak1 (the corner, its resonance)
+low-pass           E.high + F.high + E.peak2 (the corner) + F.peak1, F.peak2 (the top end:
+                   a bilinear low-pass falls to -inf at Nyquist, ZamEQ2's filters do not)
+input gain         A..D ``master``, a quarter each
 =================  =========================================================================
 
-1. Each band is fitted alone (a few parameters, started at the analytic mapping): minimax by
-   Lawson-reweighted least squares on its dB curve over 20 Hz .. 20 kHz (or 0.49 fs).
-2. If the sum is off by more than ``POLISH_ABOVE_DB``, all 30 parameters are polished together
-   on the whole curve the same way; the better of the two is kept.
-The modelled error is returned (the exporter's README states it per strip).
+E and F exist only when ``band_curves_db`` has ``hpf`` or ``lpf``. A cut shelf's poles sit at
+``corner / 10**(gain/80)`` (low) or ``corner * 10**(gain/80)`` (high), with Q 0.33 at -50 dB:
+the pass filter's starts put them at the cutoff.
+
+1. Each band is fitted alone (a few parameters, started at the analytic mapping; shelves and
+   pass filters from several starts): minimax by Lawson-reweighted least squares on its dB
+   curve over 20 Hz .. 20 kHz (or 0.49 fs).
+2. If the sum is off by more than ``POLISH_ABOVE_DB``, all parameters (40, or 60 with E and F)
+   are polished together on the whole curve the same way; the better of the two is kept.
+The Jacobian recomputes only the filter a parameter belongs to (the 60-parameter polish: 0.7 s
+instead of 7 s). The modelled error is returned (the exporter's README states it per strip).
 """
 
 from __future__ import annotations
@@ -191,15 +202,21 @@ PASS_GOOD_DB = 0.25     # a pass filter fitted this well needs no further start
 
 
 class _Params:
-    """The free parameters of some filters as one vector (log frequency, gain dB, bw)."""
+    """The free parameters of some filters as one vector (log frequency, gain dB, bw), and
+    the error of their summed dB curves against ``target_db``. The Jacobian is by forward
+    differences that recompute only the filter a parameter belongs to."""
 
-    def __init__(self, insts: list[dict[str, float]], filters: Sequence[tuple[int, str]],
-                 sr: float) -> None:
-        self.insts, self.slots = insts, []
-        fmax = min(ZAM_FREQ_MAX_HZ, 0.45 * sr)
+    def __init__(self, grid: _Grid, insts: list[dict[str, float]],
+                 filters: Sequence[tuple[int, str]], target_db: np.ndarray) -> None:
+        self.grid, self.insts, self.target = grid, insts, target_db
+        self.slots: list[tuple[int, str]] = []
+        self.filters: list[tuple[str, list[int]]] = []  # (kind, its slots' indices in x)
+        fmax = min(ZAM_FREQ_MAX_HZ, 0.45 * grid.sr)
         lo, hi, x0 = [], [], []
         for i, key in filters:
-            _, fk, gk, bk = FILTERS[key]
+            kind, fk, gk, bk = FILTERS[key]
+            self.filters.append((kind, list(range(len(self.slots), len(self.slots) + 2
+                                                   + (1 if bk else 0)))))
             for name in (fk, gk) + ((bk,) if bk else ()):
                 self.slots.append((i, name))
                 if name == fk:
@@ -217,24 +234,46 @@ class _Params:
         self.lo, self.hi = np.array(lo), np.array(hi)
         self.x0 = np.clip(np.array(x0), self.lo + 1e-9, self.hi - 1e-9)
 
-    def apply(self, x: np.ndarray, insts: list[dict[str, float]]) -> list[dict[str, float]]:
-        out = [dict(v) for v in insts]
+    def apply(self, x: np.ndarray) -> list[dict[str, float]]:
+        out = [dict(v) for v in self.insts]
         for (i, name), value in zip(self.slots, x):
             out[i][name] = float(math.exp(value) if name[0] == "f" else value)
         return out
 
+    def _filter_db(self, kind: str, idx: list[int], x: np.ndarray) -> np.ndarray:
+        bw = float(x[idx[2]]) if len(idx) == 3 else 1.0
+        return self.grid.filter_db(kind, math.exp(x[idx[0]]), float(x[idx[1]]), bw)
 
-def _minimax(err, p: _Params) -> tuple[np.ndarray, float]:
+    def err(self, x: np.ndarray) -> np.ndarray:
+        out = -self.target
+        for kind, idx in self.filters:
+            out = out + self._filter_db(kind, idx, x)
+        return out
+
+    def jac(self, x: np.ndarray) -> np.ndarray:
+        out = np.empty((self.grid.phi.size, x.size))
+        for kind, idx in self.filters:
+            base = self._filter_db(kind, idx, x)
+            for j in idx:
+                h = DIFF_STEP * max(1.0, abs(x[j]))
+                h = -h if x[j] + h > self.hi[j] else h
+                y = x.copy()
+                y[j] += h
+                out[:, j] = (self._filter_db(kind, idx, y) - base) / (y[j] - x[j])
+        return out
+
+
+def _minimax(p: _Params) -> tuple[np.ndarray, float]:
     """Least squares, then Lawson rounds (weights grow where the error stays largest) until
     the largest error is ``DONE_DB`` or stops falling; the best maximum error wins."""
-    best_x, best = p.x0, float(np.abs(err(p.x0)).max())
+    best_x, best = p.x0, float(np.abs(p.err(p.x0)).max())
     if best <= DONE_DB:
         return best_x, best
-    x = least_squares(err, p.x0, bounds=(p.lo, p.hi), x_scale="jac", diff_step=DIFF_STEP,
+    x = least_squares(p.err, p.x0, jac=p.jac, bounds=(p.lo, p.hi), x_scale="jac",
                       max_nfev=MAX_NFEV).x
-    w = np.ones_like(err(x))
+    w = np.ones_like(p.err(x))
     for _ in range(LAWSON_ROUNDS):
-        e = np.abs(err(x))
+        e = np.abs(p.err(x))
         m = float(e.max())
         if m < best:
             best_x, best = x, m
@@ -245,9 +284,9 @@ def _minimax(err, p: _Params) -> tuple[np.ndarray, float]:
         w = w * np.maximum(e / max(m, 1e-12), 0.05)
         w = w / w.max()
         sw = np.sqrt(w)
-        x = least_squares(lambda y: err(y) * sw, x, bounds=(p.lo, p.hi), x_scale="jac",
-                          diff_step=DIFF_STEP, max_nfev=MAX_NFEV).x
-    m = float(np.abs(err(x)).max())
+        x = least_squares(lambda y: p.err(y) * sw, x, jac=lambda y: p.jac(y) * sw[:, None],
+                          bounds=(p.lo, p.hi), x_scale="jac", max_nfev=MAX_NFEV).x
+    m = float(np.abs(p.err(x)).max())
     return (x, m) if m < best else (best_x, best)
 
 
@@ -329,14 +368,6 @@ def fit_zam_eq2(band_curves_db: Mapping[str, np.ndarray], bands: Mapping[str, Ma
     (and ``q`` for peaks and pass filters); the pass filters are optional."""
     grid = _Grid(np.asarray(freqs_hz, dtype=np.float64), sample_rate_hz)
     insts = _start(bands, input_gain_db, sample_rate_hz)
-
-    def filters_db(v: list[dict[str, float]], share: Sequence[tuple[int, str]]) -> np.ndarray:
-        out = np.zeros_like(grid.phi)
-        for i, key in share:
-            kind, fk, gk, bk = FILTERS[key]
-            out += grid.filter_db(kind, v[i][fk], v[i][gk], v[i][bk] if bk else 1.0)
-        return out
-
     for band, share in SHARES.items():  # 1. each band alone, on its own filters
         if band not in band_curves_db:  # a pass filter that is off
             continue
@@ -355,23 +386,19 @@ def fit_zam_eq2(band_curves_db: Mapping[str, np.ndarray], bands: Mapping[str, Ma
             starts = [insts]
         best: tuple[float, list[dict[str, float]]] | None = None
         for v0 in starts:
-            p = _Params(v0, share, sample_rate_hz)
-            x, m = _minimax(lambda y: filters_db(p.apply(y, v0), share) - target, p)
+            p = _Params(grid, v0, share, target)
+            x, m = _minimax(p)
             if best is None or m < best[0]:
-                best = (m, p.apply(x, v0))
+                best = (m, p.apply(x))
             if m < good:
                 break
         insts = best[1]
     total = sum(band_curves_db.values(), np.zeros_like(grid.phi)) + input_gain_db
-
-    def whole(v: list[dict[str, float]]) -> np.ndarray:
-        return sum((_instance_db(grid, u) for u in v), np.zeros_like(grid.phi)) - total
-
-    worst = float(np.abs(whole(insts)).max())
+    every = [(i, key) for i in range(len(insts)) for key in FILTERS]
+    p = _Params(grid, insts, every, total - sum(v["master"] for v in insts))
+    worst = float(np.abs(p.err(p.x0)).max())
     if worst > POLISH_ABOVE_DB:  # 2. everything together
-        every = [(i, key) for i in range(len(insts)) for key in FILTERS]
-        p = _Params(insts, every, sample_rate_hz)
-        x, polished = _minimax(lambda y: whole(p.apply(y, insts)), p)
+        x, polished = _minimax(p)
         if polished < worst:
-            insts, worst = p.apply(x, insts), polished
+            insts, worst = p.apply(x), polished
     return insts, worst
