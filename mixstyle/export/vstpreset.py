@@ -1,21 +1,27 @@
 """VST3 presets (.vstpreset) of a console setting for Debian's zam-plugins 4.1 (/usr/lib/vst3).
 
-Chain per strip: ``ZamEQ2 A -> B -> C -> D (-> E -> F) -> ZamCompX2``; E and F carry the high-
-and low-pass and are written only for tracks whose high- or low-pass is on (a strip without them
-keeps the four-instance chain; the README names the tracks with six). ZamEQ2 is mono: put one
-instance on each channel (most hosts do this for a mono plugin on a stereo track). Files are
-named ``NN-<track>.ZamEQ2-A.vstpreset`` etc. and ``master.*``; ``README.txt`` lists the chain,
-the modelled EQ error of each strip (on 2000 frequencies) and everything that was approximated
-or left to the DAW.
+Chain per strip: ``ZamEQ2 A -> B -> C -> D (-> E -> F) (-> ZamGEQ31) -> ZamCompX2``; E and F
+carry the high- and low-pass and are written only for tracks whose high- or low-pass is on;
+ZamGEQ31 (its top bands 8.9 .. 22.4 kHz, fitted together with the ZamEQ2s) only for strips with
+a peak3 centred above ZamEQ2's 14 kHz top frequency or a low-pass above 12 kHz (``geq_band``;
+a strip without them keeps the four-instance chain; the README names the tracks with each).
+ZamEQ2 and ZamGEQ31 are mono: put one instance on each channel (most hosts do this for a mono
+plugin on a stereo track). Files are named ``NN-<track>.ZamEQ2-A.vstpreset``,
+``NN-<track>.ZamGEQ31.vstpreset`` etc. and ``master.*``; ``README.txt`` lists the chain, the
+modelled EQ error of each strip (on 2000 frequencies, 4000 with a ZamGEQ31) and everything that
+was approximated or left to the DAW.
 
 =====================  =====================  ===========================================
 mixstyle               ZamEQ2 / ZamCompX2     mapping
 =====================  =====================  ===========================================
-EQ bands, input gain,  ZamEQ2 A..D (E, F)     fitted to our whole EQ curve (``zam_fit``:
-hpf, lpf                                      ZamEQ2's filters modelled from its source,
+EQ bands, input gain,  ZamEQ2 A..D (E, F),    fitted to our whole EQ curve (``zam_fit``:
+hpf, lpf               ZamGEQ31 band26..29    ZamEQ2's filters modelled from its source,
                                               each band on filters of its own, then all
-                                              together); input gain = A..D's ``master``;
-                                              pass filters = deep shelves + peaks in E, F
+                                              together; ``zam_geq``: ZamGEQ31's model,
+                                              its top bands fitted last with the ZamEQ2s'
+                                              top filters); input gain = A..D's
+                                              ``master``; pass filters = deep shelves +
+                                              peaks in E, F
 comp threshold, ratio  ``thr``, ``rat``       identical
 comp attack/release    ``att``, ``rel``       identical one-pole smoothing of the gain in dB;
                                               clamped to ZamCompX2's 100 ms / 500 ms maxima
@@ -43,21 +49,30 @@ stopband included (down to -100 dB): 30 random settings through the plugins with
 low-pass, -79 dB at 20 kHz at 44.1 kHz) within 0.23 dB; with the model 118 of 120 random
 settings within 1 dB (the two misses: low-passes above 14 kHz at 44.1 kHz).
 
-The one corner ZamEQ2 cannot reach is a peak3 band centred above its 14 kHz top frequency (our
-table goes to 16 kHz): no ZamEQ2 filter resonates above 14 kHz, so such a band comes out wider
-and lower -- modelled 1.8 dB for +18 dB, Q 1.1 at 14.7 kHz, 7.7 dB for a -16 dB, Q 7.6 cut at
-15.6 kHz (3 of 80 random settings had one); measured in the test for +18 dB, Q 1.2 at 15.2 kHz.
-The same holds for a resonant low-pass above 14 kHz at 44.1/48 kHz (its peak lies above every
-ZamEQ2 filter and the bilinear low-pass falls to -inf at Nyquist): modelled on a grid of cutoffs
-14 .. 19.9 kHz x Q 0.5 .. 1.5, Q <= 0.71 stays within 0.7 dB, Q 1 .. 1.5 between 16 and 18 kHz
-reaches 1.4 .. 3.9 dB at 44.1 kHz (worst 16.5 kHz, Q 1.5) and 1.3 dB at 48 kHz (18 kHz, Q 1.5);
-measured in the test for 17.5 kHz, Q 1.5 at 44.1 kHz (2.8 dB). At 96 kHz: within 0.25 dB.
+Above ZamEQ2's 14 kHz top frequency no ZamEQ2 filter resonates, so a peak3 centred there
+(our table goes to 16 kHz) and a resonant low-pass there (its peak lies above every ZamEQ2
+filter, and the bilinear low-pass falls to -inf at Nyquist) were 1.8 .. 7.7 dB and 1.4 .. 3.9
+dB off with ZamEQ2 alone. ZamGEQ31 adds third-octave bands up there (14.1 .. 17.8 kHz, and
+17.8 .. 22.4 kHz except at 44.1 kHz, where that band does not run); they are steep-edged
+steps, so they carry a level but not a shape narrower than a band. Measured through the real
+plugins (tests/mixstyle/export/test_vstpreset.py):
+- peak3 above 14 kHz, wide (Q <= 1.2 at 14.5 kHz, Q <= 0.7 at 16 kHz): within 1 dB at
+  44.1/48/96 kHz (+18 dB, Q 1.1 at 14.7 kHz: 0.84 dB at 44.1 kHz, was 1.8 dB). Still off:
+  narrower ones -- modelled Q 2 at 14.5 kHz 0.9 .. 1.9 dB, Q 4 .. 8 1 .. 4.2 dB, measured for
+  -16 dB, Q 7.6 at 15.6 kHz: 5.7 dB at 44.1 kHz, 3.2 dB at 96 kHz;
+- resonant low-pass above 14 kHz: 14 .. 16 kHz at Q 0.5 .. 1.5 within 0.85 dB (modelled, all
+  rates), measured 16 kHz Q 1 and 16.5 kHz Q 1.5 (was 3.9 dB) within 1 dB at 44.1/48/96 kHz.
+  Still off at 44.1/48 kHz: 16.5 .. 19 kHz at Q >= 1 (the fall of some 15 dB between 18 and
+  20 kHz, which neither plugin can shape; e.g. 17.5 kHz, Q 1.5: 2.8 dB at 44.1 kHz, 1.5 dB at
+  48 kHz measured); see the README's stated error per strip. At 96 kHz: within 0.35 dB.
 The README states the modelled error of every strip. High shelves above 14 kHz are built from
 lower filters within the 1 dB. ZamEQ2 keeps its filter state in float32: a chain of wide
 low-frequency bands at 96 kHz measures up to 0.05 dB off the model near 20 Hz. Presets are made
-for one ``sample_rate_hz`` (the fit models the plugin's bilinear filters at that rate). Fitting
+for one ``sample_rate_hz`` (the fit models the plugins' bilinear filters at that rate). Fitting
 takes about 0.3 s per strip without pass filters and 0.7 s with them (median; 5 s at worst in
-the measurements above, where a low-pass at 44.1/48 kHz needs several starts).
+the measurements above, where a low-pass at 44.1/48 kHz needs several starts); a strip with a
+ZamGEQ31 takes 1.5 .. 3 times as long as without (3 .. 8 s on a busy machine where the plain
+fit took 2 .. 4 s).
 
 Container (VST3 SDK preset format): ``'VST3'``, int32 version 1, the processor class id as 32
 ASCII hex digits, int64 offset of the chunk list; then the chunk data; then ``'List'``, int32
@@ -84,9 +99,12 @@ from dsp.validate import check_sample_rate
 from mixstyle.export.safe_zip import safe_file_stem, write_bytes_atomic
 from mixstyle.export.zam_fit import (INSTANCES, PASS_INSTANCES, ZAM_FREQ_MAX_HZ, ZAM_FREQ_MIN_HZ,
                                      fit_zam_eq2, zam_eq2_curve_db)
+from mixstyle.export.zam_geq import GEQ_ORDER, zam_geq31_curve_db
 
 ZAMEQ2_CLASS_ID = "2046504473616C633251455A00000000"
 ZAMCOMPX2_CLASS_ID = "2046504473616C633250435A00000000"
+ZAMGEQ31_CLASS_ID = "2046504473616C633133475A00000000"
+LPF_GEQ_ABOVE_HZ = 12000.0  # a low-pass above this gets the ZamGEQ31 (see geq_band)
 ZAM_ATTACK_MAX_MS, ZAM_RELEASE_MAX_MS = 100.0, 500.0
 EQ_ORDER = ("boost1", "bw1", "f1", "boost2", "bw2", "f2", "boostl", "fl", "boosth", "fh",
             "master", "peaks")
@@ -95,6 +113,7 @@ BANDS = ("low_shelf", "peak1", "peak2", "peak3", "high_shelf")   # dsp.eq's mast
 TRACK_BANDS = ("hpf",) + BANDS + ("lpf",)                        # dsp.eq's track order
 CURVE_POINTS = 320   # the fit's frequencies
 CHECK_POINTS = 2000  # the stated error's
+GEQ_DENSE_FROM_HZ, GEQ_DENSE_POINTS = 8000.0, 240  # the fit's extra frequencies with a ZamGEQ31
 
 
 # ------------------------------------------------------------------------------ container
@@ -146,11 +165,13 @@ def read_vstpreset(data: bytes, where: str = "preset") -> tuple[str, dict[str, b
     return class_id, chunks
 
 
-def _freq(value: float, what: str, notes: list[str], sample_rate_hz: float) -> float:
+def _freq(value: float, what: str, notes: list[str], sample_rate_hz: float,
+          with_geq: bool = False) -> float:
     f = min(max(value, ZAM_FREQ_MIN_HZ), ZAM_FREQ_MAX_HZ, 0.45 * sample_rate_hz)
     if f != value:
+        how = "lower filters and ZamGEQ31's top bands" if with_geq else "lower filters"
         notes.append(f"{what} {value:g} Hz is above ZamEQ2's top frequency ({f:g} Hz): "
-                     f"approximated from lower filters (see the EQ error below)")
+                     f"approximated from {how} (see the EQ error below)")
     return f
 
 
@@ -163,22 +184,37 @@ def pass_filters(section: str, p: Mapping[str, Any]) -> tuple[str, ...]:
         ("lpf", p["lpf_freq_hz"] < spec(TRACK, "lpf_freq_hz").max)) if on)
 
 
+def geq_band(section: str, p: Mapping[str, Any]) -> str | None:
+    """The band that gets the ZamGEQ31's top bands: "peak3" centred above ZamEQ2's top
+    frequency, else "lpf" above ``LPF_GEQ_ABOVE_HZ``; None: the strip needs no ZamGEQ31."""
+    if p["peak3_freq_hz"] > ZAM_FREQ_MAX_HZ and p["peak3_gain_db"] != 0:
+        return "peak3"
+    if "lpf" in pass_filters(section, p) and p["lpf_freq_hz"] > LPF_GEQ_ABOVE_HZ:
+        return "lpf"
+    return None
+
+
 def eq_instances(section: str, p: Mapping[str, Any]) -> tuple[str, ...]:
     """ZamEQ2 instance letters of a strip: A..D, then E, F if a pass filter is active."""
     return INSTANCES + (PASS_INSTANCES if pass_filters(section, p) else ())
 
 
 def zam_eq2_values(section: str, params: Mapping[str, Any], sample_rate_hz: float,
-                   where: str = "") -> tuple[list[dict[str, float]], list[str]]:
-    """Parameter values of ZamEQ2 instances A..D (E, F with a pass filter) for one strip
-    (fitted to the whole EQ curve: pass filters, bands and input gain), and notes."""
+                   where: str = "") -> tuple[list[dict[str, float]], dict[str, float] | None,
+                                             list[str]]:
+    """Parameter values of ZamEQ2 instances A..D (E, F with a pass filter) and of the ZamGEQ31
+    (None when the strip needs none) for one strip, fitted together to the whole EQ curve
+    (pass filters, bands and input gain), and notes."""
     p = validate(section, params, where)
     sr = check_sample_rate(sample_rate_hz)
     notes: list[str] = []
+    with_geq = geq_band(section, p)
     for band, what in (("peak3", "peak3"), ("high_shelf", "high shelf"),
                        ("low_shelf", "low shelf"), ("peak1", "peak1"), ("peak2", "peak2")):
-        _freq(p[f"{band}_freq_hz"], what, notes, sr)  # notes what ZamEQ2 cannot reach
+        _freq(p[f"{band}_freq_hz"], what, notes, sr, with_geq == band)  # what ZamEQ2 can't reach
     freqs = np.geomspace(20.0, min(20000.0, 0.49 * sr), CURVE_POINTS)
+    if with_geq is not None:  # the ZamGEQ31's steep band edges: denser up high
+        freqs = np.union1d(freqs, np.linspace(GEQ_DENSE_FROM_HZ, freqs[-1], GEQ_DENSE_POINTS))
     rows = eq_sections(section, p, sr)
     names = TRACK_BANDS if section == TRACK else BANDS
     passes = pass_filters(section, p)
@@ -187,17 +223,23 @@ def zam_eq2_values(section: str, params: Mapping[str, Any], sample_rate_hz: floa
     bands = {band: {"freq": p[f"{band}_freq_hz"], "gain": p.get(f"{band}_gain_db", 0.0),
                     "q": p.get(f"{band}_q", 0.7071)} for band in BANDS + passes}
     gain = p["input_gain_db"] if section == TRACK else 0.0
-    insts, _ = fit_zam_eq2(curves, bands, gain, freqs, sr)
+    fit = fit_zam_eq2(curves, bands, gain, freqs, sr, with_geq is not None)
+    insts, geq = fit.eq2, fit.geq
     dense = np.geomspace(20.0, freqs[-1], CHECK_POINTS)  # between the fit's points too
-    worst = float(np.abs(zam_eq2_curve_db(insts, dense, sr) - gain
-                         - response_db(rows, dense, sr)).max())
+    if geq is not None:  # and across the ZamGEQ31's band edges
+        dense = np.union1d(dense, np.linspace(GEQ_DENSE_FROM_HZ, freqs[-1], CHECK_POINTS))
+    model = zam_eq2_curve_db(insts, dense, sr)
+    if geq is not None:
+        model = model + zam_geq31_curve_db(geq, dense, sr)
+    worst = float(np.abs(model - gain - response_db(rows, dense, sr)).max())
     notes.append(f"EQ curve within {worst:.2f} dB of mixstyle's over 20 Hz .. "
                  f"{freqs[-1] / 1000:.3g} kHz (modelled, pass filters included)")
     for band, what in (("hpf", "high-pass"), ("lpf", "low-pass")):
         if band in passes:
             notes.append(f"{what} {p[f'{band}_freq_hz']:g} Hz (Q {p[f'{band}_q']:g}) built "
-                         f"from deep shelves and peaks in ZamEQ2-E and -F")
-    return insts, notes
+                         f"from deep shelves and peaks in ZamEQ2-E and -F"
+                         + (" and ZamGEQ31's top bands" if with_geq == band else ""))
+    return insts, geq, notes
 
 
 def zam_compx2_values(params: Mapping[str, Any], section: str = TRACK,
@@ -227,7 +269,7 @@ def zam_compx2_values(params: Mapping[str, Any], section: str = TRACK,
 @dataclass(frozen=True)
 class PresetFile:
     strip: str   # track name or "master"
-    plugin: str  # "ZamEQ2" or "ZamCompX2"
+    plugin: str  # "ZamEQ2", "ZamGEQ31" or "ZamCompX2"
     path: Path
     values: dict[str, float]
 
@@ -247,7 +289,8 @@ def preset_paths(setting: ConsoleSetting, out_dir: str | os.PathLike[str]) -> li
     paths = []
     for name, section, params in strips:
         p = validate(section, params, "master" if section == MASTER else f"track {name!r}")
-        kinds = [f"ZamEQ2-{i}" for i in eq_instances(section, p)] + ["ZamCompX2"]
+        kinds = [f"ZamEQ2-{i}" for i in eq_instances(section, p)]
+        kinds += ["ZamGEQ31"] * (geq_band(section, p) is not None) + ["ZamCompX2"]
         paths += [out / f"{name}.{kind}.vstpreset" for kind in kinds]
     return paths + [out / "README.txt"]
 
@@ -268,9 +311,10 @@ def export_vstpresets(setting: ConsoleSetting, out_dir: str | os.PathLike[str],
     files: list[PresetFile] = []
     notes: list[str] = []
     with_passes: list[str] = []
+    with_geq: list[str] = []
     for name, section, params in strips:
         where = "master" if section == MASTER else f"track {name!r}"
-        eqs, eq_notes = zam_eq2_values(section, params, sr, where)
+        eqs, geq, eq_notes = zam_eq2_values(section, params, sr, where)
         comp, comp_notes = zam_compx2_values(params, section, where)
         p = validate(section, params, where)
         extra = []
@@ -287,6 +331,9 @@ def export_vstpresets(setting: ConsoleSetting, out_dir: str | os.PathLike[str],
         if len(eqs) > len(INSTANCES):
             with_passes.append(name)
         chain = [("ZamEQ2", ZAMEQ2_CLASS_ID, v, EQ_ORDER) for v in eqs]
+        if geq is not None:
+            with_geq.append(name)
+            chain.append(("ZamGEQ31", ZAMGEQ31_CLASS_ID, geq, GEQ_ORDER))
         for plugin, cid, values, order in chain + [("ZamCompX2", ZAMCOMPX2_CLASS_ID, comp,
                                                      COMP_ORDER)]:
             path = next(paths)
@@ -295,10 +342,14 @@ def export_vstpresets(setting: ConsoleSetting, out_dir: str | os.PathLike[str],
     readme = next(paths)
     text = ["mixstyle -> zam-plugins presets, made for %g Hz" % sr, "",
             "Chain per track: ZamEQ2-A -> ZamEQ2-B -> ZamEQ2-C -> ZamEQ2-D -> (ZamEQ2-E -> "
-            "ZamEQ2-F) -> ZamCompX2 (ZamEQ2 is mono: one per channel), then the DAW's fader "
-            "and pan. ZamEQ2-E and -F (the high- and low-pass) exist only for tracks whose "
-            "high- or low-pass is on: " + (", ".join(with_passes) or "none") + ". "
-            "Master: ZamEQ2-A..D -> ZamCompX2, then a limiter.",
+            "ZamEQ2-F) -> (ZamGEQ31) -> ZamCompX2 (ZamEQ2 and ZamGEQ31 are mono: one per "
+            "channel), then the DAW's fader and pan. ZamEQ2-E and -F (the high- and low-pass) "
+            "exist only for tracks whose high- or low-pass is on: "
+            + (", ".join(with_passes) or "none") + ". "
+            "ZamGEQ31 (its top bands, fitted together with the ZamEQ2s) exists only for strips "
+            "with a peak3 above 14 kHz or a low-pass above %g kHz: " % (LPF_GEQ_ABOVE_HZ / 1000)
+            + (", ".join(with_geq) or "none") + ". "
+            "Master: ZamEQ2-A..D -> (ZamGEQ31) -> ZamCompX2, then a limiter.",
             "", "Approximations and settings left to the DAW:"]
     text += [f"- {n}" for n in notes] or ["- none"]
     write_bytes_atomic(readme, ("\n".join(text) + "\n").encode("utf-8"))

@@ -1,5 +1,6 @@
 """ZamEQ2 4.1 (Debian zam-plugins) as a filter model, and the fit of four chained instances
-(six with a high- or low-pass) to one of our EQ curves.
+(six with a high- or low-pass, plus a ZamGEQ31 where a band reaches above 14 kHz) to one of our
+EQ curves.
 
 The model (read from ZamEQ2Plugin.cpp of zam-plugins 4.1; tests measure the real plugin against
 it to 0.01 dB, also 90 dB down): per instance a low shelf, a high shelf and two peaks, then a
@@ -28,6 +29,8 @@ high-pass          E.low + F.low (two deep cuts, -50 dB each at most: a 1 kHz 12
                    high-pass is -68 dB at 20 Hz) + E.peak1 (the corner, its resonance)
 low-pass           E.high + F.high + E.peak2 (the corner) + F.peak1, F.peak2 (the top end:
                    a bilinear low-pass falls to -inf at Nyquist, ZamEQ2's filters do not)
+peak3 above 14 kHz ZamGEQ31 bands 26..29 (step 3), with D.peak1 etc. at 14 kHz
+low-pass > 12 kHz  ZamGEQ31 bands 26..29 (step 3), with the filters above
 input gain         A..D ``master``, a quarter each
 =================  =========================================================================
 
@@ -40,6 +43,13 @@ the pass filter's starts put them at the cutoff.
    curve over 20 Hz .. 20 kHz (or 0.49 fs).
 2. If the sum is off by more than ``POLISH_ABOVE_DB``, all parameters (40, or 60 with E and F)
    are polished together on the whole curve the same way; the better of the two is kept.
+3. With a ZamGEQ31 (``zam_geq``: fixed third-octave bands, steep edges, gain only) its top
+   bands 26..29 (8.9 .. 22.4 kHz, those that run at the rate) are fitted together with the
+   ZamEQ2 filters of peak2, the high shelf, peak3 and the low-pass, started from the middle of
+   what the ZamEQ2s left in each band and from flat; the best of these and step 2 is kept. Its
+   bands are staircase steps: they carry a level above 14 kHz (a wide peak3 up there, the
+   resonance of a low-pass) but cannot follow anything narrower than a band or steeper than
+   the smooth ZamEQ2 tails can meet at a band edge.
 The Jacobian recomputes only the filter a parameter belongs to (the 60-parameter polish: 0.7 s
 instead of 7 s). The modelled error is returned (the exporter's README states it per strip).
 """
@@ -47,10 +57,14 @@ instead of 7 s). The modelled error is returned (the exporter's README states it
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Mapping, Sequence
 
 import numpy as np
 from scipy.optimize import least_squares
+
+from mixstyle.export.zam_geq import (BAND_EDGES_HZ, GEQ_FLAT, GEQ_GAIN_MAX_DB, band_active,
+                                     band_db)
 
 ZAM_FREQ_MIN_HZ, ZAM_FREQ_MAX_HZ = 20.0, 14000.0
 ZAM_BW_MIN, ZAM_BW_MAX = 0.1, 6.0
@@ -200,6 +214,9 @@ LPF_STARTS = (
     (((1.0, 0.6), (4.0, 0.4)), (("cut", 1.0, F0), ("top", 1.0, -F0), ("top", 0.5, -F0))),
     (((1.0, 0.7), (8.0, 0.3)), (("cut", 1.0, F0), ("top", 1.0, -6.0), ("top", 0.7, -3.0))))
 PASS_GOOD_DB = 0.25     # a pass filter fitted this well needs no further start
+GEQ_FIT_BANDS = (26, 27, 28, 29)  # ZamGEQ31's bands the fit uses: 8.9 .. 22.4 kHz
+GEQ_EDGE_MARGIN = 1.02  # a GEQ band's start looks this far inside its edges
+TOP_BANDS = ("peak2", "high_shelf", "peak3", "lpf")  # their filters are polished with the GEQ
 
 
 class _Params:
@@ -215,6 +232,13 @@ class _Params:
         fmax = min(ZAM_FREQ_MAX_HZ, 0.45 * grid.sr)
         lo, hi, x0 = [], [], []
         for i, key in filters:
+            if key[0] == "g":  # a ZamGEQ31 band: its gain only
+                self.filters.append(("geq" + key[1:], [len(self.slots)]))
+                self.slots.append((i, "band" + key[1:]))
+                lo.append(-GEQ_GAIN_MAX_DB)
+                hi.append(GEQ_GAIN_MAX_DB)
+                x0.append(insts[i]["band" + key[1:]])
+                continue
             kind, fk, gk, bk = FILTERS[key]
             self.filters.append((kind, list(range(len(self.slots), len(self.slots) + 2
                                                    + (1 if bk else 0)))))
@@ -242,6 +266,8 @@ class _Params:
         return out
 
     def _filter_db(self, kind: str, idx: list[int], x: np.ndarray) -> np.ndarray:
+        if kind[0] == "g":
+            return band_db(int(kind[3:]) - 1, float(x[idx[0]]), self.grid.freqs, self.grid.sr)
         bw = float(x[idx[2]]) if len(idx) == 3 else 1.0
         return self.grid.filter_db(kind, math.exp(x[idx[0]]), float(x[idx[1]]), bw)
 
@@ -360,13 +386,66 @@ def _pass_starts(insts: list[dict[str, float]], band: str, b: Mapping[str, float
     return out
 
 
+@dataclass(frozen=True)
+class ZamFit:
+    """Fitted parameter values: ZamEQ2 instances A..D (E, F), the ZamGEQ31's (None when the
+    fit had none) and the modelled largest error (dB) of the whole chain."""
+    eq2: list[dict[str, float]]
+    geq: dict[str, float] | None
+    worst_db: float
+
+
+def geq_keys(sample_rate_hz: float) -> tuple[str, ...]:
+    """Filter keys of the ZamGEQ31 bands the fit may use: the top ones that run at this rate."""
+    return tuple(f"g{b}" for b in GEQ_FIT_BANDS if band_active(b - 1, sample_rate_hz))
+
+
+def _geq_start(grid: _Grid, residual_db: np.ndarray) -> dict[str, float]:
+    """ZamGEQ31 values that take the middle of ``residual_db`` within each of its fit bands."""
+    geq = dict(GEQ_FLAT)
+    for key in geq_keys(grid.sr):
+        lower, upper = BAND_EDGES_HZ[int(key[1:]) - 1]
+        inside = residual_db[(grid.freqs > lower * GEQ_EDGE_MARGIN)
+                             & (grid.freqs < upper / GEQ_EDGE_MARGIN)]
+        if inside.size:
+            mid = 0.5 * (float(inside.max()) + float(inside.min()))
+            geq["band" + key[1:]] = min(max(mid, -GEQ_GAIN_MAX_DB), GEQ_GAIN_MAX_DB)
+    return geq
+
+
+def _fit_with_geq(grid: _Grid, insts: list[dict[str, float]], total_db: np.ndarray,
+                  worst: float) -> ZamFit:
+    """3. The ZamGEQ31's top bands on what the ZamEQ2s left (started at its middle per band,
+    and flat), polished together with the ZamEQ2 filters of the top bands; the best wins."""
+    best = ZamFit(insts, dict(GEQ_FLAT), worst)
+    eq2_db = zam_eq2_curve_db(insts, grid.freqs, grid.sr)
+    filters = sorted({f for band in TOP_BANDS for f in SHARES[band] if f[0] < len(insts)})
+    gi = len(insts)
+    rest = [dict(u) for u in insts]  # the filters that stay as they are (and the masters)
+    for i, key in filters:
+        rest[i][FILTERS[key][2]] = 0.0
+    rest_db = zam_eq2_curve_db(rest, grid.freqs, grid.sr)
+    filters += [(gi, key) for key in geq_keys(grid.sr)]
+    for geq in (_geq_start(grid, total_db - eq2_db), dict(GEQ_FLAT)):
+        v = [dict(u) for u in insts] + [geq]
+        p = _Params(grid, v, filters, total_db - rest_db)
+        x, m = _minimax(p)
+        if m < best.worst_db:
+            fitted = p.apply(x)
+            best = ZamFit(fitted[:gi], fitted[gi], m)
+        if best.worst_db <= DONE_DB:
+            break
+    return best
+
+
 def fit_zam_eq2(band_curves_db: Mapping[str, np.ndarray], bands: Mapping[str, Mapping[str, float]],
-                input_gain_db: float, freqs_hz: np.ndarray,
-                sample_rate_hz: float) -> tuple[list[dict[str, float]], float]:
+                input_gain_db: float, freqs_hz: np.ndarray, sample_rate_hz: float,
+                with_geq: bool = False) -> ZamFit:
     """ZamEQ2 instances A..D (and E, F if ``hpf`` or ``lpf`` is given) whose chain follows the
     sum of ``band_curves_db`` (our bands' curves in dB at ``freqs_hz``) plus ``input_gain_db``;
-    returns them and the modelled largest error (dB). ``bands[name]`` holds ``freq``, ``gain``
-    (and ``q`` for peaks and pass filters); the pass filters are optional."""
+    with ``with_geq`` a ZamGEQ31's top bands follow, fitted in step 3 (``freqs_hz`` should then
+    be dense enough above 8 kHz for its steep band edges, ~50 Hz apart). ``bands[name]`` holds
+    ``freq``, ``gain`` (and ``q`` for peaks and pass filters); the pass filters are optional."""
     grid = _Grid(np.asarray(freqs_hz, dtype=np.float64), sample_rate_hz)
     insts = _start(bands, input_gain_db, sample_rate_hz)
     for band, share in SHARES.items():  # 1. each band alone, on its own filters
@@ -402,4 +481,6 @@ def fit_zam_eq2(band_curves_db: Mapping[str, np.ndarray], bands: Mapping[str, Ma
         x, polished = _minimax(p)
         if polished < worst:
             insts, worst = p.apply(x), polished
-    return insts, worst
+    if with_geq:
+        return _fit_with_geq(grid, insts, total, worst)
+    return ZamFit(insts, None, worst)
