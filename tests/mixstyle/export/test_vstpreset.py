@@ -199,6 +199,31 @@ def test_high_and_low_pass_within_1_db_through_the_plugins(tmp_path, seed):
     assert min(depth) < -40.0, depth  # a deep stopband was among them
 
 
+@pytest.mark.parametrize("seed", [31, 32])
+def test_random_extreme_settings_with_the_geq_within_1_db(tmp_path, seed):
+    """Random extreme settings whose peak3 (wide: Q 0.3 .. 0.7) lies above ZamEQ2's 14 kHz
+    and/or whose low-pass (Q 0.5 .. 0.71) lies at 12 .. 19.9 kHz: the ZamGEQ31 path, within
+    1 dB of our whole curve through the real plugins."""
+    rng = np.random.default_rng(seed)
+    worst = []
+    for i, (params, sr) in enumerate(random_extreme_settings(4, seed)):
+        if i % 2 == 0:
+            params.update(peak3_freq_hz=float(rng.uniform(14100.0, 16000.0)),
+                          peak3_q=float(rng.uniform(0.3, 0.7)))
+        if i > 0:
+            params.update(lpf_freq_hz=float(np.exp(rng.uniform(np.log(12500.0),
+                                                                np.log(19900.0)))),
+                          lpf_q=float(rng.uniform(0.5, 0.71)))
+        folder = tmp_path / f"s{i}"
+        folder.mkdir()
+        out, files, err = chain_error_db(folder, params, sr)
+        assert "ZamGEQ31" in plugins_of(files)
+        worst.append(err)
+        stated = next(n for n in out.notes if "EQ curve within" in n)
+        assert stated_db(stated) >= err - PLUGIN_ROUNDING_DB
+    assert max(worst) <= 1.0, worst
+
+
 @pytest.mark.parametrize("sr", [44100.0, 96000.0])
 def test_deepest_high_and_low_pass(tmp_path, sr):
     """Both pass filters at their most demanding: 1 kHz high-pass (-68 dB at 20 Hz) and 1 kHz
