@@ -47,10 +47,10 @@ from mixstyle.features import stage_gain_db
 
 @dataclass(frozen=True)
 class FitConfig:
-    seconds: float = 5.0        # excerpt length fitted (the most active region of the song)
+    seconds: float = 6.0        # excerpt length fitted (the most active region of the song)
     rounds: int = 2             # time-domain rounds (per stem: EQ on the waveform, compressor)
     eq_iters: int = 30          # Levenberg-Marquardt iterations of the EQ curve fit (no audio)
-    comp_evals: int = 160       # compressor search evaluations per stem (a third later)
+    comp_evals: int = 240       # compressor search evaluations per stem (a third later)
     steps: int = 6              # Levenberg-Marquardt steps of the waveform EQ fit, per stem/round
     seed: int = 0
 
