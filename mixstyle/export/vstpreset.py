@@ -74,8 +74,8 @@ low-frequency bands at 96 kHz measures up to 0.05 dB off the model near 20 Hz. P
 for one ``sample_rate_hz`` (the fit models the plugins' bilinear filters at that rate). Fitting
 takes about 0.3 s per strip without pass filters and 0.7 s with them (median; 5 s at worst in
 the measurements above, where a low-pass at 44.1/48 kHz needs several starts); a strip with a
-ZamGEQ31 takes 1.5 .. 3 times as long as without (3 .. 8 s on a busy machine where the plain
-fit took 2 .. 4 s).
+ZamGEQ31 takes 1.5 .. 5.5 times as long as the same strip fitted without it (measured in one
+run on a busy machine: 3.9 .. 8.9 s against 0.8 .. 2.9 s for 8 such strips).
 
 Container (VST3 SDK preset format): ``'VST3'``, int32 version 1, the processor class id as 32
 ASCII hex digits, int64 offset of the chunk list; then the chunk data; then ``'List'``, int32
