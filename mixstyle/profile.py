@@ -85,10 +85,9 @@ class Profile:
             raise ProfileError(f"strength = {strength}: allowed 0 .. 1")
         if not stems:
             raise ProfileError("no stems to mix")
-        total = np.sum([a for _, _, a in stems], axis=0)
         if features is None:
             features = ([stem_features(a, sample_rate) for _, _, a in stems],
-                        stem_features(total, sample_rate))
+                        stem_features(_sum(stems), sample_rate))
         per_stem, song_features = features
         if len(per_stem) != len(stems):
             raise ProfileError(f"{len(per_stem)} stem feature vectors for {len(stems)} stems")
@@ -127,7 +126,7 @@ class Profile:
         if strength >= 1.0:
             master["target_lufs"] = float(target)
         elif strength > 0.0:
-            plain = integrated_loudness(total.astype(np.float32), sample_rate)
+            plain = integrated_loudness(_sum(stems).astype(np.float32), sample_rate)
             if math.isfinite(plain):
                 t = spec(MASTER, "target_lufs")
                 master["target_lufs"] = float(np.clip(plain + strength * (target - plain),
@@ -138,6 +137,11 @@ class Profile:
             master["limiter_ceiling_db"] = float(np.clip(master["limiter_ceiling_db"] + offset,
                                                          c.min, c.max))
         return ConsoleSetting(tuple(tracks), validate(MASTER, master, "master"))
+
+
+def _sum(stems: Sequence[tuple[str, str, np.ndarray]]) -> np.ndarray:
+    """The plain sum of the stems (only computed where needed: it copies the whole song)."""
+    return np.sum([a for _, _, a in stems], axis=0)
 
 
 def _blend(p, u_pred: float, strength: float) -> float:

@@ -33,7 +33,7 @@ def main() -> int:
     import numpy as np
 
     from dsp.render import render
-    from mixstyle.dataset import load_records
+    from mixstyle.dataset import load_records, record_features
     from mixstyle.evaluate import metrics, predict_song, song_scores, summarise
     from mixstyle.learn import LearnConfig, calibrate_ceiling, staged_excerpt
     from mixstyle.profile import Profile
@@ -50,7 +50,8 @@ def main() -> int:
         data[key] = {"songs": songs, "records": records, "test": names[-args.test:],
                      "train": names[:-args.test],
                      "audio": {n: staged_excerpt(songs[n], records[n], cfg.train.audio_seconds)
-                               for n in names}}
+                               for n in names},
+                     "features": {n: record_features(records[n]) for n in names}}
     lines = ["# Quality study", ""]
     results: dict = {}
 
@@ -58,7 +59,8 @@ def main() -> int:
         d = data[key]
         recs = [d["records"][s] for s in d["train"][:n]]
         model, _ = train(recs, cfg.train, d["audio"])
-        offset = calibrate_ceiling(model, [d["songs"][s] for s in d["train"][:n]])
+        offset = calibrate_ceiling(model, [d["songs"][s] for s in d["train"][:n]],
+                                   d["features"])
         return Profile(folder=None, model=model,  # type: ignore[arg-type]
                        meta={"ceiling_offset_db": offset})
 
@@ -72,7 +74,8 @@ def main() -> int:
             if n > len(d["train"]):
                 continue
             prof = model_for(key, n)
-            per = {s: song_scores(d["songs"][s], predict_song(prof, d["songs"][s]))
+            per = {s: song_scores(d["songs"][s], predict_song(prof, d["songs"][s],
+                                                              features=d["features"][s]))
                    for s in d["test"]}
             summ = summarise(per)
             results[f"{key}{n}"] = summ
@@ -92,17 +95,16 @@ def main() -> int:
     common = sorted(set(data["A"]["test"]) & set(data["B"]["test"]))
     for key in ("A", "B"):
         prof = model_for(key, len(data[key]["train"]))
-        to = {}
-        for other in ("A", "B"):
-            errs = []
-            for s in common:
-                song = data[key]["songs"][s]
-                setting = predict_song(prof, song)
-                mix = render(np.stack([x.audio for x in song.stems]), song.sample_rate,
-                             setting).audio
-                errs.append(metrics(mix, data[other]["songs"][s].mix,
-                                    song.sample_rate)["band_error_db"])
-            to[other] = sum(errs) / len(errs)
+        errs: dict[str, list[float]] = {"A": [], "B": []}
+        for s in common:   # one mix per song, compared with both producers' mixes
+            song = data[key]["songs"][s]
+            setting = predict_song(prof, song, features=data[key]["features"][s])
+            mix = render(np.stack([x.audio for x in song.stems]), song.sample_rate,
+                         setting).audio
+            for other in ("A", "B"):
+                errs[other].append(metrics(mix, data[other]["songs"][s].mix,
+                                           song.sample_rate)["band_error_db"])
+        to = {other: sum(e) / len(e) for other, e in errs.items()}
         results[f"{key}_vs"] = to
         lines.append(f"| trained on {key} | {to['A']:.2f} | {to['B']:.2f} |")
         print(lines[-1], flush=True)

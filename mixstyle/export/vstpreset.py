@@ -168,14 +168,14 @@ def read_vstpreset(data: bytes, where: str = "preset") -> tuple[str, dict[str, b
     return class_id, chunks
 
 
-def _freq(value: float, what: str, notes: list[str], sample_rate_hz: float,
-          with_geq: bool = False) -> float:
+def _note_out_of_reach(value: float, what: str, notes: list[str], sample_rate_hz: float,
+                       with_geq: bool = False) -> None:
+    """Note a band centred where no ZamEQ2 filter can go (it is built from other filters)."""
     f = min(max(value, ZAM_FREQ_MIN_HZ), ZAM_FREQ_MAX_HZ, 0.45 * sample_rate_hz)
     if f != value:
         how = "lower filters and ZamGEQ31's top bands" if with_geq else "lower filters"
         notes.append(f"{what} {value:g} Hz is above ZamEQ2's top frequency ({f:g} Hz): "
                      f"approximated from {how} (see the EQ error below)")
-    return f
 
 
 def pass_filters(section: str, p: Mapping[str, Any]) -> tuple[str, ...]:
@@ -214,7 +214,7 @@ def zam_eq2_values(section: str, params: Mapping[str, Any], sample_rate_hz: floa
     with_geq = geq_band(section, p)
     for band, what in (("peak3", "peak3"), ("high_shelf", "high shelf"),
                        ("low_shelf", "low shelf"), ("peak1", "peak1"), ("peak2", "peak2")):
-        _freq(p[f"{band}_freq_hz"], what, notes, sr, with_geq == band)  # what ZamEQ2 can't reach
+        _note_out_of_reach(p[f"{band}_freq_hz"], what, notes, sr, with_geq == band)
     freqs = np.geomspace(20.0, min(20000.0, 0.49 * sr), CURVE_POINTS)
     if with_geq is not None:  # the ZamGEQ31's steep band edges: denser up high
         freqs = np.union1d(freqs, np.linspace(GEQ_DENSE_FROM_HZ, freqs[-1], GEQ_DENSE_POINTS))
@@ -300,7 +300,8 @@ def preset_paths(setting: ConsoleSetting, out_dir: str | os.PathLike[str]) -> li
 
 def export_vstpresets(setting: ConsoleSetting, out_dir: str | os.PathLike[str],
                       sample_rate_hz: float = 48000.0) -> PresetExport:
-    """Write five presets per strip (EQ A..D, compressor) and a README into ``out_dir``."""
+    """Write the presets of every strip (ZamEQ2 A..D, E/F with a pass filter, a ZamGEQ31 where
+    needed, ZamCompX2) and a README into ``out_dir``."""
     if not isinstance(setting, ConsoleSetting):
         raise TypeError(f"setting must be a dsp.params.ConsoleSetting, got "
                         f"{type(setting).__name__}")
