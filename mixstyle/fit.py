@@ -30,11 +30,11 @@ from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 import numpy as np
-import scipy.signal
 import torch
 from numba import njit
 
 from dsp.biquad import design
+from dsp.gain import FASTMATH
 from dsp.errors import AudioInputError, ParameterError
 from dsp.loudness import integrated_loudness
 from dsp.params import MASTER, TRACK, TRACK_NAMES, ConsoleSetting, TrackSetting, neutral, spec, \
@@ -115,25 +115,89 @@ def _sos_row(section: tuple, values: dict[str, float], sample_rate: float) -> tu
     return (b0, b1, b2, 1.0, a1, a2)
 
 
-@njit(cache=True)
-def _fd_columns(u, e, coeffs, scale, out):
-    """``out[k] = (biquad_k(u) - e) * scale`` for each row ``k`` of ``coeffs`` (b0 b1 b2 a1
-    a2); ``u``, ``e``, ``scale`` (2, n) float64; transposed direct form II, float64 state."""
-    for k in range(coeffs.shape[0]):
-        b0, b1, b2, a1, a2 = coeffs[k, 0], coeffs[k, 1], coeffs[k, 2], coeffs[k, 3], coeffs[k, 4]
-        for c in range(u.shape[0]):
-            z1 = 0.0
-            z2 = 0.0
-            for n in range(u.shape[1]):
-                v = u[c, n]
-                y = b0 * v + z1
-                z1 = b1 * v - a1 * y + z2
-                z2 = b2 * v - a2 * y
-                out[k, c, n] = (y - e[c, n]) * scale[c, n]
+# The kernels below are latency bound per filter (each sample's output feeds the next), so each
+# pass runs four independent recursions side by side: both channels of two sections (or of two
+# Jacobian columns). The CPU overlaps them; float64 state, transposed direct form II.
+
+@njit(cache=True, fastmath=FASTMATH)
+def _section_pair(x, c0, c1, y):
+    """``y = c1(c0(x))`` for stereo ``x`` (2, n) float64; ``c`` = b0 b1 b2 a1 a2."""
+    p0, p1, p2, p3, p4 = c0[0], c0[1], c0[2], c0[3], c0[4]
+    q0, q1, q2, q3, q4 = c1[0], c1[1], c1[2], c1[3], c1[4]
+    zl1 = zl2 = zr1 = zr2 = 0.0   # section c0, left / right
+    wl1 = wl2 = wr1 = wr2 = 0.0   # section c1
+    for n in range(x.shape[1]):
+        vl = x[0, n]
+        vr = x[1, n]
+        ol = p0 * vl + zl1
+        zl1 = p1 * vl - p3 * ol + zl2
+        zl2 = p2 * vl - p4 * ol
+        orr = p0 * vr + zr1
+        zr1 = p1 * vr - p3 * orr + zr2
+        zr2 = p2 * vr - p4 * orr
+        yl = q0 * ol + wl1
+        wl1 = q1 * ol - q3 * yl + wl2
+        wl2 = q2 * ol - q4 * yl
+        yr = q0 * orr + wr1
+        wr1 = q1 * orr - q3 * yr + wr2
+        wr2 = q2 * orr - q4 * yr
+        y[0, n] = yl
+        y[1, n] = yr
+
+
+_PASS = np.array([1.0, 0.0, 0.0, 0.0, 0.0])
 
 
 def _filter(rows: list, x: np.ndarray) -> np.ndarray:
-    return scipy.signal.sosfilt(np.array(rows), x, axis=-1) if rows else x
+    """``x`` (2, n) through the sections ``rows`` (b0 b1 b2 1 a1 a2 each) -> (2, n) float64."""
+    if not rows:
+        return x
+    coeffs = np.array(rows, dtype=np.float64)[:, [0, 1, 2, 4, 5]]
+    y = np.empty(x.shape, dtype=np.float64)
+    src = np.ascontiguousarray(x, dtype=np.float64)
+    for k in range(0, len(coeffs), 2):
+        _section_pair(src, coeffs[k], coeffs[k + 1] if k + 1 < len(coeffs) else _PASS, y)
+        src = y
+    return y
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def _fd_pair(u, e, c, scale, out_a, out_b):
+    """``out_a`` / ``out_b`` = (biquad(u) - e) * scale with coefficient rows c[0] / c[1]."""
+    p0, p1, p2, p3, p4 = c[0, 0], c[0, 1], c[0, 2], c[0, 3], c[0, 4]
+    q0, q1, q2, q3, q4 = c[1, 0], c[1, 1], c[1, 2], c[1, 3], c[1, 4]
+    zl1 = zl2 = zr1 = zr2 = 0.0
+    wl1 = wl2 = wr1 = wr2 = 0.0
+    for n in range(u.shape[1]):
+        vl = u[0, n]
+        vr = u[1, n]
+        ol = p0 * vl + zl1
+        zl1 = p1 * vl - p3 * ol + zl2
+        zl2 = p2 * vl - p4 * ol
+        orr = p0 * vr + zr1
+        zr1 = p1 * vr - p3 * orr + zr2
+        zr2 = p2 * vr - p4 * orr
+        yl = q0 * vl + wl1
+        wl1 = q1 * vl - q3 * yl + wl2
+        wl2 = q2 * vl - q4 * yl
+        yr = q0 * vr + wr1
+        wr1 = q1 * vr - q3 * yr + wr2
+        wr2 = q2 * vr - q4 * yr
+        out_a[0, n] = (ol - e[0, n]) * scale[0, n]
+        out_a[1, n] = (orr - e[1, n]) * scale[1, n]
+        out_b[0, n] = (yl - e[0, n]) * scale[0, n]
+        out_b[1, n] = (yr - e[1, n]) * scale[1, n]
+
+
+def _fd_columns(u: np.ndarray, e: np.ndarray, coeffs: np.ndarray, scale: np.ndarray,
+                out: np.ndarray) -> None:
+    """``out[k] = (biquad_k(u) - e) * scale`` for each row ``k`` of ``coeffs`` (b0 b1 b2 a1
+    a2); ``u``, ``e``, ``scale`` (2, n) float64, two columns per pass."""
+    for k in range(0, len(coeffs), 2):
+        if k + 1 < len(coeffs):
+            _fd_pair(u, e, coeffs[k:k + 2], scale, out[k], out[k + 1])
+        else:  # an odd last column: computed twice into the same row
+            _fd_pair(u, e, coeffs[[k, k]], scale, out[k], out[k])
 
 
 def _nudge(name: str, value: float, step: float) -> float:
@@ -164,10 +228,12 @@ def refine_eq(stem: np.ndarray, target: np.ndarray, values: dict[str, float],
 
     rows, e, r = state(vals, a)
     cost, mu = float((r * r).sum()), 1e-3
+    jac = np.empty((0, 2, x.shape[-1]))
     for _ in range(iters):
         active = [k for k, row in enumerate(rows) if row != _IDENTITY]
         names = [(k, name) for k in active for name in _SECTIONS[k][1:] if name is not None]
-        jac = np.empty((len(names) + 2, 2, x.shape[-1]))
+        if len(jac) != len(names) + 2:   # one buffer per call: no new pages every iteration
+            jac = np.empty((len(names) + 2, 2, x.shape[-1]))
         scale = np.ascontiguousarray(np.broadcast_to(a[:, None] * m / _FD_STEP, e.shape))
         col = 0
         for k in active:
@@ -182,7 +248,6 @@ def refine_eq(stem: np.ndarray, target: np.ndarray, values: dict[str, float],
         np.multiply(m, e[1], out=jac[-1, 1])
         flat = jac.reshape(len(jac), -1)
         jtj, jtr = flat @ flat.T, flat @ r.ravel()
-        del jac, flat
         accepted = False
         for _ in range(4):
             damped = jtj + np.diag(mu * np.diag(jtj) + 1e-12 * np.trace(jtj) + 1e-300)

@@ -311,32 +311,36 @@ def rank_eq(candidates: list[EqFit], keep: int = 3) -> list[EqFit]:
 
 @njit(cache=True, fastmath=FASTMATH, error_model="numpy")
 def _gain_db_kernel(level_db, t_db, ratio, knee_db, a_att, a_rel, out):
-    """Smoothed compressor gain (dB) of the static curve at ``level_db`` (docs/DESIGN.md):
-    the static curve in one vectorisable pass, then the attack/release recursion."""
+    """Smoothed compressor gain (dB) of the static curve at ``level_db`` (docs/DESIGN.md).
+
+    The attack/release step is written as two candidates, ``a gs + (1 - a) gc`` for each
+    coefficient, and a select: the loop-carried chain is one multiply-add and the select
+    instead of a subtract, the select and a multiply-add."""
     slope = 1.0 / ratio - 1.0
     inv_2w = 0.5 / knee_db if knee_db > 0.0 else 0.0
-    for n in range(level_db.shape[0]):
-        d = level_db[n] - t_db
-        e = min(max(d + 0.5 * knee_db, 0.0), knee_db)
-        out[n] = slope * (e * e * inv_2w + max(d - 0.5 * knee_db, 0.0))
+    half = 0.5 * knee_db
+    b_att = 1.0 - a_att
+    b_rel = 1.0 - a_rel
     gs = 0.0
     for n in range(level_db.shape[0]):
-        gc = out[n]
-        gs = gc + (a_att if gc < gs else a_rel) * (gs - gc)
+        d = level_db[n] - t_db
+        e = min(max(d + half, 0.0), knee_db)
+        gc = slope * (e * e * inv_2w + max(d - half, 0.0))
+        attack = a_att * gs + b_att * gc
+        release = a_rel * gs + b_rel * gc
+        gs = attack if gc < gs else release
         out[n] = gs
 
 
-@njit(cache=True, fastmath=FASTMATH, error_model="numpy")
-def _projection_kernel(level_db, prod, energy, t_db, ratio, knee_db, a_att, a_rel, work, sums):
-    """With m = 10**(g_s/20): sums = (sum m prod_L, sum m prod_R, sum m^2 energy_L, ... R).
-    ``work`` (n,) receives g_s; the second pass has no recurrence and vectorises."""
-    _gain_db_kernel(level_db, t_db, ratio, knee_db, a_att, a_rel, work)
-    s0 = 0.0
-    s1 = 0.0
-    s2 = 0.0
-    s3 = 0.0
-    for n in range(level_db.shape[0]):
-        m = fast_exp(work[n] * _LN10_20)
+_SUM = {"reassoc", "contract", "nsz"}   # plain sums: any order, so that they vectorise
+
+
+@njit(cache=True, fastmath=_SUM, error_model="numpy")
+def _weighted_sums(gain_db, prod, energy, sums):
+    """With m = 10**(gain_db/20): sums = (sum m prod_L, sum m prod_R, sum m^2 energy_L, .. R)."""
+    s0 = s1 = s2 = s3 = 0.0
+    for n in range(gain_db.shape[0]):
+        m = fast_exp(gain_db[n] * _LN10_20)
         s0 += m * prod[0, n]
         s1 += m * prod[1, n]
         m2 = m * m
@@ -346,6 +350,14 @@ def _projection_kernel(level_db, prod, energy, t_db, ratio, knee_db, a_att, a_re
     sums[1] = s1
     sums[2] = s2
     sums[3] = s3
+
+
+@njit(cache=True, fastmath=FASTMATH, error_model="numpy")
+def _projection_kernel(level_db, prod, energy, t_db, ratio, knee_db, a_att, a_rel, work, sums):
+    """``_weighted_sums`` of the compressor's gain; ``work`` (n,) receives g_s in dB. Only the
+    gain recursion is serial; the sums are a second pass that vectorises."""
+    _gain_db_kernel(level_db, t_db, ratio, knee_db, a_att, a_rel, work)
+    _weighted_sums(work, prod, energy, sums)
 
 
 def _alpha(time_ms: float, sample_rate: float) -> float:

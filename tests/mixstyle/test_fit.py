@@ -6,6 +6,7 @@ import pedalboard as pb
 import pytest
 import torch
 
+from dsp import biquad as bq
 from dsp.eq import eq_curve_db, log_freqs
 from dsp.errors import AudioInputError, ParameterError
 from dsp.loudness import integrated_loudness
@@ -155,3 +156,47 @@ def test_fit_mix_rejects_bad_input(make_stems):
         fit_mix(bad, mix, SR, ["a", "b"], roles)
     with pytest.raises(AudioInputError, match=r"sample_rate = 1000 Hz is out of range"):
         fit_mix(stems, mix, 1000, ["a", "b"], roles)
+
+
+@pytest.mark.parametrize("sections", [1, 2, 3, 5])
+def test_fit_filter_kernels_equal_a_plain_cascade(sections):
+    """The paired-section cascade and the two-column finite-difference kernel of refine_eq
+    compute what scipy's cascade computes, for odd and even section / column counts."""
+    import scipy.signal
+    from mixstyle.fit import _fd_columns, _filter
+    rng = np.random.default_rng(sections)
+    x = rng.normal(size=(2, 3000))
+    kinds = (bq.HIGHPASS, bq.PEAK, bq.HIGH_SHELF, bq.LOWPASS, bq.LOW_SHELF)
+    rows = []
+    for kind in kinds[:sections]:
+        b0, b1, b2, a1, a2 = bq.design(kind, float(rng.uniform(50, 8000)),
+                                    float(rng.uniform(-9, 9)), float(rng.uniform(0.5, 3)), SR)
+        rows.append((b0, b1, b2, 1.0, a1, a2))
+    want = scipy.signal.sosfilt(np.array(rows), x, axis=-1)
+    np.testing.assert_allclose(_filter(rows, x), want, rtol=0, atol=1e-10 * np.abs(want).max())
+    e, scale = rng.normal(size=(2, 3000)), rng.uniform(0.5, 2, size=(2, 3000))
+    coeffs = np.array(rows)[:, [0, 1, 2, 4, 5]]
+    out = np.empty((sections, 2, 3000))
+    _fd_columns(x, e, coeffs, scale, out)
+    for k, row in enumerate(rows):
+        ref = (scipy.signal.sosfilt(np.array([row]), x, axis=-1) - e) * scale
+        np.testing.assert_allclose(out[k], ref, rtol=0, atol=1e-10 * np.abs(ref).max())
+
+
+def test_compressor_projection_sums_equal_numpy():
+    """The compressor fit's cost (gain-weighted sums) equals the same sums in numpy."""
+    from mixstyle import fit_init as fi
+    rng = np.random.default_rng(3)
+    e, r = rng.normal(size=(2, 20000)) * 0.2, rng.normal(size=(2, 20000)) * 0.2
+    level = fi.level_db(e)
+    values = dict(fi.uncompressed(), comp_threshold_db=-18.0, comp_ratio=4.0,
+                  comp_attack_ms=3.0, comp_release_ms=80.0, comp_knee_db=6.0)
+    sums, work = np.zeros(4), np.empty_like(level)
+    fi._projection_kernel(level, np.ascontiguousarray(r * e), np.ascontiguousarray(e * e),
+                          values["comp_threshold_db"], values["comp_ratio"],
+                          values["comp_knee_db"], fi._alpha(3.0, SR), fi._alpha(80.0, SR),
+                          work, sums)
+    m = 10 ** (fi.gain_curve_db(level, values, SR) / 20)
+    assert m.min() < 0.5   # the setting compresses
+    want = np.concatenate([(m * r * e).sum(axis=1), (m * m * e * e).sum(axis=1)])
+    np.testing.assert_allclose(sums, want, rtol=1e-12)
