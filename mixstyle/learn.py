@@ -7,6 +7,7 @@ files changed (by SHA-256), and retrains the network on all of them.
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import math
 import multiprocessing
 import os
@@ -17,9 +18,11 @@ from typing import Callable, Mapping
 
 import numpy as np
 import torch
+from threadpoolctl import threadpool_limits
 
 from dsp.loudness import integrated_loudness
 from dsp.render import render
+from dsp.validate import check_range
 from mixstyle.audio_io import audio_info
 from mixstyle.balance import strip_loudness
 from mixstyle.dataset import (SongRecord, SourceFile, load_records, make_record, record_features,
@@ -31,7 +34,7 @@ from mixstyle.fit import FitConfig, choose_excerpt, fit_mix
 from mixstyle.mastering import learn_master_from_sessions, save_master_profile
 from mixstyle.model import count_parameters
 from mixstyle.profile import Profile, save_profile
-from mixstyle.sessions import Song, load_sessions
+from mixstyle.sessions import Song, load_song, song_folders
 from mixstyle.train import SongAudio, TrainConfig, train
 
 Progress = Callable[[str, int, int], None]
@@ -49,6 +52,7 @@ class LearnConfig:
         if isinstance(self.jobs, bool) or not isinstance(self.jobs, int) or self.jobs < 0:
             raise ProfileError(f"LearnConfig.jobs = {self.jobs!r}: must be an integer >= 0 "
                                f"(0 = one process per core)")
+        check_range("LearnConfig.max_seconds", self.max_seconds, 0.1, 86400.0, "s")
 
 
 def _song_files(song: Song) -> list[SourceFile]:
@@ -84,18 +88,52 @@ def staged_excerpt(song: Song, rec: SongRecord, seconds: float) -> SongAudio:
                      song.sample_rate, offsets)
 
 
-def fit_song(song: Song, config: FitConfig) -> SongRecord:
+def fit_song(song: Song, config: FitConfig, files: list[SourceFile] | None = None
+             ) -> SongRecord:
+    """Fit one song into its record (``files``: its source files, if already hashed)."""
     stems = np.stack([s.audio for s in song.stems])
     names = [s.name for s in song.stems]
     roles = [s.role for s in song.stems]
     result = fit_mix(stems, song.mix, song.sample_rate, names, roles, config)
     return make_record(song.name, names, roles, stems, song.sample_rate, result,
-                       _song_files(song))
+                       files if files is not None else _song_files(song))
+
+
+@dataclass(frozen=True)
+class _Loaded:
+    """What a worker sends back for one song folder: the song, its new record (None when the
+    old one is still current) or the reason the song could not be used."""
+    name: str
+    song: Song | None = None
+    record: SongRecord | None = None
+    error: str | None = None
+
+
+def _load_and_fit(folder: Path, max_seconds: float, config: FitConfig,
+                  old_hashes: list[str] | None) -> _Loaded:
+    """Load, check and hash one song folder; fit it unless its files are those of
+    ``old_hashes`` (the record already made from them)."""
+    try:
+        song = load_song(folder, max_seconds=max_seconds)
+    except MixstyleError as exc:
+        return _Loaded(folder.name, error=str(exc))
+    files = _song_files(song)
+    if old_hashes is not None and [f.sha256 for f in files] == old_hashes:
+        return _Loaded(song.name, song)
+    return _Loaded(song.name, song, fit_song(song, config, files))
+
+
+def _load_folder(folder: Path, max_seconds: float, config: FitConfig,
+                 known: Mapping[str, list[str]]) -> _Loaded:
+    return _load_and_fit(folder, max_seconds, config, known.get(folder.name))
 
 
 def _fit_worker_init() -> None:
-    """A fit process uses one core: the pool supplies the parallelism."""
+    """A worker process uses one core: the pool supplies the parallelism. Without the BLAS
+    limit each worker's numpy would start a thread per core, and two workers' threads fought
+    over two cores (the fits took twice as long as one fit alone)."""
     torch.set_num_threads(1)
+    threadpool_limits(1)
 
 
 def _processes(jobs: int) -> int:
@@ -103,27 +141,34 @@ def _processes(jobs: int) -> int:
     return jobs or os.cpu_count() or 1
 
 
+def _pool_map(work: Callable, items: list, jobs: int, done: Callable) -> None:
+    """``done(item, work(item))`` for every item, in this process as each finishes; ``jobs``
+    processes at a time (0 = one per core), run here when one would do."""
+    jobs = min(_processes(jobs), len(items))
+    if jobs <= 1 or len(items) < 3:  # a pool's start-up costs more than it saves
+        for item in items:
+            done(item, work(item))
+        return
+    ctx = multiprocessing.get_context("spawn")  # never fork a process that holds torch threads
+    with ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_fit_worker_init) as pool:
+        futures = {pool.submit(work, item): item for item in items}
+        for fut in as_completed(futures):
+            done(futures[fut], fut.result())
+
+
 def fit_songs(songs: list[Song], config: FitConfig, jobs: int = 0,
               done: Callable[[Song, SongRecord], None] | None = None) -> dict[str, SongRecord]:
     """Fit every song, ``jobs`` processes at a time (0 = one per core). Each fit is
     deterministic on its own, so the records do not depend on the number of processes;
     ``done`` is called (in this process) as each song finishes."""
-    jobs = min(_processes(jobs), len(songs))
     out: dict[str, SongRecord] = {}
-    if jobs <= 1 or len(songs) < 3:  # a pool's start-up costs more than it saves
-        for song in songs:
-            out[song.name] = fit_song(song, config)
-            if done:
-                done(song, out[song.name])
-        return out
-    ctx = multiprocessing.get_context("spawn")  # never fork a process that holds torch threads
-    with ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_fit_worker_init) as pool:
-        futures = {pool.submit(fit_song, song, config): song for song in songs}
-        for fut in as_completed(futures):
-            song = futures[fut]
-            out[song.name] = fut.result()
-            if done:
-                done(song, out[song.name])
+
+    def finished(song: Song, record: SongRecord) -> None:
+        out[song.name] = record
+        if done:
+            done(song, record)
+
+    _pool_map(functools.partial(fit_song, config=config), songs, jobs, finished)
     return out
 
 
@@ -182,40 +227,40 @@ def learn(sessions: Path, out: Path, config: LearnConfig = LearnConfig(),
           progress: Progress | None = None, log: Callable[[str], None] = print) -> dict:
     """Run the whole pipeline; returns the model card dict."""
     torch.manual_seed(config.train.seed)
-    report = load_sessions(sessions, max_seconds=config.max_seconds)
-    for song, message in report.errors:
-        log(f"skipped song {song!r}: {message}")
-    for song in report.songs:
-        for issue in song.warnings:
-            log(f"warning: {issue}")
-    if not report.songs:
-        raise ProfileError(f"{sessions}: no usable songs (expected SESSIONS/<song>/stems/*.wav "
-                           f"and SESSIONS/<song>/mix.wav)")
+    folders = song_folders(sessions)
     records = {r.song: r for r in load_records(out / "songs", skip_stale=True)}
-    stale = []
-    for song in report.songs:
-        old = records.get(song.name)
-        if old is None or [f.sha256 for f in old.files] != \
-                [f.sha256 for f in _song_files(song)]:
-            stale.append(song)
-    count = {"done": len(report.songs) - len(stale)}
-    if progress and count["done"]:
-        progress("fit", count["done"], len(report.songs))
+    loaded: dict[str, Song] = {}
+    count = {"done": 0}
 
-    def finished(song: Song, record: SongRecord) -> None:
-        records[song.name] = record
-        save_record(out / "songs", record)   # a stopped learn keeps the fits it finished
+    def finished(folder: Path, result: _Loaded) -> None:
+        # songs load, hash and fit in the pool; a stopped learn keeps the fits it finished
+        if result.error is not None:
+            log(f"skipped song {folder.name!r}: {result.error}")
+        else:
+            loaded[result.name] = result.song   # type: ignore[assignment]
+            for issue in result.song.warnings:  # type: ignore[union-attr]
+                log(f"warning: {issue}")
+            if result.record is not None:
+                records[result.name] = result.record
+                save_record(out / "songs", result.record)
         count["done"] += 1
         if progress:
-            progress("fit", count["done"], len(report.songs))
+            progress("fit", count["done"], len(folders))
 
-    fit_songs(stale, config.fit, config.jobs, finished)
+    known = {name: [f.sha256 for f in r.files] for name, r in records.items()}
+    _pool_map(functools.partial(_load_folder, max_seconds=config.max_seconds,
+                                config=config.fit, known=known),
+              folders, config.jobs, finished)
+    report_songs = [loaded[f.name] for f in folders if f.name in loaded]
+    if not report_songs:
+        raise ProfileError(f"{sessions}: no usable songs (expected SESSIONS/<song>/stems/*.wav "
+                           f"and SESSIONS/<song>/mix.wav)")
     audio = {song.name: staged_excerpt(song, records[song.name], config.train.audio_seconds)
-             for song in report.songs}
+             for song in report_songs}
     names = sorted(records)
     features = {n: record_features(records[n]) for n in names}
     train_names, held = split_holdout(names, config.holdout_fraction, config.train.seed)
-    by_name = {s.name: s for s in report.songs}
+    by_name = {s.name: s for s in report_songs}
     held_score, pending, pool = None, None, None
     if held:
         # the held-out model trains on its own core while this process trains the final one
@@ -247,7 +292,7 @@ def learn(sessions: Path, out: Path, config: LearnConfig = LearnConfig(),
             "ceiling_offset_db": calibrate_ceiling(model, [by_name[n] for n in names
                                                            if n in by_name], features)}
     save_profile(out, model, meta, card, card_markdown(card))
-    master = learn_master_from_sessions(report.songs)
+    master = learn_master_from_sessions(report_songs)
     if master is not None:
         save_master_profile(out, master)
     return card

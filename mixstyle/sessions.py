@@ -340,12 +340,9 @@ def load_song(folder: str | Path, sample_rate: float | None = 44100,
                 loaded.master, loaded.offset_samples, tuple(loaded.issues), loaded.start_seconds)
 
 
-def load_sessions(root: str | Path, sample_rate: float | None = 44100,
-                  max_seconds: float | None = None,
-                  offset_seconds: float | None = None) -> LoadReport:
-    """Load every song folder under ``root``; a bad song lands in ``errors``, the rest load."""
+def song_folders(root: str | Path) -> list[Path]:
+    """The song folders under a sessions folder, sorted by name (SessionError if none)."""
     root = Path(root)
-    _check_options(sample_rate, max_seconds, offset_seconds)
     if not root.is_dir():
         raise SessionError(f"sessions folder '{root}' does not exist")
     folders = sorted((p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")),
@@ -353,8 +350,16 @@ def load_sessions(root: str | Path, sample_rate: float | None = 44100,
     if not folders:
         raise SessionError(f"sessions folder '{root}' has no song folders: expected "
                            f"<song>/stems/<track>.wav and <song>/mix.wav inside")
+    return folders
+
+
+def load_sessions(root: str | Path, sample_rate: float | None = 44100,
+                  max_seconds: float | None = None,
+                  offset_seconds: float | None = None) -> LoadReport:
+    """Load every song folder under ``root``; a bad song lands in ``errors``, the rest load."""
+    _check_options(sample_rate, max_seconds, offset_seconds)
     songs, errors = [], []
-    for folder in folders:
+    for folder in song_folders(root):
         try:
             songs.append(load_song(folder, sample_rate, max_seconds, offset_seconds))
         except MixstyleError as exc:
