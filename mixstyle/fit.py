@@ -119,30 +119,25 @@ def _sos_row(section: tuple, values: dict[str, float], sample_rate: float) -> tu
 # pass runs four independent recursions side by side: both channels of two sections (or of two
 # Jacobian columns). The CPU overlaps them; float64 state, transposed direct form II.
 
+@njit(inline="always", fastmath=FASTMATH)
+def _tdf2(v, c, z1, z2):
+    """One sample of a biquad ``c`` (b0 b1 b2 a1 a2) -> (output, new z1, new z2)."""
+    y = c[0] * v + z1
+    return y, c[1] * v - c[3] * y + z2, c[2] * v - c[4] * y
+
+
 @njit(cache=True, fastmath=FASTMATH)
 def _section_pair(x, c0, c1, y):
     """``y = c1(c0(x))`` for stereo ``x`` (2, n) float64; ``c`` = b0 b1 b2 a1 a2."""
-    p0, p1, p2, p3, p4 = c0[0], c0[1], c0[2], c0[3], c0[4]
-    q0, q1, q2, q3, q4 = c1[0], c1[1], c1[2], c1[3], c1[4]
+    p = (c0[0], c0[1], c0[2], c0[3], c0[4])
+    q = (c1[0], c1[1], c1[2], c1[3], c1[4])
     zl1 = zl2 = zr1 = zr2 = 0.0   # section c0, left / right
     wl1 = wl2 = wr1 = wr2 = 0.0   # section c1
     for n in range(x.shape[1]):
-        vl = x[0, n]
-        vr = x[1, n]
-        ol = p0 * vl + zl1
-        zl1 = p1 * vl - p3 * ol + zl2
-        zl2 = p2 * vl - p4 * ol
-        orr = p0 * vr + zr1
-        zr1 = p1 * vr - p3 * orr + zr2
-        zr2 = p2 * vr - p4 * orr
-        yl = q0 * ol + wl1
-        wl1 = q1 * ol - q3 * yl + wl2
-        wl2 = q2 * ol - q4 * yl
-        yr = q0 * orr + wr1
-        wr1 = q1 * orr - q3 * yr + wr2
-        wr2 = q2 * orr - q4 * yr
-        y[0, n] = yl
-        y[1, n] = yr
+        ol, zl1, zl2 = _tdf2(x[0, n], p, zl1, zl2)
+        orr, zr1, zr2 = _tdf2(x[1, n], p, zr1, zr2)
+        y[0, n], wl1, wl2 = _tdf2(ol, q, wl1, wl2)
+        y[1, n], wr1, wr2 = _tdf2(orr, q, wr1, wr2)
 
 
 _PASS = np.array([1.0, 0.0, 0.0, 0.0, 0.0])
@@ -164,25 +159,15 @@ def _filter(rows: list, x: np.ndarray) -> np.ndarray:
 @njit(cache=True, fastmath=FASTMATH)
 def _fd_pair(u, e, c, scale, out_a, out_b):
     """``out_a`` / ``out_b`` = (biquad(u) - e) * scale with coefficient rows c[0] / c[1]."""
-    p0, p1, p2, p3, p4 = c[0, 0], c[0, 1], c[0, 2], c[0, 3], c[0, 4]
-    q0, q1, q2, q3, q4 = c[1, 0], c[1, 1], c[1, 2], c[1, 3], c[1, 4]
+    p = (c[0, 0], c[0, 1], c[0, 2], c[0, 3], c[0, 4])
+    q = (c[1, 0], c[1, 1], c[1, 2], c[1, 3], c[1, 4])
     zl1 = zl2 = zr1 = zr2 = 0.0
     wl1 = wl2 = wr1 = wr2 = 0.0
     for n in range(u.shape[1]):
-        vl = u[0, n]
-        vr = u[1, n]
-        ol = p0 * vl + zl1
-        zl1 = p1 * vl - p3 * ol + zl2
-        zl2 = p2 * vl - p4 * ol
-        orr = p0 * vr + zr1
-        zr1 = p1 * vr - p3 * orr + zr2
-        zr2 = p2 * vr - p4 * orr
-        yl = q0 * vl + wl1
-        wl1 = q1 * vl - q3 * yl + wl2
-        wl2 = q2 * vl - q4 * yl
-        yr = q0 * vr + wr1
-        wr1 = q1 * vr - q3 * yr + wr2
-        wr2 = q2 * vr - q4 * yr
+        ol, zl1, zl2 = _tdf2(u[0, n], p, zl1, zl2)
+        orr, zr1, zr2 = _tdf2(u[1, n], p, zr1, zr2)
+        yl, wl1, wl2 = _tdf2(u[0, n], q, wl1, wl2)
+        yr, wr1, wr2 = _tdf2(u[1, n], q, wr1, wr2)
         out_a[0, n] = (ol - e[0, n]) * scale[0, n]
         out_a[1, n] = (orr - e[1, n]) * scale[1, n]
         out_b[0, n] = (yl - e[0, n]) * scale[0, n]
