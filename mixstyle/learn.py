@@ -312,6 +312,7 @@ def model_card(records: dict[str, SongRecord], names: list[str], held: list[str]
         "seed": config.train.seed,
         "epochs": config.train.epochs,
         "audio_epochs": config.train.audio_epochs,
+        "average_passes": config.train.average_passes,
         "privacy": "trained only on the files listed here, locally; no data left this machine",
     }
 

@@ -6,7 +6,10 @@ line-up. Phase 2 (audio): each song's excerpt is rendered through the differenti
 the predicted setting and compared with the producer's mix (level-matched MR-STFT + 0.4 x band
 error in dB: the band term is what a producer hears as tone and balance, and weighting it up from
 0.1 lowered both the held-out band error and MR-STFT); the parameter loss stays on as an anchor.
-Full-batch, deterministic for a seed.
+The final weights are the mean of the weights after each of the last ``average_passes`` passes:
+one pass's weights follow the last few songs it saw, and the held-out score moved by up to 16
+points between trainings on nearly identical fits; the mean moved much less and scored higher
+(ava, ben, cleo x two seeds: 66% mean closure -> 71%). Full-batch, deterministic for a seed.
 """
 
 from __future__ import annotations
@@ -35,11 +38,13 @@ class TrainConfig:
     audio_lr: float = 2e-3      # learning rate of the audio phase
     band_weight: float = 0.4    # audio loss: MR-STFT + band_weight * band level error (dB)
     weight_decay: float = 1e-3
+    average_passes: int = 5     # final weights: the mean of those after each of the last N passes
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.epochs < 1 or self.audio_epochs < 0:
-            raise ValueError("TrainConfig.epochs must be >= 1 and audio_epochs >= 0")
+        if self.epochs < 1 or self.audio_epochs < 0 or self.average_passes < 0:
+            raise ValueError("TrainConfig.epochs must be >= 1, audio_epochs and average_passes "
+                             ">= 0")
 
 
 @dataclass(frozen=True)
@@ -208,7 +213,8 @@ def train(records: Sequence[SongRecord], config: TrainConfig = TrainConfig(),
                                 weight_decay=config.weight_decay)
         total = config.audio_epochs * len(songs)
         done = 0
-        for _ in range(config.audio_epochs):
+        snapshots: list[dict[str, torch.Tensor]] = []
+        for epoch in range(config.audio_epochs):
             order = torch.randperm(len(songs), generator=gen).tolist()
             for k in order:
                 i = songs[k]
@@ -223,6 +229,11 @@ def train(records: Sequence[SongRecord], config: TrainConfig = TrainConfig(),
                 done += 1
                 if progress:
                     progress("audio", done, total)
+            if epoch >= config.audio_epochs - config.average_passes:
+                snapshots.append({k: v.detach().clone() for k, v in model.state_dict().items()})
+        if len(snapshots) > 1:
+            model.load_state_dict({k: torch.stack([s[k] for s in snapshots]).mean(dim=0)
+                                   for k in snapshots[0]})
     model.eval()
     return model, history
 
