@@ -24,14 +24,16 @@ ceiling, which are read off the mix itself.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
 from numba import njit
+from threadpoolctl import threadpool_limits
 
 from dsp.biquad import design
 from dsp.gain import FASTMATH
@@ -356,10 +358,32 @@ def _check_inputs(stems: np.ndarray, mix: np.ndarray, sample_rate: float,
     return stems, mix
 
 
+@contextlib.contextmanager
+def _one_thread() -> Iterator[None]:
+    """torch and numpy's BLAS on one thread: sums and least-squares solutions depend on how
+    many threads split them, and a fit must come out the same in a worker process, in the main
+    process and on a machine with more cores."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with threadpool_limits(limits=1):
+            yield
+    finally:
+        torch.set_num_threads(threads)
+
+
 def fit_mix(stems: np.ndarray, mix: np.ndarray, sample_rate: float,
             names: Sequence[str], roles: Sequence[str], config: FitConfig = FitConfig(),
             progress: Callable[[], None] | None = None) -> FitResult:
-    """Fit one song. ``stems`` (N, 2, T) float32 aligned with ``mix`` (2, T)."""
+    """Fit one song. ``stems`` (N, 2, T) float32 aligned with ``mix`` (2, T); runs on one
+    thread (the same result everywhere; ``learn`` fits songs in parallel processes)."""
+    with _one_thread():
+        return _fit_mix(stems, mix, sample_rate, names, roles, config, progress)
+
+
+def _fit_mix(stems: np.ndarray, mix: np.ndarray, sample_rate: float,
+             names: Sequence[str], roles: Sequence[str], config: FitConfig,
+             progress: Callable[[], None] | None) -> FitResult:
     sample_rate = check_sample_rate(sample_rate)
     stems, mix = _check_inputs(stems, mix, sample_rate, names, roles)
     torch.manual_seed(config.seed)
