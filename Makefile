@@ -9,7 +9,7 @@ demo: setup
 	$(PY) -m mixstyle.cli demo --out demo_out
 
 test: setup
-	$(PY) -m pytest -q -p no:cacheprovider tests
+	MIXSTYLE_REQUIRE_REAL=1 $(PY) -m pytest -q -p no:cacheprovider tests
 
 bench: setup
 	$(PY) -m pip install -q ".[bench]" >/dev/null 2>&1 || echo "bench: matchering not installable, its row is skipped"
