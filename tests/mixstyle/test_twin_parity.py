@@ -1,5 +1,5 @@
 """Parity of the torch twin with the numba console (dsp/): same static setting, same audio, the
-difference must stay below -60 dB (20 log10(rms(diff) / rms(ref)))."""
+difference must stay below -130 dB (20 log10(rms(diff) / rms(ref)))."""
 
 import math
 
@@ -13,7 +13,7 @@ from dsp.render import render
 from dsp.strip import ChannelStrip
 from mixstyle import twin
 
-PARITY_DB = -60.0
+PARITY_DB = -130.0  # what the README claims; measured -134 to -145 dB
 
 
 def _rms(x):
