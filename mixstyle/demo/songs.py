@@ -237,7 +237,7 @@ def _finish(audio: np.ndarray, sr: float, seconds: float, peak_dbfs: float) -> n
 
 def make_song(out_dir: str | os.PathLike, seed: int, seconds: float = 30.0,
               style: str | None = None, soundfont: Path = SOUNDFONT) -> Path:
-    """Generate one song into ``out_dir`` (``stems/*.wav`` + ``source/``); return ``out_dir``."""
+    """Generate one song into ``out_dir`` (``stems/*.wav`` + ``source/``); return it, absolute."""
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ParameterError(f"seed must be a non-negative integer, got {seed!r}")
     if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) \
@@ -246,11 +246,14 @@ def make_song(out_dir: str | os.PathLike, seed: int, seconds: float = 30.0,
     if style is not None and style not in STYLES:
         raise ParameterError(f"style {style!r} is unknown; known styles: {', '.join(STYLES)}")
     check_tools(soundfont)
+    # mma and fluidsynth run with cwd=source/: every path they get must be absolute, or a
+    # relative out_dir ("demo_out/cache/...") would be looked up again inside source/.
+    soundfont = Path(soundfont).resolve()
     rng = np.random.default_rng(int(seed))
     style_name = str(rng.choice(list(STYLES))) if style is None else style
     st = STYLES[style_name]
     plan = plan_song(rng, st, float(seconds))
-    song = Path(out_dir)
+    song = Path(out_dir).resolve()
     src, stem_dir = song / "source", song / "stems"
     for d in (src, stem_dir):
         d.mkdir(parents=True, exist_ok=True)
