@@ -13,7 +13,7 @@ import scipy.signal
 from dsp.errors import AudioInputError, ParameterError
 from mixstyle.audio_io import read_audio
 from mixstyle.demo import (DECISIONS_FILE, PRODUCERS, STEM_ROLES, STYLES, DemoToolError,
-                           make_sessions, make_song)
+                           check_tools, make_sessions, make_song)
 from mixstyle.demo import songs as songs_mod
 from mixstyle.demo._analysis import loudness_lufs, spectral_centroid_hz
 from mixstyle.demo.producers import pan_gains
@@ -23,9 +23,21 @@ SR = 44100
 SECONDS = 4.0
 SEED = 3
 
-pytestmark = pytest.mark.skipif(shutil.which("mma") is None or shutil.which("fluidsynth") is None
-                                or not songs_mod.SOUNDFONT.is_file(),
-                                reason="mma, fluidsynth or the GM soundfont is not installed")
+
+
+def _tools_missing() -> str:
+    """Why the demo generator cannot run here (names the Debian package), or '' when it can."""
+    try:
+        check_tools()
+    except DemoToolError as exc:
+        return str(exc)
+    return ""
+
+
+# Only the tests that run mma/fluidsynth (or use a song they rendered) need them; the argument
+# checks, the pan law and the stem checks are pure Python and run everywhere.
+TOOLS_MISSING = _tools_missing()
+needs_tools = pytest.mark.skipif(bool(TOOLS_MISSING), reason=TOOLS_MISSING or "tools found")
 
 
 def _stems(folder):
@@ -54,6 +66,7 @@ def mixes(stems):
 
 # ------------------------------------------------------------------------------------ songs
 
+@needs_tools
 def test_song_has_5_to_8_dry_stereo_stems_named_by_role(song, stems):
     assert 5 <= len(stems) <= 8
     roles = {role for _, role, _ in stems}
@@ -67,6 +80,7 @@ def test_song_has_5_to_8_dry_stereo_stems_named_by_role(song, stems):
         assert np.max(np.abs(audio[:, -10:])) < 1e-3 * np.max(np.abs(audio)), name  # faded tail
 
 
+@needs_tools
 @pytest.mark.parametrize("name", ["kick", "snare"])
 def test_drum_stems_are_dry_hits_with_silent_gaps(stems, name):
     audio = dict((n, a) for n, _, a in stems)[name].mean(axis=0)
@@ -77,12 +91,14 @@ def test_drum_stems_are_dry_hits_with_silent_gaps(stems, name):
     assert np.percentile(rms_db, 99) - np.percentile(rms_db, 20) > 40.0
 
 
+@needs_tools
 def test_kick_is_low_and_hats_are_high(stems):
     by_name = {n: a for n, _, a in stems}
     assert spectral_centroid_hz(by_name["kick"], SR) < 400.0
     assert spectral_centroid_hz(by_name["overheads"], SR) > 2000.0
 
 
+@needs_tools
 def test_song_source_describes_the_song(song):
     info = json.loads((song / "source" / "song.json").read_text())
     style = STYLES["rock"]
@@ -94,6 +110,7 @@ def test_song_source_describes_the_song(song):
         p.name for p in (song / "stems").glob("*.wav"))
 
 
+@needs_tools
 def test_same_seed_same_song_other_seed_other_song(song, stems, tmp_path):
     again = _stems(make_song(tmp_path / "again", SEED, SECONDS, "rock"))
     assert [n for n, _, _ in again] == [n for n, _, _ in stems]
@@ -105,6 +122,7 @@ def test_same_seed_same_song_other_seed_other_song(song, stems, tmp_path):
     assert not np.allclose(other["bass"], dict((n, a) for n, _, a in stems)["bass"][:, :n])
 
 
+@needs_tools
 def test_every_style_groove_is_known_to_mma(tmp_path):
     grooves = sorted({g for s in STYLES.values() for pair in s.grooves for g in pair})
     text = "Tempo 120\n" + "".join(f"Groove {g}\nC\n" for g in grooves)
@@ -115,11 +133,12 @@ def test_every_style_groove_is_known_to_mma(tmp_path):
 
 
 def test_missing_tools_name_the_debian_package(monkeypatch, tmp_path):
+    installed = {"mma", "fluidsynth"}                    # pretend, so this runs without them
+    monkeypatch.setattr(songs_mod.shutil, "which",
+                        lambda exe: f"/usr/bin/{exe}" if exe in installed else None)
     with pytest.raises(DemoToolError, match="fluid-soundfont-gm"):
         make_song(tmp_path / "x", 1, SECONDS, soundfont=tmp_path / "missing.sf2")
-    real_which = shutil.which
-    monkeypatch.setattr(songs_mod.shutil, "which",
-                        lambda exe: None if exe == "mma" else real_which(exe))
+    installed.discard("mma")
     with pytest.raises(DemoToolError, match="Debian package 'mma'"):
         make_song(tmp_path / "x", 1, SECONDS)
 
@@ -145,6 +164,7 @@ def test_pan_law_is_constant_power_with_0db_centre():
         assert g_l ** 2 + g_r ** 2 == pytest.approx(2.0)
 
 
+@needs_tools
 @pytest.mark.parametrize("producer", ["ava", "ben", "cleo"])
 def test_mix_is_the_producers_processing_of_the_stems(stems, mixes, producer):
     mix, master, decisions = mixes[producer]
@@ -162,6 +182,7 @@ def test_mix_is_the_producers_processing_of_the_stems(stems, mixes, producer):
     assert abs(np.corrcoef(mix.mean(axis=0), shifted)[0, 1]) < 0.3
 
 
+@needs_tools
 @pytest.mark.parametrize("producer, target", [("ava", -9.0), ("ben", -14.0), ("cleo", -12.0)])
 def test_master_meets_the_producers_loudness_target_and_ceiling(mixes, producer, target):
     _, master, decisions = mixes[producer]
@@ -176,6 +197,7 @@ def _high_to_low_db(audio):
     return 10 * np.log10(p[freqs > 4000].sum() / p[(freqs > 40) & (freqs < 400)].sum())
 
 
+@needs_tools
 def test_ava_is_brighter_and_louder_than_ben(mixes):
     ava_mix, ava_master, _ = mixes["ava"]
     ben_mix, ben_master, _ = mixes["ben"]
@@ -185,6 +207,7 @@ def test_ava_is_brighter_and_louder_than_ben(mixes):
     assert _high_to_low_db(ava_mix) > _high_to_low_db(ben_mix) + 2.0   # measured 3.9
 
 
+@needs_tools
 def test_tastes_show_in_the_decisions(mixes):
     tracks = {p: mixes[p][2]["tracks"] for p in mixes}
     spread = [n for n, t in tracks["ben"].items() if PRODUCERS["ben"].taste(t["role"]).pan_spread]
@@ -197,6 +220,7 @@ def test_tastes_show_in_the_decisions(mixes):
     assert tracks["ava"]["kick"]["hpf_freq_hz"] < tracks["ava"]["lead_vocal"]["hpf_freq_hz"]
 
 
+@needs_tools
 def test_decisions_follow_the_content_a_quieter_stem_gets_a_higher_fader(stems, mixes):
     quiet = [(n, r, a * np.float32(0.5) if n == "bass" else a) for n, r, a in stems]
     mix, _, d = PRODUCERS["ava"].mix(quiet, SR, "rock_song")
@@ -207,6 +231,7 @@ def test_decisions_follow_the_content_a_quieter_stem_gets_a_higher_fader(stems, 
     assert err_db < -40.0                               # same mix: the engineer compensated
 
 
+@needs_tools
 def test_mix_is_deterministic_per_song_and_varies_between_songs(stems, mixes):
     mix, master, d = PRODUCERS["ava"].mix(stems, SR, "rock_song")
     np.testing.assert_array_equal(mix, mixes["ava"][0])
@@ -217,7 +242,8 @@ def test_mix_is_deterministic_per_song_and_varies_between_songs(stems, mixes):
     assert 0.0 < max(diffs) <= 1.0 + 1e-6              # human inconsistency, about +-0.5 dB
 
 
-def test_mix_rejects_bad_stems(stems):
+def test_mix_rejects_bad_stems(make_stems):
+    stems = [(n, role_from_name(n), a) for n, a in zip(("kick", "bass"), make_stems(1, 1.0, 2))]
     ava = PRODUCERS["ava"]
     with pytest.raises(ParameterError, match="no stems to mix"):
         ava.mix([], SR, "s")
@@ -231,6 +257,7 @@ def test_mix_rejects_bad_stems(stems):
 
 # --------------------------------------------------------------------------------- sessions
 
+@needs_tools
 def test_two_producers_mix_the_same_cached_songs(tmp_path):
     from mixstyle.sessions import load_song
 
@@ -252,3 +279,51 @@ def test_two_producers_mix_the_same_cached_songs(tmp_path):
         assert loaded.master is not None and len(loaded.stems) == len(names)
     with pytest.raises(ParameterError, match="producer 'zoe' is unknown; known producers: ava"):
         make_sessions(tmp_path / "z", "zoe", 1, 5, SECONDS)
+
+
+# ------------------------------------------------------------- relative folders, fresh clone
+
+@needs_tools
+def test_sessions_into_relative_folders_from_another_working_directory(tmp_path, monkeypatch):
+    # `make demo` passes demo_out/cache: relative, and mma/fluidsynth run inside source/
+    monkeypatch.chdir(tmp_path)
+    folders = make_sessions("rel/sessions", "ava", 1, 7, 2.0, cache_dir="rel/cache")
+    song = tmp_path / "rel" / "cache" / folders[0].name
+    info = json.loads((song / "source" / "song.json").read_text())
+    assert info["stems"] and all((song / "stems" / s["file"]).is_file() for s in info["stems"])
+    session = tmp_path / "rel" / "sessions" / folders[0].name
+    assert (session / "mix.wav").is_file() and (session / "master.wav").is_file()
+    assert sorted(p.name for p in (session / "stems").glob("*.wav")) == sorted(
+        s["file"] for s in info["stems"])
+    assert not (song / "source" / "rel").exists()       # nothing nested under source/
+    assert make_song("rel/one", 7, 2.0, "rock") == tmp_path / "rel" / "one"
+
+
+@needs_tools
+def test_mixstyle_demo_command_into_a_relative_folder_with_no_cache(tmp_path):
+    """The real CLI, as `make demo` runs it, from a folder holding no songs yet."""
+    import os
+    import sys
+    from pathlib import Path
+
+    import mixstyle
+
+    checkout = Path(mixstyle.__file__).resolve().parent.parent   # the code this test imported
+    env = dict(os.environ, PYTHONPATH=str(checkout))
+    res = subprocess.run([sys.executable, "-m", "mixstyle.cli", "demo", "--out", "demo_rel",
+                          "--songs", "1"], cwd=tmp_path, env=env, capture_output=True,
+                         text=True, timeout=600, check=False)
+    assert res.returncode == 0, res.stdout + res.stderr
+    out = tmp_path / "demo_rel"
+    (name,) = [p.name for p in (out / "sessions").iterdir()]
+    assert (out / "cache" / name / "source" / "song.json").is_file()
+    for f in ("mix.wav", "master.wav", DECISIONS_FILE):
+        assert (out / "sessions" / name / f).is_file(), f
+    mix, sr = read_audio(out / "mixes" / f"{name}.wav")
+    assert sr == SR and mix.shape[0] == 2 and mix.shape[1] > 10 * SR
+    assert np.max(np.abs(mix)) > 1e-3
+    assert (out / "mixes" / f"{name}.params.json").is_file()
+    assert "on 1 new songs" in res.stdout
+    for metric in ("band_error_db", "mrstft", "loudness_error_lu", "width_error_db"):
+        assert metric in res.stdout, res.stdout
+    assert "of the plain sum's band error" in res.stdout
