@@ -12,11 +12,12 @@ import os
 import select
 import sys
 import time
-from typing import Any, Callable, TextIO
+from pathlib import Path
+from typing import Any, Callable, Sequence, TextIO
 
 import numpy as np
 
-from dsp.errors import HostError
+from dsp.errors import AudioInputError, HostError
 from dsp.params import ConsoleSetting
 from host.engine import Engine, EngineConfig
 from host.reader import TrackSource
@@ -29,7 +30,8 @@ BAR = 30
 
 
 def load_stems_dir(stems_dir: str) -> list[TrackSource]:
-    """One track per audio file in ``stems_dir`` (sorted), named after the file, role guessed."""
+    """One track per audio file in ``stems_dir`` (sorted), named after the file; roles from the
+    folder's roles.toml where it names the track, else guessed (as ``mixstyle mix`` does)."""
     if not os.path.isdir(stems_dir):
         raise HostError(f"stems folder {stems_dir!r} does not exist")
     files = sorted(f for f in os.listdir(stems_dir) if f.lower().endswith(AUDIO_EXTENSIONS)
@@ -37,11 +39,28 @@ def load_stems_dir(stems_dir: str) -> list[TrackSource]:
     if not files:
         raise HostError(f"stems folder {stems_dir!r} has no audio files "
                         f"({', '.join(AUDIO_EXTENSIONS)})")
-    from mixstyle.roles import assign_roles
+    from mixstyle.roles import ROLES_FILE, assign_roles, load_roles_override
     names = [os.path.splitext(f)[0] for f in files]
-    roles = assign_roles(names)
+    override = os.path.join(stems_dir, ROLES_FILE)
+    roles = assign_roles(names, load_roles_override(Path(override))
+                         if os.path.isfile(override) else {})
     return [TrackSource(n, path=os.path.join(stems_dir, f), role=roles[n])
             for n, f in zip(names, files)]
+
+
+def stems_rate(sources: Sequence[TrackSource]) -> float:
+    """The first file track's own sample rate: the session's rate when none is asked for."""
+    from pedalboard.io import AudioFile
+    for s in sources:
+        if s.path is not None:
+            try:
+                with AudioFile(str(s.path)) as f:
+                    return float(f.samplerate)
+            except Exception as e:  # noqa: BLE001 - decoder errors come in many types
+                raise AudioInputError(f"stem {os.path.basename(s.path)!r} of track {s.name!r}: "
+                                      f"cannot read its sample rate ({e})") from None
+    raise HostError("no track is read from a file, so the session has no sample rate of its "
+                    "own: give sample_rate_hz")
 
 
 def _bar(db: float, lo: float = -60.0) -> str:
@@ -157,11 +176,12 @@ def _initial_setting(sources: list[TrackSource], predict: Callable | None,
     if predict is None:
         return None
     from host.reader import OpenedTrack
+    opened = [OpenedTrack(s, sample_rate) for s in sources]
+    # one length for all (tracks of other rates, resampled, may be a few frames longer)
+    n = max(1, min(max(o.frames for o in opened), int(seconds * sample_rate)))
     stems = []
-    for s in sources:
-        o = OpenedTrack(s, sample_rate)
-        n = min(o.frames, int(seconds * sample_rate))
-        buf = np.zeros((2, max(n, 1)), dtype=np.float32)
+    for s, o in zip(sources, opened):
+        buf = np.zeros((2, n), dtype=np.float32)
         o.read_into(0, n, buf)
         o.close()
         stems.append((s.role, buf))
@@ -170,22 +190,30 @@ def _initial_setting(sources: list[TrackSource], predict: Callable | None,
 
 def run_host(stems_dir: str, profile_predict: Callable | None = None, midi_map: Any = None,
              device: int | str | None = None, block: int = 128, render_path: str | None = None,
-             sample_rate_hz: float = 48000.0, out: TextIO = sys.stdout,
+             sample_rate_hz: float | None = None, out: TextIO = sys.stdout,
              keys: KeyReader | None = None, max_seconds: float | None = None,
-             midi_port: str | None = None) -> dict[str, Any]:
+             midi_port: str | None = None, setting: ConsoleSetting | None = None,
+             tracks: Sequence[TrackSource] | None = None) -> dict[str, Any]:
     """Mix ``stems_dir`` live (or into ``render_path``); returns the final status.
 
     ``profile_predict(list of (role, audio (2, n))) -> ConsoleSetting`` (None: neutral console,
-    no model thread). ``midi_map``: a path to a MIDI map JSON, a MidiMap, or None; MIDI comes
-    from a virtual input port "mixstyle:control", or from the hardware port whose name contains
-    ``midi_port``. ``device``: PortAudio output (index or name part); JACK (audio and MIDI) is
-    used when a JACK server is running. A MIDI port that cannot be opened is reported on screen
-    and the host plays on without it.
+    no model thread). ``setting``: the setting to start from instead of asking
+    ``profile_predict`` for one (how ``mixstyle host --render`` plays exactly what ``mixstyle
+    mix`` renders). ``tracks``: the tracks to play instead of every audio file in ``stems_dir``.
+    ``sample_rate_hz``: the engine's rate; None plays at the first stem's own rate (tracks at
+    other rates are resampled). ``midi_map``: a path to a MIDI map JSON, a MidiMap, or None;
+    MIDI comes from a virtual input port "mixstyle:control", or from the hardware port whose
+    name contains ``midi_port``. ``device``: PortAudio output (index or name part); JACK (audio
+    and MIDI) is used when a JACK server is running. A MIDI port that cannot be opened is
+    reported on screen and the host plays on without it.
     """
     from host.midi import MidiInput, MidiMap, MidiRouter, load_midi_map, open_midi_input
     from host.session import capture, save_session
-    sources = load_stems_dir(stems_dir)
-    setting = _initial_setting(sources, profile_predict, sample_rate_hz)
+    sources = list(tracks) if tracks is not None else load_stems_dir(stems_dir)
+    if sample_rate_hz is None:
+        sample_rate_hz = stems_rate(sources)
+    if setting is None:
+        setting = _initial_setting(sources, profile_predict, sample_rate_hz)
     engine = Engine(sources, setting, EngineConfig(sample_rate_hz, block))
     if render_path is not None:
         from host.offline import render_to_file

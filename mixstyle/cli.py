@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import warnings
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -18,6 +19,31 @@ def command(name: str):
         COMMANDS[name] = fn
         return fn
     return deco
+
+
+class _Warnings:
+    """Warnings printed once each as ``warning: <sentence>`` on stderr, with no Python source
+    line: the session loader's issues (through ``_warn``) and Python warnings alike."""
+
+    def __init__(self) -> None:
+        self.seen: set[str] = set()
+
+    def say(self, text: str) -> None:
+        if text not in self.seen:
+            self.seen.add(text)
+            print(f"warning: {text}", file=sys.stderr, flush=True)
+
+    def show(self, message: Warning | str, category: type[Warning], filename: str,
+             lineno: int, file: object = None, line: str | None = None) -> None:
+        self.say(str(message))
+
+
+_WARNINGS = _Warnings()
+
+
+def _warn(issue: object) -> None:
+    """``on_warning`` for the session loader."""
+    _WARNINGS.say(str(issue))
 
 
 class _Bars:
@@ -70,24 +96,20 @@ def _learn(args: argparse.Namespace) -> int:
 
 @command("mix")
 def _mix(args: argparse.Namespace) -> int:
-    import numpy as np
-
-    from dsp.params import dumps
-    from dsp.render import render
     from mixstyle.audio_io import write_audio_atomic, write_text_atomic
+    from mixstyle.export.json_export import setting_json
+    from mixstyle.mixdown import predict_stems
     from mixstyle.profile import load_profile
-    from mixstyle.sessions import load_stems
-    profile = load_profile(args.profile)
-    stems = load_stems(args.stems_dir)
-    inputs = [s.path for s in stems]
-    setting = profile.predict([(s.name, s.role, s.audio) for s in stems], 44100.0,
-                              args.strength)
-    result = render(np.stack([s.audio for s in stems]), 44100.0, setting)
-    write_audio_atomic(Path(args.out), result.audio, 44100.0, protect=inputs)
+    pred = predict_stems(load_profile(args.profile), args.stems_dir, args.sample_rate,
+                         args.strength, on_warning=_warn)
+    result = pred.render()
+    write_audio_atomic(Path(args.out), result.audio, pred.sample_rate_hz, protect=pred.inputs)
     if args.params:
-        write_text_atomic(Path(args.params), dumps(setting), protect=inputs)
+        write_text_atomic(Path(args.params), setting_json(pred.setting, pred.sample_rate_hz),
+                          protect=pred.inputs)
     print(f"{args.out}: {result.loudness_lufs:.1f} LUFS, true peak {result.true_peak_dbtp:.1f} "
-          f"dBTP, {len(stems)} stems, strength {args.strength}")
+          f"dBTP, {len(pred.stems)} stems at {pred.sample_rate_hz:g} Hz, strength "
+          f"{args.strength}")
     return 0
 
 
@@ -117,18 +139,47 @@ def _demo(args: argparse.Namespace) -> int:
 
 @command("host")
 def _host(args: argparse.Namespace) -> int:
-    from host.tui import run_host
+    from host.tui import load_stems_dir, run_host, stems_rate
     from host.worker import profile_predictor
-    predict = None
+    profile = None
     if args.profile:
         from mixstyle.profile import load_profile
-        predict = profile_predictor(load_profile(args.profile), args.sample_rate)
-    status = run_host(args.stems_dir, predict, args.midi_map, args.device, args.block,
-                      args.render, sample_rate_hz=args.sample_rate,
-                      max_seconds=args.seconds)
+        profile = load_profile(args.profile)
     if args.render:
-        print(f"rendered {args.render}")
+        return _host_render(args, profile)
+    sources = load_stems_dir(args.stems_dir)
+    rate = args.sample_rate or stems_rate(sources)
+    predict = None if profile is None else profile_predictor(profile, rate)
+    status = run_host(args.stems_dir, predict, args.midi_map, args.device, args.block,
+                      sample_rate_hz=rate, max_seconds=args.seconds, tracks=sources)
     return 0 if status is not None else 1
+
+
+def _host_render(args: argparse.Namespace, profile: object) -> int:
+    """``host --render``: the stems load and the setting is predicted as ``mix`` does (whole
+    stems, the session's rate, the loudness target resolved to a master gain), then the
+    real-time engine plays them block by block into the file: the two renders are the same."""
+    from host.reader import TrackSource
+    from host.tui import run_host
+    from mixstyle.audio_io import audio_info
+    from mixstyle.mixdown import fixed_gain, predict_stems
+    from mixstyle.sessions import load_stem_set
+    if profile is not None:
+        pred = predict_stems(profile, args.stems_dir, args.sample_rate, on_warning=_warn)
+        stems, rate = pred.stems, pred.sample_rate_hz
+        setting = fixed_gain(pred.setting, pred.render().master_gain_db)
+    else:
+        loaded = load_stem_set(args.stems_dir, args.sample_rate, on_warning=_warn)
+        stems, rate, setting = loaded.stems, loaded.sample_rate, None
+    # a file at the session's rate is read by the engine's own disk reader (the same samples
+    # the loader read); a resampled one is handed over as the loader resampled it
+    tracks = [TrackSource(s.name, path=str(s.path), role=s.role)
+              if audio_info(s.path).sample_rate == rate
+              else TrackSource(s.name, audio=s.audio, role=s.role) for s in stems]
+    run_host(args.stems_dir, None, args.midi_map, args.device, args.block, args.render,
+             sample_rate_hz=rate, setting=setting, tracks=tracks)
+    print(f"rendered {args.render} ({len(stems)} stems at {rate:g} Hz)")
+    return 0
 
 
 @command("master")
@@ -145,15 +196,13 @@ def _master(args: argparse.Namespace) -> int:
 @command("export")
 def _export(args: argparse.Namespace) -> int:
     from mixstyle.export import export
+    from mixstyle.mixdown import predict_stems
     from mixstyle.profile import load_profile
-    from mixstyle.sessions import load_stems
-    profile = load_profile(args.profile)
-    stems = load_stems(args.stems_dir)
-    setting = profile.predict([(s.name, s.role, s.audio) for s in stems], 44100.0,
-                              args.strength)
-    result = export(setting, [(s.name, s.path) for s in stems], args.format, args.out,
-                    sample_rate_hz=44100.0, embed_audio=args.embed_audio)
-    print(f"{args.format} written to {args.out}")
+    pred = predict_stems(load_profile(args.profile), args.stems_dir, args.sample_rate,
+                         args.strength, on_warning=_warn)
+    result = export(pred.setting, [(s.name, s.path) for s in pred.stems], args.format, args.out,
+                    sample_rate_hz=pred.sample_rate_hz, embed_audio=args.embed_audio)
+    print(f"{args.format} written to {args.out} (session at {pred.sample_rate_hz:g} Hz)")
     notes = getattr(result, "notes", None)
     for note in notes or ():
         print(f"  note: {note}")
@@ -191,6 +240,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--params", help="also write the predicted console setting (JSON)")
     s.add_argument("--strength", type=_unit_float, default=1.0,
                    help="0 = neutral console, 1 = the full learned style")
+    s.add_argument("--sample-rate", type=_sample_rate, default=None, metavar="HZ",
+                   help=_RATE_HELP)
 
     s = sub.add_parser("evaluate", help="compare mixes with the producer's real mixes")
     s.add_argument("sessions")
@@ -213,7 +264,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--device", help="PortAudio output device (name part or index)")
     s.add_argument("--block", type=int, default=128, help="block size in samples (32..8192)")
     s.add_argument("--render", help="render offline to this file instead of playing")
-    s.add_argument("--sample-rate", type=float, default=48000.0)
+    s.add_argument("--sample-rate", type=_sample_rate, default=None, metavar="HZ",
+                   help=_RATE_HELP)
     s.add_argument("--seconds", type=float, default=None, help="stop after this many seconds")
 
     s = sub.add_parser("master", help="master finished mixes in the producer's style")
@@ -233,6 +285,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True)
     s.add_argument("--strength", type=_unit_float, default=1.0)
     s.add_argument("--embed-audio", action="store_true", help="DAWproject: embed the stems")
+    s.add_argument("--sample-rate", type=_sample_rate, default=None, metavar="HZ",
+                   help=_RATE_HELP)
 
     s = sub.add_parser("report", help="pictures of what a profile learned (HTML + PNG)")
     s.add_argument("profile")
@@ -251,6 +305,25 @@ def _jobs(text: str) -> int:
     return v
 
 
+_RATE_HELP = "session sample rate in Hz (default: the first stem's own rate)"
+
+
+def _sample_rate(text: str) -> float:
+    from dsp.validate import MAX_SAMPLE_RATE, MIN_SAMPLE_RATE
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a sample rate in Hz such as 48000, got "
+                                         f"{text!r}") from None
+    if not MIN_SAMPLE_RATE <= v <= MAX_SAMPLE_RATE:  # also refuses nan and inf
+        raise argparse.ArgumentTypeError(f"--sample-rate {text}: allowed {MIN_SAMPLE_RATE:g} .. "
+                                         f"{MAX_SAMPLE_RATE:g} Hz")
+    if v != int(v):
+        raise argparse.ArgumentTypeError(f"--sample-rate {text}: must be a whole number of Hz "
+                                         f"(audio files store an integer rate)")
+    return float(int(v))
+
+
 def _unit_float(text: str) -> float:
     try:
         v = float(text)
@@ -262,7 +335,15 @@ def _unit_float(text: str) -> float:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    global _WARNINGS
     args = _parser().parse_args(argv)
+    _WARNINGS = _Warnings()
+    with warnings.catch_warnings():
+        warnings.showwarning = _WARNINGS.show
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         return COMMANDS[args.cmd](args)
     except MixstyleError as e:

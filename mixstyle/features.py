@@ -4,6 +4,11 @@ Every feature is level-independent except the explicit level ones (loudness, pea
 part recorded 10 dB hotter looks the same to the model apart from its level. Features are plain
 numbers with meaning (listed in ``FEATURE_NAMES``) so a profile's model card can say what the
 model looked at.
+
+Features are always measured at ``ANALYSIS_RATE_HZ`` (44.1 kHz, the rate profiles are trained
+at): audio at another rate is resampled first, because the STFT frame and hop are counted in
+samples. So the same stems at 44.1, 48 or 96 kHz look the same to the model; only the console
+render runs at the session's own rate.
 """
 
 from __future__ import annotations
@@ -17,7 +22,8 @@ import numpy as np
 from dsp.loudness import integrated_loudness
 from mixstyle.roles import ROLES
 
-FRAME = 2048
+ANALYSIS_RATE_HZ = 44100.0
+FRAME = 2048   # samples at ANALYSIS_RATE_HZ
 HOP = 1024
 # 1/3-octave-ish bands between 20 Hz and 20 kHz (edges geometric): 30 bands.
 N_BANDS = 30
@@ -85,9 +91,28 @@ def _log2_khz(hz: float) -> float:
     return math.log2(max(hz, 10.0) / 1000.0)
 
 
-def stem_features(audio: np.ndarray, sample_rate: float) -> StemFeatures:
-    """Features of one stereo stem ``(2, n)`` float32."""
+def at_analysis_rate(audio: np.ndarray, sample_rate: float) -> np.ndarray:
+    """One stem ``(channels, n)`` resampled to ``ANALYSIS_RATE_HZ`` (as is when already there)."""
     audio = np.asarray(audio, dtype=np.float32)
+    if float(sample_rate) == ANALYSIS_RATE_HZ:
+        return audio
+    from mixstyle.audio_io import resample
+    return resample(audio, sample_rate, ANALYSIS_RATE_HZ)
+
+
+def song_features(stems: Sequence[np.ndarray], sample_rate: float) -> SongFeatures:
+    """Features of each stem ``(2, n)`` and of their sum, as ``Profile.predict`` takes them
+    (each stem is resampled to the analysis rate once; the sum is of the resampled stems)."""
+    analysed = [at_analysis_rate(a, sample_rate) for a in stems]
+    return ([stem_features(a, ANALYSIS_RATE_HZ) for a in analysed],
+            stem_features(np.sum(analysed, axis=0), ANALYSIS_RATE_HZ))
+
+
+def stem_features(audio: np.ndarray, sample_rate: float) -> StemFeatures:
+    """Features of one stereo stem ``(2, n)`` float32, measured at ``ANALYSIS_RATE_HZ``."""
+    sample_rate = float(sample_rate)
+    audio = at_analysis_rate(audio, sample_rate)
+    sample_rate = ANALYSIS_RATE_HZ
     left, right = audio[0].astype(np.float64), audio[-1].astype(np.float64)
     mid, side = 0.5 * (left + right), 0.5 * (left - right)
     loud = integrated_loudness(audio, sample_rate)

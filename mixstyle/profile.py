@@ -29,8 +29,8 @@ from dsp.params import MASTER, TABLE, TRACK, ConsoleSetting, TrackSetting, spec,
 from mixstyle.audio_io import write_text_atomic
 from mixstyle.balance import BUS, LEVEL, PAN_SIDE, assign_sides, output_gains
 from mixstyle.errors import ProfileError
-from mixstyle.features import (FEATURE_NAMES, SongFeatures, role_index, stage_gain_db,
-                               stem_features)
+from mixstyle.features import (FEATURE_NAMES, SongFeatures, role_index, song_features,
+                               stage_gain_db)
 from mixstyle.model import (I_LEVEL, I_SIDE, MASTER_TARGETS, PREDICTED_MASTER,
                             PREDICTED_TRACK, TRACK_TARGETS, MixNet, ModelConfig)
 
@@ -74,25 +74,30 @@ class Profile:
 
     def predict(self, stems: Sequence[tuple[str, str, np.ndarray]], sample_rate: float,
                 strength: float = 1.0, features: SongFeatures | None = None) -> ConsoleSetting:
-        """Console setting for new stems ``(name, role, audio (2, n))``.
+        """Console setting for new stems ``(name, role, audio (2, n))`` at ``sample_rate``.
 
         ``strength`` 0 gives the neutral console (the plain sum), 1 the full learned style;
         in between, every parameter moves along the table's normalised scale. ``features``
         (per stem, then of their sum) may be given when already measured on these very stems
         (a song record's), saving their computation.
+
+        The setting is rate-independent (Hz, ms, dB) and meant to be rendered at
+        ``sample_rate``: the model's features are measured at the fixed analysis rate
+        (``features.ANALYSIS_RATE_HZ``, 44.1 kHz, the stems resampled to it), while the faders
+        (``balance.output_gains``) and the loudness of the plain sum are measured on the stems
+        as they are, through strips running at ``sample_rate``.
         """
         if not 0.0 <= strength <= 1.0 or math.isnan(strength):
             raise ProfileError(f"strength = {strength}: allowed 0 .. 1")
         if not stems:
             raise ProfileError("no stems to mix")
         if features is None:
-            features = ([stem_features(a, sample_rate) for _, _, a in stems],
-                        stem_features(_sum(stems), sample_rate))
-        per_stem, song_features = features
+            features = song_features([a for _, _, a in stems], sample_rate)
+        per_stem, sum_features = features
         if len(per_stem) != len(stems):
             raise ProfileError(f"{len(per_stem)} stem feature vectors for {len(stems)} stems")
         feats = torch.tensor(np.stack([f.vector for f in per_stem]))
-        song = torch.tensor(song_features.vector)[None]
+        song = torch.tensor(sum_features.vector)[None]
         roles = torch.tensor([[role_index(r) for _, r, _ in stems]])
         mask = torch.ones(1, len(stems), dtype=torch.bool)
         with torch.no_grad():

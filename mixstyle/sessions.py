@@ -367,14 +367,33 @@ def load_sessions(root: str | Path, sample_rate: float | None = 44100,
     return LoadReport(tuple(songs), tuple(errors))
 
 
+@dataclass(frozen=True)
+class StemSet:
+    """New stems, all at ``sample_rate`` (the session's rate: the first file's, or the one
+    asked for), padded to one length."""
+
+    stems: tuple[Stem, ...]
+    sample_rate: float
+
+
 def load_stems(stems_dir: str | Path, sample_rate: float | None = 44100,
                max_seconds: float | None = None, offset_seconds: float | None = None,
                on_warning: Callable[[Issue], None] | None = None) -> list[Stem]:
     """New stems for ``mixstyle mix``: audio files directly in ``stems_dir`` (+ roles.toml).
 
     Same checks as a song without a mix. Warnings go to ``on_warning`` if given, else they are
-    emitted as ``SessionWarning``. ``sample_rate=None`` keeps the first stem's rate.
+    emitted as ``SessionWarning``. ``sample_rate=None`` keeps the first stem's rate
+    (``load_stem_set`` also says which rate that was).
     """
+    return list(load_stem_set(stems_dir, sample_rate, max_seconds, offset_seconds,
+                              on_warning).stems)
+
+
+def load_stem_set(stems_dir: str | Path, sample_rate: float | None = None,
+                  max_seconds: float | None = None, offset_seconds: float | None = None,
+                  on_warning: Callable[[Issue], None] | None = None) -> StemSet:
+    """``load_stems`` with the rate the stems were loaded at; by default the first stem's own
+    rate (stems at other rates are resampled to it, with the ``mixed_rates`` warning)."""
     stems_dir = Path(stems_dir)
     place = _Place(f"stems folder '{stems_dir}'", "in")
     sr = _check_options(sample_rate, max_seconds, offset_seconds)
@@ -387,7 +406,7 @@ def load_stems(stems_dir: str | Path, sample_rate: float | None = 44100,
     loaded = _load_set(place, paths, None, None, _roles_override(stems_dir), sr, max_seconds,
                        offset_seconds, issues)
     _emit(loaded.issues, on_warning)
-    return loaded.stems
+    return StemSet(tuple(loaded.stems), loaded.sample_rate)
 
 
 def _emit(issues: Iterable[Issue], on_warning: Callable[[Issue], None] | None) -> None:
