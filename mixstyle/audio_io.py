@@ -2,7 +2,9 @@
 
 Everything that touches audio files goes through here, so every reading error names the file and
 every write is atomic (a temp file in the same folder, then ``os.replace``): a crash never leaves
-a half-written mix behind, and no output path may be one of the inputs (``protect=``).
+a half-written mix behind, and no output path may be one of the inputs (``protect=``). A file
+that holds fewer frames than its header says (a copy that stopped early) is refused by name
+(``TruncatedAudioError``) instead of being read as silence at the end.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from scipy.signal import resample_poly
 
 from dsp.errors import AudioInputError, ExportError, ParameterError
 from dsp.validate import check_audio, check_sample_rate
+from mixstyle.audio_frames import stored_frames
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".aiff", ".aif", ".mp3", ".ogg")
 WRITE_BIT_DEPTHS = {".wav": (16, 24, 32), ".flac": (16, 24), ".aiff": (16, 24, 32),
@@ -66,9 +69,47 @@ def _open(path: str | os.PathLike[str]) -> AudioFile:
     if p.stat().st_size == 0:
         raise AudioInputError(f"audio file '{p}' is empty (0 bytes)")
     try:
-        return AudioFile(str(p))
+        f = AudioFile(str(p))
     except Exception as exc:  # pedalboard raises ValueError/RuntimeError for undecodable data
         raise AudioInputError(f"audio file '{p}' cannot be read as audio: {exc}") from exc
+    try:
+        _check_complete(p, int(f.frames), float(f.samplerate))
+    except BaseException:
+        f.close()
+        raise
+    return f
+
+
+class TruncatedAudioError(AudioInputError):
+    """A file holds fewer frames than its header says (an interrupted copy or export)."""
+
+    def __init__(self, path: Path, header_frames: int, frames: int, sample_rate: float) -> None:
+        self.path, self.header_frames, self.frames = path, header_frames, frames
+        self.sample_rate = sample_rate
+        super().__init__(f"audio file '{path}' is truncated: {truncation_detail(self)}")
+
+
+def duration_text(seconds: float) -> str:
+    """'29.00 s', or '5.4 ms' under a second: a length for a message."""
+    return f"{seconds:.2f} s" if seconds >= 1.0 else f"{1000.0 * seconds:.1f} ms"
+
+
+def truncation_detail(err: TruncatedAudioError) -> str:
+    """'its header says N frames (29.00 s) but it holds only M (5.4 ms); ...' (both lengths)."""
+    sr = err.sample_rate
+    return (f"its header says {err.header_frames} frames ({duration_text(err.header_frames / sr)}) but "
+            f"the file holds only {err.frames} ({duration_text(err.frames / sr)}), as an interrupted "
+            f"copy or export leaves it; copy or export it again")
+
+
+def _check_complete(path: Path, header_frames: int, sample_rate: float) -> None:
+    """Raise TruncatedAudioError when the file's bytes end before its header's length.
+
+    pedalboard reads the missing part as silence without a word (see ``audio_frames``).
+    """
+    held = stored_frames(path)
+    if held is not None and held < header_frames:
+        raise TruncatedAudioError(path, header_frames, held, sample_rate)
 
 
 def audio_info(path: str | os.PathLike[str]) -> AudioInfo:

@@ -30,7 +30,8 @@ from numba import njit
 from scipy.fft import rfft
 
 from dsp.errors import AudioInputError, MixstyleError, SessionError
-from mixstyle.audio_io import AudioInfo, audio_info, iter_audio_chunks
+from mixstyle.audio_io import (AudioInfo, TruncatedAudioError, audio_info, duration_text,
+                               iter_audio_chunks, truncation_detail)
 
 SILENCE_PEAK_DB = -90.0
 CLIP_LEVEL = 0.999
@@ -38,6 +39,7 @@ CLIP_MIN_RUN = 3           # consecutive samples at |x| >= CLIP_LEVEL that count
 MIN_EXPLAINED = 0.1        # fraction of mix energy the stems must explain (R^2)
 BLOCK_SECONDS = 0.1        # loudness blocks of the scan (excerpt choice)
 LENGTH_TOLERANCE_MS = 1.0  # shorter files are padded silently below this
+SHORT_STEM_FRACTION = 0.5  # a stem shorter than this part of the longest gets its own warning
 MAX_CHANNELS = 2
 FIT_NFFT = 2048            # STFT of the mix test
 FIT_HOP = 1024
@@ -56,6 +58,7 @@ PROBLEMS: dict[str, Problem] = {p.code: p for p in (
     # fatal: the song cannot be used
     Problem("unreadable", True, AudioInputError, "{where} cannot be read as audio: {detail}"),
     Problem("empty", True, AudioInputError, "{where} contains no samples"),
+    Problem("truncated", True, AudioInputError, "{where} is truncated: {detail}"),
     Problem("non_finite", True, AudioInputError,
             "{where} contains {count} non-finite samples (NaN or inf); re-export the file"),
     Problem("too_many_channels", True, AudioInputError,
@@ -85,6 +88,9 @@ PROBLEMS: dict[str, Problem] = {p.code: p for p in (
             "{where} mixes sample rates ({rates}); everything is resampled to {to_hz:g} Hz"),
     Problem("padded", False, MixstyleError,
             "{where} is {short_ms:.1f} ms shorter than {reference}; padded with zeros"),
+    Problem("short_stem", False, MixstyleError,
+            "{where} is {length} long, only {pct:.0f}% of {reference} ({reference_length}); "
+            "padded with zeros. Is it a partial export or an interrupted copy?"),
     Problem("silent_stem", False, MixstyleError,
             "{where} is silent{span} (peak {peak_db:.1f} dBFS < {db:g} dBFS); skipped"),
     Problem("clipping", False, MixstyleError,
@@ -177,6 +183,8 @@ def scan_file(path: Path, where: str) -> FileScan:
         raise fail("empty", where=where)
     try:
         info = audio_info(path)
+    except TruncatedAudioError as exc:
+        raise fail("truncated", where=where, detail=truncation_detail(exc)) from exc
     except AudioInputError as exc:
         raise fail("unreadable", where=where, detail=_detail(exc)) from exc
     if info.channels > MAX_CHANNELS:

@@ -208,12 +208,18 @@ def _scan_all(files: list[tuple[Path, str]], place: _Place,
 def _length_issues(stem_scans: list[FileScan], place: _Place) -> list[Issue]:
     longest = max(stem_scans, key=lambda s: s.info.duration_seconds)
     out = []
+    reference = f"the longest stem '{longest.info.path.name}'"
     for s in stem_scans:
+        where = place.file("stem", s.info.path)
         short_ms = 1000.0 * (longest.info.duration_seconds - s.info.duration_seconds)
-        if short_ms > chk.LENGTH_TOLERANCE_MS:
-            out.append(chk.issue("padded", where=place.file("stem", s.info.path),
-                                 short_ms=short_ms,
-                                 reference=f"the longest stem '{longest.info.path.name}'"))
+        fraction = s.info.duration_seconds / longest.info.duration_seconds
+        if fraction < chk.SHORT_STEM_FRACTION:
+            out.append(chk.issue("short_stem", where=where, pct=100.0 * fraction,
+                                 length=chk.duration_text(s.info.duration_seconds),
+                                 reference=reference, reference_length=chk.duration_text(
+                                     longest.info.duration_seconds)))
+        elif short_ms > chk.LENGTH_TOLERANCE_MS:
+            out.append(chk.issue("padded", where=where, short_ms=short_ms, reference=reference))
     return out
 
 
