@@ -11,8 +11,10 @@ demo: setup
 test: setup
 	MIXSTYLE_REQUIRE_REAL=1 $(PY) -m pytest -q -p no:cacheprovider tests
 
+# -e as in setup.sh: a plain install would copy the checkout into .venv, and later edits would
+# not reach the mixstyle command until the next make test/setup.
 bench: setup
-	$(PY) -m pip install -q ".[bench]" >/dev/null 2>&1 || echo "bench: matchering not installable, its row is skipped"
+	$(PY) -m pip install -q -e ".[bench]" >/dev/null 2>&1 || echo "bench: matchering not installable, its row is skipped"
 	$(PY) bench/run.py $(BENCH)
 
 clean:
