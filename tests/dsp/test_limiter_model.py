@@ -39,7 +39,9 @@ def test_predicted_loudness_follows_the_real_limiter(sr, release_ms, lookahead_m
     x = drums_and_pad(8.0, sr)
     model = LimiterModel(x, sr, release_ms, lookahead_ms)
     start = -model.peak_db
-    assert model.peak_db == pytest.approx(20 * np.log10(np.abs(x).max()), abs=1e-9)
+    # the reference in float64: numpy's float32 log10 rounds differently on AVX2 and AVX-512
+    assert model.peak_db == pytest.approx(20 * np.log10(np.abs(x).max().astype(np.float64)),
+                                          abs=1e-9)
     assert model.lufs_unlimited == pytest.approx(integrated_loudness(x, sr), abs=1e-9)
     assert model.lufs(start - 3.0) == pytest.approx(integrated_loudness(x, sr) + start - 3.0,
                                                     abs=1e-6)  # no limiting: exact
