@@ -17,7 +17,7 @@ if [ -n "$missing" ]; then
     apt-get install -y -qq --no-install-recommends $missing >/dev/null
   else
     echo "setup: missing Debian packages:$missing (install them as root: apt-get install$missing)" >&2
-    echo "setup: tests that need them will be skipped with that reason" >&2
+    echo "setup: make test and CI fail the tests that need them (pytest by hand skips them)" >&2
   fi
 fi
 
