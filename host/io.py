@@ -16,6 +16,10 @@ import numpy as np
 from dsp.errors import HostError
 
 JACK_API = "JACK Audio Connection Kit"
+NO_DEVICE_HINT = ("Start a JACK server and run again: without a sound card "
+                  "'jackd -r -d dummy -r 48000 -p 128', with one 'jackd -d alsa -d hw:0 -r 48000 "
+                  "-p 128'; or render offline, which needs no device: "
+                  "'mixstyle host STEMS --render OUT.wav'")
 
 
 def _sd() -> Any:
@@ -75,16 +79,18 @@ def find_output_device(device: int | str | None = None, hostapi: str | None = JA
         default = sd.default.device[1]
     devs = [(i, sd.query_devices(i)) for i in candidates]
     stereo = [(i, d) for i, d in devs if d["max_output_channels"] >= 2]
-    if device is not None:
-        stereo = [(i, d) for i, d in stereo if str(device).lower() in d["name"].lower()]
-    if not stereo:
+    named = stereo if device is None else [
+        (i, d) for i, d in stereo if str(device).lower() in d["name"].lower()]
+    if not named:
         names = [d["name"] for _, d in devs]
+        where = hostapi or f"any host API ({', '.join(h['name'] for h in apis) or 'none'})"
+        hint = "" if stereo else f". {NO_DEVICE_HINT}"  # no sound card and no JACK server
         raise HostError(f"no stereo output device{' matching ' + repr(device) if device else ''}"
-                        f" on {hostapi or 'any host API'}; devices: {names}")
-    for i, _ in stereo:
+                        f" on {where}; devices: {names}{hint}")
+    for i, _ in named:
         if i == default:
             return i
-    return stereo[0][0]
+    return named[0][0]
 
 
 class AudioOutput:
