@@ -84,7 +84,7 @@ def _learn(args: argparse.Namespace) -> int:
                               **({"steps": args.fit_steps} if args.fit_steps else {})))
     bars = _Bars(not args.quiet)
     card = learn(Path(args.sessions), Path(args.out), cfg, progress=bars,
-                 log=lambda m: print(m, file=sys.stderr))
+                 log=lambda m: print(m, file=sys.stderr), scheduler=args.scheduler)
     bars.close()
     print(f"profile written to {args.out} ({len(card['trained_on'])} songs)")
     if card["held_out_score"]:
@@ -231,6 +231,9 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--jobs", type=_jobs, default=0,
                    help="processes for the per-song fits (default: one per core)")
+    s.add_argument("--scheduler", default=None,
+                   help="Dask scheduler address: its workers run the per-song fits (they must "
+                        "see SESSIONS at the same path); training stays on this machine")
     s.add_argument("--quiet", action="store_true", help="no progress bars")
 
     s = sub.add_parser("mix", help="mix new stems with a profile")

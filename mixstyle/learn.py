@@ -1,7 +1,9 @@
 """``mixstyle learn``: sessions -> fits -> song records -> trained network -> profile folder.
 
 Learning on an existing profile keeps its song records, fits only songs that are new or whose
-files changed (by SHA-256), and retrains the network on all of them.
+files changed (by SHA-256), and retrains the network on all of them. The per-song fits run in
+local processes or, with ``scheduler``, on an existing Dask cluster (``mixstyle.cluster``); the
+training always runs here.
 """
 
 from __future__ import annotations
@@ -141,6 +143,24 @@ def _processes(jobs: int) -> int:
     return jobs or os.cpu_count() or 1
 
 
+def _cluster_map(work: Callable, items: list, scheduler: str, done: Callable) -> None:
+    """``done(item, work(item))`` for every item, ``work`` running on the Dask cluster at
+    ``scheduler``. fit_mix keeps each fit to one BLAS/torch thread, so a worker's record equals
+    the local pool's; a worker that dies mid-fit has its songs fitted again by another."""
+    from mixstyle.cluster import connect, map_unordered
+    client = connect(scheduler)
+    try:
+        for item, fut in map_unordered(client, work, items):
+            try:
+                result = fut.result()
+            except Exception as e:  # the task itself failed, or it killed its workers
+                raise MixstyleError(f"'{item}': the fit failed on the Dask cluster at "
+                                    f"{scheduler}: {type(e).__name__}: {e}") from e
+            done(item, result)
+    finally:
+        client.close()
+
+
 def _pool_map(work: Callable, items: list, jobs: int, done: Callable) -> None:
     """``done(item, work(item))`` for every item, in this process as each finishes; ``jobs``
     processes at a time (0 = one per core), run here when one would do."""
@@ -224,8 +244,18 @@ def split_holdout(names: list[str], fraction: float, seed: int) -> tuple[list[st
 
 
 def learn(sessions: Path, out: Path, config: LearnConfig = LearnConfig(),
-          progress: Progress | None = None, log: Callable[[str], None] = print) -> dict:
-    """Run the whole pipeline; returns the model card dict."""
+          progress: Progress | None = None, log: Callable[[str], None] = print,
+          scheduler: str | None = None) -> dict:
+    """Run the whole pipeline; returns the model card dict. ``scheduler``: the address of a
+    Dask scheduler whose workers run the per-song fits (they must see ``sessions`` at the same
+    path); the records are those the local processes would make."""
+    if scheduler is not None:
+        from mixstyle.cluster import check_address
+        scheduler = check_address(scheduler)
+        if config.jobs:
+            raise ProfileError(f"LearnConfig.jobs = {config.jobs} sets local processes; with a "
+                               f"scheduler the cluster's workers run the fits: give one or the "
+                               f"other")
     torch.manual_seed(config.train.seed)
     folders = song_folders(sessions)
     records = {r.song: r for r in load_records(out / "songs", skip_stale=True)}
@@ -248,9 +278,12 @@ def learn(sessions: Path, out: Path, config: LearnConfig = LearnConfig(),
             progress("fit", count["done"], len(folders))
 
     known = {name: [f.sha256 for f in r.files] for name, r in records.items()}
-    _pool_map(functools.partial(_load_folder, max_seconds=config.max_seconds,
-                                config=config.fit, known=known),
-              folders, config.jobs, finished)
+    work = functools.partial(_load_folder, max_seconds=config.max_seconds, config=config.fit,
+                             known=known)
+    if scheduler is not None:
+        _cluster_map(work, folders, scheduler, finished)
+    else:
+        _pool_map(work, folders, config.jobs, finished)
     report_songs = [loaded[f.name] for f in folders if f.name in loaded]
     if not report_songs:
         raise ProfileError(f"{sessions}: no usable songs (expected SESSIONS/<song>/stems/*.wav "
@@ -286,7 +319,8 @@ def learn(sessions: Path, out: Path, config: LearnConfig = LearnConfig(),
         torch.set_num_threads(threads)
         if pool is not None:
             pool.shutdown(cancel_futures=True)
-    card = model_card(records, names, held, held_score, config, count_parameters(model))
+    card = model_card(records, names, held, held_score, config, count_parameters(model),
+                      scheduler)
     meta = {"created": card["created"], "songs": names, "seed": config.train.seed,
             "learn_config": asdict(config),
             "ceiling_offset_db": calibrate_ceiling(model, [by_name[n] for n in names
@@ -299,7 +333,12 @@ def learn(sessions: Path, out: Path, config: LearnConfig = LearnConfig(),
 
 
 def model_card(records: dict[str, SongRecord], names: list[str], held: list[str],
-               held_score: dict | None, config: LearnConfig, n_params: int) -> dict:
+               held_score: dict | None, config: LearnConfig, n_params: int,
+               scheduler: str | None = None) -> dict:
+    privacy = "trained only on the files listed here, locally; no data left this machine" \
+        if scheduler is None else \
+        (f"trained only on the files listed here; the song fits of this run were made on the "
+         f"Dask cluster at {scheduler} (its workers read these files), the training here")
     return {
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "trained_on": [{"song": n, "tracks": [
@@ -313,7 +352,7 @@ def model_card(records: dict[str, SongRecord], names: list[str], held: list[str]
         "epochs": config.train.epochs,
         "audio_epochs": config.train.audio_epochs,
         "average_passes": config.train.average_passes,
-        "privacy": "trained only on the files listed here, locally; no data left this machine",
+        "privacy": privacy,
     }
 
 

@@ -7,9 +7,11 @@ One profile is learned per module (the expensive step); the tests then use it.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import shutil
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -52,6 +54,20 @@ def _write_song(root: Path, name: str, stems: np.ndarray, with_mix: bool = True)
     return folder
 
 
+class _CountingPool(ProcessPoolExecutor):
+    """A process pool that notes how many processes it was given and what it ran."""
+    made: list["_CountingPool"] = []
+
+    def __init__(self, max_workers=None, *args, **kwargs):
+        super().__init__(max_workers, *args, **kwargs)
+        self.processes, self.ran = max_workers, []
+        _CountingPool.made.append(self)
+
+    def submit(self, fn, /, *args, **kwargs):
+        self.ran.append(getattr(fn, "func", fn).__name__)
+        return super().submit(fn, *args, **kwargs)
+
+
 @pytest.fixture(scope="module")
 def learned(tmp_path_factory):
     import sys
@@ -64,9 +80,13 @@ def learned(tmp_path_factory):
                                                               n_stems=4))
     before = {p: p.read_bytes() for p in sessions.rglob("*.wav")}
     profile = root / "profile"
-    assert main(["learn", str(sessions), "--out", str(profile), *FAST]) == 0
+    # two processes even on one core: the records must come from a real pool
+    _CountingPool.made.clear()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr("mixstyle.learn.ProcessPoolExecutor", _CountingPool)
+        assert main(["learn", str(sessions), "--out", str(profile), "--jobs", "2", *FAST]) == 0
     return {"root": root, "sessions": sessions, "profile": profile, "before": before,
-            "stems": synthetic_stems}
+            "stems": synthetic_stems, "pools": list(_CountingPool.made)}
 
 
 def test_profile_folder_and_model_card(learned):
@@ -77,8 +97,9 @@ def test_profile_folder_and_model_card(learned):
     card = json.loads((profile / "model_card.json").read_text())
     files = [f for s in card["trained_on"] for f in s["files"]]
     assert len(files) == 4 * 5  # 4 stems + mix per song
-    assert all(len(f["sha256"]) == 64 and f["seconds"] == pytest.approx(2.0, abs=0.01)
-               for f in files)
+    assert all(f["sha256"] == hashlib.sha256(Path(f["path"]).read_bytes()).hexdigest() and
+               f["seconds"] == pytest.approx(2.0, abs=0.01) for f in files)
+    assert {Path(f["path"]) for f in files} == set(learned["before"])
     assert all("error_db" in s["fit_quality"] for s in card["trained_on"])
     assert card["held_out_songs"] and card["held_out_score"]["learned"]["band_error_db"] > 0
     md = (profile / "model_card.md").read_text()
@@ -170,13 +191,16 @@ def test_report_of_a_learned_profile(learned, tmp_path):
 
 
 def test_parallel_fits_equal_one_process(learned):
-    """The fixture's learn fitted its songs in a process pool (one per core); fitting them
-    again one by one in this process gives exactly the same recorded settings."""
+    """The fixture's learn fitted its songs in a pool of two processes (forced: one core
+    would otherwise fit them here); fitting them again one by one in this process gives
+    exactly the same recorded settings."""
     from dataclasses import replace
 
     from mixstyle.dataset import load_records
     from mixstyle.learn import LearnConfig, fit_songs
     from mixstyle.sessions import load_sessions
+    fits = [pool for pool in learned["pools"] if "_load_folder" in pool.ran]
+    assert len(fits) == 1 and fits[0].processes == 2 and len(fits[0].ran) == 4
     pooled = {r.song: r for r in load_records(learned["profile"] / "songs")}
     cfg = LearnConfig()
     report = load_sessions(learned["sessions"], max_seconds=cfg.max_seconds)
@@ -241,3 +265,26 @@ def test_record_features_predict_the_same_setting(learned):
     per_stem, whole = record_features(record)
     with pytest.raises(ProfileError, match="stem feature vectors"):
         profile.predict(stems, song.sample_rate, features=(per_stem[:-1], whole))
+
+
+def test_learn_on_a_dask_cluster_makes_the_local_records(learned, dask_cluster, tmp_path):
+    """`learn --scheduler`: the fits run on the cluster's worker processes (one BLAS/torch
+    thread each) and the song records are byte for byte those of the local pool; the model
+    card says where the fits ran."""
+    profile = tmp_path / "profile"
+    ran = dask_cluster.executed()
+    assert main(["learn", str(learned["sessions"]), "--out", str(profile), "--scheduler",
+                 dask_cluster.address, *FAST]) == 0
+    assert dask_cluster.executed() - ran == 4  # one task per song, all on the workers
+    local = {p.name: p.read_text() for p in (learned["profile"] / "songs").glob("*.json")}
+    remote = {p.name: p.read_text() for p in (profile / "songs").glob("*.json")}
+    assert len(local) == 4 and remote == local
+    card = json.loads((profile / "model_card.json").read_text())
+    assert dask_cluster.address in card["privacy"]
+    assert len(card["trained_on"]) == 4
+
+
+def test_learn_scheduler_and_jobs_conflict(tmp_path, capsys):
+    assert main(["learn", str(tmp_path), "--out", str(tmp_path / "p"), "--jobs", "2",
+                 "--scheduler", "tcp://127.0.0.1:1", "--quiet"]) == 2
+    assert "one or the other" in capsys.readouterr().err
