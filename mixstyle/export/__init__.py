@@ -34,6 +34,9 @@ def export(setting: ConsoleSetting, stems: Sequence[tuple[str, str | os.PathLike
 
     ``out_path`` is a file, except for "vstpreset" where it is a folder. Returns what the
     format's writer returns (the written path, or a ``PresetExport`` for presets).
+    ``sample_rate_hz`` is the session's rate: the presets are fitted at it, and the JSON
+    (``sample_rate_hz``), the DAWproject (metadata comment) and the MIDI file (a text event)
+    state it.
     """
     if not isinstance(setting, ConsoleSetting):
         raise TypeError(f"setting must be a dsp.params.ConsoleSetting, got "
@@ -50,11 +53,12 @@ def export(setting: ConsoleSetting, stems: Sequence[tuple[str, str | os.PathLike
                 raise ExportError(f"refusing to export {fmt} to {target}: it is the input stem "
                                   f"{src.name!r} and would be overwritten")
     if fmt == "dawproject":
-        return export_dawproject(setting, stems, out, embed_audio=embed_audio)
+        return export_dawproject(setting, stems, out, embed_audio=embed_audio,
+                                 sample_rate_hz=sample_rate_hz)
     if fmt == "vstpreset":
         return export_vstpresets(setting, out, sample_rate_hz=sample_rate_hz)
     if fmt == "midi":
-        return export_midi(setting, out)
+        return export_midi(setting, out, sample_rate_hz=sample_rate_hz)
     return export_json(setting, out, sample_rate_hz=sample_rate_hz)
 
 

@@ -24,6 +24,8 @@ limiter_lookahead_ms       Limiter Attack (seconds): the lookahead is the limite
 target_lufs                no built-in field: RealParameter ``target_lufs`` on the Limiter
                            (omitted when None)
 track role                 Track ``comment`` ``role=<role>``
+session sample rate        no project-level field (each clip's ``Audio`` ``sampleRate`` is
+                           its file's own rate): stated in metadata.xml's ``Comment``
 =========================  ===============================================================
 
 A device is disabled when it does nothing (compressor at ratio 1 and 0 dB makeup). Receiving DAWs
@@ -47,6 +49,7 @@ from pedalboard.io import AudioFile
 
 from dsp.errors import ExportError, ParameterError
 from dsp.params import (MASTER, TRACK, ConsoleSetting, TrackSetting, neutral, spec, validate)
+from dsp.validate import check_sample_rate
 from mixstyle.export.safe_zip import (SafeZip, ZipLimits, parse_xml, safe_file_stem,
                                       write_atomic)
 
@@ -206,21 +209,26 @@ def project_xml(setting: ConsoleSetting, stems: Sequence[tuple[str, Path]],
     return b'<?xml version="1.0" encoding="UTF-8"?>\n' + tostring(root, encoding="unicode").encode()
 
 
-def metadata_xml(title: str) -> bytes:
+def metadata_xml(title: str, sample_rate_hz: float | None = None) -> bytes:
     root = Element("MetaData")
     SubElement(root, "Title").text = title
+    rate = "" if sample_rate_hz is None else (
+        f" Session sample rate: {sample_rate_hz:g} Hz (the mix was made at this rate; each "
+        f"clip's sampleRate is its file's own).")
     SubElement(root, "Comment").text = (
         "Exported by mixstyle. Compressor knee and loudness target are named device parameters "
-        "(comp_knee_db, target_lufs); the master gain is the limiter's input gain.")
+        "(comp_knee_db, target_lufs); the master gain is the limiter's input gain." + rate)
     return b'<?xml version="1.0" encoding="UTF-8"?>\n' + tostring(root, encoding="unicode").encode()
 
 
 def export_dawproject(setting: ConsoleSetting, stems: Sequence[tuple[str, str | os.PathLike[str]]],
-                      out_path: str | os.PathLike[str], embed_audio: bool = False) -> Path:
+                      out_path: str | os.PathLike[str], embed_audio: bool = False,
+                      sample_rate_hz: float | None = None) -> Path:
     """Write a .dawproject ZIP atomically. Stems are embedded under ``audio/`` or referenced.
 
     Referenced stems use a path relative to the project's folder when they lie inside it,
-    otherwise an absolute path (both ``external="true"``).
+    otherwise an absolute path (both ``external="true"``). ``sample_rate_hz`` (the session's
+    rate) is stated in the metadata's comment: the format has no project-level rate.
     """
     if not isinstance(setting, ConsoleSetting):
         raise TypeError(f"setting must be a dsp.params.ConsoleSetting, got "
@@ -248,7 +256,8 @@ def export_dawproject(setting: ConsoleSetting, stems: Sequence[tuple[str, str | 
         return full.as_posix(), True
 
     project = project_xml(setting, stem_list, ref_for)
-    meta = metadata_xml(out.stem)
+    meta = metadata_xml(out.stem, None if sample_rate_hz is None
+                        else check_sample_rate(sample_rate_hz))
 
     def write(f: Any) -> None:
         with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_DEFLATED) as z:

@@ -9,7 +9,8 @@ Layout (type 1 file):
 At time 0 every parameter of every strip is sent once (one lane per parameter). ``changes`` adds
 automation: a sequence of ``(time_s, ConsoleSetting)`` snapshots with the same track names; at each
 snapshot time only the controllers whose 7-bit value changed are sent. ``target_lufs`` of None is
-not sent (it has no CC value).
+not sent (it has no CC value). A Standard MIDI File has no field for an audio sample rate:
+``sample_rate_hz``, when given, is stated in a text event ``sample_rate_hz=48000`` on track 0.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import mido
 
 from dsp.errors import ExportError
 from dsp.params import MASTER, TRACK, ConsoleSetting, section_specs, validate
-from dsp.validate import check_range
+from dsp.validate import check_range, check_sample_rate
 from mixstyle.ccmap import CC_MAP, MASTER_CHANNEL, MAX_TRACKS, value_to_cc
 from mixstyle.export.safe_zip import write_atomic
 
@@ -43,8 +44,10 @@ def _strips(setting: ConsoleSetting) -> list[tuple[str, int, dict[int, int]]]:
 
 def export_midi(setting: ConsoleSetting, out_path: str | os.PathLike[str], *,
                 changes: Sequence[tuple[float, ConsoleSetting]] = (),
-                tempo_bpm: float = 120.0, ticks_per_beat: int = 480) -> Path:
-    """Write the setting (and optional timed ``changes``) as CC lanes; returns the path."""
+                tempo_bpm: float = 120.0, ticks_per_beat: int = 480,
+                sample_rate_hz: float | None = None) -> Path:
+    """Write the setting (and optional timed ``changes``) as CC lanes; returns the path.
+    ``sample_rate_hz``: the session's rate, stated in a text event (see the module doc)."""
     if not isinstance(setting, ConsoleSetting):
         raise TypeError(f"setting must be a dsp.params.ConsoleSetting, got "
                         f"{type(setting).__name__}")
@@ -52,6 +55,7 @@ def export_midi(setting: ConsoleSetting, out_path: str | os.PathLike[str], *,
         raise ExportError(f"MIDI export: {len(setting.tracks)} tracks, at most {MAX_TRACKS} fit "
                           f"(one channel each, channel {MASTER_CHANNEL + 1} is the master)")
     tempo_bpm = check_range("tempo_bpm", tempo_bpm, 20.0, 400.0, "BPM")
+    rate = None if sample_rate_hz is None else check_sample_rate(sample_rate_hz)
     if isinstance(ticks_per_beat, bool) or not isinstance(ticks_per_beat, int) \
             or not 24 <= ticks_per_beat <= 9600:
         raise ExportError(f"ticks_per_beat = {ticks_per_beat!r} is out of range: allowed "
@@ -78,6 +82,8 @@ def export_midi(setting: ConsoleSetting, out_path: str | os.PathLike[str], *,
     head = mido.MidiTrack()
     head.append(mido.MetaMessage("track_name", name="mixstyle console", time=0))
     head.append(mido.MetaMessage("set_tempo", tempo=tempo, time=0))
+    if rate is not None:
+        head.append(mido.MetaMessage("text", text=f"sample_rate_hz={rate:g}", time=0))
     head.append(mido.MetaMessage("end_of_track", time=0))
     mid.tracks.append(head)
     for s, (name, channel, _) in enumerate(timeline[0][1]):
