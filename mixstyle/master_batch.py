@@ -6,9 +6,16 @@ atomically, never over an input) and one line in ``OUT/report.jsonl`` (also ``re
 loudness and true peak in and out, gain reductions, the settings used, or the error.
 
 A file is *finished* when the report holds an ``ok`` line with the same key -- input path, size,
-mtime and settings hash -- and its output exists; re-running skips finished files and writes
-nothing if nothing is left. Files that failed are tried again. Only the coordinating process
-writes the report (one writer); workers read an input, master it and write its output.
+mtime and settings hash -- and its output exists with the size that line recorded (an output is
+fsynced, file and folder, before its line is written); re-running skips finished files and
+writes nothing if nothing is left. Files that failed are tried again. Only the coordinating
+process writes the report (one writer); workers read an input, master it and write its output
+(``mixstyle.master_worker``).
+
+With N local workers this process is one of them and N - 1 are spawned first thing, so their
+start-up (imports, numba caches) runs while this one reads the profile and lists the inputs and
+then starts up itself; every process takes the next file from one queue when it is free, so none
+waits with a file queued while another is idle. This module imports nothing heavy itself.
 """
 
 from __future__ import annotations
@@ -18,20 +25,18 @@ import hashlib
 import io
 import json
 import os
+import queue
 import sys
 import time
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 
-from dsp.errors import AudioInputError, MixstyleError, ParameterError
+from dsp.errors import AudioInputError, ParameterError
 from dsp.params import MASTER, spec, validate
-from mixstyle.audio_io import is_audio_path, read_audio, write_audio_atomic, write_text_atomic
-from mixstyle.master_chain import master_audio
 from mixstyle.mastering import MasterProfile, load_master_profile
 
 REPORT_JSONL = "report.jsonl"
@@ -39,13 +44,13 @@ REPORT_CSV = "report.csv"
 PIPELINE_VERSION = 1          # bump when the chain changes what it outputs
 OUTPUT_BIT_DEPTH = 24
 MAX_WORKERS = 1024
-IN_FLIGHT_PER_WORKER = 4
 CSV_COLUMNS = ("status", "input", "output", "input_lufs", "output_lufs", "input_true_peak_dbtp",
                "output_true_peak_dbtp", "glue_gain_reduction_db", "limiter_gain_reduction_db",
                "trim_db", "master_gain_db", "limiter_ceiling_db", "target_lufs", "ceiling_dbtp",
                "target_met", "limiter_passes", "tp_overshoot_db", "sample_rate_hz",
                "duration_s", "seconds", "settings_hash", "input_size", "input_mtime_ns",
-               "finished_at", "error")
+               "output_size", "worker", "finished_at", "error")
+WORKER_DIED = "worker process died while mastering it"
 Progress = Callable[[str, int, int], None]
 
 
@@ -102,6 +107,7 @@ def _inside(path: Path, folder: Path) -> bool:
 
 def collect_inputs(inputs: Iterable[str | os.PathLike[str]], out_dir: Path) -> list[Path]:
     """Absolute, de-duplicated input files in order; folders are searched recursively."""
+    from mixstyle.audio_io import is_audio_path
     out = out_dir.resolve()
     found: dict[Path, None] = {}
     for item in inputs:
@@ -127,10 +133,10 @@ def collect_inputs(inputs: Iterable[str | os.PathLike[str]], out_dir: Path) -> l
 
 def _output_names(files: list[Path], out_dir: Path) -> list[Path]:
     stems = [f.stem for f in files]
-    twice = {s for s in stems if stems.count(s) > 1}
+    count = Counter(stems)
     names = []
     for f, s in zip(files, stems):
-        if s in twice:  # same name from two folders: a stable suffix from the full path
+        if count[s] > 1:  # same name from two folders: a stable suffix from the full path
             s = f"{s}-{hashlib.sha256(str(f).encode()).hexdigest()[:8]}"
         names.append(out_dir / f"{s}.wav")
     return names
@@ -151,45 +157,44 @@ def read_report(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
+def _output_intact(row: dict[str, Any]) -> bool:
+    """The row's output is there with the size it recorded (rows written before sizes were
+    recorded: it is there)."""
+    try:
+        size = os.stat(str(row.get("output"))).st_size
+    except (OSError, ValueError):
+        return False
+    return row.get("output_size") is None or size == row["output_size"]
+
+
 def _finished(rows: list[dict[str, Any]]) -> set[tuple[str, int, int, str]]:
     return {(r.get("input"), r.get("input_size"), r.get("input_mtime_ns"),
              r.get("settings_hash")) for r in rows
-            if r.get("status") == "ok" and Path(str(r.get("output"))).is_file()}
+            if r.get("status") == "ok" and _output_intact(r)}
+
+
+def _remove_stale_temps(out: Path, outputs: Iterable[str]) -> None:
+    """Remove the hidden temporary files (``mixstyle.audio_io``'s ``.<name>.<random>.tmp.wav``)
+    that a process killed mid-write left next to these outputs."""
+    names = {Path(o).stem for o in outputs}
+    try:
+        entries = list(os.scandir(out))
+    except OSError:
+        return
+    for entry in entries:
+        n = entry.name
+        if n.startswith(".") and n.endswith(".tmp.wav") and \
+                n[1:-len(".tmp.wav")].rpartition(".")[0] in names:
+            try:
+                os.unlink(entry.path)
+            except OSError:
+                pass
 
 
 def master_file(job: Job) -> dict[str, Any]:
-    """Master one input (runs in a worker). Never raises: failures become an error line."""
-    t0 = time.perf_counter()
-    row: dict[str, Any] = {"input": job.input, "output": job.output, "input_size": job.size,
-                           "input_mtime_ns": job.mtime_ns, "settings_hash": job.settings_hash}
-    s = job.settings
-    try:
-        audio, sr = read_audio(job.input)
-        if audio.shape[0] > 2:
-            raise AudioInputError(f"audio file '{job.input}' has {audio.shape[0]} channels: "
-                                  f"mastering takes mono or stereo")
-        try:
-            res = master_audio(audio, sr, s["master"], target_lufs=s["target_lufs"],
-                               ceiling_dbtp=s["ceiling_dbtp"], trim_to_lufs=s["trim_to_lufs"])
-        except MixstyleError as e:
-            raise type(e)(f"'{job.input}': {e}") from None
-        write_audio_atomic(job.output, res.audio, sr, bit_depth=s["bit_depth"],
-                           protect=[job.input])
-        row.update(status="ok", sample_rate_hz=sr, duration_s=audio.shape[1] / sr,
-                   input_lufs=res.input_lufs, input_true_peak_dbtp=res.input_true_peak_dbtp,
-                   output_lufs=res.loudness_lufs, output_true_peak_dbtp=res.true_peak_dbtp,
-                   glue_gain_reduction_db=res.glue_gain_reduction_db,
-                   limiter_gain_reduction_db=res.limiter_gain_reduction_db, trim_db=res.trim_db,
-                   master_gain_db=res.master_gain_db, limiter_ceiling_db=res.limiter_ceiling_db,
-                   limiter_passes=res.limiter_passes, tp_overshoot_db=res.tp_overshoot_db,
-                   target_met=bool(abs(res.loudness_lufs - s["target_lufs"]) <= 0.5 and
-                                   res.true_peak_dbtp <= s["ceiling_dbtp"]))
-    except Exception as e:  # one broken file must not stop the batch
-        msg = str(e) if isinstance(e, MixstyleError) else f"{type(e).__name__}: {e}"
-        row.update(status="error", error=msg)
-    row.update(target_lufs=s["target_lufs"], ceiling_dbtp=s["ceiling_dbtp"],
-               seconds=time.perf_counter() - t0, settings=s)
-    return row
+    """Master one input here (see ``mixstyle.master_worker.master_file``)."""
+    from mixstyle.master_worker import master_file as run
+    return run(job)
 
 
 def _error_row(job: Job, message: str) -> dict[str, Any]:
@@ -240,6 +245,7 @@ class _Report:
 
 
 def write_csv(jsonl: Path, csv_path: Path) -> None:
+    from mixstyle.audio_io import write_text_atomic
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, extrasaction="ignore", lineterminator="\n")
     w.writeheader()
@@ -250,9 +256,8 @@ def write_csv(jsonl: Path, csv_path: Path) -> None:
 
 def _check_workers(workers: object, scheduler: object) -> int:
     if scheduler is not None:
-        if not isinstance(scheduler, str) or not scheduler.strip():
-            raise ParameterError(f"scheduler must be a Dask scheduler address such as "
-                                 f"'tcp://host:8786', got {scheduler!r}")
+        from mixstyle.cluster import check_address
+        check_address(scheduler)
         if workers is not None:
             raise ParameterError("--workers sets local processes; with --scheduler the "
                                  "cluster's own workers run the batch: give one or the other")
@@ -266,67 +271,26 @@ def _check_workers(workers: object, scheduler: object) -> int:
     return int(workers)
 
 
-def _run_local(jobs: list[Job], workers: int) -> Iterator[dict[str, Any]]:
-    if workers == 1 or len(jobs) == 1:
-        for job in jobs:
-            yield master_file(job)
-        return
-    import multiprocessing
-    ctx = multiprocessing.get_context("spawn")  # no inherited threads or locks
-    pending = list(reversed(jobs))
-    limit = workers * IN_FLIGHT_PER_WORKER
-    while pending:
-        with ProcessPoolExecutor(max_workers=min(workers, len(pending)), mp_context=ctx) as pool:
-            running: dict[Any, Job] = {}
-            try:
-                while pending or running:
-                    while pending and len(running) < limit:
-                        job = pending.pop()
-                        running[pool.submit(master_file, job)] = job
-                    done, _ = wait(running, return_when=FIRST_COMPLETED)
-                    for fut in done:
-                        job = running.pop(fut)
-                        try:
-                            yield fut.result()
-                        except BrokenProcessPool:
-                            yield _error_row(job, "worker process died while mastering it")
-            except BrokenProcessPool:
-                for job in running.values():  # lost with the pool; a fresh pool goes on
-                    yield _error_row(job, "worker process died while mastering it")
-
-
 def _run_dask(jobs: list[Job], address: str) -> Iterator[dict[str, Any]]:
+    from mixstyle.cluster import connect, map_unordered
+    client = connect(address)
     try:
-        from dask.distributed import Client, as_completed
-    except ImportError:
-        raise MixstyleError("--scheduler needs Dask: pip install 'dask[distributed]'") from None
-    try:
-        client = Client(address, timeout="10s", set_as_default=False)
-    except (OSError, TimeoutError, ValueError) as e:
-        raise MixstyleError(f"cannot connect to the Dask scheduler at {address!r}: {e}") from None
-    try:
-        threads = max(1, sum(client.nthreads().values()))
-        pending = list(reversed(jobs))
-        futures: dict[Any, Job] = {}
-        queue = as_completed(loop=client.loop)
-        while pending and len(futures) < threads * IN_FLIGHT_PER_WORKER:
-            job = pending.pop()
-            fut = client.submit(master_file, job, pure=False)
-            futures[fut] = job
-            queue.add(fut)
-        for fut in queue:
-            job = futures.pop(fut)
+        for job, fut in map_unordered(client, master_file, jobs):
             try:
                 yield fut.result()
-            except Exception as e:  # a worker died or the task was lost
+            except Exception as e:  # the task failed on every worker it was given to
                 yield _error_row(job, f"Dask task failed: {type(e).__name__}: {e}")
-            if pending:
-                job = pending.pop()
-                new = client.submit(master_file, job, pure=False)
-                futures[new] = job
-                queue.add(new)
     finally:
         client.close()
+
+
+def _jobs(files: list[Path], out: Path, settings: dict[str, Any]) -> list[Job]:
+    h = settings_hash(settings)
+    jobs = []
+    for f, o in zip(files, _output_names(files, out.resolve())):
+        st = f.stat()
+        jobs.append(Job(str(f), str(o), st.st_size, st.st_mtime_ns, settings, h))
+    return jobs
 
 
 def run_batch(inputs: list[str], profile_dir: str | os.PathLike[str], out_dir: str |
@@ -337,31 +301,41 @@ def run_batch(inputs: list[str], profile_dir: str | os.PathLike[str], out_dir: s
     if isinstance(inputs, (str, os.PathLike)) or not inputs:
         raise ParameterError("inputs must be a non-empty list of audio files or folders")
     n_workers = _check_workers(workers, scheduler)
-    profile = load_master_profile(profile_dir)
-    settings = batch_settings(profile, target_lufs, ceiling_dbtp)
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise ParameterError(f"output folder '{out}' is a file")
-    files = collect_inputs(inputs, out)
-    if not files:
-        raise AudioInputError(f"no audio files ({', '.join(('wav', 'flac', 'aiff', 'mp3', 'ogg'))}"
-                              f") in {', '.join(map(str, inputs))}")
-    out.mkdir(parents=True, exist_ok=True)
-    h = settings_hash(settings)
-    jobs = []
-    for f, o in zip(files, _output_names(files, out.resolve())):
-        st = f.stat()
-        jobs.append(Job(str(f), str(o), st.st_size, st.st_mtime_ns, settings, h))
-    jsonl, csv_path = out / REPORT_JSONL, out / REPORT_CSV
-    finished = _finished(read_report(jsonl))
-    todo = [j for j in jobs if j.key not in finished]
-    skipped, failed, done, missed = len(jobs) - len(todo), 0, 0, 0
-    if progress:
-        progress("master", skipped, len(jobs))
-    report = _Report(jsonl)
+    pool = None
+    if scheduler is None and n_workers > 1:
+        from mixstyle.master_pool import LocalWorkers
+        pool = LocalWorkers(n_workers - 1)  # first, so their start-up overlaps ours
+    report: _Report | None = None
     try:
-        rows = _run_dask(todo, scheduler) if scheduler is not None and todo else \
-            _run_local(todo, n_workers)
+        profile = load_master_profile(profile_dir)
+        settings = batch_settings(profile, target_lufs, ceiling_dbtp)
+        out = Path(out_dir)
+        if out.exists() and not out.is_dir():
+            raise ParameterError(f"output folder '{out}' is a file")
+        files = collect_inputs(inputs, out)
+        if not files:
+            raise AudioInputError(f"no audio files (wav, flac, aiff, mp3, ogg) in "
+                                  f"{', '.join(map(str, inputs))}")
+        out.mkdir(parents=True, exist_ok=True)
+        jobs = _jobs(files, out, settings)
+        jsonl, csv_path = out / REPORT_JSONL, out / REPORT_CSV
+        finished = _finished(read_report(jsonl))
+        todo = [j for j in jobs if j.key not in finished]
+        _remove_stale_temps(out, (j.output for j in todo))
+        if pool is not None or scheduler is not None:
+            todo.sort(key=lambda j: -j.size)  # longest first: the batch ends evenly
+        skipped, failed, done, missed = len(jobs) - len(todo), 0, 0, 0
+        if progress:
+            progress("master", skipped, len(jobs))
+        report = _Report(jsonl)
+        if not todo:
+            rows: Iterable[dict[str, Any]] = ()
+        elif scheduler is not None:
+            rows = _run_dask(todo, scheduler)
+        elif pool is not None:
+            rows = pool.run(todo, master_file, lambda job: _error_row(job, WORKER_DIED))
+        else:
+            rows = map(master_file, todo)
         for row in rows:
             report.add(row)
             done += 1
@@ -369,11 +343,15 @@ def run_batch(inputs: list[str], profile_dir: str | os.PathLike[str], out_dir: s
             missed += row.get("status") == "ok" and not row.get("target_met")
             if progress:
                 progress("master", skipped + done, len(jobs))
+        _remove_stale_temps(out, (j.output for j in todo))  # of a worker killed mid-write
     finally:
-        report.close()
-        if jsonl.is_file() and (report.appended or not csv_path.is_file() or
-                                csv_path.stat().st_mtime_ns < jsonl.stat().st_mtime_ns):
-            write_csv(jsonl, csv_path)
+        if pool is not None:
+            pool.close()
+        if report is not None:
+            report.close()
+            if jsonl.is_file() and (report.appended or not csv_path.is_file() or
+                                    csv_path.stat().st_mtime_ns < jsonl.stat().st_mtime_ns):
+                write_csv(jsonl, csv_path)
     return BatchSummary(len(jobs), done - failed, skipped, failed, jsonl, csv_path, missed)
 
 

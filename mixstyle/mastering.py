@@ -11,6 +11,8 @@ fed their master bus: new mixes are trimmed to it first, so the glue compressor'
 
 The chain is ``mixstyle.master_chain.master_audio``; the fit ``mixstyle.master_fit``; the
 resumable batch (``master_command``: local processes or Dask) ``mixstyle.master_batch``.
+Those (numba kernels, audio files) are imported where they are used, so reading a profile to
+coordinate a batch costs no worker start-up.
 """
 
 from __future__ import annotations
@@ -24,18 +26,23 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 
 from dsp.errors import AudioInputError, ParameterError, ProfileError
-from dsp.loudness import integrated_loudness, true_peak_dbtp
 from dsp.params import (MASTER, ConsoleSetting, denormalise_all, neutral, normalise_all,
                         setting_from_dict, setting_to_dict, spec, validate)
 from dsp.validate import check_audio, check_range, check_sample_rate
-from mixstyle.audio_io import write_text_atomic
-from mixstyle.master_chain import MasterResult, master_audio
 
 MASTER_FILE = "master.json"
 EQ_REFERENCE_HZ = 48000.0    # sample rate of the median EQ curve
 __all__ = ["MASTER_FILE", "MasterProfile", "MasterResult", "fit_master", "learn_master",
            "learn_master_from_sessions", "load_master_profile", "master_audio",
            "master_command", "save_master_profile"]
+
+
+def __getattr__(name: str) -> Any:
+    """``master_audio`` and ``MasterResult`` (from ``mixstyle.master_chain``) on first use."""
+    if name in ("master_audio", "MasterResult"):
+        from mixstyle import master_chain
+        return getattr(master_chain, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass(frozen=True)
@@ -93,6 +100,7 @@ def save_master_profile(profile_dir: str | Path, master: Mapping[str, Any] | Mas
                         ) -> Path:
     """Write ``PROFILE/master.json`` atomically (a document from ``learn_master``, a
     MasterProfile or a bare master section); returns its path."""
+    from mixstyle.audio_io import write_text_atomic
     folder = Path(profile_dir)
     folder.mkdir(parents=True, exist_ok=True)
     prof = MasterProfile.from_dict(master, "master profile to save")
@@ -142,6 +150,7 @@ def _pairs(items: Iterable[Any], sample_rate: float | None
 def _mix_loudness(songs: list[tuple[str, np.ndarray, Any, float]]
                   ) -> tuple[list[float], float | None]:
     """Integrated loudness of each (audible) mix and their median (None if all are silent)."""
+    from dsp.loudness import integrated_loudness
     lufs = [integrated_loudness(check_audio(m, f"mix of {n}", 2), sr) for n, m, _, sr in songs]
     ok = [v for v in lufs if math.isfinite(v)]
     return ok, (float(np.clip(np.median(ok), -70.0, 0.0)) if ok else None)
@@ -150,6 +159,7 @@ def _mix_loudness(songs: list[tuple[str, np.ndarray, Any, float]]
 def learn_master(items: Iterable[Any], sample_rate: float | None = None) -> dict[str, Any]:
     """The producer's typical master (``master.json`` document) from Songs or (mix, master)
     pairs. Songs without a master only count when none has one (loudness targets only)."""
+    from dsp.loudness import true_peak_dbtp
     from mixstyle.master_fit import EQ_NAMES, band_centres, fit_master_eq, master_eq_db
     songs = _pairs(items, sample_rate)
     if not songs:

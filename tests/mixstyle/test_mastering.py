@@ -1,11 +1,19 @@
 """Mastering: fit_master round trip, the chain's loudness/true-peak targets, the master profile,
-and the resumable batch (broken files, untouched inputs, local processes and a Dask cluster)."""
+and the resumable batch (broken files, untouched inputs, local processes and a Dask cluster of
+real worker processes, a killed worker, a killed command)."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import math
+import multiprocessing
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -18,7 +26,7 @@ from dsp.loudness import integrated_loudness, true_peak_dbtp
 from dsp.params import MASTER, TRACK, ConsoleSetting, TrackSetting, validate
 from dsp.render import render
 from mixstyle.audio_io import read_audio, write_audio_atomic
-from mixstyle.master_batch import read_report, run_batch
+from mixstyle.master_batch import WORKER_DIED, _output_names, read_report, run_batch
 from mixstyle.master_fit import EQ_NAMES, fit_master
 from mixstyle.mastering import (MasterProfile, learn_master, learn_master_from_sessions,
                                 load_master_profile, master_audio, master_command,
@@ -198,21 +206,183 @@ def test_broken_file_is_reported_and_the_batch_goes_on(batch, capsys):
     assert {p: p.stat().st_mtime_ns for p in batch.out.glob("*.wav")} == before
 
 
-def test_local_processes_and_dask_cluster_give_the_same_masters(batch, tmp_path):
-    distributed = pytest.importorskip("dask.distributed")
+@pytest.fixture
+def long_batch(tmp_path, make_stems):
+    """Twelve 20 s mixes (long enough that a worker is busy when it is killed) + a profile."""
+    src = tmp_path / "long"
+    src.mkdir()
+    base = [_mix(make_stems, seed, 20.0) for seed in (21, 22, 23)]
+    for k in range(12):
+        write_audio_atomic(src / f"song{k:02d}.wav", base[k % 3] * (0.4 + 0.05 * k), SR)
+    prof = tmp_path / "profile"
+    save_master_profile(prof, MasterProfile(PROFILE, input_lufs=-20.0, songs=1))
+    return SimpleNamespace(src=src, profile=prof, names=[f"song{k:02d}.wav" for k in range(12)])
+
+
+def _one_ok_row_each(out: Path, names: list[str]) -> list[dict]:
+    """The report has exactly one row per input, all ok, and each output is there whole: the
+    size its row recorded, readable to the last sample."""
+    rows = read_report(out / "report.jsonl")
+    assert sorted(Path(r["input"]).name for r in rows) == sorted(names)
+    for r in rows:
+        assert r["status"] == "ok", r.get("error")
+        assert Path(r["output"]).stat().st_size == r["output_size"]
+        audio, sr = read_audio(r["output"])
+        assert audio.shape[1] == round(r["duration_s"] * sr)
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temporary files left
+    return rows
+
+
+def _same_audio(a: Path, b: Path, names: list[str]) -> None:
+    for name in names:
+        assert np.array_equal(read_audio(a / name)[0], read_audio(b / name)[0]), name
+
+
+def test_local_processes_give_the_masters_of_one_process(batch, tmp_path):
     files = [str(batch.src / "a.wav"), str(batch.src / "album")]
-    s = run_batch(files, batch.profile, tmp_path / "local", workers=2)
+    s = run_batch(files, batch.profile, tmp_path / "one", workers=1)
     assert (s.mastered, s.failed) == (2, 0)
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
-                                  dashboard_address=None) as cluster:
-        seen = []
-        s = run_batch(files, batch.profile, tmp_path / "dask", scheduler=cluster.scheduler_address,
-                      progress=lambda stage, done, total: seen.append((stage, done, total)))
+    seen = []
+    s = run_batch(files, batch.profile, tmp_path / "three", workers=3,
+                  progress=lambda stage, done, total: seen.append((stage, done, total)))
     assert (s.mastered, s.failed) == (2, 0) and seen[-1] == ("master", 2, 2)
-    for name in ("a.wav", "c.wav"):
-        a, _ = read_audio(tmp_path / "local" / name)
-        b, _ = read_audio(tmp_path / "dask" / name)
-        assert np.array_equal(a, b)
+    assert not multiprocessing.active_children()  # the workers are gone
+    _same_audio(tmp_path / "one", tmp_path / "three", ["a.wav", "c.wav"])
+
+
+def test_a_killed_local_worker_costs_only_its_file(long_batch, tmp_path):
+    """SIGKILL the spawned worker once it has mastered a file (it has taken the next at once):
+    that file gets an error row, every other file is mastered here, and the next run masters
+    the one that failed."""
+    out = tmp_path / "out"
+    killed: list[int] = []
+
+    def kill_the_worker(stage, done, total):
+        if killed or not done:
+            return
+        pids = {f"{os.uname().nodename}:{p.pid}": p.pid for p in multiprocessing.active_children()}
+        by = {r["worker"] for r in read_report(out / "report.jsonl")} & set(pids)
+        if by:
+            killed.append(pids[by.pop()])
+            os.kill(killed[0], signal.SIGKILL)
+        else:
+            time.sleep(1.0)  # this process slows down until the worker has started up
+
+    s = run_batch([str(long_batch.src)], long_batch.profile, out, workers=2,
+                  progress=kill_the_worker)
+    assert killed and (s.mastered, s.failed) == (11, 1)
+    rows = read_report(out / "report.jsonl")
+    assert sorted(Path(r["input"]).name for r in rows) == long_batch.names
+    assert [r["error"] for r in rows if r["status"] != "ok"] == [WORKER_DIED]
+    failed = s.failed
+    s = run_batch([str(long_batch.src)], long_batch.profile, out, workers=2)
+    assert (s.mastered, s.skipped, s.failed) == (failed, 12 - failed, 0)
+
+
+def test_dask_cluster_masters_like_local_and_retries_a_killed_worker(long_batch, dask_cluster,
+                                                                     tmp_path):
+    """A real cluster (scheduler + two worker processes): one worker is SIGKILLed while it has
+    songs; they run again on the other worker (its nanny restarts the killed one), nothing is
+    lost, no file gets two rows, and the masters equal those of one local process."""
+    names = long_batch.names[:8]
+    files = [str(long_batch.src / n) for n in names]
+    run_batch(files, long_batch.profile, tmp_path / "local", workers=1)
+    pids = dask_cluster.worker_pids()
+    killed: list[int] = []
+
+    def kill_a_busy_worker(stage, done, total):
+        if done >= 1 and not killed:
+            busy = [w for w, keys in dask_cluster.client.processing().items() if keys]
+            assert busy, "no worker had a song when one was to be killed"
+            os.kill(pids[busy[0]], signal.SIGKILL)
+            killed.append(pids[busy[0]])
+
+    s = run_batch(files, long_batch.profile, tmp_path / "dask", scheduler=dask_cluster.address,
+                  progress=kill_a_busy_worker)
+    assert killed and (s.mastered, s.failed) == (8, 0)
+    _one_ok_row_each(tmp_path / "dask", names)
+    _same_audio(tmp_path / "local", tmp_path / "dask", names)
+    dask_cluster.wait_for_workers()
+    assert killed[0] not in dask_cluster.worker_pids().values()
+
+
+def test_sigkilled_command_resumes_without_loss_or_repeats(long_batch, tmp_path):
+    """`mixstyle master --workers 2` is killed with SIGKILL mid-batch (its workers die with it)
+    and started again: every output is complete, the files reported before the kill are not
+    mastered again, and the report has one row per input."""
+    out = tmp_path / "out"
+    tag = uuid.uuid4().hex
+    env = dict(os.environ, MIXSTYLE_TEST_TAG=tag)
+    cmd = [sys.executable, "-m", "mixstyle.cli", "master", str(long_batch.src), "--profile",
+           str(long_batch.profile), "--out", str(out), "--workers", "2", "--quiet"]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 300
+    while len(read_report(out / "report.jsonl")) < 3:
+        assert proc.poll() is None, proc.stderr.read().decode()  # type: ignore[union-attr]
+        assert time.monotonic() < deadline, "no progress"
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    proc.stderr.close()  # type: ignore[union-attr]
+    _wait_gone(tag)  # no worker of the killed command goes on writing
+    before = read_report(out / "report.jsonl")
+    assert 3 <= len(before) < 12, "the batch was not killed midway"
+    kept = {r["output"]: _stat(r["output"]) for r in before}
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert f"mastered {12 - len(before)}," in done.stderr
+    rows = _one_ok_row_each(out, long_batch.names)
+    assert rows[:len(before)] == before
+    assert {o: _stat(o) for o in kept} == kept  # reported before the kill: not written again
+    run_batch([str(long_batch.src)], long_batch.profile, tmp_path / "ref", workers=1)
+    _same_audio(tmp_path / "ref", out, long_batch.names)
+
+
+def _stat(path: str) -> tuple[int, int, int]:
+    st = os.stat(path)
+    return st.st_ino, st.st_size, st.st_mtime_ns
+
+
+def _wait_gone(tag: str, timeout_s: float = 10.0) -> None:
+    """Wait until no process of ours carries ``MIXSTYLE_TEST_TAG=tag`` in its environment."""
+    needle = f"MIXSTYLE_TEST_TAG={tag}".encode()
+    deadline = time.monotonic() + timeout_s
+    while True:
+        alive = []
+        for d in Path("/proc").iterdir():
+            try:
+                if d.name.isdigit() and needle in (d / "environ").read_bytes().split(b"\0"):
+                    alive.append(d.name)
+            except OSError:
+                continue
+        if not alive:
+            return
+        assert time.monotonic() < deadline, f"processes of the killed command remain: {alive}"
+        time.sleep(0.1)
+
+
+def test_resume_redoes_missing_and_truncated_outputs(batch):
+    run_batch([str(batch.src)], batch.profile, batch.out, workers=1)
+    (batch.out / "a.wav").unlink()
+    whole = (batch.out / "b.wav").read_bytes()
+    (batch.out / "b.wav").write_bytes(whole[:len(whole) // 2])
+    untouched = _stat(str(batch.out / "c.wav"))
+    s = run_batch([str(batch.src)], batch.profile, batch.out, workers=1)
+    assert (s.mastered, s.skipped) == (2, 1)
+    assert (batch.out / "b.wav").read_bytes() == whole
+    assert _stat(str(batch.out / "c.wav")) == untouched
+
+
+def test_output_names_are_assigned_in_linear_time(tmp_path):
+    files = [Path(f"/music/a/take{k}.wav") for k in range(50_000)] + \
+        [Path(f"/music/b/take{k}.wav") for k in range(25_000)] + \
+        [Path(f"/music/c/solo{k}.wav") for k in range(25_000)]
+    t0 = time.perf_counter()
+    names = _output_names(files, tmp_path)
+    assert time.perf_counter() - t0 < 5.0  # list.count took about 90 s for 100,000 inputs
+    assert len(set(names)) == len(files)
+    assert names[0].name.startswith("take0-") and names[50_000].name.startswith("take0-")
+    assert names[30_000] == tmp_path / "take30000.wav"
 
 
 def test_same_names_from_two_folders_get_distinct_outputs(batch):
