@@ -93,6 +93,12 @@ def find_output_device(device: int | str | None = None, hostapi: str | None = JA
     return named[0][0]
 
 
+def device_sample_rate(device: int | str | None = None, hostapi: str | None = JACK_API) -> float:
+    """The rate an output device runs at by default; on JACK, the server's own rate (which a
+    client cannot change)."""
+    return float(_sd().query_devices(find_output_device(device, hostapi))["default_samplerate"])
+
+
 class AudioOutput:
     """Drives ``engine.process`` from a PortAudio output stream (fixed block size)."""
 

@@ -63,6 +63,15 @@ def stems_rate(sources: Sequence[TrackSource]) -> float:
                     "own: give sample_rate_hz")
 
 
+def playback_rate(sources: Sequence[TrackSource], device: int | str | None = None) -> float:
+    """The rate to play live at when none is asked for: a running JACK server's (a client cannot
+    change it; the stems are resampled to it), else the first stem's own rate."""
+    from host.io import JACK_API, device_sample_rate, host_apis
+    if JACK_API in host_apis():
+        return device_sample_rate(device, JACK_API)
+    return stems_rate(sources)
+
+
 def _bar(db: float, lo: float = -60.0) -> str:
     fill = 0 if not math.isfinite(db) else int(round(BAR * min(1.0, max(0.0, (db - lo) / -lo))))
     return "#" * fill + "." * (BAR - fill)
@@ -200,8 +209,8 @@ def run_host(stems_dir: str, profile_predict: Callable | None = None, midi_map: 
     no model thread). ``setting``: the setting to start from instead of asking
     ``profile_predict`` for one (how ``mixstyle host --render`` plays exactly what ``mixstyle
     mix`` renders). ``tracks``: the tracks to play instead of every audio file in ``stems_dir``.
-    ``sample_rate_hz``: the engine's rate; None plays at the first stem's own rate (tracks at
-    other rates are resampled). ``midi_map``: a path to a MIDI map JSON, a MidiMap, or None;
+    ``sample_rate_hz``: the engine's rate; None renders at the first stem's own rate and plays
+    at ``playback_rate`` (tracks at other rates are resampled). ``midi_map``: a path to a MIDI map JSON, a MidiMap, or None;
     MIDI comes from a virtual input port "mixstyle:control", or from the hardware port whose
     name contains ``midi_port``. ``device``: PortAudio output (index or name part); JACK (audio
     and MIDI) is used when a JACK server is running. A MIDI port that cannot be opened is
@@ -211,7 +220,8 @@ def run_host(stems_dir: str, profile_predict: Callable | None = None, midi_map: 
     from host.session import capture, save_session
     sources = list(tracks) if tracks is not None else load_stems_dir(stems_dir)
     if sample_rate_hz is None:
-        sample_rate_hz = stems_rate(sources)
+        sample_rate_hz = stems_rate(sources) if render_path is not None \
+            else playback_rate(sources, device)
     if setting is None:
         setting = _initial_setting(sources, profile_predict, sample_rate_hz)
     engine = Engine(sources, setting, EngineConfig(sample_rate_hz, block))
@@ -230,7 +240,9 @@ def run_host(stems_dir: str, profile_predict: Callable | None = None, midi_map: 
     hostapi = JACK_API if JACK_API in host_apis() else None
     worker = None
     midi_in = None
-    status = ""
+    own = stems_rate(sources) if any(s.path is not None for s in sources) else sample_rate_hz
+    status = "" if own == sample_rate_hz else \
+        f"playing at {sample_rate_hz:g} Hz; stems at {own:g} Hz are resampled"
     with engine, AudioOutput(engine, device, hostapi), (keys or KeyReader()) as kr:
         if profile_predict is not None:
             worker = ModelWorker(profile_predict, engine.tap, engine.control, sample_rate_hz,

@@ -139,7 +139,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 @command("host")
 def _host(args: argparse.Namespace) -> int:
-    from host.tui import load_stems_dir, run_host, stems_rate
+    from host.tui import load_stems_dir, playback_rate, run_host
     from host.worker import profile_predictor
     profile = None
     if args.profile:
@@ -148,7 +148,7 @@ def _host(args: argparse.Namespace) -> int:
     if args.render:
         return _host_render(args, profile)
     sources = load_stems_dir(args.stems_dir)
-    rate = args.sample_rate or stems_rate(sources)
+    rate = args.sample_rate or playback_rate(sources, args.device)
     predict = None if profile is None else profile_predictor(profile, rate)
     status = run_host(args.stems_dir, predict, args.midi_map, args.device, args.block,
                       sample_rate_hz=rate, max_seconds=args.seconds, tracks=sources)
