@@ -86,6 +86,17 @@ def test_sample_rate_option_resamples_the_session(sessions, tmp_path):
     assert _diff_db(a, b) <= -90.0
 
 
+def test_host_render_without_a_profile_is_the_neutral_mix(sessions, tmp_path):
+    mix, host = tmp_path / "mix.wav", tmp_path / "host.wav"
+    assert main(["mix", str(sessions[48000]), "--profile", PRESET, "--strength", "0",
+                 "--out", str(mix)]) == 0
+    assert main(["host", str(sessions[48000]), "--render", str(host)]) == 0
+    a, rate_a = read_audio(mix)
+    b, rate_b = read_audio(host)
+    assert rate_a == rate_b == 48000 and a.shape == b.shape
+    assert _diff_db(a, b) <= -90.0
+
+
 def test_mixed_rates_go_to_the_first_stems_rate(sessions, tmp_path, capsys):
     mix, host = tmp_path / "mix.wav", tmp_path / "host.wav"
     assert main(["mix", str(sessions["mixed"]), "--profile", PRESET, "--out", str(mix)]) == 0
