@@ -3,8 +3,10 @@
 A copy or export that stopped early leaves a file whose header still promises the whole song.
 pedalboard (JUCE) reports the header's length and reads the missing part as silence, without a
 word (measured: a 29 s WAV cut to 239 frames reads as 29 s, 5 ms of sound then zeros; a cut FLAC
-reads as zeros, sometimes even before the cut). ``stored_frames`` counts the frames the bytes
-hold, so ``audio_io`` can refuse such a file by name:
+reads as zeros, sometimes even before the cut). ``frame_counts`` reads the length the header
+promises and counts the frames the bytes hold, so ``audio_io`` can refuse such a file by name.
+Both come from the container, not from pedalboard: JUCE miscounts WAVs whose samples are not
+whole bytes (a 10-frame 20-bit WAV reports 15 frames), and those must not look truncated.
 
 * WAV / RF64 (PCM, float, extensible): bytes present after the ``data`` chunk header.
 * AIFF / AIFC (uncompressed): bytes present after the ``SSND`` data offset.
@@ -17,6 +19,7 @@ Other formats (MP3, Ogg, compressed AIFC) answer None: their headers only estima
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
@@ -28,8 +31,20 @@ _FLAC_TAIL_BYTES = 1 << 20              # searched for the last frame when max f
 _ID3V1_BYTES = 128
 
 
-def stored_frames(path: str | os.PathLike[str]) -> int | None:
-    """Frames the file's bytes hold, or None when its format cannot tell (see module doc)."""
+@dataclass(frozen=True)
+class FrameCounts:
+    """``header``: frames the file's header promises; ``stored``: frames its bytes hold."""
+
+    header: int
+    stored: int
+
+    @property
+    def truncated(self) -> bool:
+        return self.stored < self.header
+
+
+def frame_counts(path: str | os.PathLike[str]) -> FrameCounts | None:
+    """Header and stored frame counts, or None when the format cannot tell (see module doc)."""
     p = Path(path)
     size = p.stat().st_size
     with open(p, "rb") as f:
@@ -55,7 +70,7 @@ def _chunks(f: BinaryIO, size: int, order: str):
         pos += 8 + csize + (csize & 1)
 
 
-def _wav_frames(f: BinaryIO, size: int) -> int | None:
+def _wav_frames(f: BinaryIO, size: int) -> FrameCounts | None:
     block_align = None
     ds64_data = None
     for cid, csize, body in _chunks(f, size, "little"):
@@ -75,11 +90,11 @@ def _wav_frames(f: BinaryIO, size: int) -> int | None:
                 csize = ds64_data
             elif csize in _UNKNOWN_WAV_SIZES:
                 csize = present
-            return min(csize, present) // block_align
+            return FrameCounts(csize // block_align, min(csize, present) // block_align)
     return None
 
 
-def _aiff_frames(f: BinaryIO, size: int, aifc: bool) -> int | None:
+def _aiff_frames(f: BinaryIO, size: int, aifc: bool) -> FrameCounts | None:
     comm = ssnd = None
     for cid, csize, body in _chunks(f, size, "big"):
         f.seek(body)
@@ -99,7 +114,7 @@ def _aiff_frames(f: BinaryIO, size: int, aifc: bool) -> int | None:
     if frame_bytes <= 0:
         return None
     present = max(0, min(size, body + csize) - start)
-    return min(frames, present // frame_bytes)
+    return FrameCounts(frames, min(frames, present // frame_bytes))
 
 
 # ------------------------------------------------------------------------------------- FLAC
@@ -212,7 +227,13 @@ def _frame_header(data: bytes, i: int, info: dict[str, int]) -> tuple[int, int] 
     return first, block
 
 
-def _flac_frames(f: BinaryIO, size: int) -> int | None:
+def _flac_frames(f: BinaryIO, size: int) -> FrameCounts | None:
+    stored = _flac_stored(f, size)
+    return None if stored is None else FrameCounts(stored[0], stored[1])
+
+
+def _flac_stored(f: BinaryIO, size: int) -> tuple[int, int] | None:
+    """(STREAMINFO total samples, samples the complete frames hold)."""
     stream = _flac_stream(f, size)
     if stream is None:
         return None
@@ -227,7 +248,7 @@ def _flac_frames(f: BinaryIO, size: int) -> int | None:
     ends = [len(data)]
     if len(data) > _ID3V1_BYTES and data[-_ID3V1_BYTES:-_ID3V1_BYTES + 3] == b"TAG":
         ends.append(len(data) - _ID3V1_BYTES)
-    frames = []                                       # (first sample, block) from the end
+    frames = []                                 # (offset, first sample, block), from the end
     i = data.rfind(b"\xff")
     while i >= 0:
         header = _frame_header(data, i, info)
@@ -236,7 +257,7 @@ def _flac_frames(f: BinaryIO, size: int) -> int | None:
             if first + block >= total and first < total:   # the final frame: complete?
                 whole = any(end - i >= 8 and _crc16(data[i:end - 2]) == int.from_bytes(
                     data[end - 2:end], "big") for end in ends)
-                return total if whole else first
+                return total, total if whole else first
             frames.append((i, first, block))
         i = data.rfind(b"\xff", 0, i)
     # no final frame: the file was cut. It holds up to the start of the last genuine frame, the
@@ -244,5 +265,5 @@ def _flac_frames(f: BinaryIO, size: int) -> int | None:
     ends_at = {first + block for _, first, block in frames}
     for pos, first, _ in frames:
         if first < total and (first in ends_at or begin + pos == audio_start):
-            return first
-    return 0
+            return total, first
+    return total, 0

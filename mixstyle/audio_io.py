@@ -23,7 +23,7 @@ from scipy.signal import resample_poly
 
 from dsp.errors import AudioInputError, ExportError, ParameterError
 from dsp.validate import check_audio, check_sample_rate
-from mixstyle.audio_frames import stored_frames
+from mixstyle.audio_frames import frame_counts
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".aiff", ".aif", ".mp3", ".ogg")
 WRITE_BIT_DEPTHS = {".wav": (16, 24, 32), ".flac": (16, 24), ".aiff": (16, 24, 32),
@@ -73,7 +73,7 @@ def _open(path: str | os.PathLike[str]) -> AudioFile:
     except Exception as exc:  # pedalboard raises ValueError/RuntimeError for undecodable data
         raise AudioInputError(f"audio file '{p}' cannot be read as audio: {exc}") from exc
     try:
-        _check_complete(p, int(f.frames), float(f.samplerate))
+        _check_complete(p, float(f.samplerate))
     except BaseException:
         f.close()
         raise
@@ -102,14 +102,14 @@ def truncation_detail(err: TruncatedAudioError) -> str:
             f"copy or export leaves it; copy or export it again")
 
 
-def _check_complete(path: Path, header_frames: int, sample_rate: float) -> None:
+def _check_complete(path: Path, sample_rate: float) -> None:
     """Raise TruncatedAudioError when the file's bytes end before its header's length.
 
     pedalboard reads the missing part as silence without a word (see ``audio_frames``).
     """
-    held = stored_frames(path)
-    if held is not None and held < header_frames:
-        raise TruncatedAudioError(path, header_frames, held, sample_rate)
+    counts = frame_counts(path)
+    if counts is not None and counts.truncated:
+        raise TruncatedAudioError(path, counts.header, counts.stored, sample_rate)
 
 
 def audio_info(path: str | os.PathLike[str]) -> AudioInfo:

@@ -11,7 +11,7 @@ import pytest
 from pedalboard.io import AudioFile
 
 from dsp.errors import AudioInputError
-from mixstyle.audio_frames import stored_frames
+from mixstyle.audio_frames import FrameCounts, frame_counts
 from mixstyle.audio_io import (TruncatedAudioError, audio_info, iter_audio_chunks, read_audio,
                                write_audio_atomic)
 from mixstyle.cli import main
@@ -60,7 +60,7 @@ def test_a_29s_wav_cut_to_239_frames_is_refused_with_both_lengths(tmp_path):
         assert f.frames == 29 * SR
         audio = f.read(f.frames)
     assert audio.shape == (2, 29 * SR) and not audio[:, 239:].any()
-    assert stored_frames(path) == 239
+    assert frame_counts(path) == FrameCounts(header=29 * SR, stored=239)
     sentence = (r"audio file '.*kick\.wav' is truncated: its header says 1278900 frames "
                 r"\(29\.00 s\) but the file holds only 239 \(5\.4 ms\)")
     for call in (read_audio, audio_info, lambda p: next(iter_audio_chunks(p, 4096))):
@@ -75,13 +75,15 @@ def test_a_29s_wav_cut_to_239_frames_is_refused_with_both_lengths(tmp_path):
 def test_complete_files_pass_cut_files_are_refused(tmp_path, ext, bit_depth, channels):
     audio = _tone(3.0, channels)
     path = _write(tmp_path / f"x.{ext}", audio, bit_depth)
-    assert stored_frames(path) == audio.shape[1]
+    assert frame_counts(path) == FrameCounts(audio.shape[1], audio.shape[1])
     assert read_audio(path)[0].shape == audio.shape
     data = path.read_bytes()
     for keep in (0.97, 0.5, 0.1):
         cut = tmp_path / f"cut.{ext}"
         cut.write_bytes(data[:int(len(data) * keep)])
-        held = stored_frames(cut)
+        counts = frame_counts(cut)
+        held = counts.stored
+        assert counts.header == audio.shape[1] and counts.truncated
         # WAV/AIFF count to the frame; FLAC to the start of the frame the cut fell in (4096)
         assert keep * audio.shape[1] - 4096 - 64 <= held <= keep * audio.shape[1] + 64
         with pytest.raises(TruncatedAudioError, match=rf"cut\.{ext}' is truncated: its header "
@@ -90,11 +92,27 @@ def test_complete_files_pass_cut_files_are_refused(tmp_path, ext, bit_depth, cha
             read_audio(cut)
 
 
+def test_lengths_come_from_the_container_not_from_pedalboard(tmp_path):
+    # 10 frames of 20-bit mono (3 bytes a frame): JUCE reports 30 / (20 // 8) = 15 frames; the
+    # container says 10 and holds 10, so the file is not called truncated
+    fmt = (1).to_bytes(2, "little") + (1).to_bytes(2, "little") + (8000).to_bytes(4, "little") \
+        + (24000).to_bytes(4, "little") + (3).to_bytes(2, "little") + (20).to_bytes(2, "little")
+    body = b"fmt " + (16).to_bytes(4, "little") + fmt + b"data" + (30).to_bytes(4, "little")
+    path = tmp_path / "odd.wav"
+    path.write_bytes(b"RIFF" + (4 + len(body) + 30).to_bytes(4, "little") + b"WAVE" + body
+                     + bytes(range(30)))
+    with AudioFile(str(path)) as f:
+        assert f.frames == 15
+    assert frame_counts(path) == FrameCounts(10, 10)
+    path.write_bytes(path.read_bytes()[:-7])
+    assert frame_counts(path) == FrameCounts(10, 7)
+
+
 def test_formats_that_cannot_tell_are_not_checked(tmp_path):
     path = tmp_path / "x.ogg"
     with AudioFile(str(path), "w", SR, 2, bit_depth=16) as f:
         f.write(_tone(1.0))
-    assert stored_frames(path) is None
+    assert frame_counts(path) is None
     assert read_audio(path)[0].shape[0] == 2
 
 
