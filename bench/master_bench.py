@@ -10,14 +10,8 @@ own start-up); per file the best of ``ROUNDS`` tries, ours and matchering's inte
 file, so a burst of load on the shared machine hits both sides alike.
 Both outputs are measured the same way (dsp.loudness: BS.1770 loudness, 4x true peak).
 Also how well ``fit_master`` recovered the producer's own master (EQ curve, loudness).
-
-Batch: a real batch (an album's worth: ``BATCH_SONGS`` demo mixes of ``BATCH_SECONDS`` s),
-mastered by the whole ``mixstyle master`` command as a user runs it, with 1 and with 2 local
-workers, then on a real local Dask cluster (``dask scheduler`` + 1 or 2 ``dask worker``
-processes, ``--preload mixstyle.master_worker``, started before the timing as a cluster
-exists before a batch); each variant ``BATCH_ROUNDS`` times, interleaved, best and median, with
-the load average. A worker process's start-up (interpreter, imports, numba caches) is measured
-apart, with ``python -X importtime``'s biggest import.
+Then the batch (``bench/batch_bench.py``): the whole command on 16 songs, 1 vs 2 workers,
+locally and on Dask, with a worker's start-up apart.
 """
 
 from __future__ import annotations
@@ -25,10 +19,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import re
-import shutil
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -49,11 +39,6 @@ SONGS = 4
 SECONDS = 60.0
 SEED = 4200
 ROUNDS = 3
-BATCH_SONGS = 16
-BATCH_SECONDS = 180.0
-BATCH_SEED = 4300
-BATCH_ROUNDS = 3
-REPO = Path(__file__).resolve().parents[1]
 CACHE = Path(os.environ.get("MIXSTYLE_BENCH_CACHE",
                             Path(tempfile.gettempdir()) / "mixstyle_master_bench"))
 
@@ -116,127 +101,6 @@ def _time_matchering(songs: list[Path], i: int, out: Path) -> tuple[float, Path]
     t0 = time.perf_counter()
     mg.process(target=str(songs[i] / "mix.wav"), reference=str(ref), results=[mg.pcm24(str(o))])
     return time.perf_counter() - t0, o
-
-
-def _batch_mixes() -> list[Path]:
-    from mixstyle.demo import make_sessions
-    root = CACHE / f"{PRODUCER}_{BATCH_SONGS}x{BATCH_SECONDS:g}s_{BATCH_SEED}"
-    songs = sorted(p for p in root.glob("*") if (p / "mix.wav").is_file()) \
-        if root.is_dir() else []
-    if len(songs) < BATCH_SONGS:
-        songs = make_sessions(root, PRODUCER, BATCH_SONGS, BATCH_SEED, seconds=BATCH_SECONDS,
-                              cache_dir=CACHE / f"songs{BATCH_SECONDS:g}")
-    return [s / "mix.wav" for s in sorted(songs)[:BATCH_SONGS]]
-
-
-_STARTUP = """
-import json, time
-t0 = time.perf_counter()
-import mixstyle.master_worker as w
-t1 = time.perf_counter()
-w.warm_up()
-print(json.dumps({"imports": t1 - t0, "warm_up": time.perf_counter() - t1}))
-"""
-
-
-def _startup() -> dict[str, float]:
-    """A mastering worker's start-up, in a fresh interpreter (best of 3): the interpreter,
-    the imports, the warm-up (numba's cached kernels loaded), and the biggest import."""
-    best: dict[str, float] = {}
-    for _ in range(3):
-        t0 = time.perf_counter()
-        subprocess.run([sys.executable, "-c", "pass"], check=True)
-        bare = time.perf_counter() - t0
-        out = subprocess.run([sys.executable, "-c", _STARTUP], check=True, cwd=REPO,
-                             capture_output=True, text=True).stdout
-        got = dict(json.loads(out), interpreter=bare)
-        best = {k: min(v, best.get(k, math.inf)) for k, v in got.items()}
-    trace = subprocess.run([sys.executable, "-X", "importtime", "-c",
-                            "import mixstyle.master_worker"], check=True, cwd=REPO,
-                           capture_output=True, text=True).stderr
-    top = {}  # module -> cumulative seconds (its own imports included)
-    for line in trace.splitlines():
-        m = re.match(r"import time:\s+\d+ \|\s+(\d+) \|( *)(\S+)", line)
-        if m and not m.group(3).startswith(("mixstyle", "dsp")):
-            top[m.group(3)] = max(top.get(m.group(3), 0.0), int(m.group(1)) / 1e6)
-    name = max(top, key=top.__getitem__)
-    best["biggest_import"], best["biggest_import_name"] = top[name], name  # type: ignore
-    return best
-
-
-def _command(mixes: list[Path], profile: Path, out: Path, *how: str) -> float:
-    """Wall time of the whole ``mixstyle master`` command on ``mixes`` into an empty ``out``."""
-    shutil.rmtree(out, ignore_errors=True)
-    t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "mixstyle.cli", "master", *map(str, mixes),
-                    "--profile", str(profile), "--out", str(out), "--quiet", *how], check=True,
-                   cwd=REPO, stderr=subprocess.DEVNULL)
-    wall = time.perf_counter() - t0
-    rows = read_report(out / "report.jsonl")
-    if len(rows) != len(mixes) or any(r["status"] != "ok" for r in rows):
-        raise RuntimeError(f"batch {how} failed: {[r.get('error') for r in rows]}")
-    shutil.rmtree(out)
-    return wall
-
-
-def _interleaved(variants: dict[str, list[str]], mixes: list[Path], profile: Path,
-                 work: Path) -> tuple[dict[str, list[float]], list[float]]:
-    """Each variant's wall times over ``BATCH_ROUNDS`` rounds (variants interleaved, so a burst
-    of load hits them alike) and the 1-minute load average before each run."""
-    times: dict[str, list[float]] = {k: [] for k in variants}
-    loads = []
-    for _ in range(BATCH_ROUNDS):
-        for name, how in variants.items():
-            loads.append(os.getloadavg()[0])
-            times[name].append(_command(mixes, profile, work / "out", *how))
-    return times, loads
-
-
-def _speed_rows(label: str, times: dict[str, list[float]], loads: list[float],
-                audio_s: float, extra: str) -> list[dict[str, Any]]:
-    (one, t1), (two, t2) = times.items()
-    load = f"load average {min(loads):.1f}-{max(loads):.1f} on {os.cpu_count()} cores"
-    rows = [_row(f"batch of {BATCH_SONGS} x {BATCH_SECONDS:g} s songs, {label}, {name} "
-                 f"(whole command)", min(t), None, None, "-", "s",
-                 f"best of {len(t)}, median {np.median(t):.2f} s; "
-                 f"{audio_s / min(t):.0f}x real time; {extra}")
-            for name, t in ((one, t1), (two, t2))]
-    rows.append(_row(f"batch speed-up, {label}: {two} vs {one}", min(t1) / min(t2), None, None,
-                     ">= 1.8", "x", f"best vs best; median vs median "
-                     f"{np.median(t1) / np.median(t2):.2f}x; {load}"))
-    return rows
-
-
-def _batch_rows(work: Path, profile: Path) -> list[dict[str, Any]]:
-    mixes = _batch_mixes()
-    audio_s = sum(_measure(m)[2] for m in mixes)
-    st = _startup()
-    rows = [_row("start-up of a mastering worker process", st["interpreter"] + st["imports"] +
-                 st["warm_up"], None, None, "-", "s",
-                 f"interpreter {st['interpreter']:.2f} s + imports {st['imports']:.2f} s (the "
-                 f"biggest: {st['biggest_import_name']} {st['biggest_import']:.2f} s) + numba "
-                 f"caches {st['warm_up']:.2f} s; paid once per process, in parallel by the "
-                 f"processes of a batch")]
-    times, loads = _interleaved({"1 worker": ["--workers", "1"],
-                                 "2 workers": ["--workers", "2"]}, mixes, profile, work)
-    rows += _speed_rows("local", times, loads, audio_s,
-                        "1 worker masters in the command's process; with 2 it is one of them")
-    try:
-        import dask.distributed  # noqa: F401
-    except ImportError:
-        return rows + [_row("batch on Dask", math.nan, None, None, ">= 1.8", "x",
-                            "dask[distributed] not installed")]
-    from mixstyle.cluster import LocalCluster
-    env = dict(os.environ, PYTHONPATH=str(REPO))
-    with LocalCluster(work / "dask1", 1, ("mixstyle.master_worker",), env) as c1, \
-            LocalCluster(work / "dask2", 2, ("mixstyle.master_worker",), env) as c2:
-        times, loads = _interleaved({"1 Dask worker": ["--scheduler", c1.address],
-                                     "2 Dask workers": ["--scheduler", c2.address]},
-                                    mixes, profile, work)
-    rows += _speed_rows("Dask", times, loads, audio_s,
-                        "local cluster of worker processes (1 thread each, started and warmed "
-                        "before the timing); the command only coordinates")
-    return rows
 
 
 def run() -> list[dict[str, Any]]:
@@ -308,7 +172,8 @@ def run() -> list[dict[str, Any]]:
                      "measured", "dB", "compensated by a lower sample ceiling; limiter runs "
                      f"per file: {[r['limiter_passes'] for r in results]}"))
 
-    rows += _batch_rows(work, work / "profile")
+    from batch_bench import batch_rows
+    rows += batch_rows(work / "profile", work, CACHE)
     return rows
 
 
