@@ -15,7 +15,9 @@ process writes the report (one writer); workers read an input, master it and wri
 With N local workers this process is one of them and N - 1 are spawned first thing, so their
 start-up (imports, numba caches) runs while this one reads the profile and lists the inputs and
 then starts up itself; every process takes the next file from one queue when it is free, so none
-waits with a file queued while another is idle. This module imports nothing heavy itself.
+waits with a file queued while another is idle. This module imports nothing heavy itself; for a
+Dask batch a worker lists the inputs too, so the command only coordinates and never loads the
+audio reader (its start-up is the whole command's start-up).
 """
 
 from __future__ import annotations
@@ -244,14 +246,27 @@ class _Report:
             self._f = None
 
 
+def _write_text_atomic(path: Path, text: str) -> None:
+    """``mixstyle.audio_io.write_text_atomic`` without importing the audio reader (a Dask
+    batch's coordinator never loads it): a fsynced temporary file renamed over ``path``."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def write_csv(jsonl: Path, csv_path: Path) -> None:
-    from mixstyle.audio_io import write_text_atomic
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, extrasaction="ignore", lineterminator="\n")
     w.writeheader()
     for row in read_report(jsonl):
         w.writerow({k: row.get(k, "") for k in CSV_COLUMNS})
-    write_text_atomic(csv_path, buf.getvalue())
+    _write_text_atomic(csv_path, buf.getvalue())
 
 
 def _check_workers(workers: object, scheduler: object) -> int:
@@ -271,20 +286,25 @@ def _check_workers(workers: object, scheduler: object) -> int:
     return int(workers)
 
 
-def _run_dask(jobs: list[Job], address: str) -> Iterator[dict[str, Any]]:
-    from mixstyle.cluster import connect, map_unordered
-    client = connect(address)
-    try:
-        for job, fut in map_unordered(client, master_file, jobs):
-            try:
-                yield fut.result()
-            except Exception as e:  # the task failed on every worker it was given to
-                yield _error_row(job, f"Dask task failed: {type(e).__name__}: {e}")
-    finally:
-        client.close()
+def _run_dask(client: Any, jobs: list[Job]) -> Iterator[dict[str, Any]]:
+    from mixstyle.cluster import map_unordered
+    for job, fut in map_unordered(client, master_file, jobs):
+        try:
+            yield fut.result()
+        except Exception as e:  # the task failed on every worker it was given to
+            yield _error_row(job, f"Dask task failed: {type(e).__name__}: {e}")
 
 
-def _jobs(files: list[Path], out: Path, settings: dict[str, Any]) -> list[Job]:
+def list_jobs(inputs: list[str], out_dir: str | os.PathLike[str], settings: dict[str, Any]
+              ) -> list[Job]:
+    """The batch: every input found, its output named, its size and mtime. Runs where the
+    audio reader is loaded anyway: this process, or for a Dask batch a worker (so the
+    command that coordinates stays light)."""
+    out = Path(out_dir)
+    files = collect_inputs(inputs, out)
+    if not files:
+        raise AudioInputError(f"no audio files (wav, flac, aiff, mp3, ogg) in "
+                              f"{', '.join(map(str, inputs))}")
     h = settings_hash(settings)
     jobs = []
     for f, o in zip(files, _output_names(files, out.resolve())):
@@ -306,18 +326,21 @@ def run_batch(inputs: list[str], profile_dir: str | os.PathLike[str], out_dir: s
         from mixstyle.master_pool import LocalWorkers
         pool = LocalWorkers(n_workers - 1)  # first, so their start-up overlaps ours
     report: _Report | None = None
+    client = None
     try:
         profile = load_master_profile(profile_dir)
         settings = batch_settings(profile, target_lufs, ceiling_dbtp)
         out = Path(out_dir)
         if out.exists() and not out.is_dir():
             raise ParameterError(f"output folder '{out}' is a file")
-        files = collect_inputs(inputs, out)
-        if not files:
-            raise AudioInputError(f"no audio files (wav, flac, aiff, mp3, ogg) in "
-                                  f"{', '.join(map(str, inputs))}")
+        if scheduler is not None:
+            from mixstyle.cluster import connect
+            client = connect(scheduler)
+            jobs = client.submit(list_jobs, [os.path.abspath(i) for i in inputs],
+                                 os.path.abspath(out), settings, pure=False).result()
+        else:
+            jobs = list_jobs(inputs, out, settings)
         out.mkdir(parents=True, exist_ok=True)
-        jobs = _jobs(files, out, settings)
         jsonl, csv_path = out / REPORT_JSONL, out / REPORT_CSV
         finished = _finished(read_report(jsonl))
         todo = [j for j in jobs if j.key not in finished]
@@ -330,8 +353,8 @@ def run_batch(inputs: list[str], profile_dir: str | os.PathLike[str], out_dir: s
         report = _Report(jsonl)
         if not todo:
             rows: Iterable[dict[str, Any]] = ()
-        elif scheduler is not None:
-            rows = _run_dask(todo, scheduler)
+        elif client is not None:
+            rows = _run_dask(client, todo)
         elif pool is not None:
             rows = pool.run(todo, master_file, lambda job: _error_row(job, WORKER_DIED))
         else:
@@ -347,6 +370,8 @@ def run_batch(inputs: list[str], profile_dir: str | os.PathLike[str], out_dir: s
     finally:
         if pool is not None:
             pool.close()
+        if client is not None:
+            client.close()
         if report is not None:
             report.close()
             if jsonl.is_file() and (report.appended or not csv_path.is_file() or
@@ -369,5 +394,6 @@ def master_command(inputs: list[str], profile_dir: str | os.PathLike[str],
     return 1 if s.failed else 0
 
 
-__all__ = ["BatchSummary", "Job", "batch_settings", "collect_inputs", "master_command",
-           "master_file", "read_report", "run_batch", "settings_hash", "write_csv"]
+__all__ = ["BatchSummary", "Job", "batch_settings", "collect_inputs", "list_jobs",
+           "master_command", "master_file", "read_report", "run_batch", "settings_hash",
+           "write_csv"]
