@@ -322,6 +322,8 @@ def run_batch(inputs: list[str], profile_dir: str | os.PathLike[str], out_dir: s
         raise ParameterError("inputs must be a non-empty list of audio files or folders")
     n_workers = _check_workers(workers, scheduler)
     pool = None
+    if all(os.path.isfile(i) for i in inputs):  # no more processes than files
+        n_workers = min(n_workers, len(inputs))
     if scheduler is None and n_workers > 1:
         from mixstyle.master_pool import LocalWorkers
         pool = LocalWorkers(n_workers - 1)  # first, so their start-up overlaps ours

@@ -38,7 +38,6 @@ class LocalWorkers:
         self.tasks = ctx.Queue()
         self.procs: list[Any] = []
         self.conns: list[Connection] = []
-        self.done = False  # every job had its row: the workers have their end marks
         for _ in range(processes):
             reader, writer = ctx.Pipe(duplex=False)  # one per worker: no shared write lock
             proc = ctx.Process(target=_serve, args=(self.tasks, writer), daemon=True,
@@ -92,15 +91,11 @@ class LocalWorkers:
                 # worker killed before it could say so; it is done here
                 for index in sorted(left):
                     yield master(left.pop(index))
-        self.done = True
 
     def close(self) -> None:
-        """Let workers that have their end mark exit, stop the others (a batch that was
-        interrupted, or had nothing to do)."""
+        """Stop the workers. None holds a job once ``run`` has given every job its row (one
+        may still be starting up: a short batch does not wait for it)."""
         self.tasks.cancel_join_thread()  # never wait at exit on jobs nobody will take
-        for proc in self.procs:
-            if self.done:
-                proc.join(JOIN_TIMEOUT_S)
         for proc in self.procs:
             if proc.is_alive():
                 proc.terminate()
