@@ -86,6 +86,7 @@ component state (for these DPF plugins: NUL-separated ``key, value`` text pairs 
 
 from __future__ import annotations
 
+import math
 import os
 import struct
 from dataclasses import dataclass
@@ -100,8 +101,9 @@ from dsp.errors import ExportError
 from dsp.params import MASTER, TRACK, ConsoleSetting, spec, validate
 from dsp.validate import check_sample_rate
 from mixstyle.export.safe_zip import safe_file_stem, write_bytes_atomic
-from mixstyle.export.zam_fit import (INSTANCES, PASS_INSTANCES, ZAM_FREQ_MAX_HZ, ZAM_FREQ_MIN_HZ,
-                                     fit_zam_eq2, zam_eq2_curve_db)
+from mixstyle.export.zam_eq2 import (ZAM_FREQ_MAX_HZ, ZAM_FREQ_MIN_HZ, impulse_response_db,
+                                     zam_eq2_curve_db, zam_eq2_impulse_response, zam_qq)
+from mixstyle.export.zam_fit import INSTANCES, PASS_INSTANCES, fit_bw_min, fit_zam_eq2
 from mixstyle.export.zam_geq import GEQ_ORDER, zam_geq31_curve_db
 
 ZAMEQ2_CLASS_ID = "2046504473616C633251455A00000000"
@@ -115,7 +117,8 @@ COMP_ORDER = ("att", "rel", "kn", "rat", "thr", "mak", "slew", "stereodet", "sid
 BANDS = ("low_shelf", "peak1", "peak2", "peak3", "high_shelf")   # dsp.eq's master order
 TRACK_BANDS = ("hpf",) + BANDS + ("lpf",)                        # dsp.eq's track order
 CURVE_POINTS = 320   # the fit's frequencies
-CHECK_POINTS = 2000  # the stated error's
+CHECK_POINTS = 2000  # the stated error's frequencies (log-spaced: 0.35 % apart), at least
+POINTS_PER_WIDTH = 8  # and at least this many across the narrowest filter the fit allows
 GEQ_DENSE_FROM_HZ, GEQ_DENSE_POINTS = 8000.0, 240  # the fit's extra frequencies with a ZamGEQ31
 
 
@@ -228,21 +231,49 @@ def zam_eq2_values(section: str, params: Mapping[str, Any], sample_rate_hz: floa
     gain = p["input_gain_db"] if section == TRACK else 0.0
     fit = fit_zam_eq2(curves, bands, gain, freqs, sr, with_geq is not None)
     insts, geq = fit.eq2, fit.geq
-    dense = np.geomspace(20.0, freqs[-1], CHECK_POINTS)  # between the fit's points too
-    if geq is not None:  # and across the ZamGEQ31's band edges
-        dense = np.union1d(dense, np.linspace(GEQ_DENSE_FROM_HZ, freqs[-1], CHECK_POINTS))
-    model = zam_eq2_curve_db(insts, dense, sr)
-    if geq is not None:
-        model = model + zam_geq31_curve_db(geq, dense, sr)
-    worst = float(np.abs(model - gain - response_db(rows, dense, sr)).max())
+    worst = stated_error_db(insts, geq, response_db(rows, check_freqs_hz(sr, geq is not None),
+                                                    sr) + gain, sr)
     notes.append(f"EQ curve within {worst:.2f} dB of mixstyle's over 20 Hz .. "
-                 f"{freqs[-1] / 1000:.3g} kHz (modelled, pass filters included)")
+                 f"{freqs[-1] / 1000:.3g} kHz (modelled with the plugins' float32 rounding, "
+                 f"pass filters included)")
     for band, what in (("hpf", "high-pass"), ("lpf", "low-pass")):
         if band in passes:
             notes.append(f"{what} {p[f'{band}_freq_hz']:g} Hz (Q {p[f'{band}_q']:g}) built "
                          f"from deep shelves and peaks in ZamEQ2-E and -F"
                          + (" and ZamGEQ31's top bands" if with_geq == band else ""))
     return insts, geq, notes
+
+
+def check_freqs_hz(sample_rate_hz: float, with_geq: bool) -> np.ndarray:
+    """The frequencies of the stated error: ``CHECK_POINTS`` log-spaced over 20 Hz .. 20 kHz
+    (or 0.49 fs), or more where the narrowest filter the fit allows (``zam_fit.fit_bw_min``)
+    would get fewer than ``POINTS_PER_WIDTH`` across its half-gain width (its digital width
+    is ``1 / (2 pi qq)`` of its frequency: 5.7 % at 44.1 kHz, 16 points; 1.4 % at 8 kHz), and
+    ``CHECK_POINTS`` linear ones from 8 kHz up across the ZamGEQ31's steep band edges when it
+    is in the chain."""
+    top = min(20000.0, 0.49 * sample_rate_hz)
+    width = 1.0 / (2.0 * math.pi * zam_qq(fit_bw_min(sample_rate_hz)))
+    points = max(CHECK_POINTS, math.ceil(math.log(top / 20.0)
+                                         / math.log1p(width / POINTS_PER_WIDTH)) + 1)
+    freqs = np.geomspace(20.0, top, points)
+    if with_geq:
+        freqs = np.union1d(freqs, np.linspace(GEQ_DENSE_FROM_HZ, top, CHECK_POINTS))
+    return freqs
+
+
+def stated_error_db(eq2: list[dict[str, float]], geq: dict[str, float] | None,
+                    ours_db: np.ndarray, sample_rate_hz: float) -> float:
+    """The error a README states for a strip: the worse of the double-precision model and a
+    simulation of the plugins' arithmetic (``zam_eq2.zam_eq2_impulse_response``: float32
+    parameters, output and feedback; what the real chain measures, within 0.002 dB) against
+    ``ours_db`` at ``check_freqs_hz``. ZamGEQ31 filters in double precision: its model is
+    added to both."""
+    freqs = check_freqs_hz(sample_rate_hz, geq is not None)
+    extra = zam_geq31_curve_db(geq, freqs, sample_rate_hz) if geq is not None else 0.0
+    model = zam_eq2_curve_db(eq2, freqs, sample_rate_hz) + extra
+    response = zam_eq2_impulse_response(eq2, sample_rate_hz)
+    simulated = impulse_response_db(response, freqs, sample_rate_hz) + extra
+    return float(max(np.abs(model - ours_db).max(), np.abs(simulated - ours_db).max()))
 
 
 def zam_compx2_values(params: Mapping[str, Any], section: str = TRACK,

@@ -1,16 +1,5 @@
-"""ZamEQ2 4.1 (Debian zam-plugins) as a filter model, and the fit of four chained instances
-(six with a high- or low-pass, plus a ZamGEQ31 where a band reaches above 14 kHz) to one of our
-EQ curves.
-
-The model (read from ZamEQ2Plugin.cpp of zam-plugins 4.1; tests measure the real plugin against
-it to 0.01 dB, also 90 dB down): per instance a low shelf, a high shelf and two peaks, then a
-``master`` gain.
-- Shelves: RBJ cookbook shelves with shelf slope S = 0.707 (ours: S = 1), corner ``fl``/``fh``.
-- Peaks: Orfanidis' peaking EQ (reference gain 1, band-edge gain = half the dB gain, like RBJ's
-  definition of Q) whose gain at Nyquist follows the analogue prototype, where a bilinear RBJ
-  peak must come back to 0 dB. The ``bw`` knob sets the edge distance ``(f/fs) / qq`` radians with
-  ``qq = 2**(1/bw) / (2**bw - 1)``.
-- Frequencies 20 .. 14000 Hz, gains -50 .. +20 dB, ``bw`` 0.1 .. 6, ``master`` +-12 dB.
+"""The fit of chained ZamEQ2 4.1 instances (``zam_eq2``: four, six with a high- or low-pass,
+plus a ZamGEQ31, ``zam_geq``, where a band reaches above 14 kHz) to one of our EQ curves.
 
 Why a fit and not a formula: an S = 1 shelf of +-18 dB is steeper at its corner than any pair of
 S = 0.707 shelves (0.73 dB apart at best), a wide RBJ peak high up falls back to 0 dB at Nyquist
@@ -39,19 +28,46 @@ E and F exist only when ``band_curves_db`` has ``hpf`` or ``lpf``. A cut shelf's
 the pass filter's starts put them at the cutoff.
 
 1. Each band is fitted alone (a few parameters, started at the analytic mapping; shelves and
-   pass filters from several starts): minimax by Lawson-reweighted least squares on its dB
-   curve over 20 Hz .. 20 kHz (or 0.49 fs).
-2. If the sum is off by more than ``POLISH_ABOVE_DB``, all parameters (40, or 60 with E and F)
-   are polished together on the whole curve the same way; the better of the two is kept.
+   pass filters from a fixed list of starts): minimax by Lawson-reweighted least squares on its
+   dB curve over 20 Hz .. 20 kHz (or 0.49 fs).
+2. If the sum is off by more than ``WIN_TOL_DB``, the filters in use are polished together on
+   the whole curve the same way. Filters at 0 dB (those of flat bands) stay out: their
+   frequency and width have no say in the curve and would wander anywhere.
 3. With a ZamGEQ31 (``zam_geq``: fixed third-octave bands, steep edges, gain only) its top
    bands 26..29 (8.9 .. 22.4 kHz, those that run at the rate) are fitted together with the
-   ZamEQ2 filters of peak2, the high shelf, peak3 and the low-pass, started from the middle of
-   what the ZamEQ2s left in each band and from flat; the best of these and step 2 is kept. Its
-   bands are staircase steps: they carry a level above 14 kHz (a wide peak3 up there, the
-   resonance of a low-pass) but cannot follow anything narrower than a band or steeper than
-   the smooth ZamEQ2 tails can meet at a band edge.
-The Jacobian recomputes only the filter a parameter belongs to (the 60-parameter polish: 0.7 s
-instead of 7 s). The modelled error is returned (the exporter's README states it per strip).
+   ZamEQ2 filters of peak2, the high shelf, peak3 and the low-pass: those in use, and those of
+   flat bands placed at fixed places near ZamEQ2's top (``SPARE_SHELVES``, ``SPARE_PEAKS``,
+   nearly flat). First all their gains alone (close to a linear problem: one answer), then
+   everything from there; from the middle of what the ZamEQ2s left in each GEQ band and from
+   flat. Its bands are staircase steps: they carry a level above 14 kHz (a wide peak3 up
+   there, the resonance of a low-pass) but cannot follow anything narrower than a band or
+   steeper than the smooth ZamEQ2 tails can meet at a band edge.
+At the end the peaks are moved between slots (``zam_eq2.quiet_peak_slots``): the same curve,
+with the float32 rounding the plugin feeds back in its second peak kept quiet.
+
+The problem is kept well-posed, so that a change in the last bit (another machine's rounding,
+a start nudged by 1e-9) cannot move the result by more than ``WIN_TOL_DB``:
+- no ZamEQ2 peak is narrower than the table's narrowest peak (Q ``TABLE_Q_MAX``) at ZamEQ2's
+  top frequency, where the bilinear transform makes it narrowest (``fit_bw_min``); without
+  this a fit parked a -43 dB notch 0.018 Hz wide at 20 Hz between two grid frequencies;
+- filters that cancel each other are penalised: where the fitted filters' absolute dB curves
+  add up to more than our bands' plus ``CANCEL_ALLOW_DB``, every dB more costs
+  ``CANCEL_WEIGHT`` (instances had pulled 44 Hz down to -60 dB and others back up +60 dB).
+  The allowance is large because the top end needs it: a steep fall above 14 kHz is the
+  difference of two deep, wide shelves; there the plugins' float32 rounding stays far below
+  the signal (the exporter's simulation checks it);
+- Lawson's weights never fall below ``LAWSON_FLOOR`` (a few points left to carry 40
+  parameters is an underdetermined fit), and in steps 2 and 3 each round is a proximal step:
+  moving a frequency or a width costs (``SHAPE_RIDGE``), from where the round starts, so a
+  round cannot jump to another valley on a rounding difference; steps are at most ``MAX_STEP``;
+- every candidate list (starts, polished or not, the GEQ stages) is fixed and ordered, and the
+  winner is the first within ``WIN_TOL_DB`` of the best, so a near-tie cannot flip the
+  result; a list stops early only where that rule makes the rest moot;
+- the least-squares steps solve their normal equations themselves (``bounded_lsq``: no BLAS,
+  the same result whatever OpenBLAS kernels a machine has).
+The Jacobian recomputes only the filter a parameter belongs to. The modelled error on the fit's
+frequencies is returned; the exporter states the honest one (a denser grid, and the plugins'
+float32 arithmetic simulated).
 """
 
 from __future__ import annotations
@@ -61,135 +77,45 @@ from dataclasses import dataclass
 from typing import Mapping, Sequence
 
 import numpy as np
-from scipy.optimize import least_squares
-from threadpoolctl import threadpool_limits
 
+from dsp.params import TABLE
+from mixstyle.export.bounded_lsq import bounded_least_squares
+from mixstyle.export.zam_eq2 import (EQ_FLAT, FILTERS, ZAM_BW_MAX, ZAM_FREQ_MAX_HZ,
+                                     ZAM_FREQ_MIN_HZ, ZAM_GAIN_MAX_DB, ZAM_GAIN_MIN_DB, Grid,
+                                     quiet_peak_slots, zam_bandwidth, zam_eq2_curve_db)
 from mixstyle.export.zam_geq import (BAND_EDGES_HZ, GEQ_FLAT, GEQ_GAIN_MAX_DB, band_active,
                                      band_db)
 
-ZAM_FREQ_MIN_HZ, ZAM_FREQ_MAX_HZ = 20.0, 14000.0
-ZAM_BW_MIN, ZAM_BW_MAX = 0.1, 6.0
-ZAM_GAIN_MIN_DB, ZAM_GAIN_MAX_DB = -50.0, 20.0
-ZAM_MASTER_MAX_DB = 12.0
-ZAM_SHELF_SLOPE = 0.707
 INSTANCES = ("A", "B", "C", "D")
 PASS_INSTANCES = ("E", "F")  # only when the strip's high- or low-pass is active
-EQ_FLAT = {"boost1": 0.0, "bw1": 1.0, "f1": 500.0, "boost2": 0.0, "bw2": 1.0, "f2": 3000.0,
-           "boostl": 0.0, "fl": 250.0, "boosth": 0.0, "fh": 8000.0, "master": 0.0, "peaks": 0.0}
-POLISH_ABOVE_DB = 0.3   # per-band result worse than this: polish everything together
 NEAR_FLAT_DB = 0.01     # start of a corrector filter (0 dB exactly would be a flat spot)
-BAND_GOOD_DB = 0.08     # a band fitted this well needs no further start
-LAWSON_ROUNDS = 5
+WIN_TOL_DB = 0.05       # candidates this close to the best count as tied: the first wins
+LAWSON_ROUNDS = 10
+LAWSON_FLOOR = 0.01     # no frequency weighs less (else a few points carry the whole fit)
 DIFF_STEP = 1e-5        # relative finite-difference step of the fit's Jacobian
 DONE_DB = 0.02          # a fit this close stops
 MAX_NFEV = 100          # least-squares evaluations per round
+TABLE_Q_MAX = max(p.max for p in TABLE if p.name.endswith("_q"))  # the narrowest band: Q 8
+CANCEL_ALLOW_DB = 96.0  # filters may cancel this much more than our bands do, free
+CANCEL_WEIGHT = 0.05    # the cost of every dB of cancellation beyond (as a residual, per point)
+# the largest least-squares step per parameter: log frequency, gain dB, bw, ZamGEQ31 gain dB
+MAX_STEP = {"f": 0.1, "g": 2.0, "b": 0.2, "G": 2.0}
+SHAPE_RIDGE = 0.3       # steps 2 and 3: a round's move of a frequency or bw by MAX_STEP costs
+                        # like this much error at one frequency (proximal: from where it starts)
 
 
-# ------------------------------------------------------------------------------- the model
-
-def zam_qq(bw: float) -> float:
-    """ZamEQ2's internal Q of its 'Bandwidth' knob: 2^(1/bw) / (2^bw - 1)."""
-    return 2.0 ** (1.0 / bw) / (2.0 ** bw - 1.0)
-
-
-def zam_bandwidth(freq_hz: float, q: float, sample_rate_hz: float) -> float:
-    """ZamEQ2 'Bandwidth' giving the half-gain edges of our RBJ peak (freq_hz, q): the RBJ
-    edges are the analogue ones, (+-1/Q + sqrt(1/Q^2 + 4)) / 2, prewarped. Clamped to 0.1 .. 6."""
-    k = math.tan(math.pi * freq_hz / sample_rate_hz)
-    upper = (1.0 / q + math.sqrt(1.0 / q ** 2 + 4.0)) / 2.0
-    width_rad = 2.0 * math.atan(k * upper) - 2.0 * math.atan(k / upper)
-    target = (freq_hz / sample_rate_hz) / width_rad
-    lo, hi = ZAM_BW_MIN, ZAM_BW_MAX  # zam_qq falls with bw
-    if target >= zam_qq(lo):
-        return lo
-    if target <= zam_qq(hi):
-        return hi
-    for _ in range(80):
-        mid = 0.5 * (lo + hi)
-        lo, hi = (mid, hi) if zam_qq(mid) > target else (lo, mid)
-    return 0.5 * (lo + hi)
+def fit_bw_min(sample_rate_hz: float) -> float:
+    """The narrowest ZamEQ2 ``bw`` the fit uses at this rate: that of the table's narrowest
+    peak (Q ``TABLE_Q_MAX``) at ZamEQ2's top frequency (0.85 at 44.1 kHz, 1.16 at 96 kHz)."""
+    top = min(ZAM_FREQ_MAX_HZ, 0.45 * sample_rate_hz)
+    return zam_bandwidth(top, TABLE_Q_MAX, sample_rate_hz)
 
 
-def _shelf_ba(high: bool, f: float, g: float, sr: float) -> tuple[tuple[float, ...], ...]:
-    """RBJ shelf with ZamEQ2's slope S = 0.707 (a0 not normalised)."""
-    a = 10.0 ** (g / 40.0)
-    w = 2.0 * math.pi * f / sr
-    c, sg = math.cos(w), (1.0 if high else -1.0)
-    k = 2.0 * math.sqrt(a) * math.sin(w) / 2.0 * math.sqrt(
-        (a + 1.0 / a) * (1.0 / ZAM_SHELF_SLOPE - 1.0) + 2.0)
-    m = (a - 1.0) * c
-    b = (a * (a + 1.0 + sg * m + k), -2.0 * sg * a * (a - 1.0 + sg * (a + 1.0) * c),
-         a * (a + 1.0 + sg * m - k))
-    den = (a + 1.0 - sg * m + k, 2.0 * sg * (a - 1.0 - sg * (a + 1.0) * c), a + 1.0 - sg * m - k)
-    return b, den
+def _pick(candidates: Sequence[tuple[float, object]]) -> tuple[float, object]:
+    """The first (error, result) within ``WIN_TOL_DB`` of the smallest error."""
+    best = min(m for m, _ in candidates)
+    return next(c for c in candidates if c[0] <= best + WIN_TOL_DB)
 
-
-def _peak_ba(f: float, g: float, bw: float, sr: float) -> tuple[tuple[float, ...], ...]:
-    """Orfanidis peaking EQ (reference gain 1, band edges at the half-dB gain) as in ZamEQ2."""
-    gl = 10.0 ** (g / 20.0)
-    gb2, g2 = gl, gl * gl  # bandwidth gain^2 = G (half the dB gain)
-    w0, dw = 2.0 * math.pi * f / sr, (f / sr) / zam_qq(bw)
-    ff, g00, f00 = abs(g2 - gb2), abs(g2 - 1.0), abs(gb2 - 1.0)
-    pi2 = (w0 * w0 - math.pi ** 2) ** 2
-    g1 = math.sqrt((pi2 + g2 * f00 * math.pi ** 2 * dw * dw / ff)
-                   / (pi2 + f00 * math.pi ** 2 * dw * dw / ff))
-    g01, g11 = abs(g2 - g1), abs(g2 - g1 * g1)
-    f01, f11 = abs(gb2 - g1), abs(gb2 - g1 * g1)
-    w2 = math.sqrt(g11 / g00) * math.tan(w0 / 2.0) ** 2
-    dww = (1.0 + math.sqrt(f00 / f11) * w2) * math.tan(dw / 2.0)
-    cc = f11 * dww * dww - 2.0 * w2 * (f01 - math.sqrt(f00 * f11))
-    dd = 2.0 * w2 * (g01 - math.sqrt(g00 * g11))
-    aa, bb = math.sqrt((cc + dd) / ff), math.sqrt((g2 * cc + gb2 * dd) / ff)
-    return (g1 + w2 + bb, -2.0 * (g1 - w2), g1 - bb + w2), (1.0 + w2 + aa, -2.0 * (1.0 - w2),
-                                                            1.0 + w2 - aa)
-
-
-def _section_db(ba: tuple[tuple[float, ...], ...], phi: np.ndarray) -> np.ndarray:
-    """Magnitude (dB) of b(z)/a(z) with phi = sin^2(w/2): |c0 + c1 z^-1 + c2 z^-2|^2 =
-    (c0 + c1 + c2)^2 - 4 (c0 c1 + 4 c0 c2 + c1 c2) phi + 16 c0 c2 phi^2, which keeps its
-    precision at low frequencies (the cos(w) form cancels there, and a fit's finite
-    differences would see the noise)."""
-    def mag2(c: tuple[float, ...]) -> np.ndarray:
-        return ((c[0] + c[1] + c[2]) ** 2 - 4.0 * (c[0] * c[1] + 4.0 * c[0] * c[2] + c[1] * c[2])
-                * phi + 16.0 * c[0] * c[2] * phi * phi)
-    return 10.0 * np.log10(mag2(ba[0]) / mag2(ba[1]))
-
-
-class _Grid:
-    """sin^2(w/2) of the frequencies, computed once per fit."""
-
-    def __init__(self, freqs_hz: np.ndarray, sample_rate_hz: float) -> None:
-        w = 2.0 * np.pi * np.asarray(freqs_hz, dtype=np.float64) / sample_rate_hz
-        self.freqs, self.sr, self.phi = freqs_hz, sample_rate_hz, np.sin(w / 2.0) ** 2
-
-    def filter_db(self, kind: str, f: float, g: float, bw: float = 1.0) -> np.ndarray:
-        if g == 0.0:  # a 0 dB band is exactly flat (the plugin's coefficients become 1, 0, 0)
-            return np.zeros_like(self.phi)
-        if kind == "peak":
-            return _section_db(_peak_ba(f, g, bw, self.sr), self.phi)
-        return _section_db(_shelf_ba(kind == "high", f, g, self.sr), self.phi)
-
-
-# instance key -> (filter kind, frequency key, gain key, bandwidth key)
-FILTERS = {"l": ("low", "fl", "boostl", None), "h": ("high", "fh", "boosth", None),
-           "1": ("peak", "f1", "boost1", "bw1"), "2": ("peak", "f2", "boost2", "bw2")}
-
-
-def _instance_db(grid: _Grid, v: Mapping[str, float]) -> np.ndarray:
-    out = np.full_like(grid.phi, float(v["master"]))
-    for kind, fk, gk, bk in FILTERS.values():
-        out += grid.filter_db(kind, v[fk], v[gk], v[bk] if bk else 1.0)
-    return out
-
-
-def zam_eq2_curve_db(instances: Sequence[Mapping[str, float]], freqs_hz: np.ndarray,
-                     sample_rate_hz: float) -> np.ndarray:
-    """Modelled magnitude (dB) of chained ZamEQ2 4.1 instances with these parameter values."""
-    grid = _Grid(np.asarray(freqs_hz, dtype=np.float64), sample_rate_hz)
-    return sum((_instance_db(grid, v) for v in instances), np.zeros_like(grid.phi))
-
-
-# --------------------------------------------------------------------------------- fitting
 
 # a band's share: (instance index, filter key) pairs
 SHARES = {"low_shelf": ((0, "l"), (1, "l"), (2, "l"), (0, "1"), (0, "2")),
@@ -214,51 +140,60 @@ LPF_STARTS = (
     (((0.7, 0.5), (1.5, 0.5)), (("cut", 1.0, F0), ("top", 1.0, -3.0), ("cut", 1.5, -F0))),
     (((1.0, 0.6), (4.0, 0.4)), (("cut", 1.0, F0), ("top", 1.0, -F0), ("top", 0.5, -F0))),
     (((1.0, 0.7), (8.0, 0.3)), (("cut", 1.0, F0), ("top", 1.0, -6.0), ("top", 0.7, -3.0))))
-PASS_GOOD_DB = 0.25     # a pass filter fitted this well needs no further start
 GEQ_FIT_BANDS = (26, 27, 28, 29)  # ZamGEQ31's bands the fit uses: 8.9 .. 22.4 kHz
 GEQ_EDGE_MARGIN = 1.02  # a GEQ band's start looks this far inside its edges
 TOP_BANDS = ("peak2", "high_shelf", "peak3", "lpf")  # their filters are polished with the GEQ
+SPARE_SHELVES = (1.0, 0.71, 0.5, 0.84, 0.6, 0.42)  # flat top shelves join step 3 here (x top)
+SPARE_PEAKS = ((1.0, 1.0), (0.8, 2.0), (1.0, 3.0), (0.63, 1.0), (0.8, 1.0), (1.0, 2.0),
+               (0.5, 2.0), (0.71, 3.0))  # flat top peaks: (frequency x top, bw)
 
 
 class _Params:
-    """The free parameters of some filters as one vector (log frequency, gain dB, bw), and
-    the error of their summed dB curves against ``target_db``. The Jacobian is by forward
-    differences that recompute only the filter a parameter belongs to."""
+    """The free parameters of some filters as one vector (log frequency, gain dB, bw; only the
+    gain of the filters in ``gains_only``), the error of their summed dB curves against
+    ``target_db``, and the cancellation penalty against ``budget_db`` (what our bands' absolute
+    dB curves add up to). The Jacobian is by forward differences that recompute only the
+    filter a parameter belongs to."""
 
-    def __init__(self, grid: _Grid, insts: list[dict[str, float]],
-                 filters: Sequence[tuple[int, str]], target_db: np.ndarray) -> None:
+    def __init__(self, grid: Grid, insts: list[dict[str, float]],
+                 filters: Sequence[tuple[int, str]], target_db: np.ndarray,
+                 budget_db: np.ndarray, gains_only: Sequence[tuple[int, str]] = ()) -> None:
         self.grid, self.insts, self.target = grid, insts, target_db
+        self.budget = budget_db + CANCEL_ALLOW_DB
         self.slots: list[tuple[int, str]] = []
-        self.filters: list[tuple[str, list[int]]] = []  # (kind, its slots' indices in x)
+        # per filter: (kind, instance, its frequency, gain and bw keys, their slots or -1)
+        self.filters: list[tuple[str, int, tuple[str, ...], list[int]]] = []
         fmax = min(ZAM_FREQ_MAX_HZ, 0.45 * grid.sr)
-        lo, hi, x0 = [], [], []
+        bounds = {"f": (math.log(ZAM_FREQ_MIN_HZ), math.log(fmax)),
+                  "g": (ZAM_GAIN_MIN_DB, ZAM_GAIN_MAX_DB), "b": (fit_bw_min(grid.sr), ZAM_BW_MAX),
+                  "G": (-GEQ_GAIN_MAX_DB, GEQ_GAIN_MAX_DB)}
+        lo, hi, x0, step, kinds = [], [], [], [], []
         for i, key in filters:
             if key[0] == "g":  # a ZamGEQ31 band: its gain only
-                self.filters.append(("geq" + key[1:], [len(self.slots)]))
-                self.slots.append((i, "band" + key[1:]))
-                lo.append(-GEQ_GAIN_MAX_DB)
-                hi.append(GEQ_GAIN_MAX_DB)
-                x0.append(insts[i]["band" + key[1:]])
-                continue
-            kind, fk, gk, bk = FILTERS[key]
-            self.filters.append((kind, list(range(len(self.slots), len(self.slots) + 2
-                                                   + (1 if bk else 0)))))
-            for name in (fk, gk) + ((bk,) if bk else ()):
+                kind, names, roles = "geq" + key[1:], ("band" + key[1:],), "G"
+            else:
+                kind, fk, gk, bk = FILTERS[key]
+                names, roles = (fk, gk) + ((bk,) if bk else ()), "fgb"
+            slots = []
+            for name, role in zip(names, roles):
+                if (i, key) in gains_only and role in "fb":
+                    slots.append(-1)
+                    continue
+                slots.append(len(self.slots))
                 self.slots.append((i, name))
-                if name == fk:
-                    lo.append(math.log(ZAM_FREQ_MIN_HZ))
-                    hi.append(math.log(fmax))
-                    x0.append(math.log(min(max(insts[i][name], ZAM_FREQ_MIN_HZ), fmax)))
-                elif name == gk:
-                    lo.append(ZAM_GAIN_MIN_DB)
-                    hi.append(ZAM_GAIN_MAX_DB)
-                    x0.append(insts[i][name])
-                else:
-                    lo.append(ZAM_BW_MIN)
-                    hi.append(ZAM_BW_MAX)
-                    x0.append(insts[i][name])
-        self.lo, self.hi = np.array(lo), np.array(hi)
-        self.x0 = np.clip(np.array(x0), self.lo + 1e-9, self.hi - 1e-9)
+                value = insts[i][name]
+                x0.append(math.log(value) if role == "f" else value)
+                lo.append(bounds[role][0])
+                hi.append(bounds[role][1])
+                step.append(MAX_STEP[role])
+                kinds.append(role)
+            self.filters.append((kind, i, names, slots))
+        self.lo, self.hi, self.max_step = np.array(lo), np.array(hi), np.array(step)
+        self.x0 = np.clip(np.array(x0), self.lo, self.hi)
+        self._last: tuple[bytes, list[np.ndarray]] = (b"", [])
+        self.ridge = np.zeros(len(kinds))  # set by steps 2 and 3 (see SHAPE_RIDGE)
+        self.shape = np.array([role in "fb" for role in kinds])
+        self.center = self.x0
 
     def apply(self, x: np.ndarray) -> list[dict[str, float]]:
         out = [dict(v) for v in self.insts]
@@ -266,56 +201,78 @@ class _Params:
             out[i][name] = float(math.exp(value) if name[0] == "f" else value)
         return out
 
-    def _filter_db(self, kind: str, idx: list[int], x: np.ndarray) -> np.ndarray:
+    def _filter_db(self, f: int, x: np.ndarray) -> np.ndarray:
+        kind, i, names, slots = self.filters[f]
+        v = [self.insts[i][name] if slot < 0 else
+             (math.exp(x[slot]) if name[0] == "f" else float(x[slot]))
+             for name, slot in zip(names, slots)]
         if kind[0] == "g":
-            return band_db(int(kind[3:]) - 1, float(x[idx[0]]), self.grid.freqs, self.grid.sr)
-        bw = float(x[idx[2]]) if len(idx) == 3 else 1.0
-        return self.grid.filter_db(kind, math.exp(x[idx[0]]), float(x[idx[1]]), bw)
+            return band_db(int(kind[3:]) - 1, v[0], self.grid.freqs, self.grid.sr)
+        return self.grid.filter_db(kind, v[0], v[1], v[2] if len(v) == 3 else 1.0)
+
+    def _curves(self, x: np.ndarray) -> list[np.ndarray]:
+        key = x.tobytes()  # the Jacobian follows the residuals at the same x: reuse them
+        if self._last[0] != key:
+            self._last = (key, [self._filter_db(f, x) for f in range(len(self.filters))])
+        return self._last[1]
 
     def err(self, x: np.ndarray) -> np.ndarray:
-        out = -self.target
-        for kind, idx in self.filters:
-            out = out + self._filter_db(kind, idx, x)
-        return out
+        return sum(self._curves(x), -self.target)
 
-    def jac(self, x: np.ndarray) -> np.ndarray:
-        out = np.empty((self.grid.phi.size, x.size))
-        for kind, idx in self.filters:
-            base = self._filter_db(kind, idx, x)
-            for j in idx:
+    def residuals(self, x: np.ndarray, sw: np.ndarray) -> np.ndarray:
+        """The weighted error, then the cancellation penalty (one row per frequency)."""
+        curves = self._curves(x)
+        excess = sum((np.abs(c) for c in curves), -self.budget)
+        return np.concatenate([sum(curves, -self.target) * sw,
+                               CANCEL_WEIGHT * np.maximum(excess, 0.0),
+                               self.ridge * (x - self.center) / self.max_step])
+
+    def jac(self, x: np.ndarray, sw: np.ndarray) -> np.ndarray:
+        curves = self._curves(x)
+        over = sum((np.abs(c) for c in curves), -self.budget) > 0.0
+        n = self.grid.phi.size
+        out = np.empty((2 * n + x.size, x.size))
+        for f, base in enumerate(curves):
+            side = CANCEL_WEIGHT * np.where(over, np.sign(base), 0.0)
+            for j in self.filters[f][3]:
+                if j < 0:
+                    continue
                 h = DIFF_STEP * max(1.0, abs(x[j]))
                 h = -h if x[j] + h > self.hi[j] else h
                 y = x.copy()
                 y[j] += h
-                out[:, j] = (self._filter_db(kind, idx, y) - base) / (y[j] - x[j])
+                d = (self._filter_db(f, y) - base) / (y[j] - x[j])
+                out[:n, j] = d * sw
+                out[n:2 * n, j] = side * d
+        out[2 * n:] = np.diag(self.ridge / self.max_step)
         return out
 
 
-def _minimax(p: _Params) -> tuple[np.ndarray, float]:
-    """Least squares, then Lawson rounds (weights grow where the error stays largest) until
-    the largest error is ``DONE_DB`` or stops falling; the best maximum error wins."""
+def _minimax(p: _Params, w: np.ndarray | None = None) -> tuple[np.ndarray, float, np.ndarray]:
+    """Least squares with weights ``w`` (1 by default), then Lawson rounds (the weights grow
+    where the error stays largest, never below ``LAWSON_FLOOR``), each round held near where
+    it starts (a proximal step: a tiny change of the start cannot send it elsewhere), until
+    the largest error is ``DONE_DB``. Returns the round with the smallest largest error (or
+    the start) and the weights reached, for a next stage on the same target."""
     best_x, best = p.x0, float(np.abs(p.err(p.x0)).max())
+    w = np.ones_like(p.target) if w is None else w
     if best <= DONE_DB:
-        return best_x, best
-    x = least_squares(p.err, p.x0, jac=p.jac, bounds=(p.lo, p.hi), x_scale="jac",
-                      max_nfev=MAX_NFEV).x
-    w = np.ones_like(p.err(x))
-    for _ in range(LAWSON_ROUNDS):
+        return best_x, best, w
+    x = p.x0
+    for _ in range(LAWSON_ROUNDS + 1):
+        sw = np.sqrt(w)
+        p.center = x
+        x = bounded_least_squares(lambda y: p.residuals(y, sw), lambda y: p.jac(y, sw), x,
+                                  p.lo, p.hi, MAX_NFEV, p.max_step)
         e = np.abs(p.err(x))
         m = float(e.max())
         if m < best:
             best_x, best = x, m
-        elif m > 1.5 * best:
-            break  # reweighting went astray
         if best <= DONE_DB:
             break
         w = w * np.maximum(e / max(m, 1e-12), 0.05)
-        w = w / w.max()
-        sw = np.sqrt(w)
-        x = least_squares(lambda y: p.err(y) * sw, x, jac=lambda y: p.jac(y) * sw[:, None],
-                          bounds=(p.lo, p.hi), x_scale="jac", max_nfev=MAX_NFEV).x
-    m = float(np.abs(p.err(x)).max())
-    return (x, m) if m < best else (best_x, best)
+        w = np.maximum(w / w.max(), LAWSON_FLOOR)
+    return best_x, best, w
 
 
 def _start(bands: Mapping[str, Mapping[str, float]], input_gain_db: float,
@@ -390,7 +347,7 @@ def _pass_starts(insts: list[dict[str, float]], band: str, b: Mapping[str, float
 @dataclass(frozen=True)
 class ZamFit:
     """Fitted parameter values: ZamEQ2 instances A..D (E, F), the ZamGEQ31's (None when the
-    fit had none) and the modelled largest error (dB) of the whole chain."""
+    fit had none) and the modelled largest error (dB) of the whole chain on the fit's grid."""
     eq2: list[dict[str, float]]
     geq: dict[str, float] | None
     worst_db: float
@@ -401,7 +358,7 @@ def geq_keys(sample_rate_hz: float) -> tuple[str, ...]:
     return tuple(f"g{b}" for b in GEQ_FIT_BANDS if band_active(b - 1, sample_rate_hz))
 
 
-def _geq_start(grid: _Grid, residual_db: np.ndarray) -> dict[str, float]:
+def _geq_start(grid: Grid, residual_db: np.ndarray) -> dict[str, float]:
     """ZamGEQ31 values that take the middle of ``residual_db`` within each of its fit bands."""
     geq = dict(GEQ_FLAT)
     for key in geq_keys(grid.sr):
@@ -414,29 +371,61 @@ def _geq_start(grid: _Grid, residual_db: np.ndarray) -> dict[str, float]:
     return geq
 
 
-def _fit_with_geq(grid: _Grid, insts: list[dict[str, float]], total_db: np.ndarray,
-                  worst: float) -> ZamFit:
+def _in_use(insts: list[dict[str, float]],
+            filters: Sequence[tuple[int, str]]) -> list[tuple[int, str]]:
+    """The filters not at 0 dB (a flat filter's frequency and width are free: left out)."""
+    return [(i, key) for i, key in filters if insts[i][FILTERS[key][2]] != 0.0]
+
+
+def _spares(insts: list[dict[str, float]], top: Sequence[tuple[int, str]],
+            sr: float) -> tuple[list[dict[str, float]], list[tuple[int, str]]]:
+    """The flat filters among ``top`` placed at fixed places near ZamEQ2's top frequency
+    (``SPARE_SHELVES``, ``SPARE_PEAKS`` in order), nearly flat; and their keys."""
+    fmax = min(ZAM_FREQ_MAX_HZ, 0.45 * sr)
+    out = [dict(u) for u in insts]
+    spare = [(i, key) for i, key in top if insts[i][FILTERS[key][2]] == 0.0]
+    shelves = iter(SPARE_SHELVES)
+    peaks = iter(SPARE_PEAKS)
+    for i, key in spare:
+        kind, fk, gk, bk = FILTERS[key]
+        if bk:
+            ratio, bw = next(peaks)
+            out[i].update({fk: fmax * ratio, gk: NEAR_FLAT_DB, bk: bw})
+        else:
+            out[i].update({fk: fmax * next(shelves), gk: NEAR_FLAT_DB})
+    return out, spare
+
+
+def _fit_with_geq(grid: Grid, insts: list[dict[str, float]], total_db: np.ndarray,
+                  budget_db: np.ndarray, worst: float, weights: np.ndarray | None) -> ZamFit:
     """3. The ZamGEQ31's top bands on what the ZamEQ2s left (started at its middle per band,
-    and flat), polished together with the ZamEQ2 filters of the top bands; the best wins."""
-    best = ZamFit(insts, dict(GEQ_FLAT), worst)
+    and flat), fitted together with the ZamEQ2 filters of the top bands: those in use, and the
+    flat ones placed near ZamEQ2's top frequency. First their gains alone (a nearly linear
+    problem), then everything from there. Candidates in order: step 2 as it is, then per GEQ
+    start the gains-only fit and the full one."""
     eq2_db = zam_eq2_curve_db(insts, grid.freqs, grid.sr)
-    filters = sorted({f for band in TOP_BANDS for f in SHARES[band] if f[0] < len(insts)})
+    top = sorted({f for band in TOP_BANDS for f in SHARES[band] if f[0] < len(insts)})
+    placed, spare = _spares(insts, top, grid.sr)
+    filters = _in_use(placed, top)
     gi = len(insts)
-    rest = [dict(u) for u in insts]  # the filters that stay as they are (and the masters)
+    rest = [dict(u) for u in placed]  # the filters that stay as they are (and the masters)
     for i, key in filters:
         rest[i][FILTERS[key][2]] = 0.0
     rest_db = zam_eq2_curve_db(rest, grid.freqs, grid.sr)
     filters += [(gi, key) for key in geq_keys(grid.sr)]
+    candidates: list[tuple[float, object]] = [(worst, (insts, dict(GEQ_FLAT)))]
     for geq in (_geq_start(grid, total_db - eq2_db), dict(GEQ_FLAT)):
-        v = [dict(u) for u in insts] + [geq]
-        p = _Params(grid, v, filters, total_db - rest_db)
-        x, m = _minimax(p)
-        if m < best.worst_db:
-            fitted = p.apply(x)
-            best = ZamFit(fitted[:gi], fitted[gi], m)
-        if best.worst_db <= DONE_DB:
-            break
-    return best
+        if candidates[0][0] <= WIN_TOL_DB:
+            break  # nothing can beat it by more than the tolerance
+        v, w = placed + [geq], weights
+        for gains_only in (filters, ()):
+            p = _Params(grid, v, filters, total_db - rest_db, budget_db, gains_only)
+            p.ridge = SHAPE_RIDGE * p.shape
+            x, m, w = _minimax(p, w)
+            v = p.apply(x)
+            candidates.append((m, (v[:gi], v[gi])))
+    m, (eq2, geq) = _pick(candidates)  # type: ignore[misc]
+    return ZamFit(eq2, geq, m)
 
 
 def fit_zam_eq2(band_curves_db: Mapping[str, np.ndarray], bands: Mapping[str, Mapping[str, float]],
@@ -446,16 +435,9 @@ def fit_zam_eq2(band_curves_db: Mapping[str, np.ndarray], bands: Mapping[str, Ma
     sum of ``band_curves_db`` (our bands' curves in dB at ``freqs_hz``) plus ``input_gain_db``;
     with ``with_geq`` a ZamGEQ31's top bands follow, fitted in step 3 (``freqs_hz`` should then
     be dense enough above 8 kHz for its steep band edges, ~50 Hz apart). ``bands[name]`` holds
-    ``freq``, ``gain`` (and ``q`` for peaks and pass filters); the pass filters are optional."""
-    # one BLAS thread: the least-squares steps then sum in one order on every machine, and the
-    # fit lands in the same solution whatever the core count (a resonant low-pass at 16.5 kHz
-    # came out within 1 dB with one thread and 2.4 dB off with two)
-    with threadpool_limits(limits=1):
-        return _fit(band_curves_db, bands, input_gain_db, freqs_hz, sample_rate_hz, with_geq)
-
-
-def _fit(band_curves_db, bands, input_gain_db, freqs_hz, sample_rate_hz, with_geq):
-    grid = _Grid(np.asarray(freqs_hz, dtype=np.float64), sample_rate_hz)
+    ``freq``, ``gain`` (and ``q`` for peaks and pass filters); the pass filters are optional.
+    Deterministic: no BLAS, no thread count and no tie can change the result."""
+    grid = Grid(np.asarray(freqs_hz, dtype=np.float64), sample_rate_hz)
     insts = _start(bands, input_gain_db, sample_rate_hz)
     for band, share in SHARES.items():  # 1. each band alone, on its own filters
         if band not in band_curves_db:  # a pass filter that is off
@@ -465,31 +447,30 @@ def _fit(band_curves_db, bands, input_gain_db, freqs_hz, sample_rate_hz, with_ge
             for i, key in share:
                 insts[i][FILTERS[key][2]] = 0.0
             continue
-        good = BAND_GOOD_DB
         if band in PASS_BANDS:
             starts = _pass_starts(insts, band, bands[band], float(target.min()), sample_rate_hz)
-            good = PASS_GOOD_DB
         elif band.endswith("shelf"):
             starts = _shelf_starts(insts, band, bands[band], sample_rate_hz)
         else:
             starts = [insts]
-        best: tuple[float, list[dict[str, float]]] | None = None
+        candidates: list[tuple[float, object]] = []
         for v0 in starts:
-            p = _Params(grid, v0, share, target)
-            x, m = _minimax(p)
-            if best is None or m < best[0]:
-                best = (m, p.apply(x))
-            if m < good:
-                break
-        insts = best[1]
+            p = _Params(grid, v0, share, target, np.abs(target))
+            x, m, _ = _minimax(p)
+            candidates.append((m, p.apply(x)))
+            if m <= WIN_TOL_DB:
+                break  # the rest cannot win
+        insts = _pick(candidates)[1]  # type: ignore[assignment]
     total = sum(band_curves_db.values(), np.zeros_like(grid.phi)) + input_gain_db
-    every = [(i, key) for i in range(len(insts)) for key in FILTERS]
-    p = _Params(grid, insts, every, total - sum(v["master"] for v in insts))
+    budget = sum((np.abs(c) for c in band_curves_db.values()), np.zeros_like(grid.phi))
+    every = _in_use(insts, [(i, key) for i in range(len(insts)) for key in FILTERS])
+    p = _Params(grid, insts, every, total - sum(v["master"] for v in insts), budget)
+    p.ridge = SHAPE_RIDGE * p.shape
     worst = float(np.abs(p.err(p.x0)).max())
-    if worst > POLISH_ABOVE_DB:  # 2. everything together
-        x, polished = _minimax(p)
-        if polished < worst:
-            insts, worst = p.apply(x), polished
-    if with_geq:
-        return _fit_with_geq(grid, insts, total, worst)
-    return ZamFit(insts, None, worst)
+    weights = None
+    if worst > WIN_TOL_DB:  # 2. everything together; the unpolished result first
+        x, polished, weights = _minimax(p)
+        worst, insts = _pick([(worst, insts), (polished, p.apply(x))])  # type: ignore[assignment]
+    fit = _fit_with_geq(grid, insts, total, budget, worst, weights) if with_geq else \
+        ZamFit(insts, None, worst)
+    return ZamFit(quiet_peak_slots(fit.eq2, sample_rate_hz), fit.geq, fit.worst_db)

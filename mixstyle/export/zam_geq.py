@@ -26,6 +26,7 @@ Read from ZamGEQ31Plugin.cpp of zam-plugins 4.1 (tests measure the real plugin a
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 from typing import Mapping
 
 import numpy as np
@@ -53,32 +54,38 @@ def band_active(band: int, sample_rate_hz: float) -> bool:
     return _f32(w * BAND_EDGES_HZ[band][1]) <= _f32(0.95 * math.pi)
 
 
-def band_db(band: int, gain_db: float, freqs_hz: np.ndarray, sample_rate_hz: float) -> np.ndarray:
-    """Magnitude (dB) of one ZamGEQ31 band (0-based) set to ``gain_db`` at ``freqs_hz``."""
-    freqs = np.asarray(freqs_hz, dtype=np.float64)
-    if gain_db == 0.0 or not band_active(band, sample_rate_hz):
-        return np.zeros_like(freqs)
+@lru_cache(maxsize=64)
+def _band_shape(band: int, sample_rate_hz: float, freqs: bytes) -> tuple[np.ndarray, ...]:
+    """What of band ``band`` does not depend on its gain, at the float64 frequencies packed in
+    ``freqs``: the allpass ``s`` and its powers, ``omega_B`` and the sections' cosines."""
+    f = np.frombuffer(freqs, dtype=np.float64)
     w = _f32(2.0 * math.pi / _f32(sample_rate_hz))
     lower, upper = BAND_EDGES_HZ[band]
     om_u, om_l = _f32(w * upper), _f32(w * lower)
     om_b = _f32(om_u - om_l)
     om_m = _f32(2.0 * math.atan(math.sqrt(math.tan(om_u / 2.0) * math.tan(om_l / 2.0))))
+    a = math.cos(om_m)
+    zi = np.exp(-1j * 2.0 * np.pi * f / sample_rate_hz)  # z^-1
+    s = zi * (a - zi) / (1.0 - a * zi)
+    m = 2 * STACK[band]
+    c = np.array([math.cos(_f32((0.5 - (2.0 * j - 1.0) / (2.0 * m)) * math.pi))
+                  for j in range(1, m // 2 + 1)])[:, None]
+    return s, s * s, (1.0 + s) ** 2, np.array(om_b), c
+
+
+def band_db(band: int, gain_db: float, freqs_hz: np.ndarray, sample_rate_hz: float) -> np.ndarray:
+    """Magnitude (dB) of one ZamGEQ31 band (0-based) set to ``gain_db`` at ``freqs_hz``."""
+    freqs = np.ascontiguousarray(freqs_hz, dtype=np.float64)
+    if gain_db == 0.0 or not band_active(band, sample_rate_hz):
+        return np.zeros_like(freqs)
+    s, s2, p1, om_b, c = _band_shape(band, float(sample_rate_hz), freqs.tobytes())
     g = _f32(10.0 ** (0.05 * _f32(gain_db)))
     m = 2 * STACK[band]
-    k = g ** (-1.0 / (2.0 * m)) * math.tan(om_b / 2.0)
+    k = g ** (-1.0 / (2.0 * m)) * math.tan(float(om_b) / 2.0)
     v = g ** (1.0 / m) - 1.0
-    a = math.cos(om_m)
-    zi = np.exp(-1j * 2.0 * np.pi * freqs / sample_rate_hz)  # z^-1
-    s = zi * (a - zi) / (1.0 - a * zi)
-    s2, p1 = s * s, (1.0 + s) ** 2
-    out = np.zeros_like(freqs)
-    for j in range(1, m // 2 + 1):
-        c = math.cos(_f32((0.5 - (2.0 * j - 1.0) / (2.0 * m)) * math.pi))
-        den = ((1.0 + 2.0 * k * c + k * k) + 2.0 * (k * k - 1.0) * s
-               + (1.0 - 2.0 * k * c + k * k) * s2)
-        h = 1.0 + k * (2.0 * c * v * (1.0 - s2) + v * (2.0 + v) * k * p1) / den
-        out += 20.0 * np.log10(np.abs(h))
-    return out
+    den = (1.0 + 2.0 * k * c + k * k) + 2.0 * (k * k - 1.0) * s + (1.0 - 2.0 * k * c + k * k) * s2
+    h = 1.0 + k * (2.0 * c * v * (1.0 - s2) + v * (2.0 + v) * k * p1) / den
+    return 20.0 * np.log10(np.abs(np.prod(h, axis=0)))
 
 
 def zam_geq31_curve_db(values: Mapping[str, float], freqs_hz: np.ndarray,
