@@ -27,7 +27,6 @@ import hashlib
 import io
 import json
 import os
-import queue
 import sys
 import time
 from collections import Counter
