@@ -32,7 +32,10 @@ the pass filter's starts put them at the cutoff.
    dB curve over 20 Hz .. 20 kHz (or 0.49 fs).
 2. If the sum is off by more than ``WIN_TOL_DB``, the filters in use are polished together on
    the whole curve the same way. Filters at 0 dB (those of flat bands) stay out: their
-   frequency and width have no say in the curve and would wander anywhere.
+   frequency and width have no say in the curve and would wander anywhere. If that is still
+   off (and no step 3 follows), they join from fixed places spread over the range, nearly
+   flat (``SPREAD_*``): all gains alone first, then everything (a 1 kHz high- and low-pass
+   pair at Q 1.5 at 44.1 kHz, A..D flat: 0.81 -> 0.35 dB).
 3. With a ZamGEQ31 (``zam_geq``: fixed third-octave bands, steep edges, gain only) its top
    bands 26..29 (8.9 .. 22.4 kHz, those that run at the rate) are fitted together with the
    ZamEQ2 filters of peak2, the high shelf, peak3 and the low-pass: those in use, and those of
@@ -146,6 +149,7 @@ TOP_BANDS = ("peak2", "high_shelf", "peak3", "lpf")  # their filters are polishe
 SPARE_SHELVES = (1.0, 0.71, 0.5, 0.84, 0.6, 0.42)  # flat top shelves join step 3 here (x top)
 SPARE_PEAKS = ((1.0, 1.0), (0.8, 2.0), (1.0, 3.0), (0.63, 1.0), (0.8, 1.0), (1.0, 2.0),
                (0.5, 2.0), (0.71, 3.0))  # flat top peaks: (frequency x top, bw)
+SPREAD_SHELVES_HZ, SPREAD_PEAKS_HZ, SPREAD_BW = 60.0, 30.0, 1.5  # step 2's spare filters
 
 
 class _Params:
@@ -377,35 +381,78 @@ def _in_use(insts: list[dict[str, float]],
     return [(i, key) for i, key in filters if insts[i][FILTERS[key][2]] != 0.0]
 
 
-def _spares(insts: list[dict[str, float]], top: Sequence[tuple[int, str]],
-            sr: float) -> tuple[list[dict[str, float]], list[tuple[int, str]]]:
-    """The flat filters among ``top`` placed at fixed places near ZamEQ2's top frequency
-    (``SPARE_SHELVES``, ``SPARE_PEAKS`` in order), nearly flat; and their keys."""
-    fmax = min(ZAM_FREQ_MAX_HZ, 0.45 * sr)
+def _flat(insts: list[dict[str, float]],
+          filters: Sequence[tuple[int, str]]) -> list[tuple[int, str]]:
+    """The filters at 0 dB among ``filters``."""
+    return [(i, key) for i, key in filters if insts[i][FILTERS[key][2]] == 0.0]
+
+
+def _placed(insts: list[dict[str, float]], spare: Sequence[tuple[int, str]],
+            shelves: Sequence[float], peaks: Sequence[tuple[float, float]]
+            ) -> list[dict[str, float]]:
+    """``insts`` with the flat filters ``spare`` nearly flat at fixed places: shelves at the
+    frequencies ``shelves``, peaks at the (frequency, bw) ``peaks``, each in turn."""
     out = [dict(u) for u in insts]
-    spare = [(i, key) for i, key in top if insts[i][FILTERS[key][2]] == 0.0]
-    shelves = iter(SPARE_SHELVES)
-    peaks = iter(SPARE_PEAKS)
+    shelf_places, peak_places = iter(shelves), iter(peaks)
     for i, key in spare:
         kind, fk, gk, bk = FILTERS[key]
         if bk:
-            ratio, bw = next(peaks)
-            out[i].update({fk: fmax * ratio, gk: NEAR_FLAT_DB, bk: bw})
+            f, bw = next(peak_places)
+            out[i].update({fk: f, gk: NEAR_FLAT_DB, bk: bw})
         else:
-            out[i].update({fk: fmax * next(shelves), gk: NEAR_FLAT_DB})
-    return out, spare
+            out[i].update({fk: next(shelf_places), gk: NEAR_FLAT_DB})
+    return out
+
+
+def _spread(spare: Sequence[tuple[int, str]],
+            sr: float) -> tuple[list[float], list[tuple[float, float]]]:
+    """Places across the range for step 2's spare filters: shelves log-spaced over
+    ``SPREAD_SHELVES_HZ`` .. ZamEQ2's top, peaks over ``SPREAD_PEAKS_HZ`` .. top (bw
+    ``SPREAD_BW``)."""
+    top = min(ZAM_FREQ_MAX_HZ, 0.45 * sr)
+    n_peaks = sum(1 for _, key in spare if FILTERS[key][3])
+    n_shelves = len(spare) - n_peaks
+    shelves = [SPREAD_SHELVES_HZ * (top / SPREAD_SHELVES_HZ) ** ((k + 0.5) / n_shelves)
+               for k in range(n_shelves)]
+    peaks = [(SPREAD_PEAKS_HZ * (top / SPREAD_PEAKS_HZ) ** ((k + 0.5) / n_peaks), SPREAD_BW)
+             for k in range(n_peaks)]
+    return shelves, peaks
+
+
+def _near_top(sr: float) -> tuple[list[float], list[tuple[float, float]]]:
+    """Places near ZamEQ2's top for step 3's spare filters (``SPARE_SHELVES``,
+    ``SPARE_PEAKS``)."""
+    top = min(ZAM_FREQ_MAX_HZ, 0.45 * sr)
+    return ([top * ratio for ratio in SPARE_SHELVES],
+            [(top * ratio, bw) for ratio, bw in SPARE_PEAKS])
+
+
+def _gains_then_all(grid: Grid, insts: list[dict[str, float]],
+                    filters: Sequence[tuple[int, str]], target_db: np.ndarray,
+                    budget_db: np.ndarray, weights: np.ndarray | None
+                    ) -> list[tuple[float, object]]:
+    """Two candidates: the gains of ``filters`` alone (close to a linear problem: one
+    answer), then everything from there (shapes held by ``SHAPE_RIDGE``)."""
+    out: list[tuple[float, object]] = []
+    v, w = insts, weights
+    for gains_only in (filters, ()):
+        p = _Params(grid, v, filters, target_db, budget_db, gains_only)
+        p.ridge = SHAPE_RIDGE * p.shape
+        x, m, w = _minimax(p, w)
+        v = p.apply(x)
+        out.append((m, v))
+    return out
 
 
 def _fit_with_geq(grid: Grid, insts: list[dict[str, float]], total_db: np.ndarray,
                   budget_db: np.ndarray, worst: float, weights: np.ndarray | None) -> ZamFit:
     """3. The ZamGEQ31's top bands on what the ZamEQ2s left (started at its middle per band,
     and flat), fitted together with the ZamEQ2 filters of the top bands: those in use, and the
-    flat ones placed near ZamEQ2's top frequency. First their gains alone (a nearly linear
-    problem), then everything from there. Candidates in order: step 2 as it is, then per GEQ
+    flat ones placed near ZamEQ2's top. Candidates in order: step 2 as it is, then per GEQ
     start the gains-only fit and the full one."""
     eq2_db = zam_eq2_curve_db(insts, grid.freqs, grid.sr)
     top = sorted({f for band in TOP_BANDS for f in SHARES[band] if f[0] < len(insts)})
-    placed, spare = _spares(insts, top, grid.sr)
+    placed = _placed(insts, _flat(insts, top), *_near_top(grid.sr))
     filters = _in_use(placed, top)
     gi = len(insts)
     rest = [dict(u) for u in placed]  # the filters that stay as they are (and the masters)
@@ -413,19 +460,14 @@ def _fit_with_geq(grid: Grid, insts: list[dict[str, float]], total_db: np.ndarra
         rest[i][FILTERS[key][2]] = 0.0
     rest_db = zam_eq2_curve_db(rest, grid.freqs, grid.sr)
     filters += [(gi, key) for key in geq_keys(grid.sr)]
-    candidates: list[tuple[float, object]] = [(worst, (insts, dict(GEQ_FLAT)))]
+    candidates: list[tuple[float, object]] = [(worst, insts + [dict(GEQ_FLAT)])]
     for geq in (_geq_start(grid, total_db - eq2_db), dict(GEQ_FLAT)):
         if candidates[0][0] <= WIN_TOL_DB:
             break  # nothing can beat it by more than the tolerance
-        v, w = placed + [geq], weights
-        for gains_only in (filters, ()):
-            p = _Params(grid, v, filters, total_db - rest_db, budget_db, gains_only)
-            p.ridge = SHAPE_RIDGE * p.shape
-            x, m, w = _minimax(p, w)
-            v = p.apply(x)
-            candidates.append((m, (v[:gi], v[gi])))
-    m, (eq2, geq) = _pick(candidates)  # type: ignore[misc]
-    return ZamFit(eq2, geq, m)
+        candidates += _gains_then_all(grid, placed + [geq], filters, total_db - rest_db,
+                                      budget_db, weights)
+    m, fitted = _pick(candidates)
+    return ZamFit(fitted[:gi], fitted[gi], m)  # type: ignore[index]
 
 
 def fit_zam_eq2(band_curves_db: Mapping[str, np.ndarray], bands: Mapping[str, Mapping[str, float]],
@@ -470,7 +512,15 @@ def fit_zam_eq2(band_curves_db: Mapping[str, np.ndarray], bands: Mapping[str, Ma
     weights = None
     if worst > WIN_TOL_DB:  # 2. everything together; the unpolished result first
         x, polished, weights = _minimax(p)
-        worst, insts = _pick([(worst, insts), (polished, p.apply(x))])  # type: ignore[assignment]
+        candidates: list[tuple[float, object]] = [(worst, insts), (polished, p.apply(x))]
+        all_filters = [(i, key) for i in range(len(insts)) for key in FILTERS]
+        spare = _flat(insts, all_filters)
+        if spare and not with_geq and min(m for m, _ in candidates) > WIN_TOL_DB:
+            # the flat bands' filters join, spread out (step 3 has its own near the top)
+            placed = _placed(candidates[1][1], spare, *_spread(spare, sample_rate_hz))
+            candidates += _gains_then_all(grid, placed, all_filters, p.target, budget,
+                                          weights)
+        worst, insts = _pick(candidates)  # type: ignore[assignment]
     fit = _fit_with_geq(grid, insts, total, budget, worst, weights) if with_geq else \
         ZamFit(insts, None, worst)
     return ZamFit(quiet_peak_slots(fit.eq2, sample_rate_hz), fit.geq, fit.worst_db)
