@@ -146,9 +146,11 @@ LPF_STARTS = (
 GEQ_FIT_BANDS = (26, 27, 28, 29)  # ZamGEQ31's bands the fit uses: 8.9 .. 22.4 kHz
 GEQ_EDGE_MARGIN = 1.02  # a GEQ band's start looks this far inside its edges
 TOP_BANDS = ("peak2", "high_shelf", "peak3", "lpf")  # their filters are polished with the GEQ
-SPARE_SHELVES = (1.0, 0.71, 0.5, 0.84, 0.6, 0.42)  # flat top shelves join step 3 here (x top)
+# flat top filters join step 3 here, in turn: shelves at these x ZamEQ2's top, peaks at
+# (frequency x top, bw); as many as the top bands have (6 high shelves, 8 peaks)
+SPARE_SHELVES = (1.0, 0.71, 0.5, 0.84, 0.6, 0.42)
 SPARE_PEAKS = ((1.0, 1.0), (0.8, 2.0), (1.0, 3.0), (0.63, 1.0), (0.8, 1.0), (1.0, 2.0),
-               (0.5, 2.0), (0.71, 3.0))  # flat top peaks: (frequency x top, bw)
+               (0.5, 2.0), (0.71, 3.0))
 SPREAD_SHELVES_HZ, SPREAD_PEAKS_HZ, SPREAD_BW = 60.0, 30.0, 1.5  # step 2's spare filters
 
 
@@ -512,7 +514,7 @@ def fit_zam_eq2(band_curves_db: Mapping[str, np.ndarray], bands: Mapping[str, Ma
     weights = None
     if worst > WIN_TOL_DB:  # 2. everything together; the unpolished result first
         x, polished, weights = _minimax(p)
-        candidates: list[tuple[float, object]] = [(worst, insts), (polished, p.apply(x))]
+        candidates = [(worst, insts), (polished, p.apply(x))]
         all_filters = [(i, key) for i in range(len(insts)) for key in FILTERS]
         spare = _flat(insts, all_filters)
         if spare and not with_geq and min(m for m, _ in candidates) > WIN_TOL_DB:

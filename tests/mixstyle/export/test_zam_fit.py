@@ -180,3 +180,11 @@ def test_the_solver_fits_exactly_and_stops_at_a_bound():
     gradient = np.sum(jac(held) * fun(held)[:, None], axis=0)
     assert held[0] == 2.0 and gradient[0] < -1e-3  # the cost falls beyond the bound
     assert np.abs(gradient[1:]).max() < 1e-4 * np.abs(gradient[0])
+
+
+def test_there_is_a_place_for_every_spare_top_filter():
+    """Step 3 places each flat filter of the top bands at one of the fixed places."""
+    top = {f for band in zam_fit.TOP_BANDS for f in zam_fit.SHARES[band]}
+    shelves = [f for f in top if FILTERS[f[1]][3] is None]
+    assert len(shelves) <= len(zam_fit.SPARE_SHELVES)
+    assert len(top) - len(shelves) <= len(zam_fit.SPARE_PEAKS)
