@@ -5,7 +5,7 @@ Material: ``BATCH_SONGS`` demo mixes of ``BATCH_SECONDS`` s (an album's worth; a
 producer's sessions, cached like master_bench's). Each variant is the whole ``mixstyle master``
 command as a user runs it (interpreter, imports, profile, inputs, mastering, report), into an
 empty folder: 1 vs 2 local workers, then 1 vs 2 workers of a real local Dask cluster
-(``dask scheduler`` + ``dask worker`` processes with ``--preload mixstyle.master_worker``,
+(``dask scheduler`` + ``dask worker`` processes with ``--preload mixstyle.mastering.worker``,
 started and warm before the timing, as a cluster exists before a batch is sent to it).
 
 The machine may be shared: for every run the CPU time that other processes used meanwhile is
@@ -35,7 +35,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from mixstyle.master_batch import read_report
+from mixstyle.mastering.batch import read_report
 
 BATCH_SONGS = 16
 BATCH_SECONDS = 180.0
@@ -177,7 +177,7 @@ def _speed_rows(label: str, times: dict[str, list[float]], others: list[float], 
 _STARTUP = """
 import json, time
 t0 = time.perf_counter()
-import mixstyle.master_worker as w
+import mixstyle.mastering.worker as w
 t1 = time.perf_counter()
 w.warm_up()
 print(json.dumps({"imports": t1 - t0, "warm_up": time.perf_counter() - t1}))
@@ -198,7 +198,7 @@ def _startup() -> dict[str, Any]:
         got = dict(json.loads(out), interpreter=bare)
         best = {k: min(v, best.get(k, math.inf)) for k, v in got.items()}
     trace = subprocess.run([sys.executable, "-X", "importtime", "-c",
-                            "import mixstyle.master_worker"], check=True, cwd=REPO,
+                            "import mixstyle.mastering.worker"], check=True, cwd=REPO,
                            capture_output=True, text=True).stderr
     top: dict[str, float] = {}  # module -> cumulative seconds (its own imports included)
     by: dict[str, str] = {}     # module -> the nearest of our modules that imported it
@@ -225,7 +225,7 @@ def batch_rows(profile: Path, work: Path,
                cache: Path = Path(os.environ.get("MIXSTYLE_BENCH_CACHE", "/tmp")) /
                "mixstyle_master_bench") -> list[dict[str, Any]]:
     from dsp.loudness import integrated_loudness  # noqa: F401  (numba caches for _measure)
-    from mixstyle.audio_io import audio_info
+    from mixstyle.io.audio import audio_info
     mixes = batch_mixes(cache)
     audio_s = sum(audio_info(m).duration_seconds for m in mixes)
     st = _startup()
@@ -244,9 +244,9 @@ def batch_rows(profile: Path, work: Path,
     except ImportError:
         return rows + [_row("batch on Dask", math.nan, None, ">= 1.8", "x",
                             "dask[distributed] not installed")]
-    from mixstyle.cluster import LocalCluster
+    from mixstyle.io.cluster import LocalCluster
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    preload = ("mixstyle.master_worker",)
+    preload = ("mixstyle.mastering.worker",)
     with LocalCluster(work / "dask1", 1, preload, env) as c1, \
             LocalCluster(work / "dask2", 2, preload, env) as c2:
         pids = {name: (lambda c=c: [p.pid for p in c.procs] + list(c.worker_pids().values()))

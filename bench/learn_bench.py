@@ -32,7 +32,7 @@ def _song(seed: int, seconds: float) -> np.ndarray:
 
 
 def _write(root: Path, songs: int, seconds: float) -> None:
-    from mixstyle.audio_io import write_audio_atomic
+    from mixstyle.io.audio import write_audio_atomic
     for k in range(songs):
         stems = _song(k, seconds)
         folder = root / f"song{k:02d}"

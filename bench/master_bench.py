@@ -29,10 +29,11 @@ import numpy as np
 from dsp.eq import eq_curve_db
 from dsp.loudness import integrated_loudness, true_peak_dbtp
 from dsp.params import MASTER
-from mixstyle.audio_io import read_audio
-from mixstyle.master_batch import Job, batch_settings, master_file, read_report, settings_hash
-from mixstyle.master_fit import EQ_NAMES
-from mixstyle.mastering import load_master_profile, learn_master, save_master_profile
+from mixstyle.io.audio import read_audio
+from mixstyle.mastering.batch import Job, batch_settings, master_file, read_report, settings_hash
+from mixstyle.mastering.fit import EQ_NAMES
+from mixstyle.mastering.learn import learn_master
+from mixstyle.mastering.profile import load_master_profile, save_master_profile
 
 PRODUCER = "ben"
 SONGS = 4

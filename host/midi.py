@@ -25,6 +25,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Protocol
 
+from dsp.ccmap import cc_to_value as convert
 from dsp.errors import HostError, ParameterError
 from dsp.params import MASTER, TRACK, ParamSpec, spec
 from host.control import NOT_LIVE, Control
@@ -34,7 +35,6 @@ BUTTONS = ("transport:play", "transport:stop", "transport:toggle", "freeze", "re
 
 def cc_to_value(p: ParamSpec, cc: int) -> float:
     """CC 0..127 -> parameter value through the table's range and scale."""
-    from mixstyle.ccmap import cc_to_value as convert
     return float(convert(p, cc))
 
 

@@ -9,11 +9,11 @@ inserts) the two renders are the same audio.
 from __future__ import annotations
 
 import os
-import tempfile
 
 import numpy as np
 
 from dsp.errors import HostError
+from dsp.files import atomic_path
 from host.engine import Engine
 
 
@@ -52,15 +52,8 @@ def render_to_file(engine: Engine, path: str, seconds: float | None = None) -> n
     if not os.path.isdir(folder):
         raise HostError(f"cannot write render {path!r}: folder {folder!r} does not exist")
     ext = os.path.splitext(path)[1].lower() or ".wav"
-    fd, tmp = tempfile.mkstemp(prefix=".render-", suffix=ext, dir=folder)
-    os.close(fd)
-    try:
-        kwargs = {"bit_depth": 32} if ext in (".wav", ".aiff", ".aif") else {}
-        with AudioFile(tmp, "w", engine.sample_rate, 2, **kwargs) as f:
+    kwargs = {"bit_depth": 32} if ext in (".wav", ".aiff", ".aif") else {}
+    with atomic_path(path) as tmp:
+        with AudioFile(str(tmp), "w", engine.sample_rate, 2, **kwargs) as f:
             f.write(audio)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
     return audio

@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from dsp.errors import HostError
+from dsp.files import write_text_atomic
 from dsp.params import (MASTER_NAMES, TRACK_NAMES, ConsoleSetting, setting_from_dict,
                         setting_to_dict)
 from host.control import MASTER_TARGET
@@ -122,17 +122,7 @@ def save_session(path: str, session: HostSession) -> None:
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise HostError(f"cannot save session {path!r}: folder {folder!r} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=".session-", suffix=".json.tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    write_text_atomic(path, text)
 
 
 def load_session(path: str) -> HostSession:

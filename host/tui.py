@@ -12,7 +12,6 @@ import os
 import select
 import sys
 import time
-from pathlib import Path
 from typing import Any, Callable, Sequence, TextIO
 
 import numpy as np
@@ -39,11 +38,9 @@ def load_stems_dir(stems_dir: str) -> list[TrackSource]:
     if not files:
         raise HostError(f"stems folder {stems_dir!r} has no audio files "
                         f"({', '.join(AUDIO_EXTENSIONS)})")
-    from mixstyle.roles import ROLES_FILE, assign_roles, load_roles_override
+    from mixstyle.profile.roles import stem_roles
     names = [os.path.splitext(f)[0] for f in files]
-    override = os.path.join(stems_dir, ROLES_FILE)
-    roles = assign_roles(names, load_roles_override(Path(override))
-                         if os.path.isfile(override) else {})
+    roles = stem_roles(stems_dir, names)
     return [TrackSource(n, path=os.path.join(stems_dir, f), role=roles[n])
             for n, f in zip(names, files)]
 

@@ -42,7 +42,7 @@ def match_tracks(setting: Any, names: Sequence[str]) -> ConsoleSetting:
 
 
 def profile_predictor(profile: Any, sample_rate: float) -> Predict:
-    """Adapt ``mixstyle.profile.Profile.predict(stems (name, role, audio), sample_rate)`` to the
+    """Adapt ``mixstyle.profile.predict.Profile.predict(stems (name, role, audio), sample_rate)`` to the
     worker's ``predict(list of (role, audio))``; tracks come back matched by order."""
     def predict(stems: list[tuple[str, np.ndarray]]) -> ConsoleSetting:
         named = [(f"track{i}", role, audio) for i, (role, audio) in enumerate(stems)]

@@ -88,7 +88,7 @@ def _learn(args: argparse.Namespace) -> int:
     bars.close()
     print(f"profile written to {args.out} ({len(card['trained_on'])} songs)")
     if card["held_out_score"]:
-        from mixstyle.evaluate import format_table
+        from mixstyle.evaluate.score import format_table
         print(format_table(card["held_out_score"], "held-out songs: " +
                            ", ".join(card["held_out_songs"])))
     return 0
@@ -96,10 +96,10 @@ def _learn(args: argparse.Namespace) -> int:
 
 @command("mix")
 def _mix(args: argparse.Namespace) -> int:
-    from mixstyle.audio_io import write_audio_atomic, write_text_atomic
+    from mixstyle.io.audio import write_audio_atomic, write_text_atomic
     from mixstyle.export.json_export import setting_json
-    from mixstyle.mixdown import predict_stems
-    from mixstyle.profile import load_profile
+    from mixstyle.profile.mixdown import predict_stems
+    from mixstyle.profile.store import load_profile
     pred = predict_stems(load_profile(args.profile), args.stems_dir, args.sample_rate,
                          args.strength, on_warning=_warn)
     result = pred.render()
@@ -115,7 +115,8 @@ def _mix(args: argparse.Namespace) -> int:
 
 @command("evaluate")
 def _evaluate(args: argparse.Namespace) -> int:
-    from mixstyle.evaluate import evaluate_profile, format_table, leave_one_out
+    from mixstyle.evaluate.held_out import leave_one_out
+    from mixstyle.evaluate.score import evaluate_profile, format_table
     bars = _Bars(not args.quiet)
     if args.profile:
         summary = evaluate_profile(Path(args.sessions), Path(args.profile), progress=bars)
@@ -126,14 +127,14 @@ def _evaluate(args: argparse.Namespace) -> int:
     bars.close()
     print(format_table(summary, title))
     if args.json:
-        from mixstyle.audio_io import write_text_atomic
+        from mixstyle.io.audio import write_text_atomic
         write_text_atomic(Path(args.json), json.dumps(summary, indent=2))
     return 0
 
 
 @command("demo")
 def _demo(args: argparse.Namespace) -> int:
-    from mixstyle.demo_run import run_demo
+    from mixstyle.demo.run import run_demo
     return run_demo(Path(args.out), Path(args.profile), songs=args.songs, seed=args.seed)
 
 
@@ -143,7 +144,7 @@ def _host(args: argparse.Namespace) -> int:
     from host.worker import profile_predictor
     profile = None
     if args.profile:
-        from mixstyle.profile import load_profile
+        from mixstyle.profile.store import load_profile
         profile = load_profile(args.profile)
     if args.render:
         return _host_render(args, profile)
@@ -161,9 +162,9 @@ def _host_render(args: argparse.Namespace, profile: object) -> int:
     real-time engine plays them block by block into the file: the two renders are the same."""
     from host.reader import TrackSource
     from host.tui import run_host
-    from mixstyle.audio_io import audio_info
-    from mixstyle.mixdown import fixed_gain, predict_stems
-    from mixstyle.sessions import load_stem_set
+    from mixstyle.io.audio import audio_info
+    from mixstyle.profile.mixdown import fixed_gain, predict_stems
+    from mixstyle.sessions.load import load_stem_set
     if profile is not None:
         pred = predict_stems(profile, args.stems_dir, args.sample_rate, on_warning=_warn)
         stems, rate = pred.stems, pred.sample_rate_hz
@@ -184,7 +185,7 @@ def _host_render(args: argparse.Namespace, profile: object) -> int:
 
 @command("master")
 def _master(args: argparse.Namespace) -> int:
-    from mixstyle.mastering import master_command
+    from mixstyle.mastering.batch import master_command
     bars = _Bars(not args.quiet)
     code = master_command(args.inputs, args.profile, args.out, target_lufs=args.target_lufs,
                           ceiling_dbtp=args.ceiling_dbtp, workers=args.workers,
@@ -196,8 +197,8 @@ def _master(args: argparse.Namespace) -> int:
 @command("export")
 def _export(args: argparse.Namespace) -> int:
     from mixstyle.export import export
-    from mixstyle.mixdown import predict_stems
-    from mixstyle.profile import load_profile
+    from mixstyle.profile.mixdown import predict_stems
+    from mixstyle.profile.store import load_profile
     pred = predict_stems(load_profile(args.profile), args.stems_dir, args.sample_rate,
                          args.strength, on_warning=_warn)
     result = export(pred.setting, [(s.name, s.path) for s in pred.stems], args.format, args.out,
@@ -211,7 +212,7 @@ def _export(args: argparse.Namespace) -> int:
 
 @command("report")
 def _report(args: argparse.Namespace) -> int:
-    from mixstyle.report import write_report
+    from mixstyle.profile.report import write_report
     index = write_report(Path(args.profile), Path(args.out))
     print(f"report written to {index}")
     return 0

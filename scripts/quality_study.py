@@ -33,12 +33,15 @@ def main() -> int:
     import numpy as np
 
     from dsp.render import render
-    from mixstyle.dataset import load_records, record_features
-    from mixstyle.evaluate import metrics, predict_song, song_scores, summarise
-    from mixstyle.learn import LearnConfig, calibrate_ceiling, staged_excerpt
-    from mixstyle.profile import Profile
-    from mixstyle.sessions import load_sessions
-    from mixstyle.train import train
+    from mixstyle.evaluate.metrics import metrics
+    from mixstyle.evaluate.score import song_scores, summarise
+    from mixstyle.profile.ceiling import calibrate_ceiling
+    from mixstyle.profile.predict import Profile, predict_song
+    from mixstyle.sessions.load import load_sessions
+    from mixstyle.train.config import LearnConfig
+    from mixstyle.train.loop import train
+    from mixstyle.train.records import load_records, record_features
+    from mixstyle.train.songs import staged_excerpt
 
     cfg = LearnConfig()
     data = {}
@@ -61,8 +64,7 @@ def main() -> int:
         model, _ = train(recs, cfg.train, d["audio"])
         offset = calibrate_ceiling(model, [d["songs"][s] for s in d["train"][:n]],
                                    d["features"])
-        return Profile(folder=None, model=model,  # type: ignore[arg-type]
-                       meta={"ceiling_offset_db": offset})
+        return Profile(model, {"ceiling_offset_db": offset})
 
     for key in ("A", "B"):
         d = data[key]

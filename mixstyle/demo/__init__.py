@@ -2,7 +2,7 @@
 
 ``make_song`` writes one song's dry stems; ``PRODUCERS`` are three engineers with different
 tastes (pedalboard effects only, never mixstyle's console); ``make_sessions`` writes a producer's
-sessions (stems + mix + master) in the layout ``mixstyle.sessions`` reads.
+sessions (stems + mix + master) in the layout ``mixstyle.sessions.load`` reads.
 """
 
 from mixstyle.demo.producers import PRODUCERS, MixResult, Producer, RoleTaste

@@ -17,11 +17,11 @@ from pathlib import Path
 import numpy as np
 
 from dsp.errors import ParameterError
-from mixstyle.audio_io import read_audio, write_audio_atomic, write_text_atomic
+from mixstyle.io.audio import read_audio, write_audio_atomic, write_text_atomic
 from mixstyle.demo.producers import PRODUCERS, Producer
 from mixstyle.demo.songs import make_song
 from mixstyle.demo.styles import STYLES
-from mixstyle.roles import role_from_name
+from mixstyle.sessions.roles import role_from_name
 
 DECISIONS_FILE = "producer_decisions.json"
 

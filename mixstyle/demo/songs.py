@@ -21,7 +21,7 @@ import numpy as np
 
 from dsp.errors import MixstyleError, ParameterError
 from mixstyle.demo import _midi
-from mixstyle.audio_io import read_audio, write_audio_atomic
+from mixstyle.io.audio import read_audio, write_audio_atomic
 from mixstyle.demo.styles import (LEAD_REGISTERS, MAJOR_KEYS, MINOR_KEYS, STEM_ROLES, STYLES,
                                   Style, slot_of_program, stem_name_of)
 

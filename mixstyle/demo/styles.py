@@ -18,7 +18,7 @@ def slot_of_program(program: int) -> str | None:
 
 
 def stem_name_of(slot: str, program: int) -> str:
-    """File stem for an accompaniment part (named so mixstyle.roles finds its role)."""
+    """File stem for an accompaniment part (named so mixstyle.sessions.roles finds its role)."""
     if (slot == "synth" and 88 <= program <= 95) or (slot == "strings" and program >= 80):
         return "pad"
     if slot == "strings":

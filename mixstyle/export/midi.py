@@ -1,4 +1,4 @@
-"""A Standard MIDI File of CC automation lanes for the console (map: ``mixstyle.ccmap``).
+"""A Standard MIDI File of CC automation lanes for the console (map: ``dsp.ccmap``).
 
 Layout (type 1 file):
 
@@ -24,7 +24,7 @@ import mido
 from dsp.errors import ExportError
 from dsp.params import MASTER, TRACK, ConsoleSetting, section_specs, validate
 from dsp.validate import check_range, check_sample_rate
-from mixstyle.ccmap import CC_MAP, MASTER_CHANNEL, MAX_TRACKS, value_to_cc
+from dsp.ccmap import CC_MAP, MASTER_CHANNEL, MAX_TRACKS, value_to_cc
 from mixstyle.export.safe_zip import write_atomic
 
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 import os
 import re
 import stat
-import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +31,7 @@ import defusedxml.ElementTree as SafeET
 from defusedxml import DefusedXmlException
 
 from dsp.errors import ExportError
+from dsp.files import write_stream_atomic
 
 _MiB = 1024 * 1024
 
@@ -187,27 +187,13 @@ def parse_xml(data: bytes, where: str) -> Element:
 
 
 def write_atomic(path: str | os.PathLike[str], write: Callable[[IO[bytes]], None]) -> Path:
-    """Call ``write(file)`` on a temp file next to ``path``, fsync, then rename it over ``path``."""
+    """Call ``write(file)`` on a temp file next to ``path``, then put it in place atomically
+    (``dsp.files``); ExportError if the folder does not exist."""
     dest = Path(path)
     folder = dest.parent if str(dest.parent) else Path(".")
     if not folder.is_dir():
         raise ExportError(f"cannot write {dest}: folder {folder} does not exist")
-    mode = dest.stat().st_mode & 0o777 if dest.is_file() else 0o644
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=folder)
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, dest)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    return dest
+    return write_stream_atomic(dest, write)
 
 
 def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> Path:

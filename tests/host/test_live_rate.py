@@ -11,7 +11,7 @@ import pytest
 
 from host.jack_server import JackServer, jack_missing_reason
 from host.tui import load_stems_dir, playback_rate, run_host, stems_rate
-from mixstyle.audio_io import write_audio_atomic
+from mixstyle.io.audio import write_audio_atomic
 
 
 @pytest.fixture

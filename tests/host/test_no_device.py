@@ -9,7 +9,7 @@ import pytest
 
 import host.io as hio
 from dsp.errors import HostError
-from mixstyle.audio_io import write_audio_atomic
+from mixstyle.io.audio import write_audio_atomic
 from mixstyle.cli import main
 
 

@@ -18,7 +18,7 @@ def _dask_cluster(tmp_path_factory):
     pytest.importorskip("dask.distributed", reason="dask[distributed] is not installed")
     if not Path(sys.executable).with_name("dask").is_file():
         pytest.skip(f"no 'dask' command next to {sys.executable}")
-    from mixstyle.cluster import LocalCluster
+    from mixstyle.io.cluster import LocalCluster
     # the workers import the mixstyle of this checkout, on one BLAS thread like a fit
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(
         [str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])]),

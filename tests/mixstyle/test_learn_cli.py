@@ -20,7 +20,7 @@ import pytest
 
 from dsp.loudness import integrated_loudness
 from dsp.params import loads
-from mixstyle.audio_io import read_audio, write_audio_atomic
+from mixstyle.io.audio import read_audio, write_audio_atomic
 from mixstyle.cli import main
 from mixstyle.errors import ProfileError
 
@@ -83,7 +83,7 @@ def learned(tmp_path_factory):
     # two processes even on one core: the records must come from a real pool
     _CountingPool.made.clear()
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr("mixstyle.learn.ProcessPoolExecutor", _CountingPool)
+        mp.setattr("mixstyle.fit.pool.ProcessPoolExecutor", _CountingPool)
         assert main(["learn", str(sessions), "--out", str(profile), "--jobs", "2", *FAST]) == 0
     return {"root": root, "sessions": sessions, "profile": profile, "before": before,
             "stems": synthetic_stems, "pools": list(_CountingPool.made)}
@@ -160,8 +160,8 @@ def test_learn_again_fits_only_new_songs(learned, tmp_path):
 
 
 def test_training_is_deterministic(learned):
-    from mixstyle.dataset import load_records
-    from mixstyle.train import TrainConfig, train
+    from mixstyle.train.records import load_records
+    from mixstyle.train.loop import TrainConfig, train
     records = load_records(learned["profile"] / "songs")
     cfg = TrainConfig(epochs=15, audio_epochs=0, seed=3)
     a, _ = train(records, cfg)
@@ -196,10 +196,11 @@ def test_parallel_fits_equal_one_process(learned):
     exactly the same recorded settings."""
     from dataclasses import replace
 
-    from mixstyle.dataset import load_records
-    from mixstyle.learn import LearnConfig, fit_songs
-    from mixstyle.sessions import load_sessions
-    fits = [pool for pool in learned["pools"] if "_load_folder" in pool.ran]
+    from mixstyle.learn import LearnConfig
+    from mixstyle.sessions.load import load_sessions
+    from mixstyle.train.records import load_records
+    from mixstyle.train.songs import fit_songs
+    fits = [pool for pool in learned["pools"] if "load_folder" in pool.ran]
     assert len(fits) == 1 and fits[0].processes == 2 and len(fits[0].ran) == 4
     pooled = {r.song: r for r in load_records(learned["profile"] / "songs")}
     cfg = LearnConfig()
@@ -214,7 +215,7 @@ def test_parallel_fits_equal_one_process(learned):
 def test_ceiling_calibration_moves_the_predicted_ceiling(learned):
     """A profile's ceiling offset (learn's calibration for peak-normalising producers) lowers
     the predicted limiter ceiling by exactly that much, scaled by the strength."""
-    from mixstyle.profile import load_profile
+    from mixstyle.profile.store import load_profile
     profile = load_profile(learned["profile"])
     assert isinstance(profile.meta.get("ceiling_offset_db"), float)
     stems = [(r, r, a) for r, a in zip(("kick", "bass", "keys", "vocals"),
@@ -247,9 +248,9 @@ def test_record_features_predict_the_same_setting(learned):
     """learn's calibration and held-out scoring reuse the features each song record measured;
     the setting predicted from them is the one predicted from the audio (to float32 rounding),
     and a feature list for another number of stems is refused."""
-    from mixstyle.dataset import load_records, record_features
-    from mixstyle.profile import load_profile
-    from mixstyle.sessions import load_sessions
+    from mixstyle.train.records import load_records, record_features
+    from mixstyle.profile.store import load_profile
+    from mixstyle.sessions.load import load_sessions
     profile = load_profile(learned["profile"])
     songs = {s.name: s for s in load_sessions(learned["sessions"]).songs}
     for record in load_records(learned["profile"] / "songs"):

@@ -9,7 +9,7 @@ import pytest
 
 from dsp import params as P
 from dsp.errors import ExportError, ParameterError
-from mixstyle import ccmap
+from dsp import ccmap
 from mixstyle.export.json_export import export_json
 from mixstyle.export.midi import export_midi
 

@@ -1,0 +1,71 @@
+"""How close mixstyle's mixes come to the producer's real mixes, next to two baselines.
+
+Metrics (lower is better), each comparing a mix with the producer's mix of the same stems:
+- ``band_error_db``: mean |level difference| in 30 log-spaced bands (20 Hz-20 kHz) per 93 ms
+  frame of the mid signal (L+R)/2 -- tone and balance as they move through the song (stereo
+  placement is measured by the width error, not twice);
+- ``mrstft``: multi-resolution STFT distance (spectral convergence + log magnitude);
+- ``loudness_error_lu``: |integrated loudness difference| (BS.1770);
+- ``width_error_db``: |difference of side/mid energy ratio| -- stereo width.
+
+Baselines: ``plain_sum`` (the stems summed, matched in loudness to the producer's mix) and
+``automix`` (a generic equal-loudness automix: every stem to the same loudness, summed, brought to
+-14 LUFS with a -1 dBFS limiter). ``closed`` is the share of the plain sum's band error that the
+learned mix removes.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from dsp.limiter import Limiter
+from dsp.loudness import integrated_loudness
+from mixstyle.fit.staging import stage_gain_db
+from mixstyle.twin import losses
+
+METRICS = ("band_error_db", "mrstft", "loudness_error_lu", "width_error_db")
+AUTOMIX_LUFS = -14.0
+
+
+def _width_db(x: np.ndarray) -> float:
+    mid = 0.5 * (x[0].astype(np.float64) + x[1])
+    side = 0.5 * (x[0].astype(np.float64) - x[1])
+    return 10 * math.log10((np.sum(side ** 2) + 1e-12) / (np.sum(mid ** 2) + 1e-12))
+
+
+def _lufs(x: np.ndarray, sr: float) -> float:
+    v = integrated_loudness(x.astype(np.float32), sr)
+    return v if math.isfinite(v) else -70.0
+
+
+def metrics(est: np.ndarray, ref: np.ndarray, sample_rate: float) -> dict[str, float]:
+    n = min(est.shape[-1], ref.shape[-1])
+    e = torch.from_numpy(np.ascontiguousarray(est[:, :n], dtype=np.float32))
+    r = torch.from_numpy(np.ascontiguousarray(ref[:, :n], dtype=np.float32))
+    with torch.no_grad():
+        band = float(losses.band_db(e.mean(dim=0, keepdim=True), r.mean(dim=0, keepdim=True),
+                                    sample_rate))
+        mr = float(losses.mrstft(e, r))
+    return {"band_error_db": band, "mrstft": mr,
+            "loudness_error_lu": abs(_lufs(est[:, :n], sample_rate) - _lufs(ref[:, :n],
+                                                                            sample_rate)),
+            "width_error_db": abs(_width_db(est[:, :n]) - _width_db(ref[:, :n]))}
+
+
+def plain_sum(stems: np.ndarray, ref: np.ndarray, sample_rate: float) -> np.ndarray:
+    total = stems.sum(axis=0)
+    gain_db = _lufs(ref, sample_rate) - _lufs(total, sample_rate)
+    return (total * 10 ** (gain_db / 20)).astype(np.float32)
+
+
+def automix(stems: np.ndarray, sample_rate: float) -> np.ndarray:
+    staged = [s * 10 ** (stage_gain_db(_lufs(s, sample_rate)) / 20) for s in stems]
+    total = np.sum(staged, axis=0).astype(np.float32)
+    total *= 10 ** ((AUTOMIX_LUFS - _lufs(total, sample_rate)) / 20)
+    lim = Limiter(sample_rate, ceiling_db=-1.0)
+    out = lim.process(np.concatenate([total, np.zeros((2, lim.latency_samples), np.float32)],
+                                     axis=1).astype(np.float32), sample_rate)
+    return out[:, lim.latency_samples:]

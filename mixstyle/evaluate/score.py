@@ -1,0 +1,76 @@
+"""Scores per song and over songs: the learned mix against the producer's, next to the
+baselines (``metrics``); ``evaluate_profile`` scores a profile on a sessions folder.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from dsp.render import render
+from mixstyle.errors import SessionError
+from mixstyle.evaluate.metrics import METRICS, automix, metrics, plain_sum
+from mixstyle.profile.predict import Profile, predict_song
+from mixstyle.profile.store import load_profile
+from mixstyle.sessions.load import Song, load_sessions
+from mixstyle.train.features import SongFeatures
+
+
+def song_scores(song: Song, setting) -> dict[str, dict[str, float]]:
+    stems = np.stack([s.audio for s in song.stems])
+    learned = render(stems, song.sample_rate, setting).audio
+    return {"learned": metrics(learned, song.mix, song.sample_rate),
+            "plain_sum": metrics(plain_sum(stems, song.mix, song.sample_rate), song.mix,
+                                 song.sample_rate),
+            "automix": metrics(automix(stems, song.sample_rate), song.mix, song.sample_rate)}
+
+
+def summarise(per_song: dict[str, dict[str, dict[str, float]]]) -> dict:
+    out: dict = {}
+    for system in ("learned", "plain_sum", "automix"):
+        out[system] = {m: float(np.mean([s[system][m] for s in per_song.values()]))
+                       for m in METRICS}
+    out["closed"] = 1.0 - out["learned"]["band_error_db"] / max(out["plain_sum"]["band_error_db"],
+                                                                 1e-9)
+    out["songs"] = len(per_song)
+    return out
+
+
+def score_songs(model, songs: Sequence[Song], meta: dict | None = None,
+                features: Mapping[str, SongFeatures] | None = None) -> dict:
+    """Held-out score of a freshly trained network (used by ``learn``); ``features``: song name
+    -> the features already measured on its stems (from its record)."""
+    prof = Profile(model, meta or {})
+    features = features or {}
+    per = {s.name: song_scores(s, predict_song(prof, s, features=features.get(s.name)))
+           for s in songs}
+    return summarise(per)
+
+
+def format_table(summary: dict, title: str = "") -> str:
+    rows = [title] if title else []
+    rows.append(f"{'metric':<20}{'learned':>10}{'plain sum':>11}{'automix':>10}")
+    for m in METRICS:
+        rows.append(f"{m:<20}{summary['learned'][m]:>10.3f}{summary['plain_sum'][m]:>11.3f}"
+                    f"{summary['automix'][m]:>10.3f}")
+    rows.append(f"closed {100 * summary['closed']:.0f}% of the plain sum's band error over "
+                f"{summary['songs']} song(s)")
+    return "\n".join(rows)
+
+
+def evaluate_profile(sessions, profile_dir, progress=None, max_seconds: float = 30.0) -> dict:
+    """Score a profile on every song of SESSIONS (songs it was trained on count too: say so)."""
+    profile = load_profile(profile_dir)
+    report = load_sessions(sessions, max_seconds=max_seconds)
+    per = {}
+    for k, song in enumerate(report.songs):
+        per[song.name] = song_scores(song, predict_song(profile, song))
+        if progress:
+            progress("evaluate", k + 1, len(report.songs))
+    if not per:
+        raise SessionError(f"{sessions}: no usable songs to evaluate")
+    out = summarise(per)
+    out["per_song"] = per
+    out["trained_on"] = sorted(set(per) & set(profile.meta.get("songs", [])))
+    return out

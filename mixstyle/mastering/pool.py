@@ -1,0 +1,108 @@
+"""Local worker processes for ``mixstyle master --workers N``: N - 1 spawned processes, and the
+command's own process as the N-th, take files from one queue, each the next file when it is
+free (no process waits with a file queued while another is idle, so a batch ends evenly).
+
+The processes are spawned before the command loads anything, so their start-up -- imports,
+numba caches, a warm-up (``mixstyle.mastering.worker``) -- runs while the command reads the profile,
+lists the inputs and starts up itself. This module imports nothing heavy.
+
+A worker that dies (killed, out of memory) costs only the file it had: that file gets an error
+row (the next run tries it again) and the others go on. Workers die with the command (Linux:
+``PR_SET_PDEATHSIG``), so a killed command leaves none mastering files nobody will report.
+"""
+
+from __future__ import annotations
+
+import queue
+from multiprocessing.connection import Connection, wait
+from typing import Any, Callable, Iterator, TypeVar
+
+J = TypeVar("J")
+Row = dict[str, Any]
+JOIN_TIMEOUT_S = 5.0
+
+
+def _serve(tasks: Any, results: Connection) -> None:
+    """The spawned process's entry (importing the worker module only here, in the child)."""
+    from mixstyle.mastering.worker import serve
+    serve(tasks, results)
+
+
+class LocalWorkers:
+    """``processes`` worker processes, started at once; ``run`` gives them (and this process)
+    the jobs; ``close`` ends them."""
+
+    def __init__(self, processes: int) -> None:
+        import multiprocessing
+        ctx = multiprocessing.get_context("spawn")  # no inherited threads or locks
+        self.tasks = ctx.Queue()
+        self.procs: list[Any] = []
+        self.conns: list[Connection] = []
+        for _ in range(processes):
+            reader, writer = ctx.Pipe(duplex=False)  # one per worker: no shared write lock
+            proc = ctx.Process(target=_serve, args=(self.tasks, writer), daemon=True,
+                               name="mixstyle-master-worker")
+            proc.start()
+            writer.close()
+            self.procs.append(proc)
+            self.conns.append(reader)
+
+    def run(self, jobs: list[J], master: Callable[[J], Row],
+            died: Callable[[J], Row]) -> Iterator[Row]:
+        """A row for every job, as each finishes; this process masters with ``master`` too.
+        A worker that dies holding a job yields ``died(job)`` for it."""
+        for item in enumerate(jobs):
+            self.tasks.put(item)
+        for _ in range(len(self.procs) + 1):  # one end mark per process, this one included
+            self.tasks.put(None)
+        left = dict(enumerate(jobs))
+        held: dict[Connection, int] = {}
+        listening = list(self.conns)
+        taking = True
+        while left:
+            for conn in wait(listening, timeout=0 if taking else 0.5) if listening else ():
+                try:
+                    kind, index, row = conn.recv()  # type: ignore[union-attr]
+                except (EOFError, OSError):  # the worker is gone; if it held a job, it died
+                    listening.remove(conn)  # type: ignore[arg-type]
+                    index = held.pop(conn, None)  # type: ignore[arg-type]
+                    if index is not None and index in left:
+                        yield died(left.pop(index))
+                    continue
+                if kind == "took":
+                    held[conn] = index  # type: ignore[index]
+                else:
+                    held.pop(conn, None)  # type: ignore[arg-type]
+                    if left.pop(index, None) is not None:
+                        yield row
+            if taking:
+                try:
+                    item = self.tasks.get(timeout=0.05)
+                except queue.Empty:
+                    continue
+                if item is None:
+                    taking = False
+                    continue
+                index, job = item
+                left.pop(index)
+                yield master(job)
+            elif not listening:
+                # every worker has gone and the queue is empty: a job still left was taken by a
+                # worker killed before it could say so; it is done here
+                for index in sorted(left):
+                    yield master(left.pop(index))
+
+    def close(self) -> None:
+        """Stop the workers. None holds a job once ``run`` has given every job its row (one
+        may still be starting up: a short batch does not wait for it)."""
+        self.tasks.cancel_join_thread()  # never wait at exit on jobs nobody will take
+        for proc in self.procs:
+            if proc.is_alive():
+                proc.terminate()
+                proc.join(JOIN_TIMEOUT_S)
+            if proc.is_alive():
+                proc.kill()
+                proc.join()
+        for conn in self.conns:
+            conn.close()
+        self.tasks.close()

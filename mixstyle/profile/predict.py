@@ -1,0 +1,128 @@
+"""Inference: ``Profile`` turns new stems into a console setting with the trained network.
+What the host and ``mixstyle mix`` run; it imports no training code (the network, its features
+and the balance measure only).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from dsp.loudness import integrated_loudness
+from dsp.params import MASTER, TRACK, ConsoleSetting, TrackSetting, spec, validate
+from mixstyle.errors import ProfileError
+from mixstyle.fit.staging import stage_gain_db
+from mixstyle.sessions.load import Song
+from mixstyle.train.balance import BUS, LEVEL, PAN_SIDE, assign_sides, output_gains
+from mixstyle.train.features import SongFeatures, role_index, song_features
+from mixstyle.train.model import I_LEVEL, I_SIDE, PREDICTED_MASTER, PREDICTED_TRACK, MixNet
+
+_FADER = spec(TRACK, "output_gain_db")
+
+
+@dataclass
+class Profile:
+    """A trained network and its metadata; ``folder`` is where it was loaded from (None for a
+    network trained just now and not saved, e.g. a held-out model being scored)."""
+    model: MixNet
+    meta: dict[str, Any]
+    folder: Path | None = None
+
+    def predict(self, stems: Sequence[tuple[str, str, np.ndarray]], sample_rate: float,
+                strength: float = 1.0, features: SongFeatures | None = None) -> ConsoleSetting:
+        """Console setting for new stems ``(name, role, audio (2, n))`` at ``sample_rate``.
+
+        ``strength`` 0 gives the neutral console (the plain sum), 1 the full learned style;
+        in between, every parameter moves along the table's normalised scale. ``features``
+        (per stem, then of their sum) may be given when already measured on these very stems
+        (a song record's), saving their computation.
+
+        The setting is rate-independent (Hz, ms, dB) and meant to be rendered at
+        ``sample_rate``: the model's features are measured at the fixed analysis rate
+        (``features.ANALYSIS_RATE_HZ``, 44.1 kHz, the stems resampled to it), while the faders
+        (``balance.output_gains``) and the loudness of the plain sum are measured on the stems
+        as they are, through strips running at ``sample_rate``.
+        """
+        if not 0.0 <= strength <= 1.0 or math.isnan(strength):
+            raise ProfileError(f"strength = {strength}: allowed 0 .. 1")
+        if not stems:
+            raise ProfileError("no stems to mix")
+        if features is None:
+            features = song_features([a for _, _, a in stems], sample_rate)
+        per_stem, sum_features = features
+        if len(per_stem) != len(stems):
+            raise ProfileError(f"{len(per_stem)} stem feature vectors for {len(stems)} stems")
+        feats = torch.tensor(np.stack([f.vector for f in per_stem]))
+        song = torch.tensor(sum_features.vector)[None]
+        roles = torch.tensor([[role_index(r) for _, r, _ in stems]])
+        mask = torch.ones(1, len(stems), dtype=torch.bool)
+        with torch.no_grad():
+            tu, mu = self.model(feats[None], roles, mask, song)
+        full = []   # the learned setting at full strength; the faders follow from it
+        for i in range(len(stems)):
+            values = {p.name: float(np.clip(p.denormalise(float(tu[0, i, j])), p.min, p.max))
+                      for j, p in enumerate(PREDICTED_TRACK)}
+            values["input_gain_db"] = stage_gain_db(per_stem[i].loudness_lufs)
+            full.append(values)
+        levels = [float(LEVEL.denormalise(float(v))) for v in tu[0, :, I_LEVEL]]
+        sides = [float(PAN_SIDE.denormalise(float(v))) for v in tu[0, :, I_SIDE]]
+        for values, pan in zip(full, assign_sides([v["pan"] for v in full], sides, levels)):
+            values["pan"] = pan
+        bus = float(BUS.denormalise(float(mu[0, len(PREDICTED_MASTER)])))
+        faders = output_gains([a for _, _, a in stems], sample_rate, full, levels, bus)
+        tracks = []
+        for i, (name, role, _) in enumerate(stems):
+            values = {"input_gain_db": strength * full[i]["input_gain_db"],
+                      "output_gain_db": _blend(_FADER, _FADER.normalise(faders[i]), strength)}
+            for p in PREDICTED_TRACK:
+                values[p.name] = _blend(p, p.normalise(full[i][p.name]), strength)
+            tracks.append(TrackSetting(name, validate(TRACK, values, f"track {name!r}"), role))
+        master: dict[str, Any] = {}
+        for j, p in enumerate(PREDICTED_MASTER):
+            if p.name == "target_lufs":
+                continue
+            master[p.name] = _blend(p, float(mu[0, j]), strength)
+        target = spec(MASTER, "target_lufs").denormalise(
+            float(mu[0, [q.name for q in PREDICTED_MASTER].index("target_lufs")]))
+        if strength >= 1.0:
+            master["target_lufs"] = float(target)
+        elif strength > 0.0:
+            plain = integrated_loudness(_sum(stems).astype(np.float32), sample_rate)
+            if math.isfinite(plain):
+                t = spec(MASTER, "target_lufs")
+                master["target_lufs"] = float(np.clip(plain + strength * (target - plain),
+                                                      t.min, t.max))
+        offset = float(self.meta.get("ceiling_offset_db", 0.0)) * strength
+        if offset:
+            c = spec(MASTER, "limiter_ceiling_db")
+            master["limiter_ceiling_db"] = float(np.clip(master["limiter_ceiling_db"] + offset,
+                                                         c.min, c.max))
+        return ConsoleSetting(tuple(tracks), validate(MASTER, master, "master"))
+
+
+def _sum(stems: Sequence[tuple[str, str, np.ndarray]]) -> np.ndarray:
+    """The plain sum of the stems (only computed where needed: it copies the whole song)."""
+    return np.sum([a for _, _, a in stems], axis=0)
+
+
+def _blend(p, u_pred: float, strength: float) -> float:
+    """Move from the neutral value toward the prediction along the normalised scale. Values
+    within rounding of the neutral one snap to it exactly (a high-pass at 10.000000001 Hz would
+    not be bypassed)."""
+    v0 = p.neutral if p.neutral is not None else p.default
+    u0 = p.normalise(v0)
+    v = float(np.clip(p.denormalise(u0 + strength * (u_pred - u0)), p.min, p.max))
+    return v0 if abs(v - v0) <= 1e-9 * (p.max - p.min) else v
+
+
+
+def predict_song(profile: Profile, song: Song, strength: float = 1.0,
+                 features: SongFeatures | None = None) -> ConsoleSetting:
+    """``profile.predict`` on a loaded song's stems."""
+    return profile.predict([(s.name, s.role, s.audio) for s in song.stems], song.sample_rate,
+                           strength, features)

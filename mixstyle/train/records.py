@@ -1,0 +1,209 @@
+"""Training records: what the profile keeps of each past song (no audio, only numbers).
+
+A record holds the song's stem features, roles, the recovered console setting (the fit) and its
+quality, plus the hash and duration of every file it came from (for the model card). Records are
+stored in the profile (``songs/<song>.json``) so ``learn`` on an existing profile with new songs
+only fits the new ones and retrains on all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from dsp.params import MASTER, TRACK, normalise_all, section_specs, setting_from_dict, \
+    setting_to_dict, spec
+from mixstyle.train.balance import BUS, LEVEL, track_levels
+from mixstyle.errors import ProfileError
+from mixstyle.train.features import SongFeatures, from_vector, role_index, stem_features
+from mixstyle.fit.song import FitResult
+from mixstyle.train.model import (I_PAN, I_SIDE, MASTER_TARGETS, PREDICTED_MASTER, PREDICTED_TRACK,
+                            TRACK_TARGETS)
+
+RECORD_VERSION = 2  # 2: track balance as loudness (levels_lu, bus_lufs)
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    path: str
+    sha256: str
+    seconds: float
+
+
+@dataclass
+class SongRecord:
+    song: str
+    track_names: list[str]
+    roles: list[str]
+    features: list[list[float]]        # (N, F)
+    song_features: list[float]         # features of the plain sum of the stems
+    setting: dict[str, Any]            # dsp.params JSON of the recovered setting
+    quality: dict[str, float]
+    files: list[SourceFile]
+    # each track's loudness re the mix bus (None: silent), and the bus loudness before the
+    # master (mixstyle.train.balance); empty/None when unknown
+    levels_lu: list[float | None] = field(default_factory=list)
+    bus_lufs: float | None = None
+
+    def to_json(self) -> str:
+        data = asdict(self)
+        data["version"] = RECORD_VERSION
+        return json.dumps(data, indent=1)
+
+    @staticmethod
+    def from_json(text: str, where: str) -> "SongRecord":
+        try:
+            data = json.loads(text)
+            version = data.pop("version", None)
+            if version != RECORD_VERSION:
+                raise StaleRecord(f"{where}: song record version {version!r}, this mixstyle "
+                                  f"writes {RECORD_VERSION}")
+            data["files"] = [SourceFile(**f) for f in data["files"]]
+            rec = SongRecord(**data)
+            setting_from_dict(rec.setting, where)
+            return rec
+        except (KeyError, TypeError, ValueError) as e:
+            raise ProfileError(f"{where}: not a valid song record ({e})") from None
+
+
+PAN = spec(TRACK, "pan")
+LEVEL_WEIGHT = 3.0   # balance is what a listener notices first
+
+
+class StaleRecord(ProfileError):
+    """A record written by another version of mixstyle: the song is fitted again."""
+
+
+def make_record(song_name: str, names: list[str], roles: list[str], stems: np.ndarray,
+                sample_rate: float, fit: FitResult, files: list[SourceFile]) -> SongRecord:
+    feats = [stem_features(s, sample_rate).vector.tolist() for s in stems]
+    song_feat = stem_features(stems.sum(axis=0), sample_rate).vector.tolist()
+    levels, bus = track_levels(stems, sample_rate, [t.params for t in fit.setting.tracks])
+    return SongRecord(song_name, list(names), list(roles), feats, song_feat,
+                      setting_to_dict(fit.setting), fit.quality(), files, levels, bus)
+
+
+def record_features(record: SongRecord) -> SongFeatures:
+    """The features ``make_record`` measured on the song's stems, as ``Profile.predict`` takes
+    them (the same stems give the same features: no need to measure them again)."""
+    return [from_vector(v) for v in record.features], from_vector(record.song_features)
+
+
+def _weights_for(values: dict[str, Any], section: str) -> np.ndarray:
+    """How much each parameter's target counts: a band's frequency only matters when the band
+    does something, a compressor's timing only when it compresses."""
+    specs = PREDICTED_TRACK if section == TRACK else PREDICTED_MASTER
+    w = np.ones(len(specs))
+    for j, p in enumerate(specs):
+        name = p.name
+        if name.endswith("_freq_hz") or name.endswith("_q"):
+            stem = name.rsplit("_", 2)[0] if name.endswith("_freq_hz") else name[:-2]
+            gain = values.get(f"{stem}_gain_db")
+            if gain is not None:
+                w[j] = min(1.0, abs(gain) / 3.0) + 0.05
+        if name.startswith("comp_") and name not in ("comp_ratio", "comp_makeup_db"):
+            w[j] = min(1.0, max(0.0, values["comp_ratio"] - 1.0)) + 0.05
+        if name == "hpf_q":
+            w[j] = 1.0 if values["hpf_freq_hz"] > 20 else 0.05
+        if name == "lpf_q":
+            w[j] = 1.0 if values["lpf_freq_hz"] < 18000 else 0.05
+        if name in ("pan", "target_lufs"):
+            w[j] = 3.0
+    return w
+
+
+def _select(vec: np.ndarray, section: str) -> np.ndarray:
+    specs = section_specs(section)
+    keep = PREDICTED_TRACK if section == TRACK else PREDICTED_MASTER
+    idx = [specs.index(p) for p in keep]
+    return vec[idx]
+
+
+@dataclass
+class Batch:
+    feats: torch.Tensor          # (B, N, F)
+    roles: torch.Tensor          # (B, N)
+    mask: torch.Tensor           # (B, N)
+    song_feats: torch.Tensor     # (B, F)
+    track_u: torch.Tensor        # (B, N, P)
+    track_w: torch.Tensor        # (B, N, P)
+    master_u: torch.Tensor       # (B, M)
+    master_w: torch.Tensor       # (B, M)
+
+
+def collate(records: list[SongRecord]) -> Batch:
+    b = len(records)
+    n = max(len(r.track_names) for r in records)
+    f = len(records[0].song_features)
+    feats = torch.zeros(b, n, f)
+    roles = torch.zeros(b, n, dtype=torch.long)
+    mask = torch.zeros(b, n, dtype=torch.bool)
+    song = torch.zeros(b, f)
+    tu = torch.full((b, n, len(TRACK_TARGETS)), 0.5)
+    tw = torch.zeros(b, n, len(TRACK_TARGETS))
+    mu = torch.full((b, len(MASTER_TARGETS)), 0.5)
+    mw = torch.zeros(b, len(MASTER_TARGETS))
+    k_level, k_bus = len(PREDICTED_TRACK), len(PREDICTED_MASTER)
+    for i, r in enumerate(records):
+        setting = setting_from_dict(r.setting, f"song record {r.song!r}")
+        k = len(r.track_names)
+        feats[i, :k] = torch.tensor(r.features)
+        roles[i, :k] = torch.tensor([role_index(x) for x in r.roles])
+        mask[i, :k] = True
+        song[i] = torch.tensor(r.song_features)
+        for j, t in enumerate(setting.tracks):
+            tu[i, j, :k_level] = torch.from_numpy(_select(normalise_all(TRACK, t.params), TRACK))
+            tw[i, j, :k_level] = torch.from_numpy(_weights_for(t.params, TRACK))
+            pan = float(t.params["pan"])   # width as the pan target, the side on its own
+            tu[i, j, I_PAN] = float(PAN.normalise(abs(pan)))
+            if abs(pan) > 0.02:
+                tu[i, j, I_SIDE] = 1.0 if pan > 0 else 0.0
+                tw[i, j, I_SIDE] = min(1.0, abs(pan) / 0.2)
+            if j < len(r.levels_lu) and r.levels_lu[j] is not None:
+                tu[i, j, k_level] = float(LEVEL.normalise(r.levels_lu[j]))
+                tw[i, j, k_level] = LEVEL_WEIGHT
+        mu[i, :k_bus] = torch.from_numpy(_select(normalise_all(MASTER, setting.master), MASTER))
+        mw[i, :k_bus] = torch.from_numpy(_weights_for(setting.master, MASTER))
+        if r.bus_lufs is not None:
+            mu[i, k_bus] = float(BUS.normalise(r.bus_lufs))
+            mw[i, k_bus] = 1.0
+        if setting.master.get("target_lufs") is None:
+            mw[i, [p.name for p in PREDICTED_MASTER].index("target_lufs")] = 0.0
+    return Batch(feats, roles, mask, song, tu.float(), tw.float(), mu.float(), mw.float())
+
+
+def save_record(folder: Path, record: SongRecord) -> Path:
+    from mixstyle.io.audio import write_text_atomic
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{record.song}.json"
+    write_text_atomic(path, record.to_json())
+    return path
+
+
+def load_records(folder: Path, skip_stale: bool = False) -> list[SongRecord]:
+    """The records in ``folder``; with ``skip_stale`` records of another version are left out
+    (``learn`` fits those songs again) instead of raising."""
+    if not folder.is_dir():
+        return []
+    out = []
+    for p in sorted(folder.glob("*.json")):
+        try:
+            out.append(SongRecord.from_json(p.read_text(), str(p)))
+        except StaleRecord:
+            if not skip_stale:
+                raise
+    return out
