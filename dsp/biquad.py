@@ -77,6 +77,20 @@ def tick(x, b0, b1, b2, a1, a2, s1, s2):
     return y, (b1 * x + s2) - a1 * y, b2 * x - a2 * y
 
 
+@njit(inline="always", fastmath=FASTMATH)
+def tick_state_last(x, b0, b1, b2, a1, a2, s1, s2):
+    """``tick`` with the state added last, ``(b1*x - a1*y) + s2``: the same filter, rounded
+    differently (about 1e-13 relative). ``dsp.offline`` (the master front end) and
+    ``mixstyle.fit`` (the EQ refinement) were built on this order, and the masters and fitted
+    settings -- hence learned profiles -- are bit-identical only with it; moving them to
+    ``tick`` is a change of results and belongs in its own commit. The other copies of the step
+    are justified: ``dsp.lanes`` runs ``tick`` itself in SIMD lanes, the torch twin's adjoint
+    kernels (``mixstyle.twin.kernels``) need their own backward pass, and ``dsp.loudness``'s
+    K-weighting is direct form I (one FMA per stage on the critical path), not TDF-II."""
+    y = b0 * x + s1
+    return y, b1 * x - a1 * y + s2, b2 * x - a2 * y
+
+
 @njit(cache=True, fastmath=FASTMATH)
 def _cascade_kernel(inp, out, coefs, z):
     """Sections ``coefs (S, 5)`` in series over ``inp (C, n)``; state ``z (C, S, 2)``."""

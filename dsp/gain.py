@@ -19,7 +19,6 @@ LN10_OVER_20 = math.log(10.0) / 20.0
 FASTMATH = {"contract"}  # FMA contraction only: changes results by float64 rounding, nothing more
 _LN2_HI, _LN2_LO = 6.93147180369123816490e-01, 1.90821492927058770002e-10  # ln 2 = HI + LO
 _LOG2E = 1.4426950408889634
-_SQRT2_OFFSET = 0x3FF6A09E667F3BCD - 0x3FF0000000000000  # bits(sqrt 2) - bits(1.0)
 _MANTISSA = 0x000FFFFFFFFFFFFF
 _ONE_BITS = 0x3FF0000000000000
 
@@ -50,22 +49,6 @@ def fast_exp(x):
               1.0, 1.0):
         p = p * r + 1.0 / c
     return p * np.int64((np.int64(k) + 1023) << 52).view(np.float64)
-
-
-@njit(inline="always", fastmath=FASTMATH, error_model="numpy")
-def fast_log(x):
-    """Natural log of a positive normal float: exponent from the bits, mantissa m in
-    [sqrt(1/2), sqrt(2)), ln m = 2 atanh(s) with s = (m-1)/(m+1) to s**19; abs. error < 5e-15."""
-    bits = np.float64(x).view(np.int64) + _SQRT2_OFFSET
-    e = np.float64((bits >> 52) - 1023)
-    m = np.int64((bits & _MANTISSA) + _ONE_BITS - _SQRT2_OFFSET).view(np.float64)
-    f = m - 1.0
-    s = f / (2.0 + f)
-    z = s * s
-    p = 1.0 / 19.0
-    for c in (17.0, 15.0, 13.0, 11.0, 9.0, 7.0, 5.0, 3.0, 1.0):
-        p = p * z + 1.0 / c
-    return e * _LN2_HI + (e * _LN2_LO + 2.0 * s * p)
 
 
 # Near-minimax polynomials for the compressor's per-sample log and exp (numpy Chebyshev fits,

@@ -162,7 +162,8 @@ def _close_subblock(total, ring, ist, fst, hist):
 def _kweight_pair(x, ca, cb, i0, i1, coefs, zf, acc):
     """K-weight samples i0..i1 of channels ca and cb (may be equal) and add y^2 to acc.
 
-    Direct form I with fused multiply-adds: the recursion's critical path is one FMA per stage,
+    Direct form I with fused multiply-adds (not ``dsp.biquad.tick``'s TDF-II, on purpose): the
+    recursion's critical path is one FMA per stage,
     and the two channels' independent recursions overlap in the CPU. A NaN/inf input leaves the
     state non-finite for good (that is how callers detect it).
     """

@@ -28,6 +28,7 @@ from typing import Any, Mapping
 import numpy as np
 from numba import njit
 
+from dsp import biquad as bq
 from dsp import compressor as comp
 from dsp.gain import FASTMATH, LN10_OVER_20
 from dsp.loudness import channel_weights, integrated_from_subblocks, k_weighting_coeffs
@@ -102,7 +103,7 @@ def _gather(x, xb, lane_ch, lane_base, j0, m):
 
 @njit(inline="always", fastmath=FASTMATH)
 def _section(xb, coefs, z, s, j0, count):
-    """Section ``s`` (TDF-II, the strip's ``bq.tick`` arithmetic) over samples j0 .. j0+count-1
+    """Section ``s`` (TDF-II, ``bq.tick_state_last``) over samples j0 .. j0+count-1
     of every lane. ``count`` is a constant at each call site: the sample loop unrolls, the lane
     loop vectorises and the state stays in registers."""
     b0, b1, b2, a1, a2 = coefs[s, 0], coefs[s, 1], coefs[s, 2], coefs[s, 3], coefs[s, 4]
@@ -110,10 +111,7 @@ def _section(xb, coefs, z, s, j0, count):
     for lane in range(LANES):
         z1, z2 = z[z0 + lane], z[z0 + LANES + lane]
         for j in range(j0, j0 + count):
-            x = xb[j * LANES + lane]
-            y = b0 * x + z1
-            z1 = b1 * x - a1 * y + z2
-            z2 = b2 * x - a2 * y
+            y, z1, z2 = bq.tick_state_last(xb[j * LANES + lane], b0, b1, b2, a1, a2, z1, z2)
             xb[j * LANES + lane] = y
         z[z0 + lane], z[z0 + LANES + lane] = z1, z2
 

@@ -259,12 +259,6 @@ def validate(section: str, values: Mapping[str, Any], where: str = "",
     return out
 
 
-def to_vector(section: str, values: Mapping[str, Any]) -> np.ndarray:
-    """Table-ordered float64 vector of a validated setting (None -> NaN)."""
-    return np.array([np.nan if values[p.name] is None else values[p.name]
-                     for p in section_specs(section)], dtype=np.float64)
-
-
 def normalise_all(section: str, values: Mapping[str, Any]) -> np.ndarray:
     """Table-ordered vector in [0, 1] (None -> the default's normalised value)."""
     return np.array([p.normalise(p.default if values[p.name] is None else values[p.name])

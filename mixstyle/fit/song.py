@@ -1,7 +1,7 @@
 """Recover the console settings that turn a past song's stems into the producer's mix.
 
 Analysis by synthesis on the most active excerpt of the song (building blocks in
-mixstyle.fit.init):
+``mixstyle.fit.transfer``, ``.eq`` and ``.compressor``):
 
 1. Curve fit: each stem's complex transfer to the mix (least squares per STFT bin), its pan, and
    our EQ fitted to the transfer's log-magnitude and phase from several starts; of the best few
@@ -10,7 +10,7 @@ mixstyle.fit.init):
 2. ``config.rounds`` rounds of coordinate descent in the time domain, stem by stem (loudest
    first), against the stem's own contribution: the mix minus the other stems' current renders.
    First the EQ and L/R gains by Levenberg-Marquardt on the waveform (``refine_eq``, the
-   compressor's gain held), then the compressor (``fit_init.fit_compressor``).
+   compressor's gain held), then the compressor (``compressor.fit_compressor``).
 
 Nothing here assumes the producer used our console: on a mix made with other EQ and compressor
 designs the fit is the closest setting of ours, and ``FitResult`` says how close, measured on a
@@ -35,7 +35,7 @@ import torch
 from numba import njit
 from threadpoolctl import threadpool_limits
 
-from dsp.biquad import design
+from dsp.biquad import design, tick_state_last
 from dsp.gain import FASTMATH
 from dsp.errors import AudioInputError, ParameterError
 from dsp.loudness import integrated_loudness
@@ -43,7 +43,9 @@ from dsp.params import MASTER, TRACK, TRACK_NAMES, ConsoleSetting, TrackSetting,
     validate
 from dsp.strip import SECTIONS as STRIP_SECTIONS
 from dsp.validate import check_audio, check_sample_rate
-from mixstyle.fit import init as fi
+from mixstyle.fit import compressor as comp
+from mixstyle.fit import eq as feq
+from mixstyle.fit import transfer as tf
 from mixstyle.twin import console as twin, losses
 from mixstyle.fit.staging import stage_gain_db
 
@@ -123,9 +125,9 @@ def _sos_row(section: tuple, values: dict[str, float], sample_rate: float) -> tu
 
 @njit(inline="always", fastmath=FASTMATH)
 def _tdf2(v, c, z1, z2):
-    """One sample of a biquad ``c`` (b0 b1 b2 a1 a2) -> (output, new z1, new z2)."""
-    y = c[0] * v + z1
-    return y, c[1] * v - c[3] * y + z2, c[2] * v - c[4] * y
+    """One sample of a biquad ``c`` (b0 b1 b2 a1 a2) -> (output, new z1, new z2): dsp's step
+    (``tick_state_last``: the order the fits were made with, see there)."""
+    return tick_state_last(v, c[0], c[1], c[2], c[3], c[4], z1, z2)
 
 
 @njit(cache=True, fastmath=FASTMATH)
@@ -278,15 +280,15 @@ def _gains_to_params(gains: tuple[float, float]) -> dict[str, float]:
 
 
 def _curve_fit(stems: np.ndarray, mix: np.ndarray, sample_rate: float, config: FitConfig
-               ) -> tuple[list[list[fi.EqFit]], list[float]]:
-    """Per stem the best few EQ fits to its measured transfer (fit_init.rank_eq) and its pan."""
-    h, power, var = (t.numpy() for t in fi.transfer_functions(fi.stft(stems), fi.stft(mix)))
-    pans, curves, variances = zip(*(fi.prepan_curve(h[i], power[i], var[i])
+               ) -> tuple[list[list[feq.EqFit]], list[float]]:
+    """Per stem the best few EQ fits to its measured transfer (eq.rank_eq) and its pan."""
+    h, power, var = (t.numpy() for t in tf.transfer_functions(tf.stft(stems), tf.stft(mix)))
+    pans, curves, variances = zip(*(tf.prepan_curve(h[i], power[i], var[i])
                                     for i in range(stems.shape[0])))
-    centres, bands, weights = fi.band_average(np.array(curves), np.array(variances),
+    centres, bands, weights = tf.band_average(np.array(curves), np.array(variances),
                                               power.sum(axis=1), sample_rate)
-    fits = fi.fit_eq(centres, bands, weights, sample_rate, config.eq_iters)
-    return [fi.rank_eq(c) for c in fits], list(pans)
+    fits = feq.fit_eq(centres, bands, weights, sample_rate, config.eq_iters)
+    return [feq.rank_eq(c) for c in fits], list(pans)
 
 
 def _ls_gains(eq_out: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, float]:
@@ -317,17 +319,17 @@ def identify(stems: np.ndarray, mix: np.ndarray, sample_rate: float,
         (gains[i], _), eq_out[i], eq_values[i] = min(scored, key=lambda s: s[0][1])
         contrib[i] = gains[i][:, None] * eq_out[i]
     comp_gain = np.ones((n_stems, stems.shape[-1]))
-    comps: list[dict[str, float]] = [fi.uncompressed() for _ in range(n_stems)]
+    comps: list[dict[str, float]] = [comp.uncompressed() for _ in range(n_stems)]
     for rnd in range(config.rounds):
         for i in order:
             target = ref - (contrib.sum(axis=0) - contrib[i])
             eq_values[i], g, _ = refine_eq(stems[i], target, eq_values[i], tuple(gains[i]),
                                            sample_rate, comp_gain[i], config.steps)
             eq_out[i] = render_eq(stems[i:i + 1], eq_values[i:i + 1], sample_rate)[0]
-            c = fi.fit_compressor(eq_out[i], target, sample_rate, comps[i],
+            c = comp.fit_compressor(eq_out[i], target, sample_rate, comps[i],
                                   config.comp_evals // (3 if rnd else 1))
             comps[i], gains[i] = c.values, np.array(c.gains)
-            comp_gain[i] = 10.0 ** (fi.gain_curve_db(fi.level_db(eq_out[i]), c.values,
+            comp_gain[i] = 10.0 ** (comp.gain_curve_db(comp.level_db(eq_out[i]), c.values,
                                                      sample_rate) / 20.0)
             contrib[i] = gains[i][:, None] * comp_gain[i] * eq_out[i]
             if progress is not None:
@@ -352,9 +354,9 @@ def _check_inputs(stems: np.ndarray, mix: np.ndarray, sample_rate: float,
     if len(names) != stems.shape[0] or len(roles) != stems.shape[0]:
         raise ParameterError(f"fit: {stems.shape[0]} stems need as many names and roles, got "
                              f"{len(names)} names and {len(roles)} roles")
-    if stems.shape[-1] < fi.N_FFT:
+    if stems.shape[-1] < tf.N_FFT:
         raise AudioInputError(f"fit: {stems.shape[-1]} samples is too short; need at least "
-                              f"{fi.N_FFT}")
+                              f"{tf.N_FFT}")
     return stems, mix
 
 
@@ -427,9 +429,3 @@ def mix_master(mix: np.ndarray, sample_rate: float) -> dict[str, float | None]:
     values["limiter_ceiling_db"] = float(np.clip(math.ceil(peak_db * 10) / 10, ceiling.min,
                                                  ceiling.max))
     return values
-
-
-def timed_fit(*args, **kwargs) -> tuple[FitResult, float]:
-    t0 = time.perf_counter()
-    result = fit_mix(*args, **kwargs)
-    return result, time.perf_counter() - t0

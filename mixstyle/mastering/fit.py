@@ -5,7 +5,7 @@
    with the per-bin transfer) before the ratio master/mix is taken. The ratio, in 1/6-octave
    bands and lightly smoothed, is fitted by the master's parametric EQ (low shelf, peak1..3,
    high shelf; ``dsp.biquad`` responses) plus a broadband gain, from several peak layouts -- the
-   curve-fit approach of ``mixstyle.fit.init``, over the master chain and without torch.
+   curve-fit approach of ``mixstyle.fit.eq``, over the master chain and without torch.
 2. Glue compression by synthesis: the EQ'd mix goes through candidate compressors, a gain and
    the limiter (set for the master's loudness and peak); the threshold x ratio whose 50 ms frame
    levels follow the master's best (how much crest factor and loudness range shrank) wins,

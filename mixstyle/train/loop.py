@@ -15,7 +15,6 @@ points between trainings on nearly identical fits; the mean moved much less and 
 from __future__ import annotations
 
 import copy
-import math
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
@@ -236,7 +235,3 @@ def train(records: Sequence[SongRecord], config: TrainConfig = TrainConfig(),
                                    for k in snapshots[0]})
     model.eval()
     return model, history
-
-
-def mean_or_nan(values: Sequence[float]) -> float:
-    return float(np.mean(values)) if len(values) else math.nan

@@ -20,7 +20,9 @@ from numba import njit
 def cascade_forward(x, coeffs, state, y):
     """Filter each row of ``x`` (rows, samples) through its sections; state (rows, sections, 2).
 
-    Serial on purpose: on 2 shared cores numba threads next to torch's made training slower."""
+    The TDF-II step is written out here, not ``dsp.biquad``'s: this is the torch twin's forward
+    pass, compiled without fastmath and paired with its own adjoint (``_backward_row``), and a
+    parity test holds it to the dsp console. Serial on purpose: on 2 shared cores numba threads next to torch's made training slower."""
     rows, samples = x.shape
     sections = coeffs.shape[1]
     for r in range(rows):

@@ -62,12 +62,3 @@ def band_db(y: torch.Tensor, ref: torch.Tensor, sample_rate: float, n_fft: int =
 
 def waveform(y: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
     return (y - ref).pow(2).sum() / (ref.pow(2).sum() + _EPS)
-
-
-def mix_distance(y: torch.Tensor, ref: torch.Tensor, sample_rate: float,
-                 waveform_weight: float = 0.0) -> torch.Tensor:
-    """The fitting/training objective: MR-STFT + 0.1 * band dB error (+ waveform term)."""
-    loss = mrstft(y, ref) + 0.1 * band_db(y, ref, sample_rate)
-    if waveform_weight:
-        loss = loss + waveform_weight * waveform(y, ref)
-    return loss

@@ -9,7 +9,9 @@ import torch
 from dsp.eq import eq_curve_db, log_freqs
 from dsp.params import TRACK, validate
 from dsp.strip import ChannelStrip
-from mixstyle.fit import init as fi
+from mixstyle.fit import compressor as fc
+from mixstyle.fit import eq as feq
+from mixstyle.fit import transfer as tf
 from mixstyle.twin import console as twin
 
 SR = 44100.0
@@ -27,19 +29,19 @@ def _mix(stems, settings):
 def measured(make_stems):
     stems = make_stems(seed=8, seconds=3.0, n_stems=2)
     mix = _mix(stems, [STRIP_A, STRIP_B])
-    h, power, var = (t.numpy() for t in fi.transfer_functions(fi.stft(stems), fi.stft(mix)))
+    h, power, var = (t.numpy() for t in tf.transfer_functions(tf.stft(stems), tf.stft(mix)))
     return stems, h, power, var
 
 
 def test_transfer_of_a_known_strip_and_its_pan(measured):
     _, h, power, var = measured
-    freqs = np.fft.rfftfreq(fi.N_FFT, 1.0 / SR)
+    freqs = np.fft.rfftfreq(tf.N_FFT, 1.0 / SR)
     sel = (freqs >= 50.0) & (freqs <= 8000.0)                     # where both stems play
     for i, strip in enumerate((STRIP_A, STRIP_B)):
-        pan, curve, _ = fi.prepan_curve(h[i], power[i], var[i])
+        pan, curve, _ = tf.prepan_curve(h[i], power[i], var[i])
         assert pan == pytest.approx(strip["pan"], abs=0.005)
         values = validate(TRACK, strip)
-        want = fi.eq_response(values, freqs[sel], SR) * 10 ** (values["output_gain_db"] / 20)
+        want = feq.eq_response(values, freqs[sel], SR) * 10 ** (values["output_gain_db"] / 20)
         ratio = curve[sel] / want
         mag_db = 20 * np.log10(np.abs(ratio))
         assert np.median(np.abs(mag_db)) <= 0.1, np.percentile(np.abs(mag_db), [50, 90])
@@ -51,10 +53,10 @@ def test_eq_curve_fit_tells_a_high_pass_by_its_phase(measured):
     """A 90 Hz high-pass and a deep low shelf look alike in magnitude over 20 Hz-20 kHz; the
     measured phase decides, and the fitted curve is the true one."""
     _, h, power, var = measured
-    pan, curve, variance = fi.prepan_curve(h[0], power[0], var[0])
-    centres, bands, weights = fi.band_average(curve[None], variance[None], power[0].sum(0)[None],
+    pan, curve, variance = tf.prepan_curve(h[0], power[0], var[0])
+    centres, bands, weights = tf.band_average(curve[None], variance[None], power[0].sum(0)[None],
                                               SR)
-    best = fi.rank_eq(fi.fit_eq(centres, bands, weights, SR)[0])[0]
+    best = feq.rank_eq(feq.fit_eq(centres, bands, weights, SR)[0])[0]
     assert best.params["hpf_freq_hz"] > 60.0, best.params
     assert best.mag_rms_db <= 0.3 and best.phase_rms_rad <= 0.03, best
     freqs = log_freqs(120)
@@ -71,9 +73,9 @@ def test_band_weights_follow_where_a_stem_plays(make_stems):
     sos = scipy.signal.butter(8, 2000.0, fs=SR, output="sos")
     stems[1] = scipy.signal.sosfilt(sos, stems[1], axis=-1).astype(np.float32)
     mix = _mix(stems, [STRIP_A, STRIP_B])
-    h, power, var = (t.numpy() for t in fi.transfer_functions(fi.stft(stems), fi.stft(mix)))
-    curves, variances = zip(*(fi.prepan_curve(h[i], power[i], var[i])[1:] for i in (0, 1)))
-    centres, _, weights = fi.band_average(np.array(curves), np.array(variances),
+    h, power, var = (t.numpy() for t in tf.transfer_functions(tf.stft(stems), tf.stft(mix)))
+    curves, variances = zip(*(tf.prepan_curve(h[i], power[i], var[i])[1:] for i in (0, 1)))
+    centres, _, weights = tf.band_average(np.array(curves), np.array(variances),
                                           power.sum(axis=1), SR)
     pass_band = (centres > 100) & (centres < 1500)
     assert np.median(weights[1, pass_band]) >= 0.85 and weights[1, pass_band].min() >= 0.5
@@ -85,7 +87,7 @@ def test_gain_curve_matches_the_twin(make_stems):
     audio = make_stems(seed=4, seconds=1.0, n_stems=1)[0] * 4.0
     values = {"comp_threshold_db": -30.0, "comp_ratio": 4.0, "comp_knee_db": 6.0,
               "comp_attack_ms": 3.0, "comp_release_ms": 80.0}
-    ours = fi.gain_curve_db(fi.level_db(audio), values, SR)
+    ours = fc.gain_curve_db(fc.level_db(audio), values, SR)
     x = torch.from_numpy(audio.astype(np.float64))[None]
     args = [torch.tensor([values[k]], dtype=torch.float64) for k in
             ("comp_threshold_db", "comp_ratio", "comp_attack_ms", "comp_release_ms",
@@ -102,10 +104,10 @@ def test_compressor_static_curve_is_recovered(make_stems, ratio, threshold_db):
     truth = {"comp_threshold_db": threshold_db, "comp_ratio": ratio, "comp_attack_ms": 5.0,
              "comp_release_ms": 120.0, "output_gain_db": -3.0, "pan": 0.25}
     target = ChannelStrip(SR, truth).process(audio, SR)
-    fit = fi.fit_compressor(audio, target, SR)
+    fit = fc.fit_compressor(audio, target, SR)
     assert fit.compressed
     assert fit.error <= 1e-4 * fit.target_energy < fit.baseline     # -40 dB, and better than none
-    levels = fi.level_db(audio)
+    levels = fc.level_db(audio)
     grid = torch.linspace(float(np.percentile(levels, 50)), float(levels.max()), 25,
                           dtype=torch.float64)
     full = validate(TRACK, truth)
@@ -126,6 +128,6 @@ def test_uncompressed_stem_gets_no_compressor(make_stems):
     audio = make_stems(seed=7, seconds=2.0, n_stems=1)[0] * 3.0
     target = ChannelStrip(SR, {"peak2_gain_db": 0.0, "output_gain_db": 2.0}).process(audio, SR)
     noisy = target + 0.01 * np.random.default_rng(1).normal(size=target.shape).astype(np.float32)
-    fit = fi.fit_compressor(audio, noisy, SR)
-    assert not fit.compressed and fit.values == fi.uncompressed()
+    fit = fc.fit_compressor(audio, noisy, SR)
+    assert not fit.compressed and fit.values == fc.uncompressed()
     assert np.allclose(fit.gains, 10 ** (2.0 / 20), rtol=0.01)

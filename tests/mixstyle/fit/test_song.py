@@ -14,7 +14,7 @@ from dsp.params import TRACK, validate
 from dsp.strip import ChannelStrip
 from mixstyle.fit.staging import stage_gain_db
 from mixstyle.fit.song import FitConfig, fit_mix
-from mixstyle.fit.init import level_db
+from mixstyle.fit.compressor import level_db
 from mixstyle.twin.console import static_gain_db
 
 SR = 44100.0
@@ -185,7 +185,7 @@ def test_fit_filter_kernels_equal_a_plain_cascade(sections):
 
 def test_compressor_projection_sums_equal_numpy():
     """The compressor fit's cost (gain-weighted sums) equals the same sums in numpy."""
-    from mixstyle.fit import init as fi
+    from mixstyle.fit import compressor as fi
     rng = np.random.default_rng(3)
     e, r = rng.normal(size=(2, 20000)) * 0.2, rng.normal(size=(2, 20000)) * 0.2
     level = fi.level_db(e)

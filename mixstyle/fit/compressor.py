@@ -1,0 +1,205 @@
+"""The compressor search of one stem, in the time domain, against the stem's own contribution
+to the mix (``fit_compressor``). For given threshold/ratio/knee/attack/release the best left/right
+gains are a linear least-squares problem (variable projection), so only the five compressor
+parameters are searched: a coarse grid, then Nelder-Mead in the table's normalised units.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.optimize
+from numba import njit
+
+from dsp.compressor import static_gain_db
+from dsp.gain import FASTMATH, fast_exp
+from dsp.params import TRACK, spec
+
+COMP_NAMES = ("comp_threshold_db", "comp_ratio", "comp_knee_db", "comp_attack_ms",
+              "comp_release_ms")
+GRID_TIMES_MS = ((1.0, 40.0), (10.0, 150.0))   # (attack, release) of the compressor grid
+_LN10_20 = math.log(10.0) / 20.0
+
+
+@njit(cache=True, fastmath=FASTMATH, error_model="numpy")
+def _gain_db_kernel(level_db, t_db, ratio, knee_db, a_att, a_rel, out):
+    """Smoothed compressor gain (dB) of the static curve at ``level_db`` (docs/DESIGN.md).
+
+    The static curve is dsp's own (``dsp.compressor.static_gain_db``, bit for bit what was
+    written here before). The smoothing is not ``dsp.compressor.smooth_db``/``tick``, on
+    purpose: the detector here is the exact ``log10`` level (``level_db``), not dsp's
+    polynomial log, there is no idle shortcut or settling to 0 dB, and the attack/release
+    step is written as two candidates, ``a gs + (1 - a) gc`` for each coefficient, and a
+    select: the loop-carried chain is one multiply-add and the select instead of a subtract,
+    the select and a multiply-add. dsp's form ``gc + a (gs - gc)`` rounds differently, and
+    the fitted settings (hence learned profiles) are bit-identical only with this one."""
+    slope = 1.0 / ratio - 1.0
+    inv_2w = 0.5 / knee_db if knee_db > 0.0 else 0.0
+    b_att = 1.0 - a_att
+    b_rel = 1.0 - a_rel
+    gs = 0.0
+    for n in range(level_db.shape[0]):
+        gc = static_gain_db(level_db[n], t_db, knee_db, slope, inv_2w)
+        attack = a_att * gs + b_att * gc
+        release = a_rel * gs + b_rel * gc
+        gs = attack if gc < gs else release
+        out[n] = gs
+
+
+_SUM = {"reassoc", "contract", "nsz"}   # plain sums: any order, so that they vectorise
+
+
+@njit(cache=True, fastmath=_SUM, error_model="numpy")
+def _weighted_sums(gain_db, prod, energy, sums):
+    """With m = 10**(gain_db/20): sums = (sum m prod_L, sum m prod_R, sum m^2 energy_L, .. R)."""
+    s0 = s1 = s2 = s3 = 0.0
+    for n in range(gain_db.shape[0]):
+        m = fast_exp(gain_db[n] * _LN10_20)
+        s0 += m * prod[0, n]
+        s1 += m * prod[1, n]
+        m2 = m * m
+        s2 += m2 * energy[0, n]
+        s3 += m2 * energy[1, n]
+    sums[0] = s0
+    sums[1] = s1
+    sums[2] = s2
+    sums[3] = s3
+
+
+@njit(cache=True, fastmath=FASTMATH, error_model="numpy")
+def _projection_kernel(level_db, prod, energy, t_db, ratio, knee_db, a_att, a_rel, work, sums):
+    """``_weighted_sums`` of the compressor's gain; ``work`` (n,) receives g_s in dB. Only the
+    gain recursion is serial; the sums are a second pass that vectorises."""
+    _gain_db_kernel(level_db, t_db, ratio, knee_db, a_att, a_rel, work)
+    _weighted_sums(work, prod, energy, sums)
+
+
+def _alpha(time_ms: float, sample_rate: float) -> float:
+    return math.exp(-1.0 / (time_ms / 1000.0 * sample_rate))
+
+
+@dataclass(frozen=True)
+class CompFit:
+    """A stem's compressor and output gains fitted against its contribution to the mix.
+
+    ``values`` holds the COMP_NAMES; ``gains`` the linear L/R gains after the compressor (pan
+    law x output gain); ``error``/``baseline`` the squared error with this compressor and with
+    none (ratio 1), ``target_energy`` the target's energy (all sums over samples and channels).
+    """
+
+    values: dict[str, float]
+    gains: tuple[float, float]
+    error: float
+    baseline: float
+    target_energy: float
+
+    @property
+    def compressed(self) -> bool:
+        return self.values["comp_ratio"] > 1.0
+
+
+def level_db(audio: np.ndarray) -> np.ndarray:
+    """The compressor's detector: stereo-linked sample peak in dB (floor -200 dB)."""
+    peak = np.max(np.abs(audio.astype(np.float64)), axis=0)
+    return 20.0 * np.log10(np.maximum(peak, 1e-10))
+
+
+def gain_curve_db(level: np.ndarray, values: dict[str, float], sample_rate: float) -> np.ndarray:
+    """Smoothed gain (dB, <= 0) per sample of the compressor ``values`` (COMP_NAMES)."""
+    out = np.empty_like(level)
+    if values["comp_ratio"] > 1.0:
+        _gain_db_kernel(level, values["comp_threshold_db"], values["comp_ratio"],
+                        values["comp_knee_db"], _alpha(values["comp_attack_ms"], sample_rate),
+                        _alpha(values["comp_release_ms"], sample_rate), out)
+    else:
+        out[:] = 0.0
+    return out
+
+
+def uncompressed() -> dict[str, float]:
+    """The neutral compressor (ratio 1) with the table's neutral times and knee."""
+    return {name: float(spec(TRACK, name).neutral) for name in COMP_NAMES}
+
+
+def fit_compressor(eq_out: np.ndarray, target: np.ndarray, sample_rate: float,
+                   start: dict[str, float] | None = None, max_evals: int = 240,
+                   accept: float = 0.1) -> CompFit:
+    """Compressor + L/R gains so that ``gains * 10**(g_s/20) * eq_out ~ target`` (both (2, n)).
+
+    ``eq_out`` is the stem after the strip's EQ (what the compressor's detector sees). A grid over
+    threshold x ratio (or a compressing ``start``) seeds Nelder-Mead over the five compressor
+    parameters in normalised units, at most ``max_evals`` evaluations. Compression is kept only
+    if it removes more than the fraction ``accept`` of the uncompressed squared error and more
+    than 1e-4 of the target's energy (else ratio 1): a compressor must not soak up what other
+    stages left unexplained."""
+    e = eq_out.astype(np.float64)
+    r = target.astype(np.float64)
+    level = level_db(e)
+    prod = np.ascontiguousarray(r * e)
+    energy = np.ascontiguousarray(e * e)
+    total = float((r * r).sum())
+    sums, work = np.zeros(4), np.empty_like(level)
+    specs = [spec(TRACK, name) for name in COMP_NAMES]
+
+    def explained(values: dict[str, float]) -> tuple[float, tuple[float, float]]:
+        _projection_kernel(level, prod, energy, values["comp_threshold_db"],
+                           values["comp_ratio"], values["comp_knee_db"],
+                           _alpha(values["comp_attack_ms"], sample_rate),
+                           _alpha(values["comp_release_ms"], sample_rate), work, sums)
+        g = tuple(max(sums[c], 0.0) / max(sums[2 + c], 1e-30) for c in (0, 1))
+        return sum(max(sums[c], 0.0) * g[c] for c in (0, 1)), g  # type: ignore[return-value]
+
+    def values_of(u: np.ndarray) -> dict[str, float]:
+        return {p.name: float(np.clip(p.denormalise(float(x)), p.min, p.max))
+                for p, x in zip(specs, np.clip(u, 0.0, 1.0))}
+
+    def cost(u: np.ndarray) -> float:
+        return -explained(values_of(u))[0] / max(total, 1e-30)
+
+    neutral_values = uncompressed()
+    base, base_gains = explained(neutral_values)
+    need = max(accept * (total - base), 1e-4 * total)   # improvement that keeps a compressor
+    neutral_fit = CompFit(neutral_values, (float(base_gains[0]), float(base_gains[1])),
+                          total - base, total - base, total)
+    if start is not None and start["comp_ratio"] > 1.0:
+        seeds, step = [dict(start)], 0.03
+    else:  # threshold below the peak x ratio; no promise there, no search
+        peak_db = float(level.max())
+        grid = []
+        for drop in (2.0, 5.0, 8.0, 12.0, 16.0, 20.0, 25.0, 30.0, 36.0, 44.0):
+            for ratio in (2.0, 4.0, 10.0):
+                for attack_ms, release_ms in GRID_TIMES_MS:
+                    v = dict(neutral_values, comp_ratio=ratio, comp_attack_ms=attack_ms,
+                             comp_release_ms=release_ms,
+                             comp_threshold_db=float(np.clip(peak_db - drop, -60.0, 0.0)))
+                    grid.append((explained(v)[0], v))
+        grid.sort(key=lambda item: -item[0])
+        if grid[0][0] - base < 0.25 * need:
+            return neutral_fit
+        seeds, step = [v for _, v in grid[:2]], 0.08
+    best_u, best_cost = None, math.inf
+    for seed in seeds:
+        u0 = np.array([p.normalise(seed[p.name]) for p in specs])
+        res = scipy.optimize.minimize(cost, u0, method="Nelder-Mead", bounds=[(0.0, 1.0)] * 5,
+                                      options={"maxfev": max(20, max_evals // len(seeds)),
+                                               "xatol": 2e-4, "fatol": 1e-7 * base / total,
+                                               "initial_simplex": _simplex(u0, step)})
+        if res.fun < best_cost:
+            best_u, best_cost = res.x, float(res.fun)
+    values = values_of(best_u)
+    gain, gains = explained(values)
+    if gain - base <= need or values["comp_ratio"] <= 1.0 + 1e-6:
+        return neutral_fit
+    return CompFit(values, (float(gains[0]), float(gains[1])), total - gain, total - base, total)
+
+
+def _simplex(u0: np.ndarray, step: float = 0.08) -> np.ndarray:
+    """Nelder-Mead start simplex inside [0, 1]: steps away from the nearer bound."""
+    pts = [u0.copy()]
+    for j in range(u0.size):
+        p = u0.copy()
+        p[j] = p[j] + step if p[j] + step <= 1.0 else p[j] - step
+        pts.append(p)
+    return np.array(pts)

@@ -1,0 +1,210 @@
+"""The strip's parametric EQ fitted to a measured complex curve (``mixstyle.fit.transfer``).
+
+``fit_eq``: our parametric EQ (high-pass, shelves, three peaks, low-pass) times a gain is fitted
+to the complex curve by batched Levenberg-Marquardt from several starts (high-/low-pass off or
+on, two peak layouts), on log-magnitude and phase and on log-magnitude only, with Cauchy
+reweighting of outlier bands. The phase of a minimum-phase cascade depends on the whole curve
+(also below 20 Hz), so it tells a 90 Hz high-pass from a deep low shelf that looks the same in
+20 Hz-20 kHz. ``rank_eq`` keeps the best few for the time-domain choice (``mixstyle.fit.song``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from dsp.params import TRACK, spec
+from mixstyle.twin.console import TRACK_EQ
+from mixstyle.twin.ops import biquad_coeffs
+
+EQ_NAMES = tuple(n for band in TRACK_EQ for n in band[1:] if n)
+# starts: high-pass off (table min = bypass) or on, low-pass off or on, two peak layouts
+EQ_STARTS = tuple(dict(hpf_freq_hz=hp, lpf_freq_hz=lp, peak1_freq_hz=p1, peak2_freq_hz=p2,
+                       peak3_freq_hz=p3)
+                  for hp in (10.0, 60.0) for lp in (20000.0, 8000.0)
+                  for p1, p2, p3 in ((120.0, 700.0, 3500.0), (300.0, 1500.0, 7000.0)))
+ROBUST_STAGES = 3         # curve-fit passes; bands are reweighted (Cauchy) between passes
+ROBUST_SCALE = 0.25       # log-magnitude (nepers) / phase (rad) error at half weight
+_EQ_GAIN_PENALTY = 1e-5   # per dB^2 of shelf/peak gain: unused bands stay at 0 dB
+_NP_TO_DB = 20.0 / math.log(10.0)
+
+
+_SECTIONS = tuple((kind, EQ_NAMES.index(f), EQ_NAMES.index(g) if g else None,
+                   EQ_NAMES.index(q) if q else None) for kind, f, g, q in TRACK_EQ)
+_GAIN_IDX = [j for j, name in enumerate(EQ_NAMES) if name.endswith("gain_db")]
+_HPF, _LPF = EQ_NAMES.index("hpf_freq_hz"), EQ_NAMES.index("lpf_freq_hz")
+
+
+def _eq_values(theta: torch.Tensor, off: torch.Tensor, specs: list) -> torch.Tensor:
+    """Logits (R, P[+1]) -> physical EQ values (R, P); ``off`` (R, 2) pins HPF/LPF to bypass."""
+    u = torch.sigmoid(theta[:, :len(specs)])
+    cols = [p.denormalise(u[:, j]) for j, p in enumerate(specs)]
+    cols[_HPF] = torch.where(off[:, 0], torch.full_like(cols[_HPF], specs[_HPF].min), cols[_HPF])
+    cols[_LPF] = torch.where(off[:, 1], torch.full_like(cols[_LPF], specs[_LPF].max), cols[_LPF])
+    return torch.stack(cols, dim=1)
+
+
+def _section_response(s: int, v: torch.Tensor, z1: torch.Tensor, sample_rate: float
+                      ) -> torch.Tensor:
+    """Complex response (R, F) of EQ section ``s`` for the values ``v`` (R, P)."""
+    kind, fi, gi, qi = _SECTIONS[s]
+    c = biquad_coeffs(kind, v[:, fi], v[:, gi] if gi is not None else 0.0,
+                      v[:, qi] if qi is not None else 1.0, sample_rate)
+    z2 = z1 * z1
+    num = c[:, 0:1] + c[:, 1:2] * z1 + c[:, 2:3] * z2
+    den = 1.0 + c[:, 3:4] * z1 + c[:, 4:5] * z2
+    return num / den
+
+
+def _z1(freqs_hz: np.ndarray, sample_rate: float) -> torch.Tensor:
+    w = torch.tensor(-2.0 * math.pi * np.asarray(freqs_hz, dtype=np.float64) / sample_rate)
+    return torch.polar(torch.ones_like(w), w)
+
+
+def eq_response(values: dict[str, float], freqs_hz: np.ndarray, sample_rate: float
+                ) -> np.ndarray:
+    """Complex response (F,) of the strip EQ ``values`` at ``freqs_hz``."""
+    v = torch.tensor([[float(values[n]) for n in EQ_NAMES]], dtype=torch.float64)
+    z1 = _z1(freqs_hz, sample_rate)
+    return torch.stack([_section_response(s, v, z1, sample_rate)
+                        for s in range(len(_SECTIONS))]).prod(dim=0)[0].numpy()
+
+
+def _eq_state(theta: torch.Tensor, data: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Values (R, P), section responses (S, R, F) and weighted residuals (R, 2F + gains):
+    log magnitude, phase (of target / model, so no unwrapping) and the gain penalty."""
+    v = _eq_values(theta, data["off"], data["specs"])
+    resp = torch.stack([_section_response(s, v, data["z1"], data["sample_rate"])
+                        for s in range(len(_SECTIONS))])
+    ratio = data["target"] * resp.prod(dim=0).conj()
+    mag = 2.0 * data["log_target"] - 0.5 * torch.log(ratio.real ** 2 + ratio.imag ** 2 + 1e-300) \
+        - theta[:, -1:]
+    phase = torch.atan2(ratio.imag, ratio.real) * data["phase_on"][:, None]
+    pen = math.sqrt(_EQ_GAIN_PENALTY) * v[:, _GAIN_IDX]
+    return v, resp, torch.cat([data["sqrt_w"] * mag, data["sqrt_w"] * phase, pen], dim=1)
+
+
+def _levenberg_marquardt(theta: torch.Tensor, data: dict, iters: int, step: float = 1e-6
+                         ) -> torch.Tensor:
+    """Batched Levenberg-Marquardt, one EQ fit per row of ``theta`` (logits, log gain).
+
+    A parameter moves only its own section, so each Jacobian column re-evaluates one biquad:
+    d log H / d theta = (H_s(theta + step) / H_s(theta) - 1) / step."""
+    n_rows, n_par = theta.shape
+    n_f = data["target"].shape[1]
+    mu = torch.full((n_rows,), 1e-2, dtype=theta.dtype)
+    v, resp, res = _eq_state(theta, data)
+    cost = (res ** 2).sum(dim=1)
+    sw = data["sqrt_w"]
+    for _ in range(iters):
+        jac = torch.zeros(n_rows, n_par, res.shape[1], dtype=theta.dtype)
+        jac[:, -1, :n_f] = -sw
+        for s, (_, fi, gi, qi) in enumerate(_SECTIONS):
+            for j in (fi, gi, qi):
+                if j is None:
+                    continue
+                moved = theta.clone()
+                moved[:, j] += step
+                v2 = _eq_values(moved, data["off"], data["specs"])
+                d_log = (_section_response(s, v2, data["z1"], data["sample_rate"]) / resp[s]
+                         - 1.0) / step
+                jac[:, j, :n_f] = -sw * d_log.real
+                jac[:, j, n_f:2 * n_f] = -sw * d_log.imag * data["phase_on"][:, None]
+                jac[:, j, 2 * n_f:] = math.sqrt(_EQ_GAIN_PENALTY) * (
+                    v2[:, _GAIN_IDX] - v[:, _GAIN_IDX]) / step
+        a = jac @ jac.transpose(1, 2)
+        g = (jac @ res[..., None])[..., 0]
+        diag = torch.diagonal(a, dim1=1, dim2=2)
+        damped = a + torch.diag_embed(mu[:, None] * diag + 1e-12)
+        trial = theta - torch.linalg.solve(damped, g).clamp(-2.0, 2.0)
+        v_t, resp_t, res_t = _eq_state(trial, data)
+        cost_t = (res_t ** 2).sum(dim=1)
+        better = cost_t < cost
+        b2, b3 = better[:, None], better[None, :, None]
+        theta, v, cost = torch.where(b2, trial, theta), torch.where(b2, v_t, v), \
+            torch.where(better, cost_t, cost)
+        resp, res = torch.where(b3, resp_t, resp), torch.where(b2, res_t, res)
+        mu = torch.where(better, mu / 3.0, mu * 4.0).clamp(1e-9, 1e9)
+    return theta
+
+
+@dataclass(frozen=True)
+class EqFit:
+    """One stem's fitted EQ: parameters, gain (dB), magnitude and phase RMS errors."""
+
+    params: dict[str, float]
+    gain_db: float
+    mag_rms_db: float
+    phase_rms_rad: float
+    used_phase: bool
+
+
+def fit_eq(centres: np.ndarray, curves: np.ndarray, weights: np.ndarray, sample_rate: float,
+           iters: int = 30, starts: list[list[dict[str, float]]] | None = None
+           ) -> list[list[EqFit]]:
+    """Fit our EQ x gain to each complex curve (N, B) by Levenberg-Marquardt, from every start
+    (default ``EQ_STARTS``; or per curve a list of EQ parameter dicts; an HPF at the table min
+    or LPF at the table max stays bypassed) for both objectives (log magnitude + phase, log
+    magnitude only). Returns per curve all its candidate fits."""
+    n = curves.shape[0]
+    specs = [spec(TRACK, name) for name in EQ_NAMES]
+    w = weights + 1e-6
+    w = w / w.sum(axis=1, keepdims=True)
+    per_curve = starts if starts is not None else [list(EQ_STARTS)] * n
+    rows, thetas, phase_on, off = [], [], [], []
+    for i in range(n):
+        gain0 = float((w[i] * np.log(np.abs(curves[i]) + 1e-12)).sum())
+        for use_phase in (1.0, 0.0):
+            for start in per_curve[i]:
+                values = {p.name: p.default for p in specs}
+                values.update(start)
+                off.append((values["hpf_freq_hz"] <= specs[_HPF].min,
+                            values["lpf_freq_hz"] >= specs[_LPF].max))
+                u = np.clip([p.normalise(values[p.name]) for p in specs], 0.004, 0.996)
+                thetas.append(np.append(np.log(u / (1 - u)), gain0))
+                rows.append(i)
+                phase_on.append(use_phase)
+    target = torch.from_numpy(np.ascontiguousarray(curves))[torch.tensor(rows)]
+    data = {"specs": specs, "sample_rate": sample_rate, "off": torch.tensor(off),
+            "z1": _z1(centres, sample_rate), "target": target,
+            "log_target": target.abs().clamp_min(1e-12).log(),
+            "sqrt_w": torch.from_numpy(np.sqrt(w))[torch.tensor(rows)],
+            "phase_on": torch.tensor(phase_on, dtype=torch.float64)}
+    theta = torch.tensor(np.array(thetas))
+    w0, b = data["sqrt_w"] ** 2, curves.shape[1]
+    for stage in range(ROBUST_STAGES):
+        theta = _levenberg_marquardt(theta, data, max(1, iters // ROBUST_STAGES))
+        if stage + 1 < ROBUST_STAGES:  # Cauchy reweighting: outlier bands stop pulling
+            _, _, res = _eq_state(theta, data)
+            r2 = (res[:, :b] ** 2 + res[:, b:2 * b] ** 2) / w0.clamp_min(1e-30)
+            w = w0 / (1.0 + r2 / ROBUST_SCALE ** 2)
+            data["sqrt_w"] = (w / w.sum(dim=1, keepdim=True)).sqrt()
+    data["phase_on"] = torch.ones_like(data["phase_on"])
+    v, _, res = _eq_state(theta, data)
+    mag_rms = res[:, :b].pow(2).sum(dim=1).sqrt() * _NP_TO_DB
+    phase_rms = res[:, b:2 * b].pow(2).sum(dim=1).sqrt()
+    out: list[list[EqFit]] = [[] for _ in range(n)]
+    for r, i in enumerate(rows):
+        out[i].append(EqFit({name: float(v[r, j]) for j, name in enumerate(EQ_NAMES)},
+                            float(theta[r, -1]) * _NP_TO_DB, float(mag_rms[r]),
+                            float(phase_rms[r]), bool(phase_on[r])))
+    return out
+
+
+def rank_eq(candidates: list[EqFit], keep: int = 3) -> list[EqFit]:
+    """The ``keep`` best fits by log-magnitude and phase error together, near-duplicates (same
+    high-/low-pass use and magnitude error within 0.01 dB) dropped."""
+    ranked = sorted(candidates, key=lambda c: (c.mag_rms_db / _NP_TO_DB) ** 2
+                    + c.phase_rms_rad ** 2)
+    out: list[EqFit] = []
+    for c in ranked:
+        shape = (c.params["hpf_freq_hz"] > 10.0, c.params["lpf_freq_hz"] < 20000.0)
+        if not any(abs(c.mag_rms_db - o.mag_rms_db) < 0.01 and shape == (
+                o.params["hpf_freq_hz"] > 10.0, o.params["lpf_freq_hz"] < 20000.0) for o in out):
+            out.append(c)
+        if len(out) == keep:
+            break
+    return out
