@@ -1,5 +1,6 @@
 # The two commands of the README: `make demo` and `make test`. Both set everything up first.
 PY := .venv/bin/python
+LINT := .venv/bin/lint-imports
 .PHONY: setup demo test bench clean
 
 setup:
@@ -8,7 +9,9 @@ setup:
 demo: setup
 	$(PY) -m mixstyle.cli demo --out demo_out
 
+# The layer contract first ([tool.importlinter] in pyproject.toml, docs/DESIGN.md "The tree").
 test: setup
+	$(LINT) --no-cache --no-logo
 	MIXSTYLE_REQUIRE_REAL=1 $(PY) -m pytest -q -p no:cacheprovider tests
 
 # -e as in setup.sh: a plain install would copy the checkout into .venv, and later edits would
