@@ -27,7 +27,7 @@ def stem_name_of(slot: str, program: int) -> str:
 
 
 # Stem file name -> the role the demo means by it (the session loader finds roles from names).
-# (These are the roles of mixstyle.roles.ROLES; a test checks role_from_name agrees.)
+# (These are the roles of mixstyle.sessions.roles.ROLES; a test checks role_from_name agrees.)
 STEM_ROLES = {
     "kick": "kick", "snare": "snare", "overheads": "overheads", "percussion": "drums",
     "bass": "bass", "guitar": "guitar", "piano": "keys", "keys": "keys", "organ": "keys",

@@ -98,7 +98,7 @@ def truncation_detail(err: TruncatedAudioError) -> str:
 def _check_complete(path: Path, sample_rate: float) -> None:
     """Raise TruncatedAudioError when the file's bytes end before its header's length.
 
-    pedalboard reads the missing part as silence without a word (see ``audio_frames``).
+    pedalboard reads the missing part as silence without a word (see ``mixstyle.io.frames``).
     """
     counts = frame_counts(path)
     if counts is not None and counts.truncated:

@@ -4,7 +4,7 @@ A copy or export that stopped early leaves a file whose header still promises th
 pedalboard (JUCE) reports the header's length and reads the missing part as silence, without a
 word (measured: a 29 s WAV cut to 239 frames reads as 29 s, 5 ms of sound then zeros; a cut FLAC
 reads as zeros, sometimes even before the cut). ``frame_counts`` reads the length the header
-promises and counts the frames the bytes hold, so ``audio_io`` can refuse such a file by name.
+promises and counts the frames the bytes hold, so ``mixstyle.io.audio`` can refuse such a file by name.
 Both come from the container, not from pedalboard: JUCE miscounts WAVs whose samples are not
 whole bytes (a 10-frame 20-bit WAV reports 15 frames), and those must not look truncated.
 

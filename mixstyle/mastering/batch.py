@@ -194,7 +194,7 @@ def _remove_stale_temps(out: Path, outputs: Iterable[str]) -> None:
 
 
 def master_file(job: Job) -> dict[str, Any]:
-    """Master one input here (see ``mixstyle.master_worker.master_file``)."""
+    """Master one input here (see ``mixstyle.mastering.worker.master_file``)."""
     from mixstyle.mastering.worker import master_file as run
     return run(job)
 

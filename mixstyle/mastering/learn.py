@@ -89,6 +89,6 @@ def learn_master(items: Iterable[Any], sample_rate: float | None = None) -> dict
 
 
 def learn_master_from_sessions(report_songs: Iterable[Any]) -> dict[str, Any] | None:
-    """``learn_master`` over loaded sessions (``mixstyle.sessions.Song``); None if no songs."""
+    """``learn_master`` over loaded sessions (``mixstyle.sessions.load.Song``); None if no songs."""
     songs = list(report_songs)
     return learn_master(songs) if songs else None

@@ -10,7 +10,7 @@ Layout::
 ``load_stems`` reads a folder of new stems (files directly inside, optional roles.toml) for
 ``mixstyle mix``. Files are scanned once in chunks (errors, clipping, loudness per 0.1 s), then
 only the needed region is decoded, resampled to ``sample_rate``, made stereo and padded to one
-length. The problem table and its sentences live in ``session_check``.
+length. The problem table and its sentences live in ``check``.
 """
 
 from __future__ import annotations

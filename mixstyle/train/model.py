@@ -24,7 +24,7 @@ from mixstyle.train.features import N_FEATURES, N_ROLES
 # fader follows from the track's predicted loudness in the mix (mixstyle.train.balance), so the
 # network predicts ``level_lu`` per track and ``bus_lufs`` for the song instead. Its ``pan``
 # output is the pan's width (|pan|); ``pan_side`` says whether the side is a habit
-# (mixstyle.balance.assign_sides).
+# (mixstyle.train.balance.assign_sides).
 PREDICTED_TRACK = tuple(p for p in TRACK_PARAMS
                         if p.name not in ("input_gain_db", "output_gain_db"))
 PREDICTED_MASTER = tuple(MASTER_PARAMS)

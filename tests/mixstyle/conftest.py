@@ -1,5 +1,5 @@
 """A real local Dask cluster for the ``--scheduler`` tests: a ``dask scheduler`` and two
-``dask worker`` processes (one thread each) on 127.0.0.1 (``mixstyle.cluster.LocalCluster``),
+``dask worker`` processes (one thread each) on 127.0.0.1 (``mixstyle.io.cluster.LocalCluster``),
 started as subprocesses once per test session and stopped at its end."""
 
 from __future__ import annotations
