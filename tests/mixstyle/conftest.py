@@ -23,7 +23,10 @@ def _dask_cluster(tmp_path_factory):
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(
         [str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])]),
         OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
-    with LocalCluster(tmp_path_factory.mktemp("dask_cluster"), workers=2, env=env) as cluster:
+    # the workers preload the mastering worker as the README tells users to (the module name the
+    # docs give must import: a worker whose preload fails never joins)
+    with LocalCluster(tmp_path_factory.mktemp("dask_cluster"), workers=2, env=env,
+                      preload=("mixstyle.mastering.worker",)) as cluster:
         yield cluster
 
 
