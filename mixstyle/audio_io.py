@@ -19,7 +19,6 @@ from typing import Iterable, Iterator
 import numpy as np
 from numba import njit
 from pedalboard.io import AudioFile
-from scipy.signal import resample_poly
 
 from dsp.errors import AudioInputError, ExportError, ParameterError
 from dsp.validate import check_audio, check_sample_rate
@@ -187,6 +186,7 @@ def resample(audio: np.ndarray, from_sr: float, to_sr: float) -> np.ndarray:
     up, down = resample_ratio(f_sr, t_sr)
     if audio.shape[1] == 0:
         return audio
+    from scipy.signal import resample_poly  # here, not at import: scipy.signal costs 0.8 s of start-up
     out = resample_poly(audio.astype(np.float64), up, down, axis=1)
     return np.ascontiguousarray(out, dtype=np.float32)
 
