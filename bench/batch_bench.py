@@ -172,6 +172,54 @@ def _speed_rows(label: str, times: dict[str, list[float]], others: list[float], 
     return rows
 
 
+# ----------------------------------------------------------------------- the machine's ceiling
+
+_CEILING = """
+import sys, time
+import numpy as np
+from mixstyle.mastering.chain import master_audio
+from mixstyle.mastering.worker import WARM_UP_MASTER, warm_up
+from dsp.params import MASTER, neutral, validate
+warm_up()
+params = validate(MASTER, dict(neutral(MASTER), **WARM_UP_MASTER), "ceiling master")
+audio = (0.1 * np.random.default_rng(1).standard_normal((2, 30 * 44100))).astype(np.float32)
+sys.stdout.write("ready\\n"); sys.stdout.flush()
+sys.stdin.readline()
+t0 = time.perf_counter()
+for _ in range(CEILING_REPEATS):
+    master_audio(audio, 44100.0, params, target_lufs=-14.0, ceiling_dbtp=-1.0, trim_to_lufs=-20.0)
+print(time.perf_counter() - t0)
+"""
+CEILING_REPEATS = 24       # 24 x 30 s of audio per process: about the work of 4 songs
+
+
+def _in_memory(n: int) -> float:
+    """Wall seconds of ``n`` processes mastering the same in-memory audio at the same time
+    (started, warm, then released together): no files, no coordination."""
+    script = _CEILING.replace("CEILING_REPEATS", str(CEILING_REPEATS))
+    procs = [subprocess.Popen([sys.executable, "-c", script], cwd=REPO, text=True,
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE) for _ in range(n)]
+    for p in procs:
+        assert p.stdout is not None and p.stdout.readline().strip() == "ready"
+    for p in procs:
+        assert p.stdin is not None
+        p.stdin.write("go\n")
+        p.stdin.flush()
+    return max(float(p.communicate()[0]) for p in procs)
+
+
+def _ceiling() -> dict[str, Any]:
+    """What this machine gives two processes that share nothing: the same in-memory mastering
+    alone and two at once (best of 3 each, interleaved). Above 1.8x only if two cores really
+    run as two; a shared host (hyperthreads, other guests) shows here, not in our code."""
+    one, two = [], []
+    for _ in range(3):
+        _wait_quiet()
+        one.append(_in_memory(1))
+        two.append(_in_memory(2))
+    return {"one": min(one), "two": min(two), "speed_up": 2 * min(one) / min(two)}
+
+
 # --------------------------------------------------------------------------------- start-up
 
 _STARTUP = """
@@ -235,6 +283,12 @@ def batch_rows(profile: Path, work: Path,
                  f"biggest: {st['biggest_import_name']} {st['biggest_import']:.2f} s, for "
                  f"{st['biggest_import_by']}) + numba set-up and cached kernels "
                  f"{st['warm_up']:.2f} s; once per process, in parallel in a batch")]
+    c = _ceiling()
+    rows.append(_row("machine ceiling: 2 processes mastering in memory vs 1", c["speed_up"],
+                     c["speed_up"], "-", "x",
+                     f"the same work in each (no files, no coordination): 1 alone "
+                     f"{c['one']:.2f} s, 2 at once {c['two']:.2f} s, best of 3; what any "
+                     f"2-worker batch can reach on this machine"))
     times, others, attempts = _compare({"1 worker": ["--workers", "1"],
                                         "2 workers": ["--workers", "2"]}, mixes, profile, work)
     rows += _speed_rows("local", times, others, attempts, audio_s,

@@ -31,6 +31,12 @@ def _read_umask() -> int:
 NEW_FILE_MODE = 0o666 & ~_read_umask()  # what open() would give a new file
 
 
+def fsync_file(path: str | os.PathLike[str]) -> None:
+    """Flush a file's content to the disk."""
+    with open(path, "rb") as f:
+        os.fsync(f.fileno())
+
+
 def fsync_folder(folder: str | os.PathLike[str]) -> None:
     """Flush a folder's entries (a rename into it) to the disk."""
     fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
@@ -41,10 +47,13 @@ def fsync_folder(folder: str | os.PathLike[str]) -> None:
 
 
 @contextmanager
-def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+def atomic_path(path: str | os.PathLike[str], sync: bool = True) -> Iterator[Path]:
     """Yield the temporary path to write ``path``'s new content to (by name: any writer); when
     the block ends normally, the temporary file is fsynced and renamed over ``path`` and the
-    folder fsynced; when it raises, the temporary file is removed. The folder must exist."""
+    folder fsynced; when it raises, the temporary file is removed. The folder must exist.
+    ``sync=False`` leaves both fsyncs to the caller (``fsync_file``, ``fsync_folder``), who
+    must not treat the file as on the disk before them (a batch that syncs one output while
+    it computes the next); the rename is atomic either way."""
     dest = Path(path)
     folder = dest.parent
     mode = dest.stat().st_mode & 0o777 if dest.is_file() else NEW_FILE_MODE
@@ -54,14 +63,15 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     try:
         os.close(fd)
         yield tmp
-        with open(tmp, "rb") as f:   # whatever wrote it may not have synced
-            os.fsync(f.fileno())
+        if sync:
+            fsync_file(tmp)   # whatever wrote it may not have synced
         os.chmod(tmp, mode)
         os.replace(tmp, dest)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    fsync_folder(folder)
+    if sync:
+        fsync_folder(folder)
 
 
 def write_stream_atomic(path: str | os.PathLike[str], write: Callable[[IO[bytes]], None]

@@ -19,7 +19,6 @@ from typing import Iterable, Iterator
 import numpy as np
 from numba import njit
 from pedalboard.io import AudioFile
-from scipy.signal import resample_poly
 
 from dsp.errors import AudioInputError, ExportError, ParameterError
 from dsp.files import atomic_path
@@ -180,6 +179,7 @@ def resample(audio: np.ndarray, from_sr: float, to_sr: float) -> np.ndarray:
     up, down = resample_ratio(f_sr, t_sr)
     if audio.shape[1] == 0:
         return audio
+    from scipy.signal import resample_poly  # here, not at import: scipy.signal costs 0.8 s of start-up
     out = resample_poly(audio.astype(np.float64), up, down, axis=1)
     return np.ascontiguousarray(out, dtype=np.float32)
 
@@ -290,8 +290,10 @@ def _fast_wav(path: Path, audio: np.ndarray, sample_rate: float, bit_depth: int)
 
 def write_audio_atomic(path: str | os.PathLike[str], audio: np.ndarray, sample_rate: float,
                        bit_depth: int = 32,
-                       protect: Iterable[str | os.PathLike[str]] = ()) -> Path:
+                       protect: Iterable[str | os.PathLike[str]] = (), sync: bool = True
+                       ) -> Path:
     """Write ``audio`` (channels, samples) to ``path`` atomically; return the path.
+    ``sync=False``: the caller fsyncs the file and its folder (``dsp.files.atomic_path``).
 
     wav/aiff: ``bit_depth`` 32 (float, the default for mixes: no clipping above 0 dBFS), 24 or 16
     (integer PCM, clips at full scale); flac: 16 or 24. ``path`` may not be any of ``protect``.
@@ -309,7 +311,7 @@ def write_audio_atomic(path: str | os.PathLike[str], audio: np.ndarray, sample_r
     audio = check_audio(audio, f"audio for '{p.name}'")
     sr = check_sample_rate(sample_rate)
     _check_target(p, protect)
-    with atomic_path(p) as tmp:
+    with atomic_path(p, sync=sync) as tmp:
         if _fast_wav(p, audio, sr, bit_depth):
             _write_pcm_wav(tmp, audio, sr, bit_depth)
         else:

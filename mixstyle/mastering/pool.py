@@ -47,32 +47,52 @@ class LocalWorkers:
             self.procs.append(proc)
             self.conns.append(reader)
 
-    def run(self, jobs: list[J], master: Callable[[J], Row],
+    def run(self, jobs: list[J], start: Callable[[J, Callable[[Row], None]], None],
             died: Callable[[J], Row]) -> Iterator[Row]:
-        """A row for every job, as each finishes; this process masters with ``master`` too.
-        A worker that dies holding a job yields ``died(job)`` for it."""
+        """A row for every job, as each finishes. This process masters too: ``start(job,
+        deliver)`` masters a job here and calls ``deliver(row)`` (perhaps from another thread)
+        once its output is on the disk. A worker that dies yields ``died(job)`` for every job
+        it took and has not reported (the one it was mastering, and any still being synced)."""
         for item in enumerate(jobs):
             self.tasks.put(item)
         for _ in range(len(self.procs) + 1):  # one end mark per process, this one included
             self.tasks.put(None)
         left = dict(enumerate(jobs))
-        held: dict[Connection, int] = {}
+        held: dict[Connection, set[int]] = {}
         listening = list(self.conns)
+        ours: queue.SimpleQueue[tuple[int, Row]] = queue.SimpleQueue()  # rows of this process
+        pending: set[int] = set()  # jobs this process started and has no row for yet
+
+        def start_here(index: int) -> None:
+            pending.add(index)
+            start(left[index], lambda row: ours.put((index, row)))
+
         taking = True
         while left:
-            for conn in wait(listening, timeout=0 if taking else 0.5) if listening else ():
+            while True:
+                try:
+                    index, row = ours.get_nowait()
+                except queue.Empty:
+                    break
+                pending.discard(index)
+                if left.pop(index, None) is not None:
+                    yield row
+            if not left:
+                break
+            timeout = 0 if taking else 0.01 if pending else 0.5
+            for conn in wait(listening, timeout=timeout) if listening else ():
                 try:
                     kind, index, row = conn.recv()  # type: ignore[union-attr]
-                except (EOFError, OSError):  # the worker is gone; if it held a job, it died
+                except (EOFError, OSError):  # the worker is gone with the jobs it held
                     listening.remove(conn)  # type: ignore[arg-type]
-                    index = held.pop(conn, None)  # type: ignore[arg-type]
-                    if index is not None and index in left:
-                        yield died(left.pop(index))
+                    for index in sorted(held.pop(conn, ())):  # type: ignore[arg-type]
+                        if index in left:
+                            yield died(left.pop(index))
                     continue
                 if kind == "took":
-                    held[conn] = index  # type: ignore[index]
+                    held.setdefault(conn, set()).add(index)  # type: ignore[arg-type]
                 else:
-                    held.pop(conn, None)  # type: ignore[arg-type]
+                    held.get(conn, set()).discard(index)  # type: ignore[arg-type]
                     if left.pop(index, None) is not None:
                         yield row
             if taking:
@@ -83,14 +103,15 @@ class LocalWorkers:
                 if item is None:
                     taking = False
                     continue
-                index, job = item
-                left.pop(index)
-                yield master(job)
+                start_here(item[0])
             elif not listening:
                 # every worker has gone and the queue is empty: a job still left was taken by a
                 # worker killed before it could say so; it is done here
-                for index in sorted(left):
-                    yield master(left.pop(index))
+                for index in sorted(set(left) - pending):
+                    start_here(index)
+                if pending:
+                    index, row = ours.get()
+                    ours.put((index, row))  # handled at the top of the loop
 
     def close(self) -> None:
         """Stop the workers. None holds a job once ``run`` has given every job its row (one

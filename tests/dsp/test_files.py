@@ -52,3 +52,24 @@ def test_the_replaced_file_keeps_its_mode_and_the_temp_keeps_the_extension(tmp_p
 def test_text_must_be_str(tmp_path):
     with pytest.raises(TypeError, match="text must be str"):
         write_text_atomic(tmp_path / "x", b"bytes")  # type: ignore[arg-type]
+
+
+def test_without_sync_the_rename_is_still_whole_and_the_caller_syncs(tmp_path, monkeypatch):
+    """``sync=False`` (a mastering batch syncs one output while it computes the next): no fsync
+    inside, the file still replaces the old one whole; ``fsync_file``/``fsync_folder`` do it."""
+    from dsp import files
+    path = tmp_path / "out.wav"
+    path.write_bytes(b"old")
+    synced = []
+    real = os.fsync
+    monkeypatch.setattr(files.os, "fsync", lambda fd: synced.append(fd) or real(fd))
+    with atomic_path(path, sync=False) as tmp:
+        tmp.write_bytes(b"new")
+        assert path.read_bytes() == b"old"
+    assert path.read_bytes() == b"new" and _hidden(tmp_path) == [] and synced == []
+    files.fsync_file(path)
+    files.fsync_folder(tmp_path)
+    assert len(synced) == 2
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(b"newer")
+    assert len(synced) == 4  # the default syncs the file and its folder

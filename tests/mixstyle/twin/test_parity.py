@@ -13,7 +13,7 @@ from dsp.render import render
 from dsp.strip import ChannelStrip
 from mixstyle.twin import console as twin
 
-PARITY_DB = -130.0  # what the README claims; measured -134 to -145 dB
+PARITY_DB = -130.0  # what docs/LEARNING.md claims (step 2); measured -134 to -145 dB
 
 
 def _rms(x):
