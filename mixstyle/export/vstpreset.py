@@ -108,7 +108,8 @@ from dsp.validate import check_sample_rate
 from mixstyle.export.safe_zip import safe_file_stem, write_bytes_atomic
 from mixstyle.export.zam_eq2 import (ZAM_FREQ_MAX_HZ, ZAM_FREQ_MIN_HZ, impulse_response_db,
                                      zam_eq2_curve_db, zam_eq2_impulse_response, zam_qq)
-from mixstyle.export.zam_fit import INSTANCES, PASS_INSTANCES, fit_bw_min, fit_zam_eq2
+from mixstyle.export.zam_fit import fit_bw_min, fit_zam_eq2
+from mixstyle.export.zam_starts import INSTANCES, PASS_INSTANCES
 from mixstyle.export.zam_geq import GEQ_ORDER, zam_geq31_curve_db
 
 ZAMEQ2_CLASS_ID = "2046504473616C633251455A00000000"

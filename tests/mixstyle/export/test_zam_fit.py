@@ -15,7 +15,7 @@ import pytest
 
 from dsp import params as P
 from dsp.eq import eq_curve_db
-from mixstyle.export import zam_fit
+from mixstyle.export import zam_fit, zam_starts
 from mixstyle.export.bounded_lsq import bounded_least_squares
 from mixstyle.export.vstpreset import CHECK_POINTS, check_freqs_hz, zam_eq2_values
 from mixstyle.export.zam_eq2 import FILTERS, Grid, zam_bandwidth, zam_qq
@@ -45,11 +45,11 @@ NUDGE_CASES = {
 
 def nudged_start(monkeypatch, factor):
     """Every value of the fit's analytic start multiplied by ``factor``."""
-    start = zam_fit._start
+    start = zam_starts.start
 
     def nudged(*args):
         return [{k: v * factor for k, v in inst.items()} for inst in start(*args)]
-    monkeypatch.setattr(zam_fit, "_start", nudged)
+    monkeypatch.setattr(zam_starts, "start", nudged)  # zam_fit calls it as st.start
 
 
 @pytest.mark.parametrize("case", ["random_extreme_11"] + list(NUDGE_CASES))
@@ -184,7 +184,7 @@ def test_the_solver_fits_exactly_and_stops_at_a_bound():
 
 def test_there_is_a_place_for_every_spare_top_filter():
     """Step 3 places each flat filter of the top bands at one of the fixed places."""
-    top = {f for band in zam_fit.TOP_BANDS for f in zam_fit.SHARES[band]}
+    top = {f for band in zam_fit.TOP_BANDS for f in zam_starts.SHARES[band]}
     shelves = [f for f in top if FILTERS[f[1]][3] is None]
-    assert len(shelves) <= len(zam_fit.SPARE_SHELVES)
-    assert len(top) - len(shelves) <= len(zam_fit.SPARE_PEAKS)
+    assert len(shelves) <= len(zam_starts.SPARE_SHELVES)
+    assert len(top) - len(shelves) <= len(zam_starts.SPARE_PEAKS)
