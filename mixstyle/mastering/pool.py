@@ -69,11 +69,14 @@ class LocalWorkers:
 
         taking = True
         while left:
+            # with no worker left and nothing to take, only this process's rows can come: wait
+            block = not taking and not listening and bool(pending)
             while True:
                 try:
-                    index, row = ours.get_nowait()
+                    index, row = ours.get(timeout=0.5) if block else ours.get_nowait()
                 except queue.Empty:
                     break
+                block = False
                 pending.discard(index)
                 if left.pop(index, None) is not None:
                     yield row
@@ -109,9 +112,6 @@ class LocalWorkers:
                 # worker killed before it could say so; it is done here
                 for index in sorted(set(left) - pending):
                     start_here(index)
-                if pending:
-                    index, row = ours.get()
-                    ours.put((index, row))  # handled at the top of the loop
 
     def close(self) -> None:
         """Stop the workers. None holds a job once ``run`` has given every job its row (one
