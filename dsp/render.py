@@ -4,7 +4,10 @@
 limiter's latency is compensated). With ``master.target_lufs`` set, the strips and the master bus
 up to its gain stage are rendered once, their integrated loudness sets the master ``gain_db``
 (``target - measured``, clipped to the table range), the limiter runs, and the gain is corrected
-from the limited result (the limiter lowers loudness) until it is within ``TOLERANCE_LU``.
+from the limited result (the limiter lowers loudness) until it is within ``TOLERANCE_LU``. The
+limiter's ceiling is a sample-peak ceiling; a normalised render also keeps its *true* peak (4x
+oversampled, BS.1770) at or under it, by running the limiter again with its ceiling lowered by
+the overshoot (``TRUE_PEAK_PASSES``). ``bus_before_limiter`` gives the unlimited bus.
 
 ``PROCESSORS`` maps the table's ``processor`` names to the classes (or function) whose keyword
 arguments the table's ``arg`` names: a test keeps the two in step.
@@ -30,6 +33,11 @@ from dsp.validate import check_sample_rate
 
 TOLERANCE_LU = 0.05
 MAX_CORRECTIONS = 6
+# a loudness-normalised render keeps its true peak (4x oversampled) at or under the ceiling
+TRUE_PEAK_PASSES = 4
+TRUE_PEAK_TOLERANCE_DB = 0.01
+TRUE_PEAK_MARGIN_DB = 0.02
+_C_SPEC = spec(MASTER, "limiter_ceiling_db")
 
 
 @dataclass(frozen=True)
@@ -40,12 +48,16 @@ class RenderResult:
     master_gain_db: float       # the master gain used (chosen by the loudness target if set)
     loudness_lufs: float        # integrated loudness of ``audio`` (-inf for silence)
     true_peak_dbtp: float       # true peak of ``audio``
+    limiter_ceiling_db: float   # the ceiling the limiter ran at (lowered to hold the true peak)
 
 
-def _limited(pre: np.ndarray, gain_db: float, console: Console) -> np.ndarray:
-    """``pre`` (the master bus before gain and limiter) * gain -> fresh limiter, compensated."""
+def _limited(pre: np.ndarray, gain_db: float, console: Console,
+             ceiling_db: float | None = None) -> np.ndarray:
+    """``pre`` (the master bus before gain and limiter) * gain -> fresh limiter, compensated;
+    ``ceiling_db`` overrides the limiter's own (the true-peak correction lowers it)."""
     lim = console.master.limiter
-    fresh = Limiter(console.sample_rate, lim.ceiling_db, lim.release_ms, lim.lookahead_ms)
+    ceiling = lim.ceiling_db if ceiling_db is None else ceiling_db
+    fresh = Limiter(console.sample_rate, ceiling, lim.release_ms, lim.lookahead_ms)
     lat = fresh.latency_samples
     x = np.zeros((2, pre.shape[1] + lat), dtype=np.float32)
     np.multiply(pre, 10.0 ** (gain_db / 20.0), out=x[:, :pre.shape[1]], casting="unsafe")
@@ -54,17 +66,19 @@ def _limited(pre: np.ndarray, gain_db: float, console: Console) -> np.ndarray:
 
 
 def _normalise(pre: np.ndarray, target: float, console: Console,
-               gain_range: tuple[float, float]) -> tuple[float, np.ndarray]:
+               gain_range: tuple[float, float], ceiling_db: float | None = None,
+               start_db: float | None = None) -> tuple[float, np.ndarray]:
     """Master gain so that the limited ``pre * gain`` measures ``target`` LUFS; returns it and
     the limited audio. Secant steps on (gain, loudness); below the meter's -70 LUFS gate the
     gain starts at the top of its range."""
     lo, hi = gain_range
     if not np.any(pre):
-        return 0.0, _limited(pre, 0.0, console)
+        return 0.0, _limited(pre, 0.0, console, ceiling_db)
     measured = integrated_loudness(pre, console.sample_rate)
-    gain = float(np.clip(target - measured if math.isfinite(measured) else hi, lo, hi))
+    gain = float(np.clip(target - measured if math.isfinite(measured) else hi, lo, hi)) \
+        if start_db is None else float(np.clip(start_db, lo, hi))
     points: list[tuple[float, float]] = []
-    out = _limited(pre, gain, console)
+    out = _limited(pre, gain, console, ceiling_db)
     for _ in range(MAX_CORRECTIONS):
         got = integrated_loudness(out, console.sample_rate)
         if not math.isfinite(got) or abs(target - got) <= TOLERANCE_LU:
@@ -78,8 +92,25 @@ def _normalise(pre: np.ndarray, target: float, console: Console,
         if new == gain:
             break  # out of reach at the end of the gain range
         gain = new
-        out = _limited(pre, gain, console)
+        out = _limited(pre, gain, console, ceiling_db)
     return gain, out
+
+
+def _bus(console: Console, x: np.ndarray) -> np.ndarray:
+    """The master bus before its gain stage and limiter (float32, may pass 0 dBFS)."""
+    console.set_master_params({"gain_db": 0.0})
+    console.reset()  # no glide: the gain is 0 dB from the first sample
+    pre = np.empty((2, x.shape[2]), dtype=np.float32)
+    console._mix_into(x, pre)
+    return pre
+
+
+def bus_before_limiter(stems: np.ndarray, sample_rate: float, setting: ConsoleSetting
+                       ) -> np.ndarray:
+    """What the master bus carries into its gain stage and limiter for ``stems (N, 2, n)``:
+    strips, sum, master EQ and glue compressor; no limiting, so it may pass 0 dBFS."""
+    console = Console(check_sample_rate(sample_rate), setting)
+    return _bus(console, console._check(stems))
 
 
 def render(stems: np.ndarray, sample_rate: float, setting: ConsoleSetting, *,
@@ -87,7 +118,8 @@ def render(stems: np.ndarray, sample_rate: float, setting: ConsoleSetting, *,
            max_limiting_db: float | EllipsisType = ...) -> RenderResult:
     """Mix ``stems (N, 2, n)`` with ``setting``; ``target_lufs`` (LUFS or None) and
     ``max_limiting_db`` override the master's entries when given. The master gain never drives
-    the bus peak more than ``max_limiting_db`` past the limiter ceiling."""
+    the bus's true peak more than ``max_limiting_db`` past the limiter ceiling (0: the render
+    stops where the true peak meets the ceiling, a peak-normalised mix)."""
     sr = check_sample_rate(sample_rate)
     console = Console(sr, setting)
     x = console._check(stems)
@@ -97,26 +129,34 @@ def render(stems: np.ndarray, sample_rate: float, setting: ConsoleSetting, *,
     g_spec = spec(MASTER, "gain_db")
     if target is None:
         gain = float(console.master.params["gain_db"])
+        inner = float(console.master.params["limiter_ceiling_db"])
         lat = console.latency_samples
         padded = np.zeros((x.shape[0], 2, x.shape[2] + lat), dtype=np.float32)
         padded[:, :, :x.shape[2]] = x
         out = console.process(padded)[:, lat:]
     else:
-        console.set_master_params({"gain_db": 0.0})
-        console.reset()  # no glide: the gain is 0 dB from the first sample
-        pre = np.empty((2, x.shape[2]), dtype=np.float32)
-        console._mix_into(x, pre)
+        pre = _bus(console, x)
         cap = setting.master.get("max_limiting_db", 24.0) if max_limiting_db is ... \
             else spec(MASTER, "max_limiting_db").check(max_limiting_db, "render")
-        peak = float(np.max(np.abs(pre))) if pre.size else 0.0
+        peak_db = true_peak_dbtp(pre, sr) if pre.size else -math.inf
+        ceiling = float(console.master.params["limiter_ceiling_db"])
         hi = g_spec.max
-        if peak > 0:
-            ceiling = float(console.master.params["limiter_ceiling_db"])
-            hi = min(hi, ceiling - 20.0 * math.log10(peak) + float(cap))
-        gain, out = _normalise(pre, target, console, (g_spec.min, max(g_spec.min, hi)))
+        if math.isfinite(peak_db):
+            hi = min(hi, ceiling - peak_db + float(cap))
+        gain_range = (g_spec.min, max(g_spec.min, hi))
+        gain, out = _normalise(pre, target, console, gain_range)
+        # the ceiling holds for the true peak too: where the samples between samples pass it,
+        # the limiter runs again with its ceiling lowered by the overshoot
+        inner = ceiling
+        for _ in range(TRUE_PEAK_PASSES):
+            over = true_peak_dbtp(out, sr) - ceiling
+            if not math.isfinite(over) or over <= TRUE_PEAK_TOLERANCE_DB:
+                break
+            inner = max(_C_SPEC.min, inner - over - TRUE_PEAK_MARGIN_DB)
+            gain, out = _normalise(pre, target, console, gain_range, inner, gain)
     out = np.ascontiguousarray(out)
     return RenderResult(audio=out, master_gain_db=gain, loudness_lufs=integrated_loudness(out, sr),
-                        true_peak_dbtp=true_peak_dbtp(out, sr))
+                        true_peak_dbtp=true_peak_dbtp(out, sr), limiter_ceiling_db=inner)
 
 
 PROCESSORS: dict[str, Callable[..., Any]] = {

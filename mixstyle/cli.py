@@ -168,7 +168,7 @@ def _host_render(args: argparse.Namespace, profile: object) -> int:
     if profile is not None:
         pred = predict_stems(profile, args.stems_dir, args.sample_rate, on_warning=_warn)
         stems, rate = pred.stems, pred.sample_rate_hz
-        setting = fixed_gain(pred.setting, pred.render().master_gain_db)
+        setting = fixed_gain(pred.setting, pred.render())
     else:
         loaded = load_stem_set(args.stems_dir, args.sample_rate, on_warning=_warn)
         stems, rate, setting = loaded.stems, loaded.sample_rate, None

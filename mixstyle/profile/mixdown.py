@@ -7,7 +7,7 @@ features are measured at the fixed analysis rate, see ``Profile.predict``), and 
 renders at the session's rate, so a 48 or 96 kHz session comes back at 48 or 96 kHz.
 
 ``fixed_gain`` turns a setting with a loudness target into the one a real-time engine plays to
-sound the same: the master gain the offline render chose, and no target (the engine cannot
+sound the same: the master gain and limiter ceiling the offline render chose, and no target (the engine cannot
 measure a whole song before it starts).
 """
 
@@ -54,8 +54,10 @@ def predict_stems(profile: Any, stems_dir: str | Path, sample_rate_hz: float | N
     return Prediction(loaded.stems, loaded.sample_rate, setting)
 
 
-def fixed_gain(setting: ConsoleSetting, master_gain_db: float) -> ConsoleSetting:
-    """``setting`` with its loudness target resolved: the master gain the offline render chose
-    (``RenderResult.master_gain_db``) and ``target_lufs`` None."""
-    return replace(setting, master=dict(setting.master, gain_db=float(master_gain_db),
+def fixed_gain(setting: ConsoleSetting, result: RenderResult) -> ConsoleSetting:
+    """``setting`` with its loudness target resolved as the offline render ``result`` resolved
+    it: its master gain, the limiter ceiling it ran at (lowered where the true peak needed it)
+    and ``target_lufs`` None."""
+    return replace(setting, master=dict(setting.master, gain_db=float(result.master_gain_db),
+                                        limiter_ceiling_db=float(result.limiter_ceiling_db),
                                         target_lufs=None))

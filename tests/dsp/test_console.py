@@ -6,7 +6,7 @@ import pytest
 from dsp import params as P
 from dsp.console import Console, MasterBus
 from dsp.limiter import Limiter
-from dsp.loudness import integrated_loudness
+from dsp.loudness import integrated_loudness, true_peak_dbtp
 from dsp.render import render
 from dsp.strip import ChannelStrip
 
@@ -99,11 +99,17 @@ def test_render_reaches_the_loudness_target(make_stems, target):
     stems = make_stems(6, seconds=4.0, n_stems=3, sample_rate=float(sr))
     s = setting(3, master={"target_lufs": target})
     r = render(stems, sr, s)
-    assert r.loudness_lufs == pytest.approx(target, abs=0.1)
+    # -9 LUFS drives these noise stems 12 dB into the limiter: its ceiling comes down 1.3 dB to
+    # hold the true peak, and the 24 dB gain range ends 0.2 LU short of the target
+    assert r.loudness_lufs == pytest.approx(target, abs=0.1 if target < -9 else 0.25)
     assert -24.0 <= r.master_gain_db <= 24.0
     assert np.abs(r.audio).max() <= 10 ** (-1 / 20)
-    # the render is what the console makes with that master gain (float32 rounding apart)
-    s2 = P.ConsoleSetting(s.tracks, s.master | {"gain_db": r.master_gain_db, "target_lufs": None})
+    assert r.true_peak_dbtp <= -1.0 + 0.01 and r.true_peak_dbtp == true_peak_dbtp(r.audio, sr)
+    assert r.limiter_ceiling_db <= -1.0
+    # the render is what the console makes with that master gain and the ceiling the limiter
+    # ran at (float32 rounding apart)
+    s2 = P.ConsoleSetting(s.tracks, s.master | {"gain_db": r.master_gain_db, "target_lufs": None,
+                                                "limiter_ceiling_db": r.limiter_ceiling_db})
     r2 = render(stems, sr, s2)
     assert np.abs(r2.audio - r.audio).max() <= 1e-5
     # an explicit override wins over the setting; None switches normalisation off
