@@ -23,7 +23,7 @@ from mixstyle.io.cluster import check_address
 from mixstyle.mastering.learn import learn_master_from_sessions
 from mixstyle.mastering.profile import save_master_profile
 from mixstyle.profile.card import card_markdown, model_card
-from mixstyle.profile.ceiling import calibrate_ceiling
+from mixstyle.profile.ceiling import level_meta
 from mixstyle.profile.store import save_profile
 from mixstyle.sessions.load import Song, song_folders
 from mixstyle.train.config import LearnConfig
@@ -118,12 +118,12 @@ def learn(sessions: Path, out: Path, config: LearnConfig = LearnConfig(),
         torch.set_num_threads(threads)
         if pool is not None:
             pool.shutdown(cancel_futures=True)
+    level = level_meta(model, [records[n] for n in names],
+                       [by_name[n] for n in names if n in by_name], features)
     card = model_card(records, names, held, held_score, config, count_parameters(model),
-                      scheduler)
+                      scheduler, level["loudness_habit"])
     meta = {"created": card["created"], "songs": names, "seed": config.train.seed,
-            "learn_config": asdict(config),
-            "ceiling_offset_db": calibrate_ceiling(model, [by_name[n] for n in names
-                                                           if n in by_name], features)}
+            "learn_config": asdict(config), **level}
     save_profile(out, model, meta, card, card_markdown(card))
     master = learn_master_from_sessions(report_songs)
     if master is not None:

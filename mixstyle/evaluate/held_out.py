@@ -9,7 +9,7 @@ from typing import Callable
 
 from mixstyle.errors import SessionError
 from mixstyle.evaluate.score import score_songs, song_scores, summarise
-from mixstyle.profile.ceiling import calibrate_ceiling
+from mixstyle.profile.ceiling import level_meta
 from mixstyle.profile.predict import Profile, predict_song
 from mixstyle.sessions.load import Song, load_sessions
 from mixstyle.train.config import LearnConfig
@@ -26,8 +26,8 @@ def held_out_score(records: list[SongRecord], config: TrainConfig,
                    features: dict[str, SongFeatures], progress: Progress | None = None) -> dict:
     """Train on ``records`` only and score the songs kept out (their mixes never seen)."""
     model, _ = train(records, config, audio, progress=progress)
-    offset = calibrate_ceiling(model, train_songs, features)
-    return score_songs(model, held_songs, {"ceiling_offset_db": offset}, features)
+    return score_songs(model, held_songs, level_meta(model, records, train_songs, features),
+                       features)
 
 
 def leave_one_out(sessions, progress=None, seed: int = 0,
@@ -53,7 +53,8 @@ def leave_one_out(sessions, progress=None, seed: int = 0,
     for k, song in enumerate(songs):
         others = [records[s.name] for s in songs if s.name != song.name]
         model, _ = train(others, config.train, audio)
-        prof = Profile(model, {})
+        prof = Profile(model, level_meta(model, others, [s for s in songs
+                                                         if s.name != song.name]))
         per[song.name] = song_scores(song, predict_song(prof, song))
         if progress:
             progress("evaluate", k + 1, len(songs))

@@ -6,12 +6,15 @@ Metrics (lower is better), each comparing a mix with the producer's mix of the s
   placement is measured by the width error, not twice);
 - ``mrstft``: multi-resolution STFT distance (spectral convergence + log magnitude);
 - ``loudness_error_lu``: |integrated loudness difference| (BS.1770);
-- ``width_error_db``: |difference of side/mid energy ratio| -- stereo width.
+- ``width_error_db``: |difference of side/mid energy ratio| -- stereo width;
+- ``plr_error_db``: |difference of peak-to-loudness ratio| (true peak - integrated loudness):
+  how dense and limited the mix is;
+- ``crest_error_db``: |difference of crest factor| (sample peak - RMS): how punchy.
 
 Baselines: ``plain_sum`` (the stems summed, matched in loudness to the producer's mix) and
 ``automix`` (a generic equal-loudness automix: every stem to the same loudness, summed, brought to
 -14 LUFS with a -1 dBFS limiter). ``closed`` is the share of the plain sum's band error that the
-learned mix removes.
+learned mix removes (``mixstyle.evaluate.score``: the same share for MR-STFT, PLR and crest).
 """
 
 from __future__ import annotations
@@ -22,11 +25,12 @@ import numpy as np
 import torch
 
 from dsp.limiter import Limiter
-from dsp.loudness import integrated_loudness
+from dsp.loudness import integrated_loudness, true_and_sample_peak_db
 from mixstyle.fit.staging import stage_gain_db
 from mixstyle.twin import losses
 
-METRICS = ("band_error_db", "mrstft", "loudness_error_lu", "width_error_db")
+METRICS = ("band_error_db", "mrstft", "loudness_error_lu", "plr_error_db", "crest_error_db",
+           "width_error_db")
 AUTOMIX_LUFS = -14.0
 
 
@@ -41,6 +45,16 @@ def _lufs(x: np.ndarray, sr: float) -> float:
     return v if math.isfinite(v) else -70.0
 
 
+def _plr_crest(x: np.ndarray, sr: float) -> tuple[float, float]:
+    """(true peak - integrated loudness, sample peak - RMS) in dB; (0, 0) for silence."""
+    loud = integrated_loudness(x.astype(np.float32), sr)
+    tp, sp = true_and_sample_peak_db(x.astype(np.float32), sr)
+    rms = math.sqrt(float(np.mean(np.square(x, dtype=np.float64))))
+    if not (math.isfinite(loud) and math.isfinite(tp) and rms > 0):
+        return 0.0, 0.0
+    return tp - loud, sp - 20 * math.log10(rms)
+
+
 def metrics(est: np.ndarray, ref: np.ndarray, sample_rate: float) -> dict[str, float]:
     n = min(est.shape[-1], ref.shape[-1])
     e = torch.from_numpy(np.ascontiguousarray(est[:, :n], dtype=np.float32))
@@ -49,9 +63,11 @@ def metrics(est: np.ndarray, ref: np.ndarray, sample_rate: float) -> dict[str, f
         band = float(losses.band_db(e.mean(dim=0, keepdim=True), r.mean(dim=0, keepdim=True),
                                     sample_rate))
         mr = float(losses.mrstft(e, r))
+    (plr_e, crest_e), (plr_r, crest_r) = (_plr_crest(x[:, :n], sample_rate) for x in (est, ref))
     return {"band_error_db": band, "mrstft": mr,
             "loudness_error_lu": abs(_lufs(est[:, :n], sample_rate) - _lufs(ref[:, :n],
                                                                             sample_rate)),
+            "plr_error_db": abs(plr_e - plr_r), "crest_error_db": abs(crest_e - crest_r),
             "width_error_db": abs(_width_db(est[:, :n]) - _width_db(ref[:, :n]))}
 
 

@@ -16,6 +16,10 @@ from mixstyle.profile.store import load_profile
 from mixstyle.sessions.load import Song, load_sessions
 from mixstyle.train.features import SongFeatures
 
+# the metrics whose share of the plain sum's error closed is reported (the plain sum is matched in
+# loudness, so its loudness error is 0 and has no share)
+CLOSED = ("band_error_db", "mrstft", "plr_error_db", "crest_error_db")
+
 
 def song_scores(song: Song, setting) -> dict[str, dict[str, float]]:
     stems = np.stack([s.audio for s in song.stems])
@@ -33,6 +37,8 @@ def summarise(per_song: dict[str, dict[str, dict[str, float]]]) -> dict:
                        for m in METRICS}
     out["closed"] = 1.0 - out["learned"]["band_error_db"] / max(out["plain_sum"]["band_error_db"],
                                                                  1e-9)
+    out["closed_by_metric"] = {m: 1.0 - out["learned"][m] / max(out["plain_sum"][m], 1e-9)
+                               for m in CLOSED}
     out["songs"] = len(per_song)
     return out
 
@@ -56,6 +62,10 @@ def format_table(summary: dict, title: str = "") -> str:
                     f"{summary['automix'][m]:>10.3f}")
     rows.append(f"closed {100 * summary['closed']:.0f}% of the plain sum's band error over "
                 f"{summary['songs']} song(s)")
+    by = summary.get("closed_by_metric")
+    if by:
+        rows.append("share of the plain sum's error closed: " + ", ".join(
+            f"{m.replace('_error_db', '')} {by[m]:.2f}" for m in CLOSED if m in by))
     return "\n".join(rows)
 
 

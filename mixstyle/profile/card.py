@@ -9,12 +9,13 @@ import datetime as _dt
 from dataclasses import asdict
 
 from mixstyle.train.config import LearnConfig
+from mixstyle.train.loudness import LoudnessHabit
 from mixstyle.train.records import SongRecord
 
 
 def model_card(records: dict[str, SongRecord], names: list[str], held: list[str],
                held_score: dict | None, config: LearnConfig, n_params: int,
-               scheduler: str | None = None) -> dict:
+               scheduler: str | None = None, loudness_habit: dict | None = None) -> dict:
     privacy = "trained only on the files listed here, locally; no data left this machine" \
         if scheduler is None else \
         (f"trained only on the files listed here; the song fits of this run were made on the "
@@ -33,6 +34,7 @@ def model_card(records: dict[str, SongRecord], names: list[str], held: list[str]
         "audio_epochs": config.train.audio_epochs,
         "average_passes": config.train.average_passes,
         "privacy": privacy,
+        "loudness_habit": loudness_habit,
     }
 
 
@@ -48,6 +50,10 @@ def card_markdown(card: dict) -> str:
         q = s["fit_quality"]
         lines.append(f"| {s['song']} | {len(s['tracks'])} | {q.get('error_db')} | "
                      f"{q.get('band_error_db')} |")
+    habit = LoudnessHabit.from_dict(card.get("loudness_habit"))
+    lines += ["", "## How they set the level", "",
+              ("The producer " + habit.describe() + ".") if habit is not None else
+              "Too few songs to read the producer's loudness habit (needs at least 3)."]
     lines += ["", "## Held-out score", ""]
     hs = card["held_out_score"]
     if hs:

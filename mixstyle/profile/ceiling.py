@@ -1,6 +1,7 @@
-"""Learn's calibration of the limiter ceiling: how much lower it must sit for the console's
-mixes of peak-normalising producers to be as loud as theirs (``Profile.predict`` applies the
-offset, times the strength, from the profile's ``ceiling_offset_db``).
+"""What a profile keeps beside its network about the producer's level: their loudness habit
+(``mixstyle.train.loudness``) and learn's calibration of the limiter ceiling, how much lower it
+must sit for the console's mixes of peak-normalising producers to be as loud as theirs
+(``Profile.predict`` applies both, the offset times the strength). ``level_meta`` makes both.
 """
 
 from __future__ import annotations
@@ -12,16 +13,35 @@ import numpy as np
 
 from dsp.loudness import integrated_loudness
 from dsp.render import render
+from mixstyle.profile.novelty import novelty_meta
 from mixstyle.profile.predict import Profile, predict_song
 from mixstyle.sessions.load import Song
 from mixstyle.train.features import SongFeatures
+from mixstyle.train.loudness import LoudnessHabit, habit_from_records
 from mixstyle.train.model import MixNet
+from mixstyle.train.records import SongRecord
 
 CALIBRATE_MIN_SONGS = 3
 
 
+def level_meta(model: MixNet, records: list[SongRecord], songs: list[Song],
+               features: Mapping[str, SongFeatures] | None = None) -> dict:
+    """The profile metadata about level: ``loudness_habit`` (read off ``records``),
+    ``ceiling_offset_db`` (calibrated on ``songs`` with the habit applied; 0 for a producer who
+    limits or clips: they reach their aim through the limiter, not by the ceiling) and
+    ``novelty`` (``mixstyle.profile.novelty``: the training tracks and the typical levels)."""
+    habit = habit_from_records(records)
+    meta: dict = {"loudness_habit": habit.to_dict() if habit is not None else None}
+    limits = habit is not None and habit.mechanism in ("limiter", "clipper")
+    meta["ceiling_offset_db"] = 0.0 if limits else calibrate_ceiling(model, songs, features,
+                                                                     habit)
+    meta["novelty"] = novelty_meta(records, model.feat_mean.numpy(), model.feat_std.numpy())
+    return meta
+
+
 def calibrate_ceiling(model: MixNet, songs: list[Song],
-                      features: Mapping[str, SongFeatures] | None = None) -> float:
+                      features: Mapping[str, SongFeatures] | None = None,
+                      habit: LoudnessHabit | None = None) -> float:
     """How much lower (dB) the limiter ceiling must sit for this console's mixes to be as loud
     as the producer's where the peak decided the level.
 
@@ -32,7 +52,7 @@ def calibrate_ceiling(model: MixNet, songs: list[Song],
     offset (0 when fewer than three songs were peak-bound). ``features``: song name -> the
     features already measured on its stems.
     """
-    prof = Profile(model, {})
+    prof = Profile(model, {"loudness_habit": habit.to_dict() if habit is not None else None})
     features = features or {}
     diffs = []
     for song in songs:

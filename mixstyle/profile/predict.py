@@ -6,7 +6,7 @@ and the balance measure only).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -17,9 +17,11 @@ from dsp.loudness import integrated_loudness
 from dsp.params import MASTER, TRACK, ConsoleSetting, TrackSetting, spec, validate
 from mixstyle.errors import ProfileError
 from mixstyle.fit.staging import stage_gain_db
+from mixstyle.profile.novelty import shrink, typical_level
 from mixstyle.sessions.load import Song
 from mixstyle.train.balance import BUS, LEVEL, PAN_SIDE, assign_sides, output_gains
 from mixstyle.train.features import SongFeatures, role_index, song_features
+from mixstyle.train.loudness import LoudnessHabit
 from mixstyle.train.model import I_LEVEL, I_SIDE, PREDICTED_MASTER, PREDICTED_TRACK, MixNet
 
 _FADER = spec(TRACK, "output_gain_db")
@@ -32,6 +34,8 @@ class Profile:
     model: MixNet
     meta: dict[str, Any]
     folder: Path | None = None
+    # per track of the last prediction: how far it was pulled toward the safe habit (0 .. 1)
+    last_shrink: list[float] = field(default_factory=list)
 
     def predict(self, stems: Sequence[tuple[str, str, np.ndarray]], sample_rate: float,
                 strength: float = 1.0, features: SongFeatures | None = None) -> ConsoleSetting:
@@ -70,6 +74,15 @@ class Profile:
             values["input_gain_db"] = stage_gain_db(per_stem[i].loudness_lufs)
             full.append(values)
         levels = [float(LEVEL.denormalise(float(v))) for v in tu[0, :, I_LEVEL]]
+        novelty = self.meta.get("novelty")
+        away = shrink(novelty, [f.vector for f in per_stem], self.model.feat_mean.numpy(),
+                      self.model.feat_std.numpy())
+        for i, a in enumerate(away):   # unlike every training track: toward the safe habit
+            if a > 0:
+                levels[i] = (1 - a) * levels[i] + a * typical_level(novelty, stems[i][1])
+                for p in PREDICTED_TRACK:
+                    full[i][p.name] = _blend(p, p.normalise(full[i][p.name]), 1.0 - float(a))
+        self.last_shrink = [float(a) for a in away]
         sides = [float(PAN_SIDE.denormalise(float(v))) for v in tu[0, :, I_SIDE]]
         for values, pan in zip(full, assign_sides([v["pan"] for v in full], sides, levels)):
             values["pan"] = pan
@@ -97,6 +110,11 @@ class Profile:
                 t = spec(MASTER, "target_lufs")
                 master["target_lufs"] = float(np.clip(plain + strength * (target - plain),
                                                       t.min, t.max))
+        habit = LoudnessHabit.from_dict(self.meta.get("loudness_habit"))
+        if habit is not None:   # the producer's ceiling, limiting and release, exactly
+            for name, value in habit.master_values().items():
+                p = spec(MASTER, name)
+                master[name] = _blend(p, p.normalise(value), strength)
         offset = float(self.meta.get("ceiling_offset_db", 0.0)) * strength
         if offset:
             c = spec(MASTER, "limiter_ceiling_db")

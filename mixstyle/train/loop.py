@@ -14,7 +14,6 @@ points between trainings on nearly identical fits; the mean moved much less and 
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
@@ -24,6 +23,7 @@ import torch
 from dsp.params import TRACK, spec
 from mixstyle.twin import console as twin, losses
 from mixstyle.train.balance import LEVEL, PAN_SIDE, assign_sides, torch_loudness
+from mixstyle.train.loudness import with_habit
 from mixstyle.train.records import Batch, SongRecord, collate
 from mixstyle.train.model import I_LEVEL, I_SIDE, PREDICTED_TRACK, MixNet, ModelConfig
 
@@ -58,39 +58,6 @@ class SongAudio:
 
 
 _GAIN = spec(TRACK, "output_gain_db")
-PEAK_MATCH_DB = 0.2   # mixes whose peaks sit this close to the producer's usual peak level
-
-
-def with_loudness_aims(records: Sequence[SongRecord]) -> list[SongRecord]:
-    """Read the producer's loudness habit off all their mixes at once.
-
-    Producers bring a mix to a loudness aim but never let it peak past a limit; a song whose
-    crest factor is too high for both stops at the peak, quieter than the aim, because of the
-    peak and not by choice. So the peak limit is the loudest peak of their mixes (every song
-    gets it as its ceiling, ``max_limiting_db`` 0: the render stops where the peak meets it);
-    songs that ended at that peak get the aim as their target, which is the loudness of the
-    songs that stayed below the peak (the 90th percentile of all when (nearly) every song met
-    the peak: a producer who peak-normalises never shows their aim).
-    """
-    out = [copy.deepcopy(r) for r in records]
-    masters = [r.setting["master"] for r in out]
-    peaks = np.array([m.get("limiter_ceiling_db", 0.0) for m in masters], dtype=float)
-    louds = np.array([m["target_lufs"] if m.get("target_lufs") is not None else np.nan
-                      for m in masters], dtype=float)
-    for m in masters:
-        m["max_limiting_db"] = 0.0
-    if len(out) < 3 or np.all(np.isnan(louds)):
-        return out
-    limit = float(np.max(peaks))
-    near = peaks >= limit - PEAK_MATCH_DB
-    free = ~near & np.isfinite(louds)
-    aim = float(np.median(louds[free])) if free.sum() >= 2 else \
-        float(np.nanpercentile(louds, 90))
-    for m, is_near, loud in zip(masters, near, louds):
-        if is_near and np.isfinite(loud):
-            m["target_lufs"] = max(float(loud), aim)
-        m["limiter_ceiling_db"] = limit
-    return out
 
 
 def param_loss(model: MixNet, batch: Batch, drop: torch.Tensor | None = None) -> torch.Tensor:
@@ -189,7 +156,7 @@ def train(records: Sequence[SongRecord], config: TrainConfig = TrainConfig(),
     """Train on ``records``; ``audio`` (song name -> excerpt) enables the audio phase."""
     torch.manual_seed(config.seed)
     gen = torch.Generator().manual_seed(config.seed)
-    records = with_loudness_aims(records)
+    records = with_habit(records)
     batch = collate(records)
     model = _init_model(records, batch, model_config)
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)

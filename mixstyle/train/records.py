@@ -22,11 +22,12 @@ from dsp.params import MASTER, TRACK, normalise_all, section_specs, setting_from
 from mixstyle.train.balance import BUS, LEVEL, track_levels
 from mixstyle.errors import ProfileError
 from mixstyle.train.features import SongFeatures, from_vector, role_index, stem_features
+from mixstyle.fit.bus import measure_bus
 from mixstyle.fit.song import FitResult
 from mixstyle.train.model import (I_PAN, I_SIDE, MASTER_TARGETS, PREDICTED_MASTER, PREDICTED_TRACK,
                             TRACK_TARGETS)
 
-RECORD_VERSION = 2  # 2: track balance as loudness (levels_lu, bus_lufs)
+RECORD_VERSION = 3  # 2: track balance as loudness (levels_lu, bus_lufs); 3: bus_print
 
 
 def sha256_file(path: Path) -> str:
@@ -58,6 +59,8 @@ class SongRecord:
     # master (mixstyle.train.balance); empty/None when unknown
     levels_lu: list[float | None] = field(default_factory=list)
     bus_lufs: float | None = None
+    # what the producer's mix bus did to the level (mixstyle.fit.bus.BusPrint); None: unknown
+    bus_print: dict[str, Any] | None = None
 
     def to_json(self) -> str:
         data = asdict(self)
@@ -89,12 +92,16 @@ class StaleRecord(ProfileError):
 
 
 def make_record(song_name: str, names: list[str], roles: list[str], stems: np.ndarray,
-                sample_rate: float, fit: FitResult, files: list[SourceFile]) -> SongRecord:
+                sample_rate: float, fit: FitResult, files: list[SourceFile],
+                mix: np.ndarray | None = None) -> SongRecord:
+    """The record of a fitted song; with ``mix`` (the producer's) its bus print is measured."""
     feats = [stem_features(s, sample_rate).vector.tolist() for s in stems]
     song_feat = stem_features(stems.sum(axis=0), sample_rate).vector.tolist()
     levels, bus = track_levels(stems, sample_rate, [t.params for t in fit.setting.tracks])
+    printed = measure_bus(stems, sample_rate, fit.setting, mix) if mix is not None else None
     return SongRecord(song_name, list(names), list(roles), feats, song_feat,
-                      setting_to_dict(fit.setting), fit.quality(), files, levels, bus)
+                      setting_to_dict(fit.setting), fit.quality(), files, levels, bus,
+                      printed.to_dict() if printed is not None else None)
 
 
 def record_features(record: SongRecord) -> SongFeatures:

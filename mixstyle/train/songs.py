@@ -64,7 +64,7 @@ def fit_song(song: Song, config: FitConfig, files: list[SourceFile] | None = Non
     roles = [s.role for s in song.stems]
     result = fit_mix(stems, song.mix, song.sample_rate, names, roles, config)
     return make_record(song.name, names, roles, stems, song.sample_rate, result,
-                       files if files is not None else song_files(song))
+                       files if files is not None else song_files(song), song.mix)
 
 
 @dataclass(frozen=True)

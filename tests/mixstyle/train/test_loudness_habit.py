@@ -1,43 +1,93 @@
-"""The producer's loudness habit read off their mixes (train.with_loudness_aims): an aim, and a
-peak they never pass."""
+"""The producer's loudness habit read off their mixes (mixstyle.train.loudness): the mechanism
+(headroom, peak, limiter, clipper), the aim, the ceiling and the limiting a new song may get."""
 
 from __future__ import annotations
 
 import pytest
 
 from dsp.params import MASTER, TRACK, ConsoleSetting, TrackSetting, setting_to_dict, validate
+from mixstyle.fit.bus import BusPrint
+from mixstyle.train.loudness import LoudnessHabit, habit_from_records, with_habit
 from mixstyle.train.records import SongRecord
-from mixstyle.train.loop import with_loudness_aims
 
 
-def _record(name: str, loud: float, peak: float) -> SongRecord:
+def _record(name: str, loud: float, peak: float, limiting: float = 0.0, clips: float = 0.0,
+            release: float | None = None, tp: float | None = None) -> SongRecord:
     setting = ConsoleSetting((TrackSetting("a", validate(TRACK, {}, "t")),),
                              validate(MASTER, {"target_lufs": loud, "limiter_ceiling_db": peak},
                                       "m"))
-    return SongRecord(name, ["a"], ["other"], [[0.0]], [0.0], setting_to_dict(setting), {}, [])
+    tp = peak + 0.2 if tp is None else tp
+    bp = BusPrint(loud, peak, tp, tp - loud, peak - loud + 3, tp - loud + limiting, limiting,
+                  clips, release if limiting >= 1.0 else None)
+    return SongRecord(name, ["a"], ["other"], [[0.0]], [0.0], setting_to_dict(setting), {}, [],
+                      bus_print=bp.to_dict())
 
 
-def _masters(pairs):
-    return [r.setting["master"] for r in
-            with_loudness_aims([_record(f"s{i}", l, p) for i, (l, p) in enumerate(pairs)])]
+def _records(rows):
+    return [_record(f"s{i}", *row) for i, row in enumerate(rows)]
+
+
+def _masters(rows):
+    return [r.setting["master"] for r in with_habit(_records(rows))]
 
 
 def test_loudness_normaliser_with_a_peak_limit():
     # -20 LUFS unless the peak would pass -1 dBFS: the peak-bound songs get the aim
-    got = _masters([(-20.0, -3.0), (-20.0, -2.5), (-21.5, -1.0), (-22.0, -1.05), (-20.0, -4.0)])
-    assert [m["target_lufs"] for m in got] == [-20.0, -20.0, -20.0, -20.0, -20.0]
+    rows = [(-20.0, -3.0), (-20.0, -2.5), (-21.5, -1.0), (-22.0, -1.05), (-20.0, -4.0)]
+    habit = habit_from_records(_records(rows))
+    assert habit.mechanism == "headroom" and habit.aim_lufs == -20.0
+    assert habit.ceiling_db == -1.0 and habit.max_limiting_db == 0.0
+    got = _masters(rows)
+    assert [m["target_lufs"] for m in got] == [-20.0] * 5
     assert all(m["limiter_ceiling_db"] == -1.0 and m["max_limiting_db"] == 0.0 for m in got)
 
 
 def test_peak_normaliser_never_shows_the_aim():
-    pairs = [(-17.0 - k, -0.9) for k in range(10)]
-    got = _masters(pairs)
-    aim = pytest.approx(-17.9)      # 90th percentile of the loudness
-    assert all(m["target_lufs"] == aim or m["target_lufs"] > -17.9 for m in got)
-    assert min(m["target_lufs"] for m in got) == aim
+    rows = [(-17.0 - k, -0.9) for k in range(10)]
+    habit = habit_from_records(_records(rows))
+    assert habit.mechanism == "peak" and habit.max_limiting_db == 0.0
+    assert habit.aim_lufs == pytest.approx(-17.9)      # 90th percentile of the loudness
+    got = _masters(rows)
+    assert min(m["target_lufs"] for m in got) == pytest.approx(-17.9)
 
 
-def test_records_are_not_changed_in_place():
-    recs = [_record(f"s{i}", -20.0 - i, -1.0) for i in range(4)]
-    with_loudness_aims(recs)
+def test_limiter_to_a_target_gets_its_limiting_and_release():
+    rows = [(-10.0 + 0.1 * k, -0.3, 3.0 + 0.5 * k, 0.0, 30.0) for k in range(6)]
+    habit = habit_from_records(_records(rows))
+    assert habit.mechanism == "limiter"
+    assert habit.aim_lufs == pytest.approx(-9.75)
+    assert habit.ceiling_db == -0.3                     # the sample peak, under the true peak
+    assert habit.max_limiting_db == pytest.approx(5.5 + 3.0)
+    assert habit.release_ms == pytest.approx(30.0)
+    got = _masters(rows)
+    # every song keeps its own loudness as the target; the cap lets a new song reach the aim
+    assert [m["target_lufs"] for m in got] == pytest.approx([-10.0 + 0.1 * k for k in range(6)])
+    assert all(m["max_limiting_db"] == pytest.approx(8.5) for m in got)
+
+
+def test_clipper_shows_flat_tops():
+    rows = [(-9.0, -0.1, 4.0, 400.0, 1.0) for _ in range(4)]
+    assert habit_from_records(_records(rows)).mechanism == "clipper"
+
+
+def test_ceiling_never_above_their_true_peak_nor_zero():
+    rows = [(-12.0, -0.5, 2.0, 0.0, 50.0, -0.8), (-12.0, -0.6, 2.0, 0.0, 50.0, -0.9),
+            (-12.0, -0.5, 2.0, 0.0, 50.0, -0.85)]
+    assert habit_from_records(_records(rows)).ceiling_db == -0.8
+    rows = [(-8.0, 0.0, 5.0, 0.0, 10.0, 0.7)] * 3
+    assert habit_from_records(_records(rows)).ceiling_db == 0.0
+
+
+def test_too_few_songs_stop_at_the_peak():
+    recs = _records([(-20.0, -1.0), (-21.0, -1.0)])
+    assert habit_from_records(recs) is None
+    assert all(r.setting["master"]["max_limiting_db"] == 0.0 for r in with_habit(recs))
+
+
+def test_records_are_not_changed_in_place_and_the_habit_round_trips():
+    recs = _records([(-20.0 - i, -1.0) for i in range(4)])
+    habit = habit_from_records(recs)
+    with_habit(recs)
     assert [r.setting["master"]["target_lufs"] for r in recs] == [-20.0, -21.0, -22.0, -23.0]
+    assert LoudnessHabit.from_dict(habit.to_dict()) == habit
+    assert LoudnessHabit.from_dict({"mechanism": "louder"}) is None
