@@ -152,6 +152,20 @@ class Batch:
     master_w: torch.Tensor       # (B, M)
 
 
+def song_weights(records: list[SongRecord]) -> np.ndarray:
+    """How much each song's fitted setting counts: a song whose fit explains the producer's mix
+    worse than their typical song (something in that mix the console cannot make: reverb,
+    saturation, an edit) counts less, by the ratio of unexplained energy (3 dB worse: half)."""
+    errors = np.array([float(r.quality.get("error_db", np.nan)) for r in records])
+    ok = np.isfinite(errors)
+    if ok.sum() < 3:
+        return np.ones(len(records))
+    typical = float(np.median(errors[ok]))
+    w = np.where(ok, np.minimum(1.0, 10.0 ** ((typical - np.where(ok, errors, 0.0)) / 10.0)),
+                 1.0)
+    return np.maximum(w, 0.1)
+
+
 def collate(records: list[SongRecord]) -> Batch:
     b = len(records)
     n = max(len(r.track_names) for r in records)
@@ -190,6 +204,9 @@ def collate(records: list[SongRecord]) -> Batch:
             mw[i, k_bus] = 1.0
         if setting.master.get("target_lufs") is None:
             mw[i, [p.name for p in PREDICTED_MASTER].index("target_lufs")] = 0.0
+    w_song = torch.from_numpy(song_weights(records)).float()
+    tw *= w_song[:, None, None]
+    mw *= w_song[:, None]
     return Batch(feats, roles, mask, song, tu.float(), tw.float(), mu.float(), mw.float())
 
 
