@@ -45,3 +45,22 @@ def test_reachable_target_is_unaffected_by_the_cap():
     out = render(_drums(), SR, _setting(target_lufs=-30.0, max_limiting_db=0.0))
     assert out.loudness_lufs == pytest.approx(-30.0, abs=0.1)
     assert integrated_loudness(out.audio, SR) == pytest.approx(-30.0, abs=0.1)
+
+
+def test_a_click_does_not_decide_the_loudness_of_a_limited_song():
+    # a producer who limits to a target: a 5 ms drum click on top of the bass changes nothing,
+    # while a peak-normalised render of the same song drops by several LU
+    rng = np.random.default_rng(1)
+    t = np.arange(int(6 * SR)) / SR
+    bass = (0.3 * np.sin(2 * np.pi * 60 * t)).astype(np.float32)
+    click = bass.copy()
+    k = int(3 * SR)
+    click[k:k + int(0.005 * SR)] += rng.normal(size=int(0.005 * SR)).astype(np.float32) * 0.2
+    limited = _setting(target_lufs=-12.0, max_limiting_db=12.0)
+    capped = _setting(target_lufs=-12.0, max_limiting_db=0.0)
+    songs = [np.stack([x, x])[None] for x in (bass, click)]
+    loud = [render(s, SR, limited).loudness_lufs for s in songs]
+    assert loud == pytest.approx([-12.0, -12.0], abs=0.1)
+    peaky = [render(s, SR, capped).loudness_lufs for s in songs]
+    assert peaky[0] - peaky[1] > 2.0
+    assert all(render(s, SR, limited).true_peak_dbtp <= -1.0 + 0.01 for s in songs)
