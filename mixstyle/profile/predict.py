@@ -118,8 +118,9 @@ class Profile:
         offset = float(self.meta.get("ceiling_offset_db", 0.0)) * strength
         if offset:
             c = spec(MASTER, "limiter_ceiling_db")
+            top = min(c.max, habit.true_peak_dbtp) if habit is not None else c.max
             master["limiter_ceiling_db"] = float(np.clip(master["limiter_ceiling_db"] + offset,
-                                                         c.min, c.max))
+                                                         c.min, max(c.min, top)))
         return ConsoleSetting(tuple(tracks), validate(MASTER, master, "master"))
 
 

@@ -57,6 +57,7 @@ class LoudnessHabit:
     release_ms: float
     limiting_db: float          # the median song's limiting
     songs: int
+    true_peak_dbtp: float = 0.0  # their highest true peak (<= 0): no calibration goes above it
 
     def to_dict(self) -> dict[str, Any]:
         return {k: (round(v, 3) if isinstance(v, float) else v) for k, v in asdict(self).items()}
@@ -130,7 +131,8 @@ def habit_from_records(records: Sequence[SongRecord]) -> LoudnessHabit | None:
         cap, release = 0.0, r.default
     return LoudnessHabit(mechanism, round(float(np.clip(aim, t.min, t.max)), 3), ceiling,
                          round(cap, 3), round(float(np.clip(release, r.min, r.max)), 3),
-                         round(median_limiting, 3), len(prints))
+                         round(median_limiting, 3), len(prints),
+                         round(float(min(tps.max(), 0.0)), 3))
 
 
 def with_habit(records: Sequence[SongRecord], habit: LoudnessHabit | None = None

@@ -57,6 +57,7 @@ def test_limiter_to_a_target_gets_its_limiting_and_release():
     assert habit.mechanism == "limiter"
     assert habit.aim_lufs == pytest.approx(-9.75)
     assert habit.ceiling_db == -0.3                     # the sample peak, under the true peak
+    assert habit.true_peak_dbtp == pytest.approx(-0.1)  # the most any calibration may raise it
     assert habit.max_limiting_db == pytest.approx(5.5 + 3.0)
     assert habit.release_ms == pytest.approx(30.0)
     got = _masters(rows)
