@@ -4,12 +4,14 @@ console's own unlimited bus for the fitted strips.
 A producer brings a mix to its level in one of a few ways: they leave headroom (the level is
 wherever the faders put it), they normalise it to a peak, they drive a limiter to a loudness
 target, or they clip it. The mix alone cannot tell a loud dense song from a limited one; the
-fitted strips can: summed without any limiting and brought to the mix's loudness, their peak
-shows how far above the mix's own peak the song would have peaked. That difference of the two
-(sample) peak-to-loudness ratios is the limiting the bus did (``limiting_db``, about 0 for a mix that was
-only turned up or down). Where it took something, the limiter release that best reproduces the
-mix's short-window peak-to-level profile from the unlimited bus says how it was taken (a clipper
-shows as the shortest release and as flat runs of samples at the peak).
+fitted strips can: the fit put their sum (no limiting, no master) at the mix's level, so where
+the mix was limited the sum's loudest peaks stand above the mix's. That difference in the
+loudest tenth of the short windows is the limiting the bus did (``limiting_db``, about 0 for a
+mix only turned up or down; reverb, delay or other energy the console cannot make fills the
+level between the transients and leaves it near 0, where a comparison of peak-to-loudness
+ratios would read it as limiting). Where it took something, the limiter release that best
+reproduces the mix's short-window peak-to-level profile from the unlimited bus says how it was
+taken (a clipper shows as the shortest release and as flat runs of samples at the peak).
 
 ``measure_bus`` is the per-song measurement (run in the fit worker, kept in the song record);
 ``mixstyle.train.loudness`` reads the producer's habit off all songs' measurements.
@@ -33,6 +35,7 @@ ACTIVE_DB = 20.0               # windows this far under the loudest one are not 
 LIMITED_DB = 1.0               # below this much limiting the release is not measured
 RELEASE_TIE = 0.05             # a release within 5 % of the best profile error ties with it
 CLIP_RUN = 3                   # consecutive samples at the peak that make a clipped top
+TOP_SHARE = 10                 # the loudest 1/TOP_SHARE of the windows show the limiting
 
 
 @dataclass(frozen=True)
@@ -45,7 +48,7 @@ class BusPrint:
     plr_db: float               # true peak - loudness of the mix
     crest_db: float             # sample peak - RMS of the mix
     bus_plr_db: float           # true peak - loudness of the console's unlimited bus
-    limiting_db: float          # how much the mix's sample peaks were taken down re its loudness
+    limiting_db: float          # how far the mix's loudest peaks sit under the fitted bus's
     clipped_per_s: float        # samples per second in flat runs at the mix's peak
     release_ms: float | None    # limiter release that best reproduces the mix (None: unlimited)
 
@@ -76,6 +79,26 @@ def window_plr(audio: np.ndarray, sample_rate: float) -> np.ndarray:
     level = 20 * np.log10(np.where(ok, rms, 1e-30))
     active = ok & (level >= level.max() - ACTIVE_DB)
     return 20 * np.log10(peak[active] / rms[active])
+
+
+def window_peaks_db(audio: np.ndarray, sample_rate: float) -> np.ndarray:
+    """Sample peak (dBFS) of each ``WINDOW_S`` window of ``audio`` (2, n)."""
+    hop = max(1, int(WINDOW_S * sample_rate))
+    frames = max(1, audio.shape[1] // hop)
+    x = np.abs(audio[:, :frames * hop].astype(np.float64)).reshape(audio.shape[0], frames, -1)
+    return 20 * np.log10(np.maximum(x.max(axis=(0, 2)), 1e-9))
+
+
+def peak_reduction_db(bus: np.ndarray, mix: np.ndarray, sample_rate: float) -> float:
+    """How far the mix's peaks sit under the fitted bus's in the loudest tenth of the windows
+    (by the bus's peak): the fit put the bus at the mix's level, so an unlimited mix shows 0
+    there, reverb or other energy the console cannot make included (it fills the level between
+    transients, not the peaks), and a limited one the depth of its limiting."""
+    pb, pm = window_peaks_db(bus, sample_rate), window_peaks_db(mix, sample_rate)
+    n = min(len(pb), len(pm))
+    pb, pm = pb[:n], pm[:n]
+    top = np.argsort(-pb, kind="stable")[:max(1, n // TOP_SHARE)]
+    return float(np.mean(pb[top] - pm[top]))
 
 
 def clipped_per_second(audio: np.ndarray, sample_rate: float) -> float:
@@ -142,10 +165,9 @@ def measure_bus(stems: np.ndarray, sample_rate: float, setting: ConsoleSetting,
     bus_loud = integrated_loudness(bus, sample_rate)
     if not math.isfinite(bus_loud):
         return None
-    bus_tp, bus_sp = true_and_sample_peak_db(bus, sample_rate)
+    bus_tp, _ = true_and_sample_peak_db(bus, sample_rate)
     plr, bus_plr = tp - loud, bus_tp - bus_loud
-    # on sample peaks: a limiter or clipper holds those (a clipped mix's true peak is far above)
-    limiting = (bus_sp - bus_loud) - (sp - loud)
+    limiting = peak_reduction_db(bus, mix, sample_rate)
     release = None
     if limiting >= LIMITED_DB:
         release = best_release(bus, mix, sample_rate, loud, sp)
