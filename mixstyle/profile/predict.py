@@ -17,7 +17,7 @@ from dsp.loudness import integrated_loudness
 from dsp.params import MASTER, TRACK, ConsoleSetting, TrackSetting, spec, validate
 from mixstyle.errors import ProfileError
 from mixstyle.fit.staging import stage_gain_db
-from mixstyle.profile.novelty import shrink, typical_level
+from mixstyle.profile.novelty import shrink, typical_level, widest_pan
 from mixstyle.sessions.load import Song
 from mixstyle.train.balance import BUS, LEVEL, PAN_SIDE, assign_sides, output_gains
 from mixstyle.train.features import SongFeatures, role_index, song_features
@@ -83,6 +83,8 @@ class Profile:
                 for p in PREDICTED_TRACK:
                     full[i][p.name] = _blend(p, p.normalise(full[i][p.name]), 1.0 - float(a))
         self.last_shrink = [float(a) for a in away]
+        for i, (_, role, _) in enumerate(stems):   # no panning wider than they ever did
+            full[i]["pan"] = min(full[i]["pan"], widest_pan(novelty, role))
         sides = [float(PAN_SIDE.denormalise(float(v))) for v in tu[0, :, I_SIDE]]
         for values, pan in zip(full, assign_sides([v["pan"] for v in full], sides, levels)):
             values["pan"] = pan

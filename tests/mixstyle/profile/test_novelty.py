@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from dsp.params import MASTER, TRACK, ConsoleSetting, TrackSetting, setting_to_dict, validate
-from mixstyle.profile.novelty import novelty_meta, shrink, typical_level
+from mixstyle.profile.novelty import novelty_meta, shrink, typical_level, widest_pan
 from mixstyle.train.features import N_FEATURES
 from mixstyle.train.records import SongRecord
 
@@ -20,8 +20,9 @@ def _records(n_songs: int = 6, seed: int = 0) -> list[SongRecord]:
     for k in range(n_songs):
         roles = ["bass", "vocals"]
         feats = [(centres[r] + 0.1 * rng.normal(size=N_FEATURES)).tolist() for r in roles]
-        setting = ConsoleSetting(tuple(TrackSetting(r, validate(TRACK, {})) for r in roles),
-                                 validate(MASTER, {}))
+        pans = {"bass": 0.0, "vocals": 0.1 * (k % 3)}
+        setting = ConsoleSetting(tuple(TrackSetting(r, validate(TRACK, {"pan": -pans[r]}))
+                                       for r in roles), validate(MASTER, {}))
         out.append(SongRecord(f"s{k}", roles, roles, feats, [0.0] * N_FEATURES,
                               setting_to_dict(setting), {}, [],
                               [levels[r] + 0.2 * k for r in roles], -20.0))
@@ -55,3 +56,11 @@ def test_without_novelty_data_nothing_moves():
     assert novelty_meta(_records(2), np.zeros(N_FEATURES), np.ones(N_FEATURES)) is None
     assert shrink(None, [np.zeros(N_FEATURES)], np.zeros(N_FEATURES),
                   np.ones(N_FEATURES)).tolist() == [0.0]
+
+
+def test_no_track_is_panned_wider_than_the_producer_ever_did():
+    meta = novelty_meta(_records(), np.zeros(N_FEATURES), np.ones(N_FEATURES))
+    assert widest_pan(meta, "bass") == 0.0
+    assert widest_pan(meta, "vocals") == pytest.approx(0.2)
+    assert widest_pan(meta, "guitar") == pytest.approx(0.2)   # unseen role: their widest
+    assert widest_pan(None, "guitar") == 1.0
