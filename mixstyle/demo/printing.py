@@ -31,6 +31,7 @@ from mixstyle.demo.producers import (MasterTaste, MixResult, Producer, Stems, Tr
 
 DRUMS = ("kick", "snare", "overheads", "drums")
 TARGET_TOLERANCE_LU = 0.2
+JUCE_LIMITER_MAKEUP_DB = 3.75          # + -threshold_db: pedalboard.Limiter's own output gain
 
 
 def measured_compression(comp: Callable[[dict[str, Any]], pb.Plugin] | None = None
@@ -114,8 +115,11 @@ def trimmed(mix: np.ndarray, sr: float, lufs: float) -> tuple[np.ndarray, float]
 class LimiterPrint:
     """A bus print with pedalboard's effects: glue compressor, drive, Limiter, ceiling.
 
-    JUCE's Limiter (pedalboard.Limiter) compresses in two stages and then clips at 0 dBFS, so the
-    Gain after it sets the ceiling exactly; the drive into it is found for ``target_lufs``.
+    JUCE's Limiter (pedalboard.Limiter) is a limiter and a clipper: a fixed first compressor
+    (-10 dB, 4:1), a second one at ``limiter_threshold_db`` (1000:1, no look-ahead), then a gain
+    of 3.75 dB - threshold (measured: a -20 dBFS sine comes out 7.75 dB louder at -4 dB), then a
+    hard clip at 0 dBFS -- so up to 3.75 dB of the peaks are clipped. The Gain after it sets the
+    sample-peak ceiling exactly; the drive into it is found for ``target_lufs``.
     """
 
     target_lufs: float
@@ -159,6 +163,7 @@ class LimiterPrint:
             "glue_comp_attack_ms": self.glue_attack_ms,
             "glue_comp_release_ms": self.glue_release_ms,
             "gain_into_limiter_db": drive, "juce_limiter_threshold_db": self.limiter_threshold_db,
+            "juce_limiter_makeup_db": JUCE_LIMITER_MAKEUP_DB - self.limiter_threshold_db,
             "limiter_release_ms": self.limiter_release_ms, "ceiling_db": self.ceiling_db,
             "target_lufs": self.target_lufs, **print_report(glued, out, sr)}
 

@@ -20,7 +20,7 @@ from dsp.errors import ParameterError
 from mixstyle.demo import (DECISIONS_FILE, PRODUCERS, DemoToolError, check_tools, make_sessions,
                            make_song)
 from mixstyle.demo._analysis import loudness_lufs
-from mixstyle.demo.printing import DEX, LimiterPrint
+from mixstyle.demo.printing import DEX, JUCE_LIMITER_MAKEUP_DB, LimiterPrint
 from mixstyle.demo.producers import check_stems, mix_tracks
 from mixstyle.demo.sends import RIO, Return
 from mixstyle.demo.zam import COMPRESSOR, MAXIMIZER, ZED, bundle_path, load_zam, set_params
@@ -106,6 +106,7 @@ def test_dex_prints_a_limiter_to_minus_10_lufs_under_a_minus_0_3_dbfs_ceiling(st
     assert bus["limiting_db"] >= 2.0 and bus["limiting_db"] <= taken + 0.01
     assert bus["loudness_lufs"] == pytest.approx(loudness_lufs(mix, SR), abs=0.002)
     assert "gain_into_limiter_db" in bus and bus["juce_limiter_threshold_db"] == -4.0
+    assert bus["juce_limiter_makeup_db"] == 7.75
     assert loudness_lufs(master, SR) == pytest.approx(-9.0, abs=0.2)
 
 
@@ -135,6 +136,15 @@ def test_dex_tastes_differ_from_ava(stems, dex):
     assert bass_over_vocal(ours) > bass_over_vocal(ava) + 3.0      # bass up, vocals tucked in
     assert ours["bass"]["comp_ratio"] > ava["bass"]["comp_ratio"]
     assert ours["kick"]["low_shelf_gain_db"] > ava["kick"]["low_shelf_gain_db"]
+
+
+def test_juce_limiter_makeup_recorded_in_the_decisions_is_what_pedalboard_does():
+    t = np.arange(SR) / SR
+    sine = np.tile(np.float32(0.1) * np.sin(2 * np.pi * 1000 * t, dtype=np.float32), (2, 1))
+    for threshold in (-4.0, -1.0):
+        out = pb.Limiter(threshold_db=threshold, release_ms=40.0)(sine, SR)
+        gain_db = 20 * np.log10(np.max(np.abs(out[:, SR // 2:])) / 0.1)
+        assert gain_db == pytest.approx(JUCE_LIMITER_MAKEUP_DB - threshold, abs=0.01)
 
 
 def test_bus_print_out_of_reach_names_the_song_and_target(make_stems):
