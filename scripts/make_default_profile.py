@@ -1,8 +1,11 @@
 """Rebuild presets/default: the shipped profile, trained on demo songs of demo producer 'ava'.
 
     .venv/bin/python scripts/make_default_profile.py [--songs 20] [--seconds 20] [--work DIR]
+        [--producer NAME] [--out DIR]
 
-Reproducible (seeded). The demo sessions are made in --work (kept, so a rerun reuses the songs).
+Reproducible (seeded). The demo sessions are made in --work/<producer> with the songs cached in
+--work/cache (kept, so a rerun reuses them). --producer is any demo producer (mixstyle.demo
+PRODUCERS: ava, ben, cleo, and dex, zed, rio who print bus effects into their mixes).
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--songs", type=int, default=20)
     ap.add_argument("--seconds", type=float, default=20.0)
-    ap.add_argument("--producer", default="ava")
+    ap.add_argument("--producer", default="ava",
+                    help="demo producer whose sessions to learn (ava, ben, cleo, dex, zed, rio)")
     ap.add_argument("--work", default=str(ROOT / "build" / "default_profile"))
     ap.add_argument("--fit-steps", type=int, default=None)
     ap.add_argument("--out", default=str(ROOT / "presets" / "default"))

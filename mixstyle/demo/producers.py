@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 import zlib
 from dataclasses import dataclass, replace
-from typing import Any, Mapping, NamedTuple, Sequence
+from typing import Any, Callable, Mapping, NamedTuple, Sequence
 
 import numpy as np
 import pedalboard as pb
@@ -296,9 +296,22 @@ def master_mix(t: MasterTaste, mix: np.ndarray, sr: float) -> tuple[np.ndarray, 
         "target_lufs": t.target_lufs, "loudness_lufs": lufs}
 
 
-def mix_song(producer: Producer, stems: Sequence[tuple[str, str, np.ndarray]],
-             sample_rate: float, song_name: str) -> MixResult:
-    """The producer's mix and master of ``stems`` (see the module docstring for the decisions)."""
+Stems = Sequence[tuple[str, str, np.ndarray]]
+# how a track's chain is run: (chain, stem audio, sample rate, the track's decisions) -> audio;
+# the bus-printing producers measure their compressors' gain reduction or swap in a plug-in here
+TrackProcess = Callable[[list[pb.Plugin], np.ndarray, float, dict[str, Any]], np.ndarray]
+# sees each track after its fader and pan: (name, role, (2, n) float32) -- e.g. for sends
+TrackTap = Callable[[str, str, np.ndarray], None]
+
+
+def _run_chain(chain: list[pb.Plugin], audio: np.ndarray, sr: float,
+               d: dict[str, Any]) -> np.ndarray:
+    return pb.Pedalboard(chain)(audio, sr) if chain else audio
+
+
+def check_stems(stems: Stems, sample_rate: float,
+                song_name: str) -> tuple[float, list[tuple[str, str, np.ndarray]]]:
+    """(sample rate, the stems checked: named, stereo float32 and all the same length)."""
     sr = check_sample_rate(sample_rate)
     if not stems:
         raise ParameterError(f"song {song_name!r}: no stems to mix (expected a list of "
@@ -316,14 +329,21 @@ def mix_song(producer: Producer, stems: Sequence[tuple[str, str, np.ndarray]],
         if audio.shape[1] != n:
             raise ParameterError(f"stem {name!r} of song {song_name!r} has {audio.shape[1]} "
                                  f"samples; every stem must have {n} (the first stem's length)")
+    return sr, checked
+
+
+def mix_tracks(producer: Producer, checked: Stems, sr: float, song_name: str,
+               process: TrackProcess = _run_chain,
+               tap: TrackTap | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+    """Each stem through its chain, fader and pan, summed: ((2, n) float64 sum, decisions)."""
     rng = _rng(producer.name, song_name)
     pans = _pans(producer, checked, song_name, rng)
-    mix = np.zeros((2, n), dtype=np.float64)
+    mix = np.zeros((2, checked[0][2].shape[1]), dtype=np.float64)
     tracks: dict[str, Any] = {}
     for (name, role, audio), pan in zip(checked, pans):
         taste = producer.taste(role)
         chain, d = _track_chain(producer, taste, audio, sr, rng)
-        processed = pb.Pedalboard(chain)(audio, sr) if chain else audio
+        processed = process(chain, audio, sr, d)
         lufs = an.playing_loudness_lufs(processed, sr)
         jitter = float(rng.uniform(-1.0, 1.0)) * producer.jitter_db
         target = BAND_REFERENCE_LUFS + taste.level_lu + jitter
@@ -332,9 +352,20 @@ def mix_song(producer: Producer, stems: Sequence[tuple[str, str, np.ndarray]],
         gain = 10.0 ** (fader / 20.0)
         mix[0] += processed[0] * (gain * g_l)
         mix[1] += processed[1] * (gain * g_r)
+        if tap is not None:
+            tap(name, role, np.stack([processed[0] * np.float32(gain * g_l),
+                                      processed[1] * np.float32(gain * g_r)]))
         d["measured"]["playing_lufs"] = lufs
         tracks[name] = {"role": role, **d, "target_lufs": target, "output_gain_db": fader,
                         "pan": pan}
+    return mix, tracks
+
+
+def mix_song(producer: Producer, stems: Stems, sample_rate: float,
+             song_name: str) -> MixResult:
+    """The producer's mix and master of ``stems`` (see the module docstring for the decisions)."""
+    sr, checked = check_stems(stems, sample_rate, song_name)
+    mix, tracks = mix_tracks(producer, checked, sr, song_name)
     mix32 = mix.astype(np.float32)
     mix_lufs = an.loudness_lufs(mix32, sr)
     trim = producer.mix_lufs - mix_lufs if mix_lufs > an.SILENCE_LUFS else 0.0
@@ -345,14 +376,14 @@ def mix_song(producer: Producer, stems: Sequence[tuple[str, str, np.ndarray]],
     decisions = {"producer": producer.name, "song": song_name, "tracks": tracks,
                  "mix_trim_db": trim, "mix_lufs": an.loudness_lufs(mix32, sr),
                  "master": master_d}
-    return MixResult(mix32, master, _rounded(decisions))
+    return MixResult(mix32, master, rounded(decisions))
 
 
-def _rounded(x: Any) -> Any:
+def rounded(x: Any) -> Any:
     if isinstance(x, dict):
-        return {k: _rounded(v) for k, v in x.items()}
+        return {k: rounded(v) for k, v in x.items()}
     if isinstance(x, (list, tuple)):
-        return [_rounded(v) for v in x]
+        return [rounded(v) for v in x]
     if isinstance(x, (float, np.floating)):
         return round(float(x), 3)
     return x

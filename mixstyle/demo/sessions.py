@@ -18,7 +18,8 @@ import numpy as np
 
 from dsp.errors import ParameterError
 from mixstyle.io.audio import read_audio, write_audio_atomic, write_text_atomic
-from mixstyle.demo.producers import PRODUCERS, Producer
+from mixstyle.demo.producers import Producer
+from mixstyle.demo.roster import PRODUCERS
 from mixstyle.demo.songs import make_song
 from mixstyle.demo.styles import STYLES
 from mixstyle.sessions.roles import role_from_name
