@@ -49,12 +49,13 @@ _GAIN_Q = [EQ_NAMES.index(EQ_NAMES[j].replace("gain_db", "q")) if EQ_NAMES[j].st
 
 def gain_penalty(v: torch.Tensor) -> torch.Tensor:
     """Penalty residuals (R, 2G) of the EQ values ``v`` (R, P): a small pull of every band gain
-    to 0 dB, and a larger one on the part of |gain| beyond FREE_GAIN_DB, scaled by BROAD_Q / Q
-    for broad peaks (a wide, near-flat boost is a fader change in disguise)."""
+    to 0 dB, and a larger one on the part of |gain| beyond FREE_GAIN_DB. For a broad peak
+    (Q < BROAD_Q) the free part shrinks and the excess grows by BROAD_Q / Q: a wide, near-flat
+    boost is a fader change in disguise."""
     g = v[:, _GAIN_IDX]
     broad = torch.stack([(BROAD_Q / v[:, q]).clamp_min(1.0) if q >= 0
                          else torch.ones_like(v[:, 0]) for q in _GAIN_Q], dim=1)
-    excess = (g.abs() - FREE_GAIN_DB).clamp_min(0.0) * torch.sign(g) * broad
+    excess = (g.abs() - FREE_GAIN_DB / broad).clamp_min(0.0) * torch.sign(g) * broad
     return torch.cat([math.sqrt(_EQ_GAIN_PENALTY) * g, math.sqrt(EXCESS_PENALTY) * excess], dim=1)
 _HPF, _LPF = EQ_NAMES.index("hpf_freq_hz"), EQ_NAMES.index("lpf_freq_hz")
 
