@@ -102,7 +102,7 @@ def test_level_change_is_a_fader_move_not_broad_boosts(make_stems):
         assert level == pytest.approx(want_db, abs=0.5), (track.name, p)
 
 
-def _peak_values(gain_db: float, q: float) -> "torch.Tensor":
+def _peak_values(gain_db: float, q: float):
     import torch
     from dsp.params import TRACK, neutral
     from mixstyle.fit import eq as feq
