@@ -123,25 +123,93 @@ def uncompressed() -> dict[str, float]:
     return {name: float(spec(TRACK, name).neutral) for name in COMP_NAMES}
 
 
+# The plausible region of a track compressor (what an engineer would set, docs/LEARNING.md):
+# the search may leave it only where the audio demands it (see fit_compressor).
+PLAUSIBLE = {"comp_ratio": (1.5, 10.0), "comp_attack_ms": (1.0, 50.0),
+             "comp_release_ms": (30.0, 500.0)}
+PLAUSIBLE_GR_DB = 15.0    # gain reduction at the loud parts (dB)
+# inside the region a much weaker pull toward a typical setting: where the audio cannot tell
+# ratios apart (it rarely can once the gain reduction is fixed), 4:1 rather than 18:1
+TYPICAL = {"comp_ratio": 4.0, "comp_attack_ms": 10.0, "comp_release_ms": 120.0}
+CENTRE_WEIGHT = 0.1       # relative to the out-of-region penalty
+GR_MAX_DB = 40.0          # the search's range of gain reduction at the loud parts
+PRIOR_WEIGHT = 0.05       # penalty per (octave of ratio, decade of time, 10 dB of GR)^2,
+                          # relative to the uncompressed squared error
+TOLERANCE = 0.5           # a more plausible fit may have this much more squared error
+                          # (+1.8 dB of this stem's residual) ...
+TOLERANCE_FLOOR = 0.002   # ... plus this fraction of the uncompressed squared error
+GRID_GR_DB = (1.0, 2.0, 4.0, 6.0, 9.0, 12.0, 16.0, 20.0, 26.0, 34.0)
+
+
+def loud_level_db(level: np.ndarray, sample_rate: float) -> float:
+    """The detector's level at the stem's loud parts: the 95th percentile of the 50 ms blocks'
+    peaks (dB). Gain reduction is searched at this level, so that ratio and amount are apart."""
+    block = max(1, int(0.05 * sample_rate))
+    n = level.shape[0] // block
+    if n == 0:
+        return float(level.max())
+    return float(np.percentile(level[:n * block].reshape(n, block).max(axis=1), 95.0))
+
+
+def threshold_db(gr_db: float, ratio: float, loud_db: float) -> float:
+    """The threshold (dBFS, table range) whose static curve (hard knee) takes ``gr_db`` off the
+    level ``loud_db``: gr = (loud - T)(1 - 1/R)."""
+    if ratio <= 1.0 + 1e-9:
+        return 0.0
+    return float(np.clip(loud_db - gr_db * ratio / (ratio - 1.0), -60.0, 0.0))
+
+
+def loud_gain_reduction_db(values: dict[str, float], loud_db: float) -> float:
+    """The static gain reduction (dB, hard knee) of ``values`` at the level ``loud_db``."""
+    if values["comp_ratio"] <= 1.0:
+        return 0.0
+    return max(loud_db - values["comp_threshold_db"], 0.0) * (1.0 - 1.0 / values["comp_ratio"])
+
+
+def implausibility(values: dict[str, float], gr_db: float) -> float:
+    """0 inside the plausible region, else the squared distance out of it: octaves of ratio,
+    decades of attack/release, tens of dB of gain reduction."""
+    def out(x: float, lo: float, hi: float) -> float:
+        return max(lo - x, 0.0, x - hi)
+    r_lo, r_hi = PLAUSIBLE["comp_ratio"]
+    d = [out(math.log2(max(values["comp_ratio"], 1.0)), math.log2(r_lo), math.log2(r_hi))]
+    for name in ("comp_attack_ms", "comp_release_ms"):
+        lo, hi = PLAUSIBLE[name]
+        d.append(out(math.log10(values[name]), math.log10(lo), math.log10(hi)))
+    d.append(max(gr_db - PLAUSIBLE_GR_DB, 0.0) / 10.0)
+    c = [math.log2(max(values["comp_ratio"], 1.0) / TYPICAL["comp_ratio"])] + [
+        math.log10(values[n] / TYPICAL[n]) for n in ("comp_attack_ms", "comp_release_ms")]
+    return float(sum(x * x for x in d) + CENTRE_WEIGHT * sum(x * x for x in c))
+
+
 def fit_compressor(eq_out: np.ndarray, target: np.ndarray, sample_rate: float,
                    start: dict[str, float] | None = None, max_evals: int = 240,
                    accept: float = 0.1) -> CompFit:
     """Compressor + L/R gains so that ``gains * 10**(g_s/20) * eq_out ~ target`` (both (2, n)).
 
-    ``eq_out`` is the stem after the strip's EQ (what the compressor's detector sees). A grid over
-    threshold x ratio (or a compressing ``start``) seeds Nelder-Mead over the five compressor
-    parameters in normalised units, at most ``max_evals`` evaluations. Compression is kept only
-    if it removes more than the fraction ``accept`` of the uncompressed squared error and more
-    than 1e-4 of the target's energy (else ratio 1): a compressor must not soak up what other
-    stages left unexplained."""
+    ``eq_out`` is the stem after the strip's EQ (what the compressor's detector sees). The
+    search runs over gain reduction at the loud parts, ratio, knee, attack and release (the
+    threshold follows from the first two), so that ratio and amount are separate questions.
+    A grid (or a compressing ``start``) seeds two Nelder-Mead searches, half of ``max_evals``
+    each: one on the squared error alone, one with a mild prior that grows outside the
+    plausible region (``PLAUSIBLE``). Of the two, the more plausible is kept unless its squared
+    error exceeds the other's by more than ``TOLERANCE`` of it (plus ``TOLERANCE_FLOOR`` of the
+    uncompressed error): a tolerance, not an exact comparison, so that rounding on another CPU
+    cannot flip the choice, and a setting the audio pins down exactly (our own compressor) is
+    still found exactly. Our compressor is
+    not the producer's: several settings of ours sound alike, and the plausible one is the one
+    an engineer reads as theirs. Compression is kept only if it removes more than the fraction
+    ``accept`` of the uncompressed squared error and more than 1e-4 of the target's energy
+    (else ratio 1): a compressor must not soak up what other stages left unexplained."""
     e = eq_out.astype(np.float64)
     r = target.astype(np.float64)
     level = level_db(e)
+    loud = loud_level_db(level, sample_rate)
     prod = np.ascontiguousarray(r * e)
     energy = np.ascontiguousarray(e * e)
     total = float((r * r).sum())
     sums, work = np.zeros(4), np.empty_like(level)
-    specs = [spec(TRACK, name) for name in COMP_NAMES]
+    specs = [spec(TRACK, name) for name in COMP_NAMES[1:]]   # ratio, knee, attack, release
 
     def explained(values: dict[str, float]) -> tuple[float, tuple[float, float]]:
         _projection_kernel(level, prod, energy, values["comp_threshold_db"],
@@ -151,48 +219,65 @@ def fit_compressor(eq_out: np.ndarray, target: np.ndarray, sample_rate: float,
         g = tuple(max(sums[c], 0.0) / max(sums[2 + c], 1e-30) for c in (0, 1))
         return sum(max(sums[c], 0.0) * g[c] for c in (0, 1)), g  # type: ignore[return-value]
 
-    def values_of(u: np.ndarray) -> dict[str, float]:
-        return {p.name: float(np.clip(p.denormalise(float(x)), p.min, p.max))
-                for p, x in zip(specs, np.clip(u, 0.0, 1.0))}
+    def values_of(u: np.ndarray) -> tuple[dict[str, float], float]:
+        u = np.clip(u, 0.0, 1.0)
+        v = {p.name: float(np.clip(p.denormalise(float(x)), p.min, p.max))
+             for p, x in zip(specs, u[1:])}
+        gr = float(u[0]) * GR_MAX_DB
+        v["comp_threshold_db"] = threshold_db(gr, v["comp_ratio"], loud)
+        return v, gr
 
-    def cost(u: np.ndarray) -> float:
-        return -explained(values_of(u))[0] / max(total, 1e-30)
+    def u_of(values: dict[str, float]) -> np.ndarray:
+        gr = min(loud_gain_reduction_db(values, loud), GR_MAX_DB)
+        return np.array([gr / GR_MAX_DB] + [p.normalise(values[p.name]) for p in specs])
 
     neutral_values = uncompressed()
     base, base_gains = explained(neutral_values)
     need = max(accept * (total - base), 1e-4 * total)   # improvement that keeps a compressor
     neutral_fit = CompFit(neutral_values, (float(base_gains[0]), float(base_gains[1])),
                           total - base, total - base, total)
+    scale = max(total - base, 1e-30)                    # the uncompressed squared error
+
+    def cost(u: np.ndarray, weight: float) -> float:
+        v, gr = values_of(u)
+        return (total - explained(v)[0]) / scale + weight * implausibility(v, gr)
+
     if start is not None and start["comp_ratio"] > 1.0:
-        seeds, step = [dict(start)], 0.03
-    else:  # threshold below the peak x ratio; no promise there, no search
-        peak_db = float(level.max())
+        seeds, step = [u_of(start)] * 2, 0.03
+    else:  # gain reduction x ratio x times; no promise there, no search
         grid = []
-        for drop in (2.0, 5.0, 8.0, 12.0, 16.0, 20.0, 25.0, 30.0, 36.0, 44.0):
+        for gr in GRID_GR_DB:
             for ratio in (2.0, 4.0, 10.0):
                 for attack_ms, release_ms in GRID_TIMES_MS:
                     v = dict(neutral_values, comp_ratio=ratio, comp_attack_ms=attack_ms,
                              comp_release_ms=release_ms,
-                             comp_threshold_db=float(np.clip(peak_db - drop, -60.0, 0.0)))
-                    grid.append((explained(v)[0], v))
-        grid.sort(key=lambda item: -item[0])
-        if grid[0][0] - base < 0.25 * need:
+                             comp_threshold_db=threshold_db(gr, ratio, loud))
+                    u = u_of(dict(v))
+                    u[0] = gr / GR_MAX_DB
+                    grid.append((explained(v)[0], gr, u))
+        if max(g[0] for g in grid) - base < 0.25 * need:
             return neutral_fit
-        seeds, step = [v for _, v in grid[:2]], 0.08
-    best_u, best_cost = None, math.inf
-    for seed in seeds:
-        u0 = np.array([p.normalise(seed[p.name]) for p in specs])
-        res = scipy.optimize.minimize(cost, u0, method="Nelder-Mead", bounds=[(0.0, 1.0)] * 5,
-                                      options={"maxfev": max(20, max_evals // len(seeds)),
-                                               "xatol": 2e-4, "fatol": 1e-7 * base / total,
-                                               "initial_simplex": _simplex(u0, step)})
-        if res.fun < best_cost:
-            best_u, best_cost = res.x, float(res.fun)
-    values = values_of(best_u)
-    gain, gains = explained(values)
-    if gain - base <= need or values["comp_ratio"] <= 1.0 + 1e-6:
+        best = max(grid, key=lambda g: g[0])
+        plausible = max(grid, key=lambda g: g[0] - PRIOR_WEIGHT * scale
+                        * (max(g[1] - PLAUSIBLE_GR_DB, 0.0) / 10.0) ** 2)
+        seeds, step = [best[2], plausible[2]], 0.08
+    found = []
+    for seed, weight in zip(seeds, (0.0, PRIOR_WEIGHT)):
+        res = scipy.optimize.minimize(cost, seed, args=(weight,), method="Nelder-Mead",
+                                      bounds=[(0.0, 1.0)] * 5,
+                                      options={"maxfev": max(10, max_evals // 2),
+                                               "xatol": 2e-4, "fatol": 1e-7 * base / scale,
+                                               "initial_simplex": _simplex(seed, step)})
+        values, gr = values_of(res.x)
+        gain, gains = explained(values)
+        found.append((total - gain, implausibility(values, gr), values, gains))
+    least = min(f[0] for f in found)
+    slack = TOLERANCE * least + TOLERANCE_FLOOR * scale
+    within = [f for f in found if f[0] - least <= slack]
+    err, _, values, gains = min(within, key=lambda f: (f[1], f[0]))
+    if total - err - base <= need or values["comp_ratio"] <= 1.0 + 1e-6:
         return neutral_fit
-    return CompFit(values, (float(gains[0]), float(gains[1])), total - gain, total - base, total)
+    return CompFit(values, (float(gains[0]), float(gains[1])), err, total - base, total)
 
 
 def _simplex(u0: np.ndarray, step: float = 0.08) -> np.ndarray:

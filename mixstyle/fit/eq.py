@@ -29,12 +29,34 @@ EQ_STARTS = tuple(dict(hpf_freq_hz=hp, lpf_freq_hz=lp, peak1_freq_hz=p1, peak2_f
 ROBUST_STAGES = 3         # curve-fit passes; bands are reweighted (Cauchy) between passes
 ROBUST_SCALE = 0.25       # log-magnitude (nepers) / phase (rad) error at half weight
 _EQ_GAIN_PENALTY = 1e-5   # per dB^2 of shelf/peak gain: unused bands stay at 0 dB
+# Beyond FREE_GAIN_DB a band's gain costs EXCESS_PENALTY per dB^2 (a broad peak, Q < 0.7, in
+# proportion more): of fits that explain the curve nearly equally, the one with smaller gains
+# wins, and a broad boost does not stand in for the fader. The curve's weighted squared error
+# sums to about (error in nepers)^2, so 1e-4 per dB^2 is what a 0.1 dB error everywhere costs.
+FREE_GAIN_DB = 3.0
+EXCESS_PENALTY = 1e-4
+BROAD_Q = 0.7
 _NP_TO_DB = 20.0 / math.log(10.0)
 
 
 _SECTIONS = tuple((kind, EQ_NAMES.index(f), EQ_NAMES.index(g) if g else None,
                    EQ_NAMES.index(q) if q else None) for kind, f, g, q in TRACK_EQ)
 _GAIN_IDX = [j for j, name in enumerate(EQ_NAMES) if name.endswith("gain_db")]
+# per gain: the index of its Q if it is a peak (broad peaks cost more), else -1
+_GAIN_Q = [EQ_NAMES.index(EQ_NAMES[j].replace("gain_db", "q")) if EQ_NAMES[j].startswith("peak")
+           else -1 for j in _GAIN_IDX]
+
+
+def gain_penalty(v: torch.Tensor) -> torch.Tensor:
+    """Penalty residuals (R, 2G) of the EQ values ``v`` (R, P): a small pull of every band gain
+    to 0 dB, and a larger one on the part of |gain| beyond FREE_GAIN_DB. For a broad peak
+    (Q < BROAD_Q) the free part shrinks and the excess grows by BROAD_Q / Q: a wide, near-flat
+    boost is a fader change in disguise."""
+    g = v[:, _GAIN_IDX]
+    broad = torch.stack([(BROAD_Q / v[:, q]).clamp_min(1.0) if q >= 0
+                         else torch.ones_like(v[:, 0]) for q in _GAIN_Q], dim=1)
+    excess = (g.abs() - FREE_GAIN_DB / broad).clamp_min(0.0) * torch.sign(g) * broad
+    return torch.cat([math.sqrt(_EQ_GAIN_PENALTY) * g, math.sqrt(EXCESS_PENALTY) * excess], dim=1)
 _HPF, _LPF = EQ_NAMES.index("hpf_freq_hz"), EQ_NAMES.index("lpf_freq_hz")
 
 
@@ -83,7 +105,7 @@ def _eq_state(theta: torch.Tensor, data: dict) -> tuple[torch.Tensor, torch.Tens
     mag = 2.0 * data["log_target"] - 0.5 * torch.log(ratio.real ** 2 + ratio.imag ** 2 + 1e-300) \
         - theta[:, -1:]
     phase = torch.atan2(ratio.imag, ratio.real) * data["phase_on"][:, None]
-    pen = math.sqrt(_EQ_GAIN_PENALTY) * v[:, _GAIN_IDX]
+    pen = gain_penalty(v)
     return v, resp, torch.cat([data["sqrt_w"] * mag, data["sqrt_w"] * phase, pen], dim=1)
 
 
@@ -113,8 +135,7 @@ def _levenberg_marquardt(theta: torch.Tensor, data: dict, iters: int, step: floa
                          - 1.0) / step
                 jac[:, j, :n_f] = -sw * d_log.real
                 jac[:, j, n_f:2 * n_f] = -sw * d_log.imag * data["phase_on"][:, None]
-                jac[:, j, 2 * n_f:] = math.sqrt(_EQ_GAIN_PENALTY) * (
-                    v2[:, _GAIN_IDX] - v[:, _GAIN_IDX]) / step
+                jac[:, j, 2 * n_f:] = (gain_penalty(v2) - gain_penalty(v)) / step
         a = jac @ jac.transpose(1, 2)
         g = (jac @ res[..., None])[..., 0]
         diag = torch.diagonal(a, dim1=1, dim2=2)
@@ -140,6 +161,7 @@ class EqFit:
     mag_rms_db: float
     phase_rms_rad: float
     used_phase: bool
+    penalty: float = 0.0        # gain_penalty's squared sum (same units as the curve errors)
 
 
 def fit_eq(centres: np.ndarray, curves: np.ndarray, weights: np.ndarray, sample_rate: float,
@@ -186,19 +208,21 @@ def fit_eq(centres: np.ndarray, curves: np.ndarray, weights: np.ndarray, sample_
     v, _, res = _eq_state(theta, data)
     mag_rms = res[:, :b].pow(2).sum(dim=1).sqrt() * _NP_TO_DB
     phase_rms = res[:, b:2 * b].pow(2).sum(dim=1).sqrt()
+    pen = res[:, 2 * b:].pow(2).sum(dim=1)
     out: list[list[EqFit]] = [[] for _ in range(n)]
     for r, i in enumerate(rows):
         out[i].append(EqFit({name: float(v[r, j]) for j, name in enumerate(EQ_NAMES)},
                             float(theta[r, -1]) * _NP_TO_DB, float(mag_rms[r]),
-                            float(phase_rms[r]), bool(phase_on[r])))
+                            float(phase_rms[r]), bool(phase_on[r]), float(pen[r])))
     return out
 
 
 def rank_eq(candidates: list[EqFit], keep: int = 3) -> list[EqFit]:
-    """The ``keep`` best fits by log-magnitude and phase error together, near-duplicates (same
+    """The ``keep`` best fits by log-magnitude and phase error and gain penalty together (the
+    fit's own objective: large gains the curve does not need rank lower), near-duplicates (same
     high-/low-pass use and magnitude error within 0.01 dB) dropped."""
     ranked = sorted(candidates, key=lambda c: (c.mag_rms_db / _NP_TO_DB) ** 2
-                    + c.phase_rms_rad ** 2)
+                    + c.phase_rms_rad ** 2 + c.penalty)
     out: list[EqFit] = []
     for c in ranked:
         shape = (c.params["hpf_freq_hz"] > 10.0, c.params["lpf_freq_hz"] < 20000.0)
