@@ -38,6 +38,7 @@ MODULE_PACKAGES = ("pingus-data", "tecnoballz-data", "freedroid-data", "bombercl
 HYDROGEN = "hydrogen-data"
 MODULE_SUFFIXES = (".it", ".xm", ".s3m", ".mod")
 SOURCE_FILE = "source.json"
+SKIPPED_DIR = ".skipped"      # OUT/.skipped/<song>.json: why, so that a rebuild does not retry
 
 Log = Callable[[str], None]
 
@@ -120,12 +121,23 @@ def _settings(seconds: float) -> dict:
             "sample_rate_hz": SAMPLE_RATE_HZ}
 
 
-def is_built(folder: Path, seconds: float) -> bool:
+def _settings_match(path: Path, seconds: float) -> dict | None:
     try:
-        meta = json.loads((folder / SOURCE_FILE).read_text())
+        meta = json.loads(path.read_text())
     except (OSError, ValueError):
-        return False
-    return meta.get("settings") == _settings(seconds) and (folder / "mix.wav").is_file()
+        return None
+    return meta if meta.get("settings") == _settings(seconds) else None
+
+
+def is_built(folder: Path, seconds: float) -> bool:
+    return (_settings_match(folder / SOURCE_FILE, seconds) is not None
+            and (folder / "mix.wav").is_file())
+
+
+def skipped_before(out: Path, name: str, seconds: float) -> str:
+    """The reason a song was skipped by an earlier build with the same settings, or ''."""
+    meta = _settings_match(out / SKIPPED_DIR / f"{name}.json", seconds)
+    return meta["reason"] if meta else ""
 
 
 def write_song(out: Path, src: SongSource, rendered: Rendered, seconds: float) -> Path:
@@ -212,16 +224,23 @@ def build_realset(out: Path, seconds: float = 30.0, songs: int | None = None,
     out.mkdir(parents=True, exist_ok=True)
     todo = catalogue(sources, cache, log)[:songs]
     done: dict[str, Path] = {}
-    fresh = [s for s in todo if not is_built(out / s.name, seconds)]
+    fresh = []
     for s in todo:
-        if s not in fresh:
+        if is_built(out / s.name, seconds):
             done[s.name] = out / s.name
+        elif skipped_before(out, s.name, seconds):
+            log(f"skipped {s.name} (as before): {skipped_before(out, s.name, seconds)}")
+        else:
+            fresh.append(s)
     mods = [s for s in fresh if s.package != HYDROGEN]
     h2 = [s for s in fresh if s.package == HYDROGEN]
 
     def finish(src: SongSource, rendered: Rendered) -> None:
         if rendered.skip:
             log(f"skipped {src.name}: {rendered.skip}")
+            (out / SKIPPED_DIR).mkdir(exist_ok=True)
+            write_text_atomic(out / SKIPPED_DIR / f"{src.name}.json", json.dumps(
+                {"reason": rendered.skip, "settings": _settings(seconds)}, indent=2) + "\n")
             return
         done[src.name] = write_song(out, src, rendered, seconds)
         log(f"{src.name}: {len(rendered.tracks)} stems, {rendered.meta['tracks_are']}, "

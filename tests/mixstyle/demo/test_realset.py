@@ -165,3 +165,17 @@ def test_missing_h2cli_names_the_packages(monkeypatch):
     monkeypatch.setattr(hydrogen.shutil, "which", lambda name: None)
     with pytest.raises(RealSetToolError, match=re.escape("hydrogen hydrogen-data")):
         hydrogen.check_h2cli()
+
+
+def test_a_skipped_song_says_why_and_is_not_retried(module_bytes, tmp_path):
+    from mixstyle.demo.realset.build import SKIPPED_DIR, build_realset
+    said: list[str] = []
+    # a 3 s excerpt cannot meet a 1000 s minimum: the song is skipped, with the reason kept
+    assert build_realset(tmp_path, seconds=SECONDS, sources=(PACKAGE,), cache=CACHE, jobs=1,
+                         min_seconds=1000.0, log=said.append) == []
+    assert any(m.startswith(f"skipped {SONG}: ") and "under 1000 s" in m for m in said)
+    assert (tmp_path / SKIPPED_DIR / f"{SONG}.json").is_file() and not (tmp_path / SONG).exists()
+    said.clear()
+    build_realset(tmp_path, seconds=SECONDS, sources=(PACKAGE,), cache=CACHE, jobs=1,
+                  min_seconds=1000.0, log=said.append)
+    assert any("(as before)" in m for m in said)
