@@ -22,7 +22,7 @@ from typing import Callable
 
 import numpy as np
 
-from mixstyle.demo.realset import debs, hydrogen
+from mixstyle.demo.realset import debs, hydrogen, openmpt
 from mixstyle.demo.realset.excerpt import Track, check_tracks, fade, is_mono
 from mixstyle.demo.realset.modfields import kind_of
 from mixstyle.demo.realset.names import clean, stem_names
@@ -50,7 +50,8 @@ class SongSource:
     path: Path          # the file on disk
     file: str           # its path inside the package
     version: str
-    licences: tuple[str, ...]
+    licence: str              # as the package's copyright file states it for this file
+    holders: str              # copyright holders, from the same stanza ('' if not stated)
     copyright: Path | None    # the package's copyright file
 
 
@@ -65,9 +66,9 @@ def module_sources(package: str, cache: Path | None = None) -> list[SongSource]:
     out = []
     for p in sorted(pkg.root.rglob("*")):
         if p.is_file() and p.suffix.lower() in MODULE_SUFFIXES and kind_of(p.read_bytes()):
-            out.append(SongSource(song_name(package, p.stem), package, p,
-                                  "/" + str(p.relative_to(pkg.root)), pkg.version,
-                                  tuple(pkg.licences()), _file_or_none(pkg.copyright_path())))
+            file = "/" + str(p.relative_to(pkg.root))
+            out.append(SongSource(song_name(package, p.stem), package, p, file, pkg.version,
+                                  *pkg.licence_of(file), _file_or_none(pkg.copyright_path())))
     return out
 
 
@@ -77,8 +78,27 @@ def hydrogen_sources(demo_dir: Path = hydrogen.DEMO_SONGS) -> list[SongSource]:
     version = _installed_version(HYDROGEN)
     installed = debs.Unpacked(HYDROGEN, version, Path("/"))
     return [SongSource(song_name("hydrogen", p.stem), HYDROGEN, p, str(p), version,
-                       tuple(installed.licences()), _file_or_none(installed.copyright_path()))
+                       *installed.licence_of(str(p)), _file_or_none(installed.copyright_path()))
             for p in sorted(Path(demo_dir).glob("*.h2song"))]
+
+
+def source_fields(src: SongSource) -> dict:
+    """What source.json says about where the song comes from (no rendering needed)."""
+    fields = {"package": src.package, "package_version": src.version, "file": src.file,
+              "licence": src.licence or "see COPYRIGHT", "copyright_holders": src.holders}
+    if src.package != HYDROGEN:
+        with openmpt.Module(src.path.read_bytes(), src.name) as m:
+            fields["credits_in_file"] = m.credits()
+    return fields
+
+
+def refresh_source(folder: Path, src: SongSource) -> None:
+    """Bring a built song's source fields up to date (a change of wording, not of audio)."""
+    path = folder / SOURCE_FILE
+    meta = json.loads(path.read_text())
+    fresh = {**meta, **source_fields(src)}
+    if fresh != meta:
+        write_text_atomic(path, json.dumps(fresh, indent=2) + "\n")
 
 
 def _file_or_none(path: Path) -> Path | None:
@@ -162,9 +182,8 @@ def write_song(out: Path, src: SongSource, rendered: Rendered, seconds: float) -
     write_audio_atomic(tmp / "mix.wav", rendered.mix, SAMPLE_RATE_HZ, sync=False)
     if src.copyright is not None:
         shutil.copyfile(src.copyright, tmp / "COPYRIGHT")
-    meta = {"song": src.name, "package": src.package, "package_version": src.version,
-            "file": src.file, "licence": list(src.licences) or ["see COPYRIGHT"],
-            **rendered.meta, "stems": stems, "settings": _settings(seconds)}
+    meta = {"song": src.name, **source_fields(src), **rendered.meta, "stems": stems,
+            "settings": _settings(seconds)}
     write_text_atomic(tmp / SOURCE_FILE, json.dumps(meta, indent=2) + "\n")
     if final.exists():
         shutil.rmtree(final)
@@ -177,7 +196,7 @@ def render_hydrogen(src: SongSource, seconds: float, min_seconds: float,
     song = hydrogen.read_song(src.path)
     section = hydrogen.choose_section(song, seconds)
     if section.seconds < min_seconds:
-        return Rendered(None, [], {}, f"{src.name}: {section.seconds:.1f} s long, under "
+        return Rendered(None, [], {}, f"{section.seconds:.1f} s long, under "
                                       f"{min_seconds:g} s")
     r = hydrogen.render_song(song, section, jobs)
     mix = fade(r.mix, SAMPLE_RATE_HZ)
@@ -185,7 +204,7 @@ def render_hydrogen(src: SongSource, seconds: float, min_seconds: float,
     tracks = [Track(k, i.name, fade(r.mixed[i.id], SAMPLE_RATE_HZ))
               for k, i in by_index.items()]
     checked = check_tracks(mix, tracks)
-    meta = {"format": "h2song", "title": song.name, "artist": song.author,
+    meta = {"format": "h2song", "title": song.name, "author": song.author or None,
             "renderer": "h2cli (Hydrogen) 44100 Hz 32-bit, humanize off, loop off",
             "changed_in_every_render": ["humanize time/velocity -> 0", "loop off"] +
             ([f"song master volume x{r.master_scale:g} (the mix clipped h2cli's integer "
@@ -200,7 +219,7 @@ def render_hydrogen(src: SongSource, seconds: float, min_seconds: float,
             "seconds": round(mix.shape[1] / SAMPLE_RATE_HZ, 3),
             "dropped_near_silent": [d.raw_name for d in checked.dropped]}
     if not checked.ok:
-        return Rendered(None, [], meta, f"{src.name}: the instruments do not add up to the mix "
+        return Rendered(None, [], meta, f"the instruments do not add up to the mix "
                                         f"(residual {checked.residual_db:.1f} dB, needs <= -60)")
     for t in checked.kept:
         t.dry = fade(r.dry[by_index[t.index].id], SAMPLE_RATE_HZ)
@@ -227,6 +246,7 @@ def build_realset(out: Path, seconds: float = 30.0, songs: int | None = None,
     fresh = []
     for s in todo:
         if is_built(out / s.name, seconds):
+            refresh_source(out / s.name, s)
             done[s.name] = out / s.name
         elif skipped_before(out, s.name, seconds):
             log(f"skipped {s.name} (as before): {skipped_before(out, s.name, seconds)}")

@@ -7,6 +7,7 @@ The cache holds ``debs/<file>.deb`` and ``<package>/`` (the unpacked tree, compl
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import re
 import shutil
@@ -34,19 +35,46 @@ class Unpacked:
     def copyright_path(self) -> Path:
         return self.root / "usr" / "share" / "doc" / self.package / "copyright"
 
-    def licences(self) -> list[str]:
-        """The ``License:`` names of the package's copyright file (DEP-5), in order, once each;
-        for a free-form file, the GPL/LGPL versions it names."""
+    def licence_of(self, file: str) -> tuple[str, str]:
+        """(licence, copyright holders) of ``file`` (its path in the package) as the package's
+        copyright file states them: in a machine-readable (DEP-5) file the last stanza whose
+        ``Files:`` pattern matches the end of the path (``*`` matches all); in a free-form one,
+        the GNU licence and version it names. ('', '') without a copyright file."""
         path = self.copyright_path()
         if not path.is_file():
-            return []
-        text = path.read_text("utf-8", "replace")
-        names = [m.strip() for m in re.findall(r"^License:\s*(\S[^\n]*)$", text, re.M)]
-        if not names:
-            names = [re.sub(r"\s+", " ", m) for m in re.findall(
-                r"\b(?:GNU (?:Lesser |Library )?General Public License,? (?:as published by "
-                r"the Free Software Foundation; )?(?:either )?version \d(?:\.\d)?)", text)]
-        return list(dict.fromkeys(names))
+            return "", ""
+        return licence_in(path.read_text("utf-8", "replace"), file)
+
+
+def _field(stanza: str, name: str) -> str:
+    m = re.search(rf"^{name}:[ \t]*(.*(?:\n[ \t]+.*)*)", stanza, re.M)
+    if not m:
+        return ""
+    lines = [re.sub(r"\s+", " ", ln).strip() for ln in m.group(1).splitlines()]
+    return "; ".join(ln for ln in lines if ln and ln != ".")
+
+
+def licence_in(text: str, file: str) -> tuple[str, str]:
+    parts = [p for p in Path(file.strip("/")).parts]
+    tails = ["/".join(parts[k:]) for k in range(len(parts))]
+    if re.match(r"Format:", text):
+        found = ("", "")
+        for stanza in re.split(r"\n\s*\n", text):
+            patterns = _field(stanza, "Files").replace(";", " ").split()
+            if any(pat == "*" or any(fnmatch.fnmatch(t, pat) for t in tails)
+                   for pat in patterns):
+                licence = _field(stanza, "License").split(";")[0].strip()
+                found = (licence, _field(stanza, "Copyright"))
+        return found
+    flat = re.sub(r"\s+", " ", text)
+    m = re.search(r"GNU (Lesser |Library )?General Public License.{0,80}?version (\d(?:\.\d)?)"
+                  r"(.{0,60}?any later version)?", flat, re.I)
+    if m:
+        kind = "LGPL" if m.group(1) else "GPL"
+        return f"{kind}-{m.group(2)}{'+' if m.group(3) else ''}", ""
+    if re.search(r"GNU GENERAL PUBLIC LICENSE", flat, re.I):
+        return "GPL (version not stated)", ""
+    return "", ""
 
 
 def _tool(name: str, package: str) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ctypes as C
 import ctypes.util
+import re
 from dataclasses import dataclass
 from typing import Iterator
 
@@ -159,6 +160,20 @@ class Module:
         return ModuleInfo(meta["type"], meta["title"].strip(), meta["artist"].strip(),
                           meta["tracker"].strip(), lib.openmpt_module_get_duration_seconds(mod),
                           tuple(names), not n_inst, lib.openmpt_module_get_num_channels(mod))
+
+    def credits(self) -> list[str]:
+        """Lines of the song message (or, for formats without one, of the instrument and sample
+        names, where trackers write their credits) that name an author: "by", "(c)",
+        "composed", "tracked", with the next line when a line ends in "by"."""
+        text = _string(self.lib, self.lib.openmpt_module_get_metadata(self.mod, b"message"))
+        lines = [ln.strip() for ln in text.splitlines()]
+        out: list[str] = []
+        for k, line in enumerate(lines):
+            if re.search(r"\bby\b|\(c\)|\xa9|compos|tracked|written", line, re.I):
+                out.append(line)
+                if re.search(r"\bby$", line, re.I) and k + 1 < len(lines) and lines[k + 1]:
+                    out.append(lines[k + 1])
+        return list(dict.fromkeys(x for x in out if re.search(r"[A-Za-z]{3}", x)))
 
     def solo(self, index: int, by: str) -> None:
         """Mute everything but instrument (or sample) ``index`` (``by="instrument"``) or channel

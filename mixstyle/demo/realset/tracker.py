@@ -62,7 +62,7 @@ def render_module(raw: bytes, name: str, seconds: float, min_seconds: float) -> 
     dry_data, resets = reset_mix_fields(data)
     with openmpt.Module(data, name) as m:
         info = m.info()
-    meta = {"format": info.kind, "title": info.title, "artist": info.artist,
+    meta = {"format": info.kind, "title": info.title, "author": info.artist or None,
             "tracker": info.tracker, "song_seconds": round(info.duration_seconds, 3),
             "renderer": f"libopenmpt {openmpt.library_version()} (float, {SR} Hz, default "
                         f"interpolation, no limiter)",
@@ -77,7 +77,7 @@ def render_module(raw: bytes, name: str, seconds: float, min_seconds: float) -> 
         # the section is chosen once, on the first kind of track (the same music either way)
         a, b, song = section = section or _section(data, count, by, seconds)
         if b - a < min_seconds * SR:
-            return Rendered(None, [], meta, f"{name}: {song / SR:.1f} s long, under "
+            return Rendered(None, [], meta, f"{song / SR:.1f} s long, under "
                                             f"{min_seconds:g} s")
         mix = fade(openmpt.render(data, b, start_frame=a), SR)
         b = a + mix.shape[1]
@@ -87,7 +87,7 @@ def render_module(raw: bytes, name: str, seconds: float, min_seconds: float) -> 
         if not checked.ok:
             continue
         if len(checked.kept) < 2:
-            return Rendered(None, [], meta, f"{name}: only {len(checked.kept)} audible "
+            return Rendered(None, [], meta, f"only {len(checked.kept)} audible "
                                             f"{label} in the section, nothing to mix")
         for t in checked.kept:
             t.raw_name = info.instrument_names[t.index] if by == "instrument" else ""
@@ -96,5 +96,5 @@ def render_module(raw: bytes, name: str, seconds: float, min_seconds: float) -> 
                      "start_seconds": round(a / SR, 3), "seconds": round((b - a) / SR, 3),
                      "dropped_near_silent": [d.index + 1 for d in checked.dropped]})
         return Rendered(mix, checked.kept, meta)
-    return Rendered(None, [], meta, f"{name}: the tracks do not add up to the mix "
+    return Rendered(None, [], meta, f"the tracks do not add up to the mix "
                                     f"({'; '.join(tried)}; needs <= -60 dB)")

@@ -82,7 +82,8 @@ def test_files_and_names(built, rendered):
         assert s["channels"] == 1                       # mono sources: written mono
     assert (built / "mix.wav").is_file() and (built / "COPYRIGHT").is_file()
     assert meta["package"] == PACKAGE and meta["file"].endswith("/autonom.s3m")
-    assert meta["licence"] == ["GPL-2+"]
+    assert meta["licence"] == "GPL-2+" and "Sebastien Delestaing" in meta["copyright_holders"]
+    assert "(C)omposed by Skaven/FC" in meta["credits_in_file"]
     assert meta["seconds"] == SECONDS and meta["residual_db"] <= -60.0
     assert "channel pan table -> centre" in meta["dry_reset"]
     assert not list(built.parent.glob(".*.partial"))
