@@ -23,7 +23,7 @@ from typing import Callable
 import numpy as np
 
 from mixstyle.demo.realset import debs, hydrogen, openmpt
-from mixstyle.demo.realset.excerpt import Track, check_tracks, fade, is_mono
+from mixstyle.demo.realset.excerpt import Track, antiphase, check_tracks, fade, is_mono
 from mixstyle.demo.realset.modfields import kind_of
 from mixstyle.demo.realset.names import clean, stem_names
 from mixstyle.demo.realset.tracker import Rendered, render_module
@@ -200,6 +200,8 @@ def render_hydrogen(src: SongSource, seconds: float, min_seconds: float,
                                       f"{min_seconds:g} s")
     r = hydrogen.render_song(song, section, jobs)
     mix = fade(r.mix, SAMPLE_RATE_HZ)
+    if antiphase(mix):
+        return Rendered(None, [], {}, antiphase(mix))
     by_index = {int(i.id): i for i in song.instruments}
     tracks = [Track(k, i.name, fade(r.mixed[i.id], SAMPLE_RATE_HZ))
               for k, i in by_index.items()]

@@ -14,6 +14,7 @@ ACTIVE_BELOW_PEAK_DB = -40.0     # a block plays if within this of the track's l
 ACTIVE_FLOOR_DBFS = -80.0        # ... and above this mean-square level
 AUDIBLE_BELOW_MIX_DB = -70.0     # tracks quieter than this, as mixed, in the excerpt are dropped
 MAX_RESIDUAL_DB = -60.0          # mix - sum of the tracks as mixed, relative to the mix
+MAX_SIDE_OVER_MID_DB = 20.0      # a mix whose side outweighs its mid this much is anti-phase
 FADE_MS = 10.0
 
 
@@ -79,6 +80,17 @@ def check_tracks(mix: np.ndarray, tracks: list[Track]) -> Checked:
     dropped = [t for t in tracks if energy_db(t.mixed) < floor]
     res = residual_db(mix, [t.mixed for t in kept])
     return Checked(kept, dropped, res, res <= MAX_RESIDUAL_DB)
+
+
+def antiphase(mix: np.ndarray) -> str:
+    """Why the mix cannot serve (its channels in opposite polarity, e.g. every IT channel on
+    "surround": mono playback cancels it, and no console of gains and pans makes it), or ''."""
+    side = energy_db(0.5 * (mix[0].astype(np.float64) - mix[1]))
+    mid = energy_db(0.5 * (mix[0].astype(np.float64) + mix[1]))
+    if side - mid > MAX_SIDE_OVER_MID_DB:
+        return (f"the author's mix is in anti-phase (side {side - mid:+.1f} dB over mid, e.g. "
+                f"surround channels): not a balance of gains and pans")
+    return ""
 
 
 def is_mono(x: np.ndarray) -> bool:

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from mixstyle.demo.realset import openmpt
-from mixstyle.demo.realset.excerpt import (BLOCK_SECONDS, Checked, Track, check_tracks,
-                                           choose_window, fade)
+from mixstyle.demo.realset.excerpt import (BLOCK_SECONDS, Checked, Track, antiphase,
+                                           check_tracks, choose_window, fade)
 from mixstyle.demo.realset.modfields import no_swing, reset_mix_fields
 
 SR = openmpt.SAMPLE_RATE_HZ
@@ -81,6 +81,8 @@ def render_module(raw: bytes, name: str, seconds: float, min_seconds: float) -> 
                                             f"{min_seconds:g} s")
         mix = fade(openmpt.render(data, b, start_frame=a), SR)
         b = a + mix.shape[1]
+        if antiphase(mix):
+            return Rendered(None, [], meta, antiphase(mix))
         checked: Checked = check_tracks(mix, _tracks(data, by, count, a, b))
         label = ("sample" if info.by_samples else "instrument") if by == "instrument" else by
         tried.append(f"{label}s: residual {checked.residual_db:.1f} dB")

@@ -180,3 +180,10 @@ def test_a_skipped_song_says_why_and_is_not_retried(module_bytes, tmp_path):
     build_realset(tmp_path, seconds=SECONDS, sources=(PACKAGE,), cache=CACHE, jobs=1,
                   min_seconds=1000.0, log=said.append)
     assert any("(as before)" in m for m in said)
+
+
+def test_an_antiphase_mix_is_refused():
+    from mixstyle.demo.realset.excerpt import antiphase
+    x = np.sin(np.linspace(0, 300, 4000)).astype(np.float32)
+    assert antiphase(np.stack([x, -x])).startswith("the author's mix is in anti-phase")
+    assert antiphase(np.stack([x, 0.2 * x])) == "" and antiphase(np.stack([x, 0 * x])) == ""
