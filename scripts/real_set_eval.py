@@ -22,6 +22,7 @@ import argparse
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -132,6 +133,10 @@ def main(argv: list[str] | None = None) -> int:
     profile_dir = out / "profile"
     t1 = time.perf_counter()
     if not args.reuse_profile:
+        # a fresh profile: learn keeps an existing profile's song records, and songs of another
+        # split (or no longer in the set) would train too
+        if profile_dir.exists():
+            shutil.rmtree(profile_dir)
         cmd = [sys.executable, "-m", "mixstyle.cli", "learn",
                str(link_songs(out / "train", set_dir, train)), "--out", str(profile_dir),
                "--quiet", "--seed", str(args.seed), "--jobs", str(args.jobs)]
