@@ -138,6 +138,18 @@ def _demo(args: argparse.Namespace) -> int:
     return run_demo(Path(args.out), Path(args.profile), songs=args.songs, seed=args.seed)
 
 
+@command("realset")
+def _realset(args: argparse.Namespace) -> int:
+    from mixstyle.demo.realset.build import build_realset
+    sources = tuple(x.strip() for x in args.sources.split(",") if x.strip()) \
+        if args.sources else None
+    folders = build_realset(Path(args.out), seconds=args.seconds, songs=args.songs,
+                            sources=sources, cache=Path(args.cache) if args.cache else None,
+                            jobs=args.jobs or 2, log=lambda m: print(m, file=sys.stderr))
+    print(f"real set in {args.out}: {len(folders)} songs")
+    return 0
+
+
 @command("host")
 def _host(args: argparse.Namespace) -> int:
     from host.tui import load_stems_dir, playback_rate, run_host
@@ -260,6 +272,20 @@ def _parser() -> argparse.ArgumentParser:
                                             "presets" / "default"))
     s.add_argument("--songs", type=int, default=3)
     s.add_argument("--seed", type=int, default=1000)
+
+    s = sub.add_parser("realset", help="build the real set: songs by real people from Debian "
+                                       "packages, as sessions (docs/REAL_SET.md)")
+    s.add_argument("out", help="output folder: OUT/<song>/stems/*.wav + mix.wav + source.json")
+    s.add_argument("--seconds", type=float, default=30.0,
+                   help="excerpt length per song (the section where the most tracks play)")
+    s.add_argument("--songs", type=int, default=None, help="only the first N songs")
+    s.add_argument("--sources", default=None,
+                   help="comma-separated Debian packages to take songs from (default: all; "
+                        "hydrogen-data = Hydrogen's demo songs)")
+    s.add_argument("--cache", default=None,
+                   help="where the downloaded .deb files are unpacked (default: "
+                        "~/.cache/mixstyle/realset)")
+    s.add_argument("--jobs", type=_jobs, default=2, help="processes rendering modules")
 
     s = sub.add_parser("host", help="play stems through the learned console in real time")
     s.add_argument("stems_dir")
