@@ -123,7 +123,8 @@ def learn(sessions: Path, out: Path, config: LearnConfig = LearnConfig(),
     card = model_card(records, names, held, held_score, config, count_parameters(model),
                       scheduler, level["loudness_habit"])
     meta = {"created": card["created"], "songs": names, "seed": config.train.seed,
-            "learn_config": asdict(config), **level}
+            "learn_config": asdict(config), **level,
+            "style_strength": float((held_score or {}).get("style_strength", 1.0))}
     save_profile(out, model, meta, card, card_markdown(card))
     master = learn_master_from_sessions(report_songs)
     if master is not None:

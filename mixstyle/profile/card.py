@@ -63,6 +63,12 @@ def card_markdown(card: dict) -> str:
         lines.append("|---|---|---|")
         for k, v in hs["learned"].items():
             lines.append(f"| {k} | {v:.3f} | {hs['plain_sum'][k]:.3f} |")
+        if "style_strength" in hs:
+            lines += ["", f"The strips keep {hs['style_strength']:.0%} of the learned style: of "
+                      f"the shares tried on these songs (band error "
+                      + ", ".join(f"{float(k):.0%}: {v} dB" for k, v in
+                                  hs.get("band_error_by_style_strength", {}).items())
+                      + ") it came closest to the producer's mixes; the level habit is whole."]
     else:
         lines.append("Too few songs for a held-out score (needs at least 4).")
     lines += ["", "## Files", "", "| file | SHA-256 | seconds |", "|---|---|---|"]

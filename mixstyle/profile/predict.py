@@ -91,11 +91,15 @@ class Profile:
         bus = float(BUS.denormalise(float(mu[0, len(PREDICTED_MASTER)])))
         faders = output_gains([a for _, _, a in stems], sample_rate, full, levels, bus)
         tracks = []
+        # the strips' share of the style: learn's held-out songs may have shown that this
+        # producer's strips are predicted worse than left alone (``style_strength`` < 1); the
+        # level habit (master) is not scaled by it
+        s_track = strength * float(np.clip(self.meta.get("style_strength", 1.0), 0.0, 1.0))
         for i, (name, role, _) in enumerate(stems):
-            values = {"input_gain_db": strength * full[i]["input_gain_db"],
-                      "output_gain_db": _blend(_FADER, _FADER.normalise(faders[i]), strength)}
+            values = {"input_gain_db": s_track * full[i]["input_gain_db"],
+                      "output_gain_db": _blend(_FADER, _FADER.normalise(faders[i]), s_track)}
             for p in PREDICTED_TRACK:
-                values[p.name] = _blend(p, p.normalise(full[i][p.name]), strength)
+                values[p.name] = _blend(p, p.normalise(full[i][p.name]), s_track)
             tracks.append(TrackSetting(name, validate(TRACK, values, f"track {name!r}"), role))
         master: dict[str, Any] = {}
         for j, p in enumerate(PREDICTED_MASTER):
@@ -120,9 +124,10 @@ class Profile:
         offset = float(self.meta.get("ceiling_offset_db", 0.0)) * strength
         if offset:
             c = spec(MASTER, "limiter_ceiling_db")
-            top = min(c.max, habit.true_peak_dbtp) if habit is not None else c.max
-            master["limiter_ceiling_db"] = float(np.clip(master["limiter_ceiling_db"] + offset,
-                                                         c.min, max(c.min, top)))
+            now = master["limiter_ceiling_db"]
+            # raised, never above the producer's highest true peak (nor above where it was)
+            top = max(now, min(c.max, habit.true_peak_dbtp)) if habit is not None else c.max
+            master["limiter_ceiling_db"] = float(np.clip(now + offset, c.min, top))
         return ConsoleSetting(tuple(tracks), validate(MASTER, master, "master"))
 
 
