@@ -7,8 +7,12 @@ from __future__ import annotations
 
 from typing import Callable
 
+import numpy as np
+
+from dsp.render import render
 from mixstyle.errors import SessionError
-from mixstyle.evaluate.score import score_songs, song_scores, summarise
+from mixstyle.evaluate.metrics import automix, metrics, plain_sum
+from mixstyle.evaluate.score import song_scores, summarise
 from mixstyle.profile.ceiling import level_meta
 from mixstyle.profile.predict import Profile, predict_song
 from mixstyle.sessions.load import Song, load_sessions
@@ -34,8 +38,25 @@ def held_out_score(records: list[SongRecord], config: TrainConfig,
     optimistic where it is below 1; ``band_error_by_style_strength`` shows all)."""
     model, _ = train(records, config, audio, progress=progress)
     meta = level_meta(model, records, train_songs, features)
-    scores = {s: score_songs(model, held_songs, dict(meta, style_strength=s), features)
-              for s in STYLE_STRENGTHS}
+    prof = Profile(model, meta)
+    base = {}   # the baselines do not depend on the strength: measured once per song
+    for song in held_songs:
+        stems = np.stack([x.audio for x in song.stems])
+        base[song.name] = {
+            "plain_sum": metrics(plain_sum(stems, song.mix, song.sample_rate), song.mix,
+                                 song.sample_rate),
+            "automix": metrics(automix(stems, song.sample_rate), song.mix, song.sample_rate)}
+    scores = {}
+    for strength in STYLE_STRENGTHS:
+        prof.meta["style_strength"] = strength
+        per = {}
+        for song in held_songs:
+            stems = np.stack([x.audio for x in song.stems])
+            setting = predict_song(prof, song, features=features.get(song.name))
+            learned = render(stems, song.sample_rate, setting).audio
+            per[song.name] = {"learned": metrics(learned, song.mix, song.sample_rate),
+                              **base[song.name]}
+        scores[strength] = summarise(per)
     best = min(STYLE_STRENGTHS, key=lambda s: (round(scores[s]["learned"]["band_error_db"], 3),
                                                -s))
     out = dict(scores[best])
