@@ -50,7 +50,9 @@ def staged_excerpt(song: Song, rec: SongRecord, seconds: float) -> SongAudio:
     whole = np.array([rec.bus_lufs + level if rec.bus_lufs is not None and level is not None
                       else -math.inf for level in rec.levels_lu])
     part = strip_loudness(stems[:, :, start:stop], song.sample_rate, tracks)
-    offsets = np.where(np.isfinite(whole) & np.isfinite(part), whole - part, 0.0)
+    ok = np.isfinite(whole) & np.isfinite(part)
+    offsets = np.zeros(len(whole))
+    offsets[ok] = whole[ok] - part[ok]
     return SongAudio(np.ascontiguousarray(staged.astype(np.float32)),
                      np.ascontiguousarray(song.mix[:, start:stop].astype(np.float32)),
                      song.sample_rate, offsets)
