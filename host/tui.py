@@ -43,7 +43,9 @@ def load_stems_dir(stems_dir: str) -> list[TrackSource]:
     names = [os.path.splitext(f)[0] for f in files]
 
     def say(name: str, choice: Any) -> None:
-        print(f"warning: track {name!r}: role {choice.role!r} ({choice.reason})", file=sys.stderr)
+        how = "from the audio (the name says nothing; " if choice.source == "audio" else "("
+        print(f"warning: track {name!r}: role {choice.role!r} {how}{choice.reason})",
+              file=sys.stderr)
 
     roles = stem_roles(stems_dir, names, on_choice=say)
     return [TrackSource(n, path=os.path.join(stems_dir, f), role=roles[n])

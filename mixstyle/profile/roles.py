@@ -9,6 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable, Sequence
 
+import numpy as np
+
 from mixstyle.io.audio import audio_info, is_audio_path, read_audio
 from mixstyle.sessions.roles import (ROLES_FILE, RoleChoice, load_roles_override,
                                      name_says_nothing, resolve_role)
@@ -16,7 +18,7 @@ from mixstyle.sessions.roles import (ROLES_FILE, RoleChoice, load_roles_override
 LISTEN_SECONDS = 120.0  # of a long stem's middle that the role is heard from
 
 
-def _listen(path: Path) -> tuple[object, float]:
+def _listen(path: Path) -> tuple[np.ndarray, float]:
     info = audio_info(path)
     n = int(LISTEN_SECONDS * info.sample_rate)
     start = max(0, (info.frames - n) // 2)
@@ -34,10 +36,11 @@ def stem_roles(stems_dir: str | Path, names: Sequence[str],
         if folder.is_dir() else {}
     roles = {}
     for name in names:
-        audio = rate = None
+        audio: np.ndarray | None = None
+        rate: float | None = None
         if name not in override and name_says_nothing(name) and name in files:
             audio, rate = _listen(files[name])
-        choice = resolve_role(name, audio, rate, override)  # type: ignore[arg-type]
+        choice = resolve_role(name, audio, rate, override)
         if on_choice is not None and choice.source in ("audio", "none"):
             on_choice(name, choice)
         roles[name] = choice.role

@@ -256,7 +256,9 @@ _BAND_WORDS = ("below 120 Hz", "at 120-500 Hz", "at 0.5-2 kHz", "at 2-6 kHz", "a
 def _say(name: str, value: float) -> tuple[str, str]:
     """A feature in words and its user's unit: ("energy below 120 Hz", "62%")."""
     if name.endswith("_share"):
-        return f"energy {_BAND_WORDS[AUDIO_FEATURES.index(name)]}", f"{100 * 10 ** value:.0f}%"
+        pct = 100 * 10 ** value
+        return (f"energy {_BAND_WORDS[AUDIO_FEATURES.index(name)]}",
+                f"{pct:.1f}%" if pct < 9.95 else f"{pct:.0f}%")
     what, unit = {
         "centroid_log2_khz": ("centroid", lambda v: f"{1000 * 2 ** v:.0f} Hz"),
         "flatness": ("noisiness", lambda v: f"{10 ** v:.2f}"),
