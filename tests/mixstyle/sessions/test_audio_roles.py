@@ -199,3 +199,18 @@ def test_loader_takes_roles_from_the_sound_and_says_why(tmp_path):
     assert set(notes) == {"Audio 01.wav", "Audio 02.wav"}
     assert "role 'kick' from the audio (the name says nothing;" in notes["Audio 01.wav"]
     assert "roles.toml" in notes["Audio 01.wav"]
+
+
+def test_the_hosts_stem_roles_listen_too(tmp_path):
+    from mixstyle.profile.roles import stem_roles
+    sr = 48000
+    for name, make in (("Audio 01", kick), ("Audio 02", bass_line), ("Bass", hihat),
+                       ("03", pad)):
+        write_audio_atomic(tmp_path / f"{name}.wav", make(sr), sr)
+    (tmp_path / "roles.toml").write_text('"03" = "keys"\n')
+    heard = {}
+    roles = stem_roles(tmp_path, ["Audio 01", "Audio 02", "Bass", "03"],
+                       on_choice=lambda n, c: heard.setdefault(n, c))
+    assert roles == {"Audio 01": "kick", "Audio 02": "bass", "Bass": "bass", "03": "keys"}
+    assert sorted(heard) == ["Audio 01", "Audio 02"]
+    assert all(c.source == "audio" for c in heard.values())
