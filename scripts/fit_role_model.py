@@ -48,6 +48,13 @@ DRUM_PARTS = {"hats": ((42, 44, 46), "drums"), "toms": ((41, 43, 45, 47, 48, 50)
 DRUM_STEMS = ("kick", "snare", "overheads", "percussion")
 
 
+def file_rng(seed: int, *where: str) -> np.random.Generator:
+    """The random draws (program, kit, level) of one rendered file: the same for a seed whatever
+    is already in the work folder's cache."""
+    import zlib
+    return np.random.default_rng([seed, zlib.crc32("/".join(where).encode())])
+
+
 def _render(mid, seconds: float, rng: np.random.Generator, out: Path) -> Path | None:
     """Render a MIDI file with fluidsynth to ``out`` (float WAV, a random "recording level")."""
     import subprocess
@@ -71,8 +78,7 @@ def _render(mid, seconds: float, rng: np.random.Generator, out: Path) -> Path | 
     return out
 
 
-def drum_parts(folder: Path, seconds: float, rng: np.random.Generator,
-               out: Path) -> list[tuple[str, Path]]:
+def drum_parts(folder: Path, seconds: float, seed: int, out: Path) -> list[tuple[str, Path]]:
     """(role, file) of the song's hats, toms, cymbals alone and its whole kit, one GM kit each."""
     import mido
     parts = [mido.MidiFile(folder / "source" / f"{s}.mid") for s in DRUM_STEMS
@@ -81,6 +87,7 @@ def drum_parts(folder: Path, seconds: float, rng: np.random.Generator,
     for name, (notes, role) in DRUM_PARTS.items():
         path = out / f"{name}.wav"
         if not path.is_file():
+            rng = file_rng(seed, folder.name, "drums", name)
             kit = int(rng.choice((0,) + ALT_KITS))
             mid = mido.MidiFile(type=1, ticks_per_beat=parts[0].ticks_per_beat)
             mid.tracks.append(mido.MidiTrack(m.copy() for m in parts[0].tracks[0] if m.is_meta))
@@ -105,11 +112,12 @@ def drum_parts(folder: Path, seconds: float, rng: np.random.Generator,
 
 
 def alt_render(folder: Path, stem: str, role: str, program: int | None, seconds: float,
-               rng: np.random.Generator, out: Path) -> Path | None:
+               seed: int, out: Path) -> Path | None:
     """``stem``'s MIDI part of a demo song rendered with another program (or drum kit)."""
     import mido
     if out.is_file():
         return out
+    rng = file_rng(seed, folder.name, "alt", stem)
     mid = mido.MidiFile(folder / "source" / f"{stem}.mid")
     if role in ("kick", "snare", "overheads", "drums"):
         kit = int(rng.choice(ALT_KITS))
@@ -181,14 +189,14 @@ def dataset(work: Path, songs: int, seed: int, seconds: float) -> list[Row]:
             role = STEM_ROLES[p.stem]
             if role == "other":
                 continue
-            alt = alt_render(folder, p.stem, role, stem["gm_program"], seconds, rng,
+            alt = alt_render(folder, p.stem, role, stem["gm_program"], seconds, seed,
                              work / "alt" / name / p.name)
             for path in (p, alt):
                 if path is not None:
                     audio, sr = read_audio(path)
                     f = role_features(audio, sr)
                     rows.append((name, role, [f[k] for k in AUDIO_FEATURES]))
-        for role, path in drum_parts(folder, seconds, rng, work / "drums" / name):
+        for role, path in drum_parts(folder, seconds, seed, work / "drums" / name):
             audio, sr = read_audio(path)
             f = role_features(audio, sr)
             rows.append((name, role, [f[k] for k in AUDIO_FEATURES]))
