@@ -30,7 +30,8 @@ BAR = 30
 
 def load_stems_dir(stems_dir: str) -> list[TrackSource]:
     """One track per audio file in ``stems_dir`` (sorted), named after the file; roles from the
-    folder's roles.toml where it names the track, else guessed (as ``mixstyle mix`` does)."""
+    folder's roles.toml where it names the track, else guessed from the name, or from the sound
+    when the name says nothing (as ``mixstyle mix`` does; those are printed on stderr)."""
     if not os.path.isdir(stems_dir):
         raise HostError(f"stems folder {stems_dir!r} does not exist")
     files = sorted(f for f in os.listdir(stems_dir) if f.lower().endswith(AUDIO_EXTENSIONS)
@@ -40,7 +41,13 @@ def load_stems_dir(stems_dir: str) -> list[TrackSource]:
                         f"({', '.join(AUDIO_EXTENSIONS)})")
     from mixstyle.profile.roles import stem_roles
     names = [os.path.splitext(f)[0] for f in files]
-    roles = stem_roles(stems_dir, names)
+
+    def say(name: str, choice: Any) -> None:
+        how = "from the audio (the name says nothing; " if choice.source == "audio" else "("
+        print(f"warning: track {name!r}: role {choice.role!r} {how}{choice.reason})",
+              file=sys.stderr)
+
+    roles = stem_roles(stems_dir, names, on_choice=say)
     return [TrackSource(n, path=os.path.join(stems_dir, f), role=roles[n])
             for n, f in zip(names, files)]
 

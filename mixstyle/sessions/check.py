@@ -104,6 +104,11 @@ PROBLEMS: dict[str, Problem] = {p.code: p for p in (
             "{min_pct:.0f}%); the master is ignored"),
     Problem("ignored_file", False, MixstyleError,
             "{where}: '{name}' is not an audio file ({extensions}); ignored"),
+    Problem("role_from_audio", False, MixstyleError,
+            "{where}: role '{role}' from the audio (the name says nothing; {reason}); "
+            "name the stem or set its role in {roles_file} if this is wrong"),
+    Problem("role_unknown", False, MixstyleError,
+            "{where}: role '{role}': {reason}; set its role in {roles_file}"),
     Problem("unused_role", False, MixstyleError,
             "{where} names track '{track}' but there is no such stem; entry ignored"),
 )}

@@ -26,7 +26,7 @@ from dsp.errors import MixstyleError, ParameterError, SessionError
 from dsp.validate import check_range, check_sample_rate
 from mixstyle.sessions import check as chk
 from mixstyle.io.audio import AUDIO_EXTENSIONS, is_audio_path
-from mixstyle.sessions.roles import ROLES_FILE, assign_roles, load_roles_override
+from mixstyle.sessions.roles import ROLES_FILE, load_roles_override, resolve_role
 from mixstyle.sessions.align import (FIT_WINDOW_SECONDS, loudest_start, loudest_window,
                                     read_aligned, read_region)
 from mixstyle.sessions.check import FileScan, Issue
@@ -224,17 +224,25 @@ def _length_issues(stem_scans: list[FileScan], place: _Place) -> list[Issue]:
 
 
 def _read_stems(place: _Place, stem_paths: list[Path], scans: dict[Path, FileScan],
-                roles: dict[str, str], start_s: float, n_out: int, sample_rate: float,
+                override: dict[str, str], start_s: float, n_out: int, sample_rate: float,
                 span: str, issues: list[Issue]) -> list[Stem]:
+    """Read each stem's region; its role: roles.toml, else its name, else (a name that says
+    nothing) its sound, with a warning that says which role the sound gave and why."""
     stems: list[Stem] = []
     for p in stem_paths:
         audio = read_region(scans[p], start_s, n_out, sample_rate)
         peak = float(np.max(np.abs(audio))) if audio.size else 0.0
+        where = place.file("stem", p)
         if chk.is_silent(peak):
-            issues.append(chk.issue("silent_stem", where=place.file("stem", p), span=span,
+            issues.append(chk.issue("silent_stem", where=where, span=span,
                                     peak_db=chk.peak_db(peak), db=chk.SILENCE_PEAK_DB))
             continue
-        stems.append(Stem(p.stem, p, roles[p.stem], audio))
+        choice = resolve_role(p.stem, audio, sample_rate, override)
+        if choice.source in ("audio", "none"):
+            issues.append(chk.issue("role_from_audio" if choice.source == "audio" else
+                                    "role_unknown", where=where, role=choice.role,
+                                    reason=choice.reason, roles_file=ROLES_FILE))
+        stems.append(Stem(p.stem, p, choice.role, audio))
     if not stems:
         raise chk.fail("no_usable_stems", where=place.label, count=len(stem_paths),
                        db=chk.SILENCE_PEAK_DB)
@@ -264,8 +272,8 @@ def _load_set(place: _Place, stem_paths: list[Path], mix_path: Path | None,
     for track in sorted(set(override) - set(names)):
         issues.append(chk.issue("unused_role", where=f"'{ROLES_FILE}' of {place.label}",
                                 track=track))
-    stems = _read_stems(place, stem_paths, scans, assign_roles(names, override), start_s, n_out,
-                        sample_rate, span, issues)
+    stems = _read_stems(place, stem_paths, scans, override, start_s, n_out, sample_rate, span,
+                        issues)
     mix = master = None
     offset = 0
     if mix_path is not None:

@@ -5,6 +5,13 @@ camelCase humps ("LeadVox_02.wav" -> lead, vox, 02). Two-word phrases are looked
 ("bass drum" -> kick), then single keywords in the priority order of ``_KEYWORD_RULES`` (so
 "synth bass" is bass and "bass gtr" is bass), then weak keywords that only count when nothing
 else matched ("lead gtr" is guitar, "lead" alone is lead).
+
+A name that says nothing ("Audio 07", "Track 12", "Bounce 1", "01", "ch5": only numbers, single
+letters and the words DAWs put in default names, ``GENERIC_WORDS``) lets the sound decide
+(``audio_roles.role_from_audio``). ``resolve_role`` applies the order: roles.toml, then a name
+that names a role, then the audio; its ``RoleChoice`` keeps the reason for the loader's warning.
+A name with words the table does not know ("Strings", "Theremin") stays "other": it says
+something, just not a role, and roles.toml is the place to say which.
 """
 
 from __future__ import annotations
@@ -13,10 +20,14 @@ import difflib
 import os
 import re
 import tomllib
+from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 
 from dsp.errors import SessionError
 from mixstyle.io.audio import AUDIO_EXTENSIONS
+from mixstyle.sessions.audio_roles import role_from_audio
 
 ROLES = ("drums", "kick", "snare", "overheads", "bass", "guitar", "keys", "synth", "lead",
          "vocals", "backing_vocals", "fx", "other")
@@ -65,6 +76,17 @@ _WEAK_RULES: tuple[tuple[str, frozenset[str]], ...] = (
     ("drums", frozenset({"loop", "loops"})),
 )
 
+# Words of default track names (DAWs, recorders, exports): a name made of these says nothing.
+GENERIC_WORDS = frozenset({
+    "audio", "track", "tracks", "trk", "tr", "ch", "chn", "chan", "channel", "bounce", "bounced",
+    "stem", "stems", "take", "tk", "comp", "print", "untitled", "new", "rec", "recording",
+    "input", "in", "out", "output", "inst", "instrument", "midi", "bus", "aux", "group", "grp",
+    "mono", "stereo", "st", "left", "right", "final", "export", "exported", "render", "rendered",
+    "copy", "dup", "duplicate", "ver", "version", "edit", "edited", "consolidated", "freeze",
+    "frozen", "file", "sample", "clip", "region", "part", "layer", "mic", "di", "line", "no",
+    "nr", "num", "wav", "mp3", "flac", "aif", "aiff",
+})
+
 _SPLIT_RE = re.compile(r"[\s_\-.]+")
 _HUMP_RE = re.compile(r"(?<=[a-z])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 _DIGITS_RE = re.compile(r"(?<=\D)(?=\d)|(?<=\d)(?=\D)")
@@ -96,6 +118,45 @@ def role_from_name(filename: str | os.PathLike[str]) -> str:
             if found & words:
                 return role
     return "other"
+
+
+def name_says_nothing(filename: str | os.PathLike[str]) -> bool:
+    """True for names made only of numbers, single letters and ``GENERIC_WORDS``."""
+    return all(t.isdigit() or len(t) == 1 or t in GENERIC_WORDS for t in tokens(filename))
+
+
+@dataclass(frozen=True)
+class RoleChoice:
+    """A stem's role and where it came from: ``source`` is "roles.toml", "name", "audio" or
+    "none" (the name says nothing and the sound is unclear); ``reason`` says why, in words."""
+
+    role: str
+    source: str
+    reason: str
+
+
+def resolve_role(name: str, audio: np.ndarray | None = None, sample_rate: float | None = None,
+                 override: dict[str, str] | None = None) -> RoleChoice:
+    """The role of stem ``name``: roles.toml wins, then a name that names a role, then the sound
+    (``audio`` (channels, samples) at ``sample_rate``; without audio such a name gives "other").
+    """
+    if override and name in override:
+        return RoleChoice(override[name], "roles.toml", f"set in {ROLES_FILE}")
+    by_name = role_from_name(name)
+    if by_name != "other" or not name_says_nothing(name):
+        said = "the name matches no role" if by_name == "other" else "from the name"
+        return RoleChoice(by_name, "name", said)
+    if audio is None or sample_rate is None:
+        return RoleChoice("other", "none", "the name says nothing and no audio was given")
+    if not np.any(np.abs(np.asarray(audio)) > 1e-9):
+        return RoleChoice("other", "none", "the name says nothing and the stem is silent")
+    heard = role_from_audio(audio, sample_rate)
+    if heard.role == "other":
+        return RoleChoice("other", "none", f"the name says nothing and the sound is unclear "
+                          f"('{heard.best}' {100 * heard.confidence:.0f}%, '{heard.runner_up}' "
+                          f"next)")
+    return RoleChoice(heard.role, "audio", f"{100 * heard.confidence:.0f}% sure, next "
+                      f"'{heard.runner_up}'; {heard.why}")
 
 
 def check_role(role: object, where: str) -> str:
