@@ -90,11 +90,12 @@ def assign_sides(spread: Sequence[float], side: Sequence[float], levels: Sequenc
     A producer's pan *width* per kind of track is a style; which side a part goes to is often
     decided per song. Tracks whose side is a habit (``|side| >= SIDE_HABIT``) keep it; the
     others are placed loudest first on the side that holds less panned loudness so far, so the
-    image stays balanced (ties go left).
+    image stays balanced (ties go left). Loudest is counted in whole dB, earlier track first
+    among equals: a tenth of a dB (the same stems resampled) must not swap two parts' sides.
     """
     pans = [0.0] * len(spread)
     weight = [0.0, 0.0]  # panned power on the left, right
-    order = sorted(range(len(spread)), key=lambda i: -levels[i])
+    order = sorted(range(len(spread)), key=lambda i: (-round(float(levels[i])), i))
     for i in order:
         m = abs(float(spread[i]))
         if abs(side[i]) >= SIDE_HABIT:
