@@ -10,9 +10,9 @@ and dex, zed and rio, who print bus effects into their mixes (a limiter; zam-plu
 from mixstyle.demo.producers import MixResult, Producer, RoleTaste
 from mixstyle.demo.roster import PRODUCERS
 from mixstyle.demo.sessions import DECISIONS_FILE, make_sessions, mix_session, song_names
-from mixstyle.demo.songs import DemoToolError, check_tools, make_song
+from mixstyle.demo.songs import DemoToolError, check_tools, make_song, tools_missing
 from mixstyle.demo.styles import STEM_ROLES, STYLES
 
 __all__ = ["DECISIONS_FILE", "DemoToolError", "MixResult", "PRODUCERS", "Producer", "RoleTaste",
            "STEM_ROLES", "STYLES", "check_tools", "make_sessions", "make_song", "mix_session",
-           "song_names"]
+           "song_names", "tools_missing"]

@@ -52,6 +52,15 @@ def check_tools(soundfont: Path = SOUNDFONT) -> None:
                             f"{soundfont}: install the Debian package 'fluid-soundfont-gm'")
 
 
+def tools_missing() -> str:
+    """Why the demo generator cannot run here (names the Debian package), or '' when it can."""
+    try:
+        check_tools()
+    except DemoToolError as exc:
+        return str(exc)
+    return ""
+
+
 @dataclass(frozen=True)
 class SongPlan:
     style: str

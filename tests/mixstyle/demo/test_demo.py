@@ -13,7 +13,7 @@ import scipy.signal
 from dsp.errors import AudioInputError, ParameterError
 from mixstyle.io.audio import read_audio
 from mixstyle.demo import (DECISIONS_FILE, PRODUCERS, STEM_ROLES, STYLES, DemoToolError,
-                           check_tools, make_sessions, make_song)
+                           tools_missing, make_sessions, make_song)
 from mixstyle.demo import songs as songs_mod
 from mixstyle.demo._analysis import loudness_lufs, spectral_centroid_hz
 from mixstyle.demo.producers import pan_gains
@@ -25,18 +25,9 @@ SEED = 3
 
 
 
-def _tools_missing() -> str:
-    """Why the demo generator cannot run here (names the Debian package), or '' when it can."""
-    try:
-        check_tools()
-    except DemoToolError as exc:
-        return str(exc)
-    return ""
-
-
 # Only the tests that run mma/fluidsynth (or use a song they rendered) need them; the argument
 # checks, the pan law and the stem checks are pure Python and run everywhere.
-TOOLS_MISSING = _tools_missing()
+TOOLS_MISSING = tools_missing()
 needs_tools = pytest.mark.skipif(bool(TOOLS_MISSING), reason=TOOLS_MISSING or "tools found")
 
 

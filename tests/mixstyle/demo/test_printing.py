@@ -17,8 +17,8 @@ import pedalboard as pb
 import pytest
 
 from dsp.errors import ParameterError
-from mixstyle.demo import (DECISIONS_FILE, PRODUCERS, DemoToolError, check_tools, make_sessions,
-                           make_song)
+from mixstyle.demo import (DECISIONS_FILE, PRODUCERS, DemoToolError, make_sessions,
+                           make_song, tools_missing)
 from mixstyle.demo._analysis import loudness_lufs
 from mixstyle.demo.printing import DEX, JUCE_LIMITER_MAKEUP_DB, LimiterPrint
 from mixstyle.demo.producers import check_stems, mix_tracks
@@ -32,15 +32,7 @@ SECONDS = 7.0
 SEED = 3
 
 
-def _tools_missing() -> str:
-    try:
-        check_tools()
-    except DemoToolError as exc:
-        return str(exc)
-    return ""
-
-
-TOOLS_MISSING = _tools_missing()
+TOOLS_MISSING = tools_missing()
 needs_tools = pytest.mark.skipif(bool(TOOLS_MISSING), reason=TOOLS_MISSING or "tools found")
 VST3 = Path("/usr/lib/vst3")
 ZAM_MISSING = ", ".join(p for p in (COMPRESSOR, MAXIMIZER) if not (VST3 / f"{p}.vst3").is_dir())
