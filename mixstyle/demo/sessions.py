@@ -76,17 +76,25 @@ def _producer(producer: str | Producer) -> Producer:
     return PRODUCERS[producer]
 
 
-def mix_session(song_dir: str | os.PathLike, producer: str | Producer) -> Path:
-    """Mix ``song_dir/stems/*.wav`` as ``producer``; write mix.wav, master.wav and decisions."""
-    prod = _producer(producer)
+def song_stems(song_dir: str | os.PathLike) -> tuple[list[tuple[str, str, np.ndarray]], float]:
+    """A demo song's ``stems/*.wav`` as ``(name, role, audio)`` (role from the name) and their
+    sample rate."""
     song = Path(song_dir)
     paths = sorted((song / "stems").glob("*.wav"))
     if not paths:
         raise ParameterError(f"song '{song.name}': no stems in {song / 'stems'}")
-    stems, sr = [], None
+    stems, sr = [], 0.0
     for p in paths:
         audio, sr = read_audio(p)
         stems.append((p.stem, role_from_name(p.name), audio))
+    return stems, sr
+
+
+def mix_session(song_dir: str | os.PathLike, producer: str | Producer) -> Path:
+    """Mix ``song_dir/stems/*.wav`` as ``producer``; write mix.wav, master.wav and decisions."""
+    prod = _producer(producer)
+    song = Path(song_dir)
+    stems, sr = song_stems(song)
     result = prod.mix(stems, sr, song.name)
     write_audio_atomic(song / "mix.wav", result.mix, sr)
     write_audio_atomic(song / "master.wav", result.master, sr)

@@ -15,6 +15,7 @@ from mixstyle.io.audio import read_audio
 from mixstyle.demo import (DECISIONS_FILE, PRODUCERS, STEM_ROLES, STYLES, DemoToolError,
                            tools_missing, make_sessions, make_song)
 from mixstyle.demo import songs as songs_mod
+from mixstyle.demo.sessions import song_stems
 from mixstyle.demo._analysis import loudness_lufs, spectral_centroid_hz
 from mixstyle.demo.producers import pan_gains
 from mixstyle.sessions.roles import ROLES, role_from_name
@@ -32,12 +33,9 @@ needs_tools = pytest.mark.skipif(bool(TOOLS_MISSING), reason=TOOLS_MISSING or "t
 
 
 def _stems(folder):
-    out = []
-    for p in sorted((folder / "stems").glob("*.wav")):
-        audio, sr = read_audio(p)
-        assert sr == SR
-        out.append((p.stem, role_from_name(p.name), audio))
-    return out
+    stems, sr = song_stems(folder)
+    assert sr == SR
+    return stems
 
 
 @pytest.fixture(scope="module")

@@ -20,11 +20,11 @@ from dsp.errors import ParameterError
 from mixstyle.demo import (DECISIONS_FILE, PRODUCERS, DemoToolError, make_sessions,
                            make_song, tools_missing)
 from mixstyle.demo._analysis import loudness_lufs
+from mixstyle.demo.sessions import song_stems
 from mixstyle.demo.printing import DEX, JUCE_LIMITER_MAKEUP_DB, LimiterPrint
 from mixstyle.demo.producers import check_stems, mix_tracks
 from mixstyle.demo.sends import RIO, Return
 from mixstyle.demo.zam import COMPRESSOR, MAXIMIZER, ZED, bundle_path, load_zam, set_params
-from mixstyle.io.audio import read_audio
 from mixstyle.sessions.roles import role_from_name
 
 SR = 44100
@@ -44,11 +44,8 @@ COMPRESSED = ("kick", "snare", "bass", "lead_vocal")       # zed's ZamCompX2 tra
 @pytest.fixture(scope="module")
 def stems(tmp_path_factory):
     song = make_song(tmp_path_factory.mktemp("song") / "rock_song", SEED, SECONDS, "rock")
-    out = []
-    for p in sorted((song / "stems").glob("*.wav")):
-        audio, sr = read_audio(p)
-        assert sr == SR
-        out.append((p.stem, role_from_name(p.name), audio))
+    out, sr = song_stems(song)
+    assert sr == SR
     return out
 
 
