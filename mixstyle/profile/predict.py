@@ -6,7 +6,7 @@ and the balance measure only).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -34,8 +34,6 @@ class Profile:
     model: MixNet
     meta: dict[str, Any]
     folder: Path | None = None
-    # per track of the last prediction: how far it was pulled toward the safe habit (0 .. 1)
-    last_shrink: list[float] = field(default_factory=list)
 
     def predict(self, stems: Sequence[tuple[str, str, np.ndarray]], sample_rate: float,
                 strength: float = 1.0, features: SongFeatures | None = None) -> ConsoleSetting:
@@ -82,7 +80,6 @@ class Profile:
                 levels[i] = (1 - a) * levels[i] + a * typical_level(novelty, stems[i][1])
                 for p in PREDICTED_TRACK:
                     full[i][p.name] = _blend(p, p.normalise(full[i][p.name]), 1.0 - float(a))
-        self.last_shrink = [float(a) for a in away]
         for i, (_, role, _) in enumerate(stems):   # no panning wider than they ever did
             full[i]["pan"] = min(full[i]["pan"], widest_pan(novelty, role))
         sides = [float(PAN_SIDE.denormalise(float(v))) for v in tu[0, :, I_SIDE]]
