@@ -64,13 +64,18 @@ def _db(x: float) -> float:
     return 20.0 * math.log10(x) if x > 0 else -math.inf
 
 
-def window_plr(audio: np.ndarray, sample_rate: float) -> np.ndarray:
-    """Peak minus RMS (dB) of each active ``WINDOW_S`` window of ``audio`` (2, n)."""
+def _windows(audio: np.ndarray, sample_rate: float) -> np.ndarray:
+    """|audio| (2, n) cut into whole ``WINDOW_S`` windows: (channels, windows, samples)."""
     hop = max(1, int(WINDOW_S * sample_rate))
     frames = audio.shape[1] // hop
-    if frames == 0:
+    return np.abs(audio[:, :frames * hop].astype(np.float64)).reshape(audio.shape[0], frames, hop)
+
+
+def window_plr(audio: np.ndarray, sample_rate: float) -> np.ndarray:
+    """Peak minus RMS (dB) of each active ``WINDOW_S`` window of ``audio`` (2, n)."""
+    x = _windows(audio, sample_rate)
+    if x.shape[1] == 0:
         return np.zeros(0)
-    x = np.abs(audio[:, :frames * hop].astype(np.float64)).reshape(2, frames, hop)
     peak = x.max(axis=(0, 2))
     rms = np.sqrt((x * x).mean(axis=(0, 2)))
     ok = rms > 0
@@ -82,10 +87,11 @@ def window_plr(audio: np.ndarray, sample_rate: float) -> np.ndarray:
 
 
 def window_peaks_db(audio: np.ndarray, sample_rate: float) -> np.ndarray:
-    """Sample peak (dBFS) of each ``WINDOW_S`` window of ``audio`` (2, n)."""
-    hop = max(1, int(WINDOW_S * sample_rate))
-    frames = max(1, audio.shape[1] // hop)
-    x = np.abs(audio[:, :frames * hop].astype(np.float64)).reshape(audio.shape[0], frames, -1)
+    """Sample peak (dBFS) of each ``WINDOW_S`` window of ``audio`` (2, n) (the whole of a
+    shorter one)."""
+    x = _windows(audio, sample_rate)
+    if x.shape[1] == 0:
+        x = np.abs(audio.astype(np.float64))[:, None, :]
     return 20 * np.log10(np.maximum(x.max(axis=(0, 2)), 1e-9))
 
 
