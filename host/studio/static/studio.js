@@ -17,11 +17,12 @@ const METER_FLOOR_DB = -60, METER_TOP_DB = 6;
 const S = {
   hello: null,
   specs: { track: {}, master: {} },  // name -> spec
-  values: {},                          // target -> effective value
+  values: {},                          // target -> effective value shown
+  confirmed: {},                       // target -> value the engine last reported
   overrides: {},                       // target -> value the user set
   mute: new Set(), solo: new Set(),
   ab: "learned", abAvailable: [], abGain: {},
-  loop: null, length: 1, sr: 48000,
+  loop: null, engineLoop: null, length: 1, sr: 48000,
   inserts: {}, plugins: [], midiMap: [],
   meters: null, metersDirty: false,
   selected: null,                      // "track:<name>" or "master"
@@ -133,6 +134,11 @@ function learn(target, el) {
   addMessage("info", `MIDI learn: move a knob on the controller for ${target}`);
 }
 
+function unbind(target) {
+  const m = mappedCC(target);
+  if (m) send({ type: "midi_unbind", channel: m.channel, cc: m.cc });
+}
+
 // ---------------------------------------------------------------------------------------------
 // controls
 function register(target, ctl) {
@@ -164,6 +170,7 @@ function el(tag, cls, text) {
 // (shift = fine), wheel, arrow keys, double-click to type a value.
 function valueControl(target, label) {
   const spec = specOf(target);
+  if (!spec) return el("div", "ctl-spacer");        // a parameter this engine does not run live
   const root = el("div", "ctl");
   root.tabIndex = 0;
   root.dataset.target = target;
@@ -175,7 +182,7 @@ function valueControl(target, label) {
   const rel = el("button", "rel", "\u21ba");
   rel.title = "release: back to the model's value";
   const lrn = el("button", "lrn", "M");
-  lrn.title = "MIDI learn this control";
+  lrn.title = "MIDI learn this control (right-click: unbind)";
   root.append(bar, lbl, val, rel, lrn);
   let lastText = "", lastU = -1, lastOvr = null, lastMapped = null;
   const ctl = {
@@ -189,7 +196,7 @@ function valueControl(target, label) {
       const ovr = target in S.overrides;
       if (ovr !== lastOvr) { root.classList.toggle("ovr", ovr); lastOvr = ovr; }
       const m = mappedCC(target);
-      const mapped = m ? `ch${m.channel + 1} CC${m.cc}` : "";
+      const mapped = m ? `ch${m.channel} CC${m.cc}` : "";
       if (mapped !== lastMapped) {
         root.classList.toggle("mapped", !!m);
         root.title = `${target}: ${spec.min} .. ${spec.max} ${spec.unit}${m ? " \u00b7 MIDI " + mapped : ""}`;
@@ -201,6 +208,7 @@ function valueControl(target, label) {
   rel.addEventListener("click", (e) => { e.stopPropagation(); release(target); });
   lrn.addEventListener("pointerdown", (e) => { e.stopPropagation(); });
   lrn.addEventListener("click", (e) => { e.stopPropagation(); learn(target, lrn); });
+  lrn.addEventListener("contextmenu", (e) => { e.preventDefault(); e.stopPropagation(); unbind(target); });
   let drag = null;
   root.addEventListener("pointerdown", (e) => {
     if (e.button !== 0) return;
@@ -278,6 +286,7 @@ function faderDb(spec, pos) {
 // 3 dB, Home = 0 dB, double-click = 0 dB; the value box shows the dB.
 function fader(target, heightPx) {
   const spec = specOf(target);
+  if (!spec) return el("div", "fader-wrap");
   const wrap = el("div", "fader-wrap");
   const f = el("div", "fader");
   f.tabIndex = 0;
@@ -304,7 +313,7 @@ function fader(target, heightPx) {
   const rel = el("button", "rel", "\u21ba");
   rel.title = "release: back to the model's value";
   const lrn = el("button", "lrn", "M");
-  lrn.title = "MIDI learn this fader";
+  lrn.title = "MIDI learn this fader (right-click: unbind)";
   wrap.append(f, val, rel, lrn);
   let lastText = "", lastPos = -1, lastOvr = null;
   const ctl = {
@@ -318,11 +327,12 @@ function fader(target, heightPx) {
       const ovr = target in S.overrides;
       if (ovr !== lastOvr) { wrap.classList.toggle("ovr", ovr); lastOvr = ovr; }
       const m = mappedCC(target);
-      wrap.title = `${target}${m ? ` \u00b7 MIDI ch${m.channel + 1} CC${m.cc}` : ""}`;
+      wrap.title = `${target}${m ? ` \u00b7 MIDI ch${m.channel} CC${m.cc}` : ""}`;
     },
   };
   rel.addEventListener("click", () => release(target));
   lrn.addEventListener("click", () => learn(target, lrn));
+  lrn.addEventListener("contextmenu", (e) => { e.preventDefault(); unbind(target); });
   let drag = null;
   f.addEventListener("pointerdown", (e) => {
     if (e.button !== 0) return;
@@ -777,7 +787,7 @@ function renderInserts() {
   const list = insertsOf(where);
   if (!list.length) box.append(el("div", "dim", "no inserts on this " + (where === "master" ? "bus" : "track")));
   for (const ins of list) {
-    const card = el("div", "insert" + (ins.bypassed ? " bypassed" : ""));
+    const card = el("div", "insert" + (ins.bypassed || ins.failed ? " bypassed" : ""));
     card.dataset.index = ins.index;
     const head = el("div", "ihead");
     const name = el("span", "iname", `${ins.index + 1}. ${ins.name}`);
@@ -786,7 +796,9 @@ function renderInserts() {
     byp.addEventListener("click", () => send({ type: "insert_bypass", where, index: ins.index, on: !ins.bypassed }));
     const rm = el("button", "btn small remove", "remove");
     rm.addEventListener("click", () => send({ type: "insert_remove", where, index: ins.index }));
-    head.append(name, byp, rm);
+    head.append(name);
+    if (ins.failed) head.append(el("span", "failed", "failed: bypassed"));
+    head.append(byp, rm);
     const params = el("div", "params");
     for (const [pn, p] of Object.entries(ins.parameters || {})) {
       const label = el("span", "pn", pn);
@@ -954,10 +966,12 @@ function onHello(h) {
   S.specs = { track: {}, master: {} };
   for (const sec of ["track", "master"]) for (const p of h.params[sec]) S.specs[sec][p.name] = p;
   S.values = { ...h.values };
+  S.confirmed = { ...h.values };
   S.overrides = { ...(h.overrides || {}) };
   S.mute = new Set(h.mute || []); S.solo = new Set(h.solo || []);
   S.ab = h.ab || "learned"; S.abAvailable = h.ab_available || ["learned"]; S.abGain = h.ab_gain_db || {};
   S.loop = h.loop_s || null;
+  S.engineLoop = S.loop;
   S.inserts = h.inserts || {}; S.plugins = h.plugins || []; S.midiMap = h.midi_map || [];
   S.strength = typeof h.strength === "number" ? h.strength : 1;
   S.meters = null;
@@ -989,6 +1003,7 @@ function onHello(h) {
 function onValues(vals) {
   const now = performance.now();
   for (const [t, v] of Object.entries(vals)) {
+    S.confirmed[t] = v;
     // while the user drags a control, the engine's echo of older values must not pull it back
     if (now - (S.localEdit[t] || -1e9) < 400 && pendingOrRecent(t, v)) continue;
     S.values[t] = v;
@@ -1004,7 +1019,7 @@ function onState(st) {
   if ("ab_available" in st) S.abAvailable = st.ab_available;
   if ("ab_gain_db" in st) S.abGain = st.ab_gain_db;
   if ("ab" in st || "ab_available" in st || "ab_gain_db" in st) buildAb();
-  if ("loop_s" in st) { S.loop = st.loop_s; showLoop(); }
+  if ("loop_s" in st) { S.loop = st.loop_s; S.engineLoop = st.loop_s; showLoop(); }
   if ("inserts" in st) { S.inserts = st.inserts; showInsertBadges(); renderInserts(); }
   if ("plugins" in st) { S.plugins = st.plugins; fillPlugins(); }
   if ("strength" in st) { S.strength = st.strength; showStrength(); }
@@ -1017,7 +1032,7 @@ function onState(st) {
     S.midiMap = st.midi_map;
     if (S.learnTarget && S.midiMap.some((m) => m.target === S.learnTarget)) {
       const m = mappedCC(S.learnTarget);
-      addMessage("info", `MIDI ch${m.channel + 1} CC${m.cc} now moves ${S.learnTarget}`);
+      addMessage("info", `MIDI ch${m.channel} CC${m.cc} now moves ${S.learnTarget}`);
       S.learnTarget = null;
       document.querySelectorAll(".lrn.waiting").forEach((e) => e.classList.remove("waiting"));
     }
