@@ -1158,10 +1158,15 @@ function setupButtons() {
 // the engine for a WAV of what it plays (the same message any page may send).
 window.studio = {
   get state() { return S; },
-  record(seconds) {
-    return new Promise((resolve) => {
-      waiters.push({ type: "recorded", resolve });
+  record(seconds, timeoutMs = 20000 + 2000 * seconds) {
+    return new Promise((resolve, reject) => {
+      const w = { type: "recorded", resolve };
+      waiters.push(w);
       send({ type: "record", seconds });
+      setTimeout(() => {
+        const i = waiters.indexOf(w);
+        if (i >= 0) { waiters.splice(i, 1); reject(new Error(`no recording after ${timeoutMs} ms`)); }
+      }, timeoutMs);
     });
   },
   nodePosition(bandId) {            // page coordinates of an EQ node (for tests and scripts)
