@@ -408,9 +408,21 @@ const COMP = [["comp_threshold_db", "THR"], ["comp_ratio", "RAT"], ["comp_attack
   ["comp_release_ms", "REL"], ["comp_knee_db", "KNEE"], ["comp_makeup_db", "MKUP"]];
 let faderHeight = 196;
 
+const ROLE_COLOURS = { drums: "#e0604a", kick: "#e0604a", snare: "#e8805a", overheads: "#d88a6a",
+  percussion: "#d9a05a", bass: "#a46ff0", vocals: "#3ecf6e", vocal: "#3ecf6e", lead: "#58d8a0",
+  guitar: "#f0a830", keys: "#4aa3ff", piano: "#4aa3ff", synth: "#58c8ff", strings: "#8fb0ff",
+  pad: "#7f9fe0", fx: "#c070d0", other: "#808a96" };
+function roleColour(role) {
+  if (ROLE_COLOURS[role]) return ROLE_COLOURS[role];
+  let h = 0;
+  for (const ch of role) h = (h * 31 + ch.charCodeAt(0)) % 360;
+  return `hsl(${h}, 55%, 60%)`;
+}
+
 function buildStrip(track, index) {
   const where = `track:${track.name}`;
-  const root = el("div", `strip role-${track.role}`);
+  const root = el("div", "strip");
+  root.style.setProperty("--role", roleColour(track.role));
   root.dataset.track = track.name;
   const head = el("div", "strip-head");
   const nm = el("div", "name", track.name);
@@ -547,7 +559,8 @@ function drawThumb(canvas, where) {
 
 // ---------------------------------------------------------------------------------------------
 // EQ view
-const EQ_LO = 10, EQ_HI = 24000, EQ_DB = 24;
+const EQ_LO = 10, EQ_DB = 24;
+let EQ_HI = 24000;                     // set to the Nyquist frequency by the hello
 const eq = { canvas: null, w: 0, h: 0, dpr: 1, dirty: true, drag: null, hover: null, active: null, freqs: null };
 function eqDirty() { eq.dirty = true; }
 function eqX(f) { return Math.log(f / EQ_LO) / Math.log(EQ_HI / EQ_LO) * eq.w; }
@@ -962,6 +975,8 @@ function showStrength() {
 function onHello(h) {
   S.hello = h;
   S.sr = h.sample_rate_hz;
+  EQ_HI = Math.min(24000, S.sr / 2);
+  if (eq.canvas) resizeEq();
   S.length = Math.max(h.length_s || 1, 0.001);
   S.specs = { track: {}, master: {} };
   for (const sec of ["track", "master"]) for (const p of h.params[sec]) S.specs[sec][p.name] = p;
@@ -998,6 +1013,8 @@ function onHello(h) {
   select(keep ? S.selected : (strips.length ? strips[0].where : "master"));
   drawWave();
   document.body.dataset.ready = "1";
+  addMessage("info", `connected: ${h.tracks.length} tracks at ${h.sample_rate_hz} Hz, ` +
+    `${h.block_frames}-frame blocks${h.session_path ? `, session ${h.session_path}` : ""}`);
   $("status").textContent = `${h.tracks.length} tracks \u00b7 ${h.sample_rate_hz} Hz \u00b7 ${h.block_frames} frames`;
 }
 function onValues(vals) {
