@@ -495,6 +495,7 @@ class Engine:
             raise HostError("settle() is for an engine that has not played yet")
         self._apply_queues()
         self.console.reset()
+        self._gain_now[:] = self._gain_target  # mute/solo without the first block's ramp
 
     def wait_ready(self, timeout_s: float = 10.0) -> None:
         """Block (outside any callback) until the chunk the next ``process`` plays is read."""
