@@ -189,6 +189,42 @@ def load_insert(name_or_path: str, sample_rate: float, block: int, where: str = 
     return insert
 
 
+def parse_insert_arg(text: str) -> tuple[str, str, str | None]:
+    """``TRACK=PLUGIN[:PRESET]`` (``mixstyle host --insert``) -> (track or "master", plugin,
+    preset path or None)."""
+    where, sep, rest = str(text).partition("=")
+    plugin, _, preset = rest.partition(":")
+    if not sep or not where or not plugin:
+        raise HostError(f"--insert {text!r}: expected TRACK=PLUGIN[:PRESET], e.g. "
+                        f"vox=ZamCompX2 or master=/usr/lib/vst3/ZamEQ2.vst3:bright.vstpreset "
+                        f"(TRACK is a track name or 'master')")
+    return where, plugin, preset or None
+
+
+def apply_preset(insert: PluginInsert, path: str) -> None:
+    """Load a ``.vstpreset`` file, or a plugin state file (the plugin's own raw state bytes, as
+    a session stores them), into every instance of ``insert``."""
+    if not os.path.isfile(path):
+        raise HostError(f"preset {path!r} for plugin {insert.name!r}{insert._at()}: file not "
+                        f"found")
+    try:
+        if path.lower().endswith(".vstpreset"):
+            for inst in insert.instances:
+                inst.load_preset(path)
+        else:
+            with open(path, "rb") as f:
+                state = f.read()
+            if not state:
+                raise ValueError("the file is empty")
+            insert.set_states([state] * len(insert.instances))
+    except HostError:
+        raise
+    except Exception as e:  # noqa: BLE001 - the plugin's own error, named with the file
+        raise HostError(f"preset {path!r} for plugin {insert.name!r}{insert._at()}: cannot "
+                        f"load it ({e})") from None
+    insert._synced = False
+
+
 def insert_from_dict(data: Mapping[str, Any], sample_rate: float, block: int,
                      where: str = "") -> PluginInsert:
     """Rebuild an insert saved by ``PluginInsert.to_dict`` (a session file entry)."""

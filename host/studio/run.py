@@ -220,12 +220,15 @@ def prepare(engine: Any, song_dir: str, stems_dir: str, **service_kwargs: Any
                          **service_kwargs)
 
 
-def run_studio(stems_dir: str, predict: Callable[..., Any] | None = None,
+def run_studio(stems_dir: str, make_predict: Callable[[float], Any] | None = None,
                session: str | None = None, port: int | None = None,
                open_browser: bool = True, device: int | str | None = None, block: int = 128,
                offline: bool = False, sample_rate_hz: float | None = None,
                max_seconds: float | None = None, out: TextIO = sys.stdout) -> int:
-    """The ``mixstyle studio`` command: returns its exit status."""
+    """The ``mixstyle studio`` command: returns its exit status.
+
+    ``make_predict(sample_rate) -> predict`` builds the model's predict function (see
+    host.worker) once the engine's rate is known; None: a neutral console, no model thread."""
     from host.engine import Engine, EngineConfig
     from host.io import JACK_API, AudioOutput, host_apis
     from host.midi import MidiInput, MidiMap, open_midi_input
@@ -240,13 +243,17 @@ def run_studio(stems_dir: str, predict: Callable[..., Any] | None = None,
         except HostError as e:
             print(f"no audio output: {e}", file=sys.stderr)
             offline = True
+    predict = None
     if session is not None:
         from host.session import load_session, open_session
         engine, midi_map = open_session(load_session(session), block)
+        if make_predict is not None:
+            predict = make_predict(engine.sample_rate)
     else:
         sources = load_stems_dir(stems)
         rate = sample_rate_hz or (stems_rate(sources) if offline else
                                   playback_rate(sources, device))
+        predict = None if make_predict is None else make_predict(rate)
         setting = _initial_setting(sources, predict, rate)
         engine = Engine(sources, setting, EngineConfig(rate, block))
         midi_map = MidiMap()
