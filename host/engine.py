@@ -171,6 +171,8 @@ class Engine:
         self._plain: Console | None = None
         self._mix_audio: np.ndarray | None = None
         self._block_pos = -1  # file position of the block being played (-1: silence)
+        self._mix_tail = -1   # after a stop, the mix plays on for the console's latency
+        self._mix_tail_end = -1
         # record tap: the control thread hands a buffer over, the callback fills it
         self._record_buf: np.ndarray | None = None
         self._record_pos = np.zeros(1, dtype=np.int64)
@@ -482,9 +484,20 @@ class Engine:
         """The plain console, or the song's mix at the played position (latency-aligned)."""
         if ab == AB_PLAIN and self._plain is not None:
             self._plain.process_into(self._inputs, self._out)
-        elif ab == AB_MIX and self._mix_audio is not None and self._block_pos >= 0:
-            play_source(self._mix_audio, self._block_pos - self.latency_samples, self._out,
-                        np.float32(1.0))
+        elif ab == AB_MIX and self._mix_audio is not None:
+            pos = self._block_pos
+            if pos >= 0:
+                self._mix_tail = pos + self.block
+                self._mix_tail_end = pos + self.block + self.latency_samples
+            elif self._mix_tail >= 0:  # stopped: what the console still had in its delay
+                pos = self._mix_tail
+                self._mix_tail = pos + self.block if pos + self.block < self._mix_tail_end \
+                    else -1
+            if pos >= 0:
+                play_source(self._mix_audio, pos - self.latency_samples, self._out,
+                            np.float32(1.0))
+            else:
+                self._out.fill(0.0)
         else:
             self._out.fill(0.0)
 
