@@ -136,7 +136,8 @@ class StudioService:
         self._pending: deque[dict[str, Any]] = deque()  # from other threads (MIDI learn)
         self._lock = threading.Lock()
         self._recording: tuple[np.ndarray, str, float] | None = None
-        self._page_t, self._page_m = self.control.effective()
+        self._page_t, self._page_m = self.control.sent_tracks.copy(), \
+            self.control.sent_master.copy()
         self._seen = (-1, -1)
         for source, gain in self.analysis.gain_db.items():
             if source in engine.ab_available:
@@ -265,7 +266,11 @@ class StudioService:
             return [_error(f"{kind}: bad message {str(msg)[:120]} ({type(e).__name__}: {e})")]
 
     def _changed_values(self) -> list[dict[str, Any]]:
-        t, m = self.control.effective()
+        """What the console's parameters are now (as sent to the callback) against what the
+        pages were told last: only the changed ones."""
+        c = self.control
+        with c._lock:
+            t, m = c.sent_tracks.copy(), c.sent_master.copy()
         changed = {}
         names = self.engine.track_names
         for ti, pi in zip(*np.nonzero(t != self._page_t)):

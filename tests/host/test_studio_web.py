@@ -199,3 +199,61 @@ def test_file_paths_outside_the_song_are_refused_on_the_wire(studio, tmp_path):
     path = asyncio.run(run())
     assert not (tmp_path / "out.json").exists()
     assert path == str(song / "studio_session.json") and os.path.isfile(path)
+
+
+def test_mixstyle_studio_offline_serves_the_page_and_plays_in_real_time(tmp_path):
+    """The command itself, with no audio device: the paced offline driver plays in real time."""
+    import signal
+    import subprocess
+    import sys
+
+    from websockets.asyncio.client import connect
+    song = tmp_path / "song"
+    (song / "stems").mkdir(parents=True)
+    t = np.arange(10 * SR) / SR
+    for i, name in enumerate(("lead", "pad")):
+        x = (0.1 * np.sin(2 * np.pi * (220 + 110 * i) * t)).astype(np.float32)
+        _write(song / "stems" / f"{name}.wav", np.stack([x, x]))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [str(__import__("pathlib").Path(__file__).resolve().parents[2])] +
+        [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
+    env.pop("JACK_DEFAULT_SERVER", None)
+    proc = subprocess.Popen([sys.executable, "-m", "mixstyle.cli", "studio", str(song),
+                             "--offline", "--no-browser", "--seconds", "60"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        url = None
+        deadline = time.monotonic() + 120
+        while url is None and time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            assert line, f"studio ended early: {proc.stderr.read()}"
+            if line.startswith("mixstyle studio: http://127.0.0.1:"):
+                url = line.split(": ", 1)[1].strip()
+        assert url is not None
+        port = int(url.split(":")[2].split("/")[0])
+        token = url.split("token=")[1]
+
+        async def run():
+            async with connect(f"ws://127.0.0.1:{port}/ws?token={token}") as ws:
+                hello = await _until(ws, "hello")
+                assert [tr["name"] for tr in hello["tracks"]] == ["lead", "pad"]
+                await ws.send(json.dumps({"type": "transport", "action": "play"}))
+                m1 = await _until(ws, "meters", pred=lambda m: m["position_s"] > 0.2)
+                t1 = time.monotonic()
+                m2 = m1
+                while time.monotonic() - t1 < 1.0:   # keep reading: the meters stay fresh
+                    m2 = await _until(ws, "meters")
+                t2 = time.monotonic()
+                return m2["position_s"] - m1["position_s"], t2 - t1, m2
+
+        moved, elapsed, meters = asyncio.run(run())
+        assert 0.2 * elapsed < moved <= elapsed + 0.2   # paced: about real time, never faster
+        assert meters["peak_db"][0] == pytest.approx(-20.0, abs=0.5)   # 0.1 amplitude sine
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, proc.stderr.read()
