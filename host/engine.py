@@ -167,7 +167,7 @@ class Engine:
         self._gains_unity = True
         # A/B: which source plays (AB_*), its loudness-match gain, the plain console, the mix
         self.ab = AB_LEARNED
-        self._ab_gain = np.ones(3, dtype=np.float32)
+        self._ab_gain = [1.0, 1.0, 1.0]  # Python floats: reading one allocates nothing
         self._plain: Console | None = None
         self._mix_audio: np.ndarray | None = None
         self._block_pos = -1  # file position of the block being played (-1: silence)
@@ -360,7 +360,7 @@ class Engine:
         if source not in AB_SOURCES or not math.isfinite(gain_db) or abs(gain_db) > 60.0:
             raise ParameterError(f"A/B gain for {source!r} = {gain_db!r} dB: allowed sources "
                                  f"{AB_SOURCES}, gains -60 .. 60 dB")
-        self._ab_gain[AB_SOURCES.index(source)] = 10.0 ** (gain_db / 20.0)
+        self._ab_gain[AB_SOURCES.index(source)] = float(10.0 ** (gain_db / 20.0))
 
     def start_record(self, seconds: float) -> np.ndarray:
         """Record what the engine outputs from the next block on for ``seconds``.
@@ -494,8 +494,7 @@ class Engine:
                 self._mix_tail = pos + self.block if pos + self.block < self._mix_tail_end \
                     else -1
             if pos >= 0:
-                play_source(self._mix_audio, pos - self.latency_samples, self._out,
-                            np.float32(1.0))
+                play_source(self._mix_audio, pos - self.latency_samples, self._out)
             else:
                 self._out.fill(0.0)
         else:

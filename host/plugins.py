@@ -25,6 +25,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from dsp.errors import HostError, ParameterError
+from host.rtkernels import all_finite, copy_block
 
 VST3_DIRS = ("/usr/lib/vst3", "/usr/local/lib/vst3", os.path.expanduser("~/.vst3"))
 
@@ -261,7 +262,6 @@ class InsertChain:
         self._failures: list[str] = []  # appended by the callback (rarely), drained by others
 
     def process_into(self, buf: np.ndarray) -> None:
-        from host.rtkernels import all_finite, copy_block
         keep = self._keep
         if keep is None or keep.shape != buf.shape:  # only when built without a block size
             keep = self._keep = np.zeros(buf.shape, dtype=np.float32)

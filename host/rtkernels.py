@@ -70,14 +70,14 @@ def record_block(src, buf, pos):
 
 
 @njit(cache=True)
-def play_source(audio, start, out, gain):
-    """out = gain * audio[:, start:start+n] (zeros outside the audio)."""
+def play_source(audio, start, out):
+    """out = audio[:, start:start+n] (mono duplicated; zeros outside the audio)."""
     total = audio.shape[1]
     for c in range(out.shape[0]):
         src = c if c < audio.shape[0] else audio.shape[0] - 1
         for i in range(out.shape[1]):
             j = start + i
-            out[c, i] = gain * audio[src, j] if 0 <= j < total else 0.0
+            out[c, i] = audio[src, j] if 0 <= j < total else 0.0
 
 
 @njit(cache=True)
@@ -95,6 +95,8 @@ def warm_up(n_tracks: int, block: int) -> None:
     b = np.zeros((2, block), dtype=np.float32)
     all_finite(b)
     copy_block(b, b.copy())
+    copy_block(b, np.zeros((block, 2), dtype=np.float32).T)        # an interleaved output
+    copy_block(b, np.zeros((2, 2 * block), dtype=np.float32)[:, ::2])  # any strided view
     record_block(b, np.zeros((2, 2 * block), dtype=np.float32), np.zeros(1, dtype=np.int64))
-    play_source(b, 0, b.copy(), np.float32(1.0))
-    scale_block(b, np.float32(1.0))
+    play_source(b, 0, b.copy())
+    scale_block(b, 1.0)
