@@ -167,6 +167,13 @@ class StudioService:
                 out[_target(None, p.name)] = float(m[k])
         return out
 
+    def predicted(self) -> dict[str, float]:
+        """The model's (smoothed) prediction, before strength and overrides."""
+        c = self.control
+        with c._lock:
+            t, m = c.tracks.copy(), c.master.copy()
+        return self._as_values(t, m)
+
     def overrides(self) -> dict[str, float]:
         c = self.control
         return {(_target(None, MASTER_PARAMS[i].name) if t == MASTER_TARGET
@@ -210,14 +217,13 @@ class StudioService:
 
     def hello(self) -> dict[str, Any]:
         e, c = self.engine, self.control
-        pt, pm = c.tracks.copy(), c.master.copy()
         return {
             "type": "hello", "sample_rate_hz": e.sample_rate, "block_frames": e.block,
             "length_s": e.length_frames / e.sample_rate,
             "tracks": [{"name": n, "role": r} for n, r in zip(e.track_names, c.roles)],
             "params": {"track": [_spec(p) for p in TRACK_PARAMS],
                        "master": [_spec(p) for p in MASTER_LIVE]},
-            "values": self.values(), "predicted": self._as_values(pt, pm),
+            "values": self.values(), "predicted": self.predicted(),
             "overrides": self.overrides(), "strength": c.strength, "frozen": c.frozen,
             "mute": sorted(e.muted, key=e.track_names.index),
             "solo": sorted(e.soloed, key=e.track_names.index),
@@ -503,6 +509,7 @@ class StudioService:
             "ab": lambda: AB_SOURCES[e.ab], "inserts": self.inserts,
             "loop_s": lambda: list(e.loop_s) if e.loop_s else None,
             "midi_map": self.midi_map_list, "session_path": lambda: self.session_path,
+            "predicted": self.predicted,
         }
         return {"type": "state", **{k: getters[k]() for k in keys}}
 
@@ -511,6 +518,8 @@ class StudioService:
         out: list[dict[str, Any]] = [self.meters()]
         seen = (getattr(self.worker, "updates", 0), self.router.applied)
         if seen != self._seen:
+            if seen[0] != self._seen[0]:
+                out.append(self._state("predicted"))
             self._seen = seen
             out += self._changed_values()
         while self._pending:

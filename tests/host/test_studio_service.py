@@ -267,3 +267,35 @@ def test_record_writes_what_the_engine_played(song):
     assert audio.shape == (2, SR // 2)
     assert _db(audio - np.concatenate(played, axis=1)[:, :SR // 2]) < -120.0
     assert os.path.dirname(recorded[0]["path"]) == str(folder / "recordings")
+
+
+def test_model_updates_reach_the_page_as_values_and_predicted(song):
+    from dsp.params import ConsoleSetting, TrackSetting
+    from host.worker import ModelWorker
+    folder, _ = song
+    svc = _service(folder)
+    eng = svc.engine
+
+    def predict(stems):
+        assert len(stems) == 3
+        return ConsoleSetting(tracks=(TrackSetting("vox", {"output_gain_db": -5.0}),))
+
+    svc.worker = ModelWorker(predict, eng.tap, eng.control, SR, eng.control.roles,
+                             interval_s=0.1, window_s=0.2, smoothing=0.0)
+    svc.tick()
+    svc.handle({"type": "strength", "value": 0.5})
+    buf = np.zeros((2, eng.block), dtype=np.float32)
+    eng.start()
+    try:
+        eng.play()
+        for _ in range(100):
+            eng.wait_ready()
+            eng.process(buf)
+    finally:
+        eng.close()
+    assert svc.worker.step()
+    out = svc.tick()
+    predicted = [r for r in out if r["type"] == "state" and "predicted" in r]
+    assert predicted[0]["predicted"]["track:vox:output_gain_db"] == -5.0
+    values = [r for r in out if r["type"] == "values"][0]["values"]
+    assert values["track:vox:output_gain_db"] == pytest.approx(-2.5)   # strength 0.5
