@@ -108,15 +108,15 @@ class Studio:
             t.join(0.05)
         listener.close()
         if not accepted:
-            self._kill()
+            self.stop()
             raise HostError("the studio's web process did not start (see its messages above)")
         self.conn = accepted[0]
         if not self.conn.poll(START_TIMEOUT_S):
-            self._kill()
+            self.stop()
             raise HostError("the studio's web process did not report its port")
         first = self.conn.recv()
         if first[0] != "ready":
-            self._kill()
+            self.stop()
             raise HostError(f"studio web server: {first[1]}")
         self.port = int(first[1])
         self._thread = threading.Thread(target=self._run, name="mixstyle-studio-control",

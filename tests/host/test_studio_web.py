@@ -257,3 +257,15 @@ def test_mixstyle_studio_offline_serves_the_page_and_plays_in_real_time(tmp_path
             proc.kill()
             proc.wait()
     assert proc.returncode == 0, proc.stderr.read()
+
+
+def test_a_taken_port_is_a_clear_error_and_stopping_ends_the_web_process(studio):
+    from dsp.errors import HostError
+    st, svc, _ = studio
+    with pytest.raises(HostError, match=f"cannot listen on 127.0.0.1:{st.port}"):
+        Studio(svc, port=st.port).start()
+    other = Studio(svc).start()
+    proc = other.proc
+    assert other.alive and proc.poll() is None
+    other.stop()
+    assert proc.poll() is not None and not other.alive
