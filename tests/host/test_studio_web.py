@@ -269,3 +269,46 @@ def test_a_taken_port_is_a_clear_error_and_stopping_ends_the_web_process(studio)
     assert other.alive and proc.poll() is None
     other.stop()
     assert proc.poll() is not None and not other.alive
+
+
+@pytest.mark.skipif(not os.path.exists("/usr/lib/vst3/ZamEQ2.vst3"),
+                    reason="zam-plugins VST3 (Debian package zam-plugins) not installed")
+def test_a_vst3_insert_added_over_the_websocket_processes_the_live_audio(studio):
+    from websockets.asyncio.client import connect
+    st, svc, _ = studio
+
+    async def send(ws, msg, kind="state"):
+        await ws.send(json.dumps(msg))
+        return await _until(ws, kind)
+
+    async def record(ws):
+        await ws.send(json.dumps({"type": "record", "seconds": 1.0}))
+        return (await _until(ws, "recorded"))["path"]
+
+    async def run():
+        async with connect(_ws_url(st)) as ws:
+            hello = await _until(ws, "hello")
+            eq = [p for p in hello["plugins"] if p["name"] == "ZamEQ2"]
+            assert eq, hello["plugins"]
+            await send(ws, {"type": "solo", "track": "tone", "on": True})
+            await ws.send(json.dumps({"type": "transport", "action": "play"}))
+            await _until(ws, "meters", pred=lambda m: m["playing"] and m["position_s"] > 0.3)
+            dry = await record(ws)
+            state = await send(ws, {"type": "insert_add", "where": "track:tone",
+                                    "plugin": eq[0]["path"]})
+            assert [i["name"] for i in state["inserts"]["track:tone"]] == ["ZamEQ2"]
+            for name, value in (("frequency_1_hz", 440.0), ("bandwidth_1", 1.0),
+                                ("boost_cut_1_db", 6.0)):
+                await send(ws, {"type": "insert_param", "where": "track:tone", "index": 0,
+                                "name": name, "value": value})
+            await asyncio.sleep(0.3)
+            wet = await record(ws)
+            await send(ws, {"type": "insert_bypass", "where": "track:tone", "index": 0,
+                            "on": True})
+            await asyncio.sleep(0.1)
+            bypassed = await record(ws)
+            return dry, wet, bypassed
+
+    dry, wet, bypassed = (_median_block_rms_db(_read(p)) for p in asyncio.run(run()))
+    assert wet - dry == pytest.approx(6.0, abs=0.2)
+    assert bypassed - dry == pytest.approx(0.0, abs=0.1)
