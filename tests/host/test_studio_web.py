@@ -312,3 +312,45 @@ def test_a_vst3_insert_added_over_the_websocket_processes_the_live_audio(studio)
     dry, wet, bypassed = (_median_block_rms_db(_read(p)) for p in asyncio.run(run()))
     assert wet - dry == pytest.approx(6.0, abs=0.2)
     assert bypassed - dry == pytest.approx(0.0, abs=0.1)
+
+
+def test_midi_learn_from_the_page_binds_the_next_cc_from_a_jack_midi_port(studio):
+    """The page asks to learn, a controller on a JACK MIDI port moves: bound, and it moves the
+    fader from then on."""
+    import rtmidi
+    from websockets.asyncio.client import connect
+
+    from host.midi import MidiInput, open_midi_input
+    st, svc, _ = studio
+    port = open_midi_input("control", virtual=True, api="jack", client_name="mixstyle-studio")
+    sender = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, "controller")
+    names = sender.get_ports()
+    target = [i for i, p in enumerate(names) if "mixstyle-studio" in p and "control" in p]
+    assert target, names
+    sender.open_port(target[0])
+
+    async def run():
+        async with connect(_ws_url(st)) as ws:
+            await _until(ws, "hello")
+            await ws.send(json.dumps({"type": "midi_learn",
+                                      "target": "track:tone:output_gain_db"}))
+            info = await _until(ws, "message")
+            assert info["level"] == "info" and "move a control" in info["text"]
+            sender.send_message([0xB3, 74, 64])
+            state = await _until(ws, "state", pred=lambda m: "midi_map" in m)
+            assert state["midi_map"] == [{"channel": 3, "cc": 74,
+                                          "target": "track:tone:output_gain_db"}]
+            sender.send_message([0xB3, 74, 0])                  # knob down: -60 dB
+            values = await _until(ws, "values", pred=lambda m: m["values"].get(
+                "track:tone:output_gain_db") == -60.0)
+            return values
+
+    try:
+        with MidiInput(svc.router, port).start() as mi:
+            svc.midi_input = mi
+            asyncio.run(run())
+    finally:
+        svc.midi_input = None
+        sender.close_port()
+        sender.delete()
+    assert svc.engine.control.value("tone", "output_gain_db") == -60.0
