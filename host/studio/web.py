@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import os
 import secrets
 import socket
@@ -71,7 +72,10 @@ class Hub:
         self.send(("bye", cid))
 
     def _dispatch(self, to: Any, msg: Any) -> None:
-        text = json.dumps(msg, separators=(",", ":"), allow_nan=False)
+        try:
+            text = json.dumps(msg, separators=(",", ":"), allow_nan=False)
+        except ValueError:  # a NaN/inf slipped in (a plugin's parameter, say): send null
+            text = json.dumps(_finite(msg), separators=(",", ":"), allow_nan=False)
         meters = isinstance(msg, dict) and msg.get("type") == "meters"
         queues = [self.clients[to]] if to in self.clients else \
             (list(self.clients.values()) if to is None else [])
@@ -189,6 +193,17 @@ def build_app(hub: Hub, token: str, port: int) -> Any:
     app = Starlette(routes=[Route("/", index), Route("/static/{name:path}", static),
                             WebSocketRoute("/ws", ws)])
     return Guard(app)
+
+
+def _finite(x: Any) -> Any:
+    """``x`` with every non-finite float replaced by None (JSON has no NaN/inf)."""
+    if isinstance(x, float):
+        return x if math.isfinite(x) else None
+    if isinstance(x, dict):
+        return {k: _finite(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_finite(v) for v in x]
+    return x
 
 
 def _error_text(text: str) -> str:
