@@ -376,6 +376,7 @@ function meter(nch = 2) {
   peak.append(pl, hold); rms.append(rl);
   m.append(peak, rms);
   const scale = el("div", "meter-scale", "-inf");
+  scale.title = "peak hold (dBFS)";
   m.append(scale);
   return { root: m, peak: pl, rms: rl, hold, scale, lp: -1, lr: -1, lh: -1, holdDb: -120, holdT: 0, lastText: "" };
 }
@@ -617,7 +618,7 @@ function drawEq() {
     if (db !== -EQ_DB && db !== EQ_DB) ctx.fillText(`${db > 0 ? "+" : ""}${db} dB`, 4, y - 3);
   }
   ctx.fillStyle = "#6f7a86";
-  ctx.fillText("Hz", w - 18, h - 4);
+  ctx.fillText("Hz", 4, h - 4);
   const section = eqSection();
   const get = getterFor(S.selected);
   const bands = bandsOf(section);
@@ -1110,7 +1111,8 @@ function frame(now) {
     if (status !== lastStatus) {
       lastStatus = status;
       $("status").textContent = status;
-      $("status").classList.toggle("bad", (m.xruns || 0) + (m.late || 0) > 0);
+      $("status").classList.toggle("warn", (m.xruns || 0) > 0);
+      $("status").classList.toggle("bad", (m.late || 0) > 0);
     }
   }
   if (dirtyThumbs.size) {
