@@ -369,27 +369,56 @@ function fader(target, heightPx) {
   return wrap;
 }
 
-function meter(nch = 2) {
+// A peak + RMS meter with a peak hold, drawn on one small canvas: one paint per change instead
+// of several composited layers (cheap with software rendering and 64 strips).
+const DPR = () => window.devicePixelRatio || 1;
+function meter(widthPx, heightPx) {
   const m = el("div", "meter");
-  const peak = el("div", "ch peak"), rms = el("div", "ch rms");
-  const pl = el("div", "lvl"), rl = el("div", "lvl"), hold = el("div", "hold");
-  peak.append(pl, hold); rms.append(rl);
-  m.append(peak, rms);
+  m.style.width = `${widthPx}px`;
+  m.style.height = `${heightPx + 18}px`;
+  const c = el("canvas", "meter-c");
+  const dpr = DPR();
+  c.width = Math.round(widthPx * dpr); c.height = Math.round(heightPx * dpr);
+  c.style.width = `${widthPx}px`; c.style.height = `${heightPx}px`;
   const scale = el("div", "meter-scale", "-inf");
   scale.title = "peak hold (dBFS)";
-  m.append(scale);
-  return { root: m, peak: pl, rms: rl, hold, scale, lp: -1, lr: -1, lh: -1, holdDb: -120, holdT: 0, lastText: "" };
+  m.append(c, scale);
+  const ctx = c.getContext("2d");
+  const g = ctx.createLinearGradient(0, c.height, 0, 0);
+  const at = (db) => meterFrac(db);
+  g.addColorStop(0, "#1f9e4c"); g.addColorStop(at(-18), "#3ecf6e"); g.addColorStop(at(-6), "#e8d44d");
+  g.addColorStop(at(-1), "#ff7a3d"); g.addColorStop(at(0), "#ff3b3b"); g.addColorStop(1, "#ff3b3b");
+  const mt = { root: m, canvas: c, ctx, grad: g, scale, key: "", holdDb: -120, holdT: 0, lastText: "" };
+  paintMeter(mt, 0, 0, 0);
+  return mt;
 }
 function meterFrac(db) { return clamp((db - METER_FLOOR_DB) / (METER_TOP_DB - METER_FLOOR_DB), 0, 1); }
-function drawMeter(m, peakDb, rmsDb, now, heightPx) {
-  const p = meterFrac(peakDb), r = meterFrac(rmsDb);
-  if (Math.abs(p - m.lp) > 0.003) { m.peak.style.transform = `scaleY(${p.toFixed(3)})`; m.lp = p; }
-  if (Math.abs(r - m.lr) > 0.003) { m.rms.style.transform = `scaleY(${r.toFixed(3)})`; m.lr = r; }
+function paintMeter(m, peakPx, rmsPx, holdPx) {
+  const { ctx, canvas } = m;
+  const W = canvas.width, H = canvas.height, half = Math.floor((W - 2) / 2);
+  ctx.fillStyle = "#08090a";
+  ctx.fillRect(0, 0, W, H);
+  ctx.fillStyle = m.grad;
+  ctx.fillRect(0, H - peakPx, half, peakPx);
+  ctx.globalAlpha = 0.7;
+  ctx.fillRect(W - half, H - rmsPx, half, rmsPx);
+  ctx.globalAlpha = 1;
+  if (holdPx > 1) { ctx.fillStyle = "#e8ecf0"; ctx.fillRect(0, H - holdPx, half, Math.max(1, DPR())); }
+  ctx.fillStyle = "rgba(255,255,255,0.18)";                      // 0 dBFS mark
+  ctx.fillRect(0, Math.round(H * (1 - meterFrac(0))), W, 1);
+}
+function drawMeter(m, peakDb, rmsDb, now) {
+  const H = m.canvas.height;
   if (peakDb >= m.holdDb || now - m.holdT > 1500) { m.holdDb = peakDb; m.holdT = now; }
-  const h = meterFrac(m.holdDb);
-  if (Math.abs(h - m.lh) > 0.003) { m.hold.style.transform = `translateY(${((1 - h) * heightPx).toFixed(1)}px)`; m.lh = h; }
-  const text = fmtDb(m.holdDb);
-  if (text !== m.lastText) { m.scale.textContent = text; m.lastText = text; }
+  const p = Math.round(meterFrac(peakDb) * H), r = Math.round(meterFrac(rmsDb) * H);
+  const h = Math.round(meterFrac(m.holdDb) * H);
+  const key = `${p},${r},${h}`;
+  if (key !== m.key) { m.key = key; paintMeter(m, p, r, h); }
+  if (now - (m.textT || 0) > 250) {     // numbers change 4 times a second: readable, cheap
+    m.textT = now;
+    const text = fmtDb(m.holdDb);
+    if (text !== m.lastText) { m.scale.textContent = text; m.lastText = text; }
+  }
 }
 function grMeter() {
   const g = el("div", "grm");
@@ -399,8 +428,8 @@ function grMeter() {
   return { root: g, fill, last: -1 };
 }
 function drawGr(g, grDb) {
-  const f = clamp(Math.abs(grDb) / 20, 0, 1);
-  if (Math.abs(f - g.last) > 0.004) { g.fill.style.transform = `scaleX(${f.toFixed(3)})`; g.last = f; }
+  const f = Math.round(clamp(Math.abs(grDb) / 20, 0, 1) * 100) / 100;   // ~1 px steps
+  if (f !== g.last) { g.fill.style.transform = `scaleX(${f.toFixed(3)})`; g.last = f; }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -470,8 +499,7 @@ function buildStrip(track, index) {
   ms.append(mute, solo);
   const fm = el("div", "fm");
   const fd = fader(trackTarget(track.name, "output_gain_db"), faderHeight);
-  const mt = meter();
-  mt.root.style.height = `${faderHeight + 18}px`;
+  const mt = meter(16, faderHeight);
   fm.append(fd, mt.root);
   root.append(head, thumb, inSect, comp, panSect, ms, fm);
   return { name: track.name, where, index, root, thumb, meter: mt, gr, mute, solo, insBadge, thumbDirty: true };
@@ -515,8 +543,7 @@ function buildMaster() {
   const fm = el("div", "fm");
   const fh = faderHeight + 60;
   const fd = fader("master:gain_db", fh);
-  const mt = meter();
-  mt.root.style.height = `${fh + 18}px`;
+  const mt = meter(26, fh);
   fm.append(fd, mt.root);
   c2.append(el("div", "sect-label", "gain"), fm);
   cols.append(c1, c2);
@@ -873,6 +900,7 @@ function drawWave() {
   ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
   const wf = (S.hello && S.hello.waveform) || [];
   const w = r.width, h = r.height, mid = h / 2;
+  overviewWidth = Math.max(1, $("overview").clientWidth);
   ctx.clearRect(0, 0, w, h);
   let peak = 1e-6;
   for (const [lo, hi] of wf) peak = Math.max(peak, Math.abs(lo), Math.abs(hi));
@@ -891,10 +919,11 @@ function drawWave() {
   for (let s = step; s < S.length; s += step) ctx.fillText(fmtTime(s).replace(/\.0$/, ""), (s / S.length) * w + 2, 9);
   showLoop();
 }
+let overviewWidth = 1;                 // read on resize only: the frame loop never reads layout
 function showLoop() {
   const box = $("loop");
   if (!S.loop) { box.style.display = "none"; return; }
-  const w = $("overview").clientWidth;
+  const w = overviewWidth;
   box.style.display = "block";
   box.style.left = `${(S.loop[0] / S.length) * w}px`;
   box.style.width = `${Math.max(2, ((S.loop[1] - S.loop[0]) / S.length) * w)}px`;
@@ -1083,15 +1112,14 @@ function frame(now) {
   const m = S.meters;
   if (m && S.metersDirty) {
     S.metersDirty = false;
-    const mh = faderHeight + 18 - 18;
     const n = Math.min(strips.length, (m.peak_db || []).length);
     for (let i = 0; i < n; i++) {
       const s = strips[i];
-      drawMeter(s.meter, m.peak_db[i], m.rms_db[i], now, mh);
+      drawMeter(s.meter, m.peak_db[i], m.rms_db[i], now);
       drawGr(s.gr, m.gr_db[i]);
     }
     if (masterUI && m.master) {
-      drawMeter(masterUI.meter, m.master.peak_db, m.master.rms_db, now, faderHeight + 60);
+      drawMeter(masterUI.meter, m.master.peak_db, m.master.rms_db, now);
       drawGr(masterUI.gr, m.master.gr_db);
       for (const [k, node] of Object.entries(masterUI.lv)) {
         const v = m.master[k];
@@ -1102,7 +1130,7 @@ function frame(now) {
     }
     if (m.position_s !== lastPos) {
       lastPos = m.position_s;
-      const w = $("overview").clientWidth;
+      const w = overviewWidth;
       $("playhead").style.transform = `translateX(${((m.position_s / S.length) * w).toFixed(1)}px)`;
       $("time").textContent = fmtTime(m.position_s);
     }
@@ -1171,6 +1199,12 @@ function setupButtons() {
     }
   });
   window.addEventListener("resize", () => { drawWave(); });
+  // a plain mouse wheel over the console scrolls the strips sideways (controls take their own)
+  $("strips").addEventListener("wheel", (e) => {
+    if (e.defaultPrevented || e.shiftKey || Math.abs(e.deltaX) > Math.abs(e.deltaY)) return;
+    $("strips").scrollLeft += e.deltaY;
+    e.preventDefault();
+  }, { passive: false });
 }
 
 // A small handle for scripts and the browser tests: read-only views plus `record`, which asks
