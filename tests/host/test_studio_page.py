@@ -381,6 +381,45 @@ def test_vst3_insert_added_from_the_page_processes_audio(page):
     assert "FX 1" in page.locator(".strip[data-track='keys'] .ins").inner_text()
 
 
+def test_release_mute_and_keep_from_the_page(page, song):
+    """The release button gives a changed fader back to the model; mute silences its track on
+    the audio; "Keep as my mix" writes the page's setting as <song>/setting.json."""
+    target = "track:vocals:output_gain_db"
+    predicted = page.evaluate(f"() => window.studio.state.hello.predicted['{target}']")
+    fader = page.locator(f".fader[data-target='{target}']")
+    fader.focus()
+    page.keyboard.press("PageDown")
+    page.wait_for_function(f"() => '{target}' in window.studio.state.overrides")
+    wrap = page.locator(".fader-wrap", has=fader)
+    wrap.hover()
+    wrap.locator(".rel").click()
+    page.wait_for_function(f"() => !('{target}' in window.studio.state.overrides)")
+    wait_confirmed(page, target, predicted)
+    assert "ovr" not in wrap.get_attribute("class")
+
+    solo_only(page, None)
+    rewind_and_play(page)
+    before = record(page)
+    page.click("button.mute[data-track='drums']")
+    page.wait_for_function("() => window.studio.state.mute.has('drums')")
+    page.wait_for_timeout(400)
+    after = record(page)
+    page.click("button.mute[data-track='drums']")
+    page.wait_for_function("() => !window.studio.state.mute.has('drums')")
+    drums = tone_db(after, TONES["drums"]) - tone_db(before, TONES["drums"])
+    vocals = tone_db(after, TONES["vocals"]) - tone_db(before, TONES["vocals"])
+    assert np.all(drums < -60), drums
+    np.testing.assert_allclose(vocals, 0.0, atol=0.1)
+
+    page.click("#keep")
+    page.wait_for_function("() => window.studio.state.messages.some(m => /setting/.test(m.text))")
+    setting = json.loads((song.parent / "setting.json").read_text())
+    values = page.evaluate("() => window.studio.state.values")
+    keys = next(t for t in setting["tracks"] if t["name"] == "keys")
+    for p in ("peak2_gain_db", "peak2_freq_hz", "output_gain_db"):
+        assert keys["params"][p] == pytest.approx(values[f"track:keys:{p}"], abs=1e-4), p
+
+
 def test_a_request_without_the_token_is_refused(studio, browser):
     base = f"http://127.0.0.1:{studio.port}"
     for url in (f"{base}/", f"{base}/static/studio.js", f"{base}/?token=wrong"):
