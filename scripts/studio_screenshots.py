@@ -80,12 +80,14 @@ def shoot(url: str, out: Path, track_hint: str) -> list[Path]:
         page.on("pageerror", lambda e: errors.append(str(e)))
         page.goto(url)
         page.wait_for_selector("body[data-ready='1']", timeout=60000)
-        if not page.evaluate("() => window.studio.state.meters && window.studio.state.meters.playing"):
+        playing = "() => window.studio.state.meters && window.studio.state.meters.playing"
+        if not page.evaluate(playing):
             page.click("#play")
         # seek into the song (a click on the overview), where every part plays
         box = page.locator("#overview").bounding_box()
         page.mouse.click(box["x"] + box["width"] * 0.4, box["y"] + box["height"] / 2)
-        names = page.eval_on_selector_all(".strip[data-track]", "els => els.map(e => e.dataset.track)")
+        names = page.eval_on_selector_all(".strip[data-track]",
+                                          "els => els.map(e => e.dataset.track)")
         pick = next((n for n in names if track_hint in n.lower()), names[0])
         page.click(f".strip[data-track='{pick}'] .strip-head")
         # a visible edit: the mid peak up and to the right, marked as the user's value

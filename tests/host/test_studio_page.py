@@ -38,7 +38,8 @@ def _missing() -> str | None:
     try:
         import playwright.sync_api  # noqa: F401
     except ImportError:
-        return "Python playwright is not installed (pip: playwright==1.65.2; never `playwright install`)"
+        return ("Python playwright is not installed (pip: playwright==1.65.2; never "
+                "`playwright install`)")
     if not os.path.exists(CHROMIUM):
         return f"{CHROMIUM} not found (Debian package chromium)"
     return jack_missing_reason()
@@ -163,7 +164,8 @@ def open_page(browser, studio: Studio, width=1600, height=1000):
 def wait_confirmed(page, target: str, value: float, timeout_s: float = 10.0) -> None:
     """Until the engine reports ``target`` at ``value`` (its `values` echo), plus settling."""
     page.wait_for_function(
-        "([t, v]) => Math.abs(window.studio.state.confirmed[t] - v) <= 1e-5 * Math.max(1, Math.abs(v))",
+        "([t, v]) => Math.abs(window.studio.state.confirmed[t] - v)"
+        " <= 1e-5 * Math.max(1, Math.abs(v))",
         arg=[target, value], timeout=timeout_s * 1000)
     page.wait_for_timeout(300)          # parameter smoothing and the meters settle
 
@@ -287,7 +289,8 @@ def test_eq_js_matches_dsp_eq(page, sample_rate):
                     return Array.from(eq.eqCurveDb(section, eq.getterOf(vals), freqs, sr));
                 }""", [section, full, freqs.tolist(), sample_rate])
             np.testing.assert_allclose(got, ref, atol=0.1, err_msg=f"setting {i} {section}")
-            assert np.max(np.abs(np.asarray(got) - ref)) < 1e-6   # the same formulas, not close ones
+            # the same formulas, not close ones
+            assert np.max(np.abs(np.asarray(got) - ref)) < 1e-6
 
 
 def _neutral(section):
