@@ -121,7 +121,7 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=7, help="demo song seed")
     ap.add_argument("--profile", default=str(ROOT / "presets" / "default"),
                     help="profile the studio predicts with ('' for none)")
-    ap.add_argument("--track", default="vocal", help="track whose EQ is shown (part of its name)")
+    ap.add_argument("--track", default="lead", help="track whose EQ is shown (part of its name)")
     args = ap.parse_args()
     if not os.path.exists(CHROMIUM):
         raise SystemExit(f"{CHROMIUM} not found: apt-get install chromium")

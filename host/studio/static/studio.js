@@ -308,13 +308,15 @@ function fader(target, heightPx) {
   f.append(cap);
   f.style.height = `${heightPx}px`;
   f.style.flex = "none";
-  const val = el("div", "fader-val");
-  val.dataset.target = target;
+  const box = el("div", "fader-val");
+  box.dataset.target = target;
+  const val = el("span", "");
   const rel = el("button", "rel", "\u21ba");
   rel.title = "release: back to the model's value";
   const lrn = el("button", "lrn", "M");
   lrn.title = "MIDI learn this fader (right-click: unbind)";
-  wrap.append(f, val, rel, lrn);
+  box.append(val, rel, lrn);
+  wrap.append(f, box);
   let lastText = "", lastPos = -1, lastOvr = null;
   const ctl = {
     root: wrap,
@@ -632,7 +634,7 @@ function drawEq() {
     const major = [100, 1000, 10000].includes(f);
     ctx.strokeStyle = major ? "#2f3740" : "#1d2329";
     ctx.beginPath(); ctx.moveTo(x, 0); ctx.lineTo(x, h); ctx.stroke();
-    if ([20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000].includes(f)) {
+    if ([20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000].includes(f) && x < w - 26) {
       ctx.fillStyle = "#6f7a86";
       ctx.fillText(f >= 1000 ? `${f / 1000}k` : `${f}`, x + 3, h - 4);
     }
@@ -806,7 +808,7 @@ function buildEqControls() {
   for (const b of bands) {
     const col = el("div", "band-col");
     col.append(el("div", "band-name", bandName(b)));
-    for (const [p, l] of [[b.freq, "FREQ"], [b.gain, "GAIN"], [b.q, "Q"]]) {
+    for (const [p, l] of [[b.freq, "FREQ"], [b.gain, "GAIN"], [b.q, "WIDTH"]]) {
       if (!p) { col.append(el("div", "ctl-spacer")); continue; }
       const node = valueControl(selTarget(p), l);
       const list = controls.get(selTarget(p));
