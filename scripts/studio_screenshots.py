@@ -94,7 +94,7 @@ def shoot(url: str, out: Path, track_hint: str) -> list[Path]:
         node = page.evaluate("() => window.studio.nodePosition('peak2')")
         page.mouse.move(node["x"], node["y"])
         page.mouse.down()
-        page.mouse.move(node["x"] + 40, node["y"] - 45, steps=6)
+        page.mouse.move(node["x"] - 30, node["y"] - 40, steps=6)
         page.mouse.up()
         page.wait_for_timeout(3000)           # meters and loudness settle
         node = page.evaluate("() => window.studio.nodePosition('peak2')")
