@@ -519,11 +519,18 @@ def test_64_tracks_render_and_a_fader_drag_works(jack, browser, tmp_path):
         v0 = pg.evaluate(f"() => window.studio.state.values['{target}']")
         cap = f.locator(".cap").bounding_box()
         x, y = cap["x"] + cap["width"] / 2, cap["y"] + cap["height"] / 2
+        sets0, frames0 = pg.evaluate("() => [window.studio.state.sentSets, "
+                                     "window.studio.state.frames]")
         pg.mouse.move(x, y)
         pg.mouse.down()
-        pg.mouse.move(x, y + 20, steps=5)
-        pg.mouse.move(x, y + 40, steps=5)
+        for k in range(1, 41):           # 40 pointer moves
+            pg.mouse.move(x, y + k)
         pg.mouse.up()
+        pg.wait_for_timeout(100)
+        sets1, frames1 = pg.evaluate("() => [window.studio.state.sentSets, "
+                                     "window.studio.state.frames]")
+        # throttled: at most one `set` per animation frame, whatever the pointer does
+        assert 1 <= sets1 - sets0 <= frames1 - frames0 + 1
         v1 = pg.evaluate(f"() => window.studio.state.values['{target}']")
         shown = float(pg.locator(f".fader-val[data-target='{target}']").inner_text().split()[0])
         assert v1 < v0 - 3.0 and shown == pytest.approx(v1, abs=0.05)

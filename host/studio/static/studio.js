@@ -30,9 +30,12 @@ const S = {
   localEdit: {},                       // target -> time of the last local edit (ms)
   messages: [],
   strength: 1,
+  sentSets: 0, frames: 0,              // counters: `set` messages sent, animation frames run
 };
 const controls = new Map();            // target -> [control objects with .show()]
 let strips = [];                       // per track, engine order: {name, el, peak, rms, gr, ...}
+let stripObserver = null;              // which strips are in view (only those draw meters)
+const stripByRoot = new Map();
 let masterUI = null;
 let ws = null;
 const waiters = [];                    // [{type, resolve}] for replies (record)
@@ -104,7 +107,10 @@ function send(msg) {
 function flushSets() {
   if (!pendingSets.size) return;
   if (ws && ws.readyState === 1) {
-    for (const [target, value] of pendingSets) ws.send(JSON.stringify({ type: "set", target, value }));
+    for (const [target, value] of pendingSets) {
+      ws.send(JSON.stringify({ type: "set", target, value }));
+      S.sentSets += 1;
+    }
   }
   pendingSets.clear();
 }
@@ -1033,6 +1039,16 @@ function onHello(h) {
   const frag = document.createDocumentFragment();
   strips = h.tracks.map((t, i) => { const s = buildStrip(t, i); frag.append(s.root); return s; });
   box.append(frag);
+  if (stripObserver) stripObserver.disconnect();
+  stripObserver = new IntersectionObserver((entries) => {
+    for (const e of entries) {
+      const st = stripByRoot.get(e.target);
+      if (st) st.visible = e.isIntersecting;
+    }
+    S.metersDirty = true;
+  }, { root: box, rootMargin: "0px 200px" });
+  stripByRoot.clear();
+  for (const st of strips) { stripByRoot.set(st.root, st); stripObserver.observe(st.root); }
   masterUI = buildMaster();
   showMuteSolo();
   showInsertBadges();
@@ -1111,12 +1127,14 @@ function onMessage(ev) {
 let lastPos = -1, lastPlaying = null, lastStatus = "";
 function frame(now) {
   requestAnimationFrame(frame);
+  S.frames += 1;
   const m = S.meters;
   if (m && S.metersDirty) {
     S.metersDirty = false;
     const n = Math.min(strips.length, (m.peak_db || []).length);
     for (let i = 0; i < n; i++) {
       const s = strips[i];
+      if (!s.visible) continue;          // scrolled away: drawn again when it comes into view
       drawMeter(s.meter, m.peak_db[i], m.rms_db[i], now);
       drawGr(s.gr, m.gr_db[i]);
     }
