@@ -148,7 +148,7 @@ class Studio:
                 next_tick += METER_PERIOD_S
                 if next_tick < time.monotonic() - 1.0:
                     next_tick = time.monotonic()
-                replies = service.tick()
+                replies = service.tick(meters=bool(self._clients))
                 if self._clients:
                     for r in replies:
                         self._send(None, r)
