@@ -233,6 +233,7 @@ def run_studio(stems_dir: str, make_predict: Callable[[float], Any] | None = Non
     from host.io import JACK_API, AudioOutput, host_apis
     from host.midi import MidiInput, MidiMap, open_midi_input
     from host.offline import PacedOutput
+    from host.plugins import MainThreadPump
     from host.tui import _initial_setting, load_stems_dir, playback_rate, stems_rate
     from host.worker import ModelWorker
     song_dir, stems = song_folders(stems_dir)
@@ -300,9 +301,10 @@ def run_studio(stems_dir: str, make_predict: Callable[[float], Any] | None = Non
                     webbrowser.open(studio.url)
                 started = time.monotonic()
                 try:
-                    while studio.alive and (max_seconds is None
-                                            or time.monotonic() - started < max_seconds):
-                        time.sleep(0.2)
+                    with MainThreadPump() as pump:  # plugin loads asked by the page run here
+                        while studio.alive and (max_seconds is None
+                                                or time.monotonic() - started < max_seconds):
+                            pump.serve(0.2)
                 except KeyboardInterrupt:
                     pass
                 if studio.error is not None:

@@ -203,6 +203,7 @@ def test_insert_add_param_bypass_remove_from_page_messages(song):
     assert _errors(svc.handle({"type": "insert_add", "where": "track:ghost",
                                "plugin": "ZamCompX2"}))
     replies = svc.handle({"type": "insert_add", "where": "track:tone", "plugin": "ZamEQ2"})
+    assert not _errors(replies), replies
     ins = replies[0]["inserts"]["track:tone"][0]
     assert ins["name"] and "boost_cut_1_db" in ins["parameters"]
     assert ins["parameters"]["frequency_1_hz"]["unit"] == "Hz"
@@ -299,3 +300,24 @@ def test_model_updates_reach_the_page_as_values_and_predicted(song):
     assert predicted[0]["predicted"]["track:vox:output_gain_db"] == -5.0
     values = [r for r in out if r["type"] == "values"][0]["values"]
     assert values["track:vox:output_gain_db"] == pytest.approx(-2.5)   # strength 0.5
+
+
+@needs_zam
+def test_insert_add_from_the_control_thread_loads_on_the_main_thread(song):
+    """pedalboard loads plugins only on the thread that loaded the first one: with a session's
+    inserts loaded at start (main thread), a page's insert_add arrives on the control thread
+    and is handed to the main thread (as `mixstyle studio` runs it)."""
+    import threading
+
+    from host.plugins import MainThreadPump, load_insert
+    load_insert("ZamCompX2", SR, 128)                     # the main thread loads first
+    svc = _service(song[0])
+    replies = []
+    worker = threading.Thread(target=lambda: replies.extend(svc.handle(
+        {"type": "insert_add", "where": "track:vox", "plugin": "ZamEQ2"})))
+    with MainThreadPump() as pump:
+        worker.start()
+        while worker.is_alive():
+            pump.serve(0.05)
+    assert not _errors(replies), replies
+    assert [i["name"] for i in replies[0]["inserts"]["track:vox"]] == ["ZamEQ2"]
