@@ -24,6 +24,9 @@ from dsp.params import ConsoleSetting, TrackSetting
 from host.studio.service import StudioService
 
 METER_PERIOD_S = 0.05
+# page messages applied per meter period at most (a page flooding edits must not keep the control
+# thread holding the GIL the audio callback needs; an edit costs ~0.1-0.2 ms at 64 tracks)
+MAX_MESSAGES_PER_TICK = 50
 START_TIMEOUT_S = 30.0
 
 
@@ -139,12 +142,17 @@ class Studio:
         conn, service = self.conn, self.service
         assert conn is not None
         next_tick = time.monotonic()
+        budget = MAX_MESSAGES_PER_TICK
         while not self._stop.is_set():
             try:
                 wait = max(0.0, next_tick - time.monotonic())
-                if conn.poll(wait):
+                if budget > 0 and conn.poll(wait):
                     self._one(conn.recv())
+                    budget -= 1
                     continue
+                if budget <= 0:  # a flood: the rest waits in the link until the next tick
+                    time.sleep(wait)
+                budget = MAX_MESSAGES_PER_TICK
                 next_tick += METER_PERIOD_S
                 if next_tick < time.monotonic() - 1.0:
                     next_tick = time.monotonic()
