@@ -22,7 +22,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from dsp.errors import HostError, MixstyleError, ParameterError
+from dsp.errors import HostError, MixstyleError
 from dsp.files import atomic_path, write_bytes_atomic, write_text_atomic
 from dsp.params import MASTER_PARAMS, TRACK_NAMES, TRACK_PARAMS, dumps
 from dsp.validate import check_sample_rate
