@@ -54,6 +54,9 @@ class Studio:
 
     def __init__(self, service: StudioService, port: int | None = None,
                  token: str | None = None) -> None:
+        if port is not None and (isinstance(port, bool) or not isinstance(port, int)
+                                 or not 0 <= port <= 65535):
+            raise HostError(f"--port {port!r}: allowed 1 .. 65535 (0 or none: any free port)")
         self.service = service
         self.port_asked = port or 0
         self.token = token or secrets.token_urlsafe(24)
