@@ -49,14 +49,18 @@ def neutral_setting(engine: Any) -> ConsoleSetting:
                                        zip(engine.track_names, engine.control.roles)))
 
 
+def check_port(port: Any) -> None:
+    if port is not None and (isinstance(port, bool) or not isinstance(port, int)
+                             or not 0 <= port <= 65535):
+        raise HostError(f"--port {port!r}: allowed 1 .. 65535 (0 or none: any free port)")
+
+
 class Studio:
     """The link to the web process and the control thread; ``start()`` -> ``url``."""
 
     def __init__(self, service: StudioService, port: int | None = None,
                  token: str | None = None) -> None:
-        if port is not None and (isinstance(port, bool) or not isinstance(port, int)
-                                 or not 0 <= port <= 65535):
-            raise HostError(f"--port {port!r}: allowed 1 .. 65535 (0 or none: any free port)")
+        check_port(port)
         self.service = service
         self.port_asked = port or 0
         self.token = token or secrets.token_urlsafe(24)
@@ -247,6 +251,7 @@ def run_studio(stems_dir: str, make_predict: Callable[[float], Any] | None = Non
     from host.plugins import MainThreadPump
     from host.tui import _initial_setting, load_stems_dir, playback_rate, stems_rate
     from host.worker import ModelWorker
+    check_port(port)
     song_dir, stems = song_folders(stems_dir)
     jack = False
     if not offline:
