@@ -321,3 +321,13 @@ def test_insert_add_from_the_control_thread_loads_on_the_main_thread(song):
             pump.serve(0.05)
     assert not _errors(replies), replies
     assert [i["name"] for i in replies[0]["inserts"]["track:vox"]] == ["ZamEQ2"]
+
+
+def test_studio_command_errors_name_what_is_wrong(tmp_path, capsys):
+    from mixstyle.cli import main
+    assert main(["studio", str(tmp_path / "nope"), "--no-browser", "--offline"]) == 2
+    assert "nope' does not exist" in capsys.readouterr().err
+    assert main(["studio", str(tmp_path), "--no-browser", "--offline", "--port", "70000"]) == 2
+    assert "--port 70000: allowed 1 .. 65535" in capsys.readouterr().err
+    assert main(["studio", str(tmp_path), "--no-browser", "--offline"]) == 2
+    assert "has no audio files" in capsys.readouterr().err
