@@ -175,6 +175,21 @@ class NaNPlugin:
             buf[0, 5] = np.nan
 
 
+class Crasher:
+    """A Python insert that ruins its block and then raises, from block 2 on."""
+
+    name = "Crasher"
+
+    def __init__(self):
+        self.blocks = 0
+
+    def process_into(self, buf):
+        self.blocks += 1
+        if self.blocks >= 2:
+            buf *= 100.0
+            raise RuntimeError("segfault imminent")
+
+
 def test_a_plugin_returning_nan_is_bypassed_on_its_track_alone(song):
     folder, stems = song
     svc = _service(folder)
@@ -182,14 +197,18 @@ def test_a_plugin_returning_nan_is_bypassed_on_its_track_alone(song):
     for s in (svc, ref_svc):
         s.handle({"type": "set", "target": "track:vox:output_gain_db", "value": -3.0})
         s.engine.settle()
-    nan = NaNPlugin()
+    nan, crash = NaNPlugin(), Crasher()
     svc.engine.add_loaded_insert("tone", nan)
+    svc.engine.add_loaded_insert("bass", crash)
     out = render_engine(svc.engine)
     ref = render_engine(ref_svc.engine)
-    assert np.isfinite(out).all() and nan.failed
+    assert np.isfinite(out).all() and nan.failed and crash.failed
+    assert nan.blocks == 3 and crash.blocks == 2      # not called again once bypassed
     assert _db(out - ref) < -90.0                     # every block as if no insert was there
     warnings = [r for r in svc.tick() if r["type"] == "message"]
     assert any("NaNPlugin" in r["text"] and "track 'tone'" in r["text"] and "bypassed"
+               in r["text"] for r in warnings), warnings
+    assert any("Crasher" in r["text"] and "track 'bass'" in r["text"] and "RuntimeError"
                in r["text"] for r in warnings), warnings
     assert svc.hello()["inserts"]["track:tone"][0]["failed"] is True
 
