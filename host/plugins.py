@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import base64
 import os
+import queue
+import threading
 import time
 from typing import Any, Mapping, Sequence
 
@@ -168,6 +170,16 @@ def load_insert(name_or_path: str, sample_rate: float, block: int, where: str = 
     if loader is None:
         import pedalboard
         loader = pedalboard.load_plugin
+    instances = on_main_thread(_instances, loader, path, sample_rate, block, where, mode)
+    insert = PluginInsert(path, sample_rate, block, instances, where)
+    for name, value in (parameters or {}).items():
+        insert.set_parameter(name, value)
+    return insert
+
+
+def _instances(loader: Any, path: str, sample_rate: float, block: int, where: str,
+               mode: str) -> list[Any]:
+    """Load the plugin (twice for dual-mono), finding out its mode when "auto"."""
     try:
         first = loader(path)
     except Exception as e:  # noqa: BLE001 - the plugin's own error, named with its path
@@ -183,11 +195,69 @@ def load_insert(name_or_path: str, sample_rate: float, block: int, where: str = 
                 raise HostError(f"VST3 plugin {path!r} cannot process stereo audio: {e}") from None
             mode = "dual-mono"
         first.reset()
-    instances = [first] if mode == "stereo" else [first, loader(path)]
-    insert = PluginInsert(path, sample_rate, block, instances, where)
-    for name, value in (parameters or {}).items():
-        insert.set_parameter(name, value)
-    return insert
+    return [first] if mode == "stereo" else [first, loader(path)]
+
+
+# pedalboard (JUCE) loads plugins on its message thread: the first thread of the process that
+# loaded one. A load from any other thread fails ("must be reloaded on the main thread"). So
+# every load runs on the main thread: inline when called there, else handed to the main thread
+# while it serves a MainThreadPump (as `mixstyle studio` does, whose page edits arrive on its
+# control thread); with no pump, inline on the calling thread.
+_PUMP: "MainThreadPump | None" = None
+
+
+def on_main_thread(fn: Any, *args: Any) -> Any:
+    """``fn(*args)`` on the main thread (see above); its exception is raised here."""
+    pump = _PUMP
+    if pump is None or threading.current_thread() is threading.main_thread():
+        return fn(*args)
+    return pump.call(fn, *args)
+
+
+class MainThreadPump:
+    """The main thread runs jobs other threads hand it (plugin loads); ``with`` installs it,
+    ``serve(seconds)`` is the main thread's wait (instead of ``time.sleep``)."""
+
+    def __init__(self) -> None:
+        self._jobs: queue.Queue[tuple[Any, tuple[Any, ...], list[Any], threading.Event]] = \
+            queue.Queue()
+
+    def __enter__(self) -> "MainThreadPump":
+        global _PUMP
+        if threading.current_thread() is not threading.main_thread():
+            raise HostError("MainThreadPump must be installed by the main thread")
+        _PUMP = self
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        global _PUMP
+        _PUMP = None
+        self.serve(0.0)  # whoever still waits gets an answer
+
+    def call(self, fn: Any, *args: Any) -> Any:
+        box: list[Any] = []
+        done = threading.Event()
+        self._jobs.put((fn, args, box, done))
+        done.wait()
+        if box[0]:
+            raise box[1]
+        return box[1]
+
+    def serve(self, seconds: float) -> None:
+        """Run handed-over jobs for ``seconds``, then the ones still waiting, then return."""
+        deadline = time.monotonic() + seconds
+        while True:
+            left = deadline - time.monotonic()
+            try:
+                fn, args, box, done = self._jobs.get(timeout=left) if left > 0 \
+                    else self._jobs.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                box[:] = [False, fn(*args)]
+            except BaseException as e:  # noqa: BLE001 - handed back to the caller
+                box[:] = [True, e]
+            done.set()
 
 
 def parse_insert_arg(text: str) -> tuple[str, str, str | None]:
@@ -211,7 +281,7 @@ def apply_preset(insert: PluginInsert, path: str) -> None:
     try:
         if path.lower().endswith(".vstpreset"):
             for inst in insert.instances:
-                inst.load_preset(path)
+                on_main_thread(inst.load_preset, path)
         else:
             with open(path, "rb") as f:
                 state = f.read()

@@ -186,15 +186,15 @@ def _session_rate(args: argparse.Namespace) -> float:
 
 @command("studio")
 def _studio(args: argparse.Namespace) -> int:
+    from functools import partial
+
     from host.studio.run import run_studio
     from host.worker import profile_predictor
     make_predict = None
     if args.profile:
         from mixstyle.profile.store import load_profile
         profile = load_profile(args.profile)
-
-        def make_predict(rate: float):
-            return profile_predictor(profile, rate)
+        make_predict = partial(profile_predictor, profile)
     return run_studio(args.stems_dir, make_predict, session=args.session, port=args.port,
                       open_browser=not args.no_browser, device=args.device, block=args.block,
                       offline=args.offline, max_seconds=args.seconds)

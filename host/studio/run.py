@@ -24,6 +24,9 @@ from dsp.params import ConsoleSetting, TrackSetting
 from host.studio.service import StudioService
 
 METER_PERIOD_S = 0.05
+# page messages applied per meter period at most (a page flooding edits must not keep the control
+# thread holding the GIL the audio callback needs; an edit costs ~0.1-0.2 ms at 64 tracks)
+MAX_MESSAGES_PER_TICK = 50
 START_TIMEOUT_S = 30.0
 
 
@@ -46,11 +49,18 @@ def neutral_setting(engine: Any) -> ConsoleSetting:
                                        zip(engine.track_names, engine.control.roles)))
 
 
+def check_port(port: Any) -> None:
+    if port is not None and (isinstance(port, bool) or not isinstance(port, int)
+                             or not 0 <= port <= 65535):
+        raise HostError(f"--port {port!r}: allowed 1 .. 65535 (0 or none: any free port)")
+
+
 class Studio:
     """The link to the web process and the control thread; ``start()`` -> ``url``."""
 
     def __init__(self, service: StudioService, port: int | None = None,
                  token: str | None = None) -> None:
+        check_port(port)
         self.service = service
         self.port_asked = port or 0
         self.token = token or secrets.token_urlsafe(24)
@@ -139,16 +149,21 @@ class Studio:
         conn, service = self.conn, self.service
         assert conn is not None
         next_tick = time.monotonic()
+        budget = MAX_MESSAGES_PER_TICK
         while not self._stop.is_set():
             try:
                 wait = max(0.0, next_tick - time.monotonic())
-                if conn.poll(wait):
+                if budget > 0 and conn.poll(wait):
                     self._one(conn.recv())
+                    budget -= 1
                     continue
+                if budget <= 0:  # a flood: the rest waits in the link until the next tick
+                    time.sleep(wait)
+                budget = MAX_MESSAGES_PER_TICK
                 next_tick += METER_PERIOD_S
                 if next_tick < time.monotonic() - 1.0:
                     next_tick = time.monotonic()
-                replies = service.tick()
+                replies = service.tick(meters=bool(self._clients))
                 if self._clients:
                     for r in replies:
                         self._send(None, r)
@@ -233,8 +248,10 @@ def run_studio(stems_dir: str, make_predict: Callable[[float], Any] | None = Non
     from host.io import JACK_API, AudioOutput, host_apis
     from host.midi import MidiInput, MidiMap, open_midi_input
     from host.offline import PacedOutput
+    from host.plugins import MainThreadPump
     from host.tui import _initial_setting, load_stems_dir, playback_rate, stems_rate
     from host.worker import ModelWorker
+    check_port(port)
     song_dir, stems = song_folders(stems_dir)
     jack = False
     if not offline:
@@ -300,9 +317,10 @@ def run_studio(stems_dir: str, make_predict: Callable[[float], Any] | None = Non
                     webbrowser.open(studio.url)
                 started = time.monotonic()
                 try:
-                    while studio.alive and (max_seconds is None
-                                            or time.monotonic() - started < max_seconds):
-                        time.sleep(0.2)
+                    with MainThreadPump() as pump:  # plugin loads asked by the page run here
+                        while studio.alive and (max_seconds is None
+                                                or time.monotonic() - started < max_seconds):
+                            pump.serve(0.2)
                 except KeyboardInterrupt:
                     pass
                 if studio.error is not None:

@@ -22,7 +22,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from dsp.errors import HostError, MixstyleError, ParameterError
+from dsp.errors import HostError, MixstyleError
 from dsp.files import atomic_path, write_bytes_atomic, write_text_atomic
 from dsp.params import MASTER_PARAMS, TRACK_NAMES, TRACK_PARAMS, dumps
 from dsp.validate import check_sample_rate
@@ -513,9 +513,10 @@ class StudioService:
         }
         return {"type": "state", **{k: getters[k]() for k in keys}}
 
-    def tick(self) -> list[dict[str, Any]]:
-        """Meters, plus what changed without a page message (call ~20 times a second)."""
-        out: list[dict[str, Any]] = [self.meters()]
+    def tick(self, meters: bool = True) -> list[dict[str, Any]]:
+        """Meters (unless ``meters`` is False: no page is listening), plus what changed without
+        a page message (call ~20 times a second)."""
+        out: list[dict[str, Any]] = [self.meters()] if meters else []
         seen = (getattr(self.worker, "updates", 0), self.router.applied)
         if seen != self._seen:
             if seen[0] != self._seen[0]:

@@ -94,3 +94,22 @@ def test_bad_control_calls_name_the_problem():
     with pytest.raises(HostError, match="smoothing"):
         c.update_prediction(c.setting(), smoothing=1.0)
     assert math.isfinite(c.value("a", "pan"))
+
+
+def test_blend_is_each_parameters_own_normalised_interpolation():
+    """The vector blend equals ParamSpec.normalise/denormalise column by column, bit for bit."""
+    from dsp.params import MASTER_PARAMS, TRACK_PARAMS
+    from host.control import _blend
+    rng = np.random.default_rng(5)
+    for specs, shape in ((TRACK_PARAMS, (16, len(TRACK_PARAMS))),
+                         (MASTER_PARAMS, (len(MASTER_PARAMS),))):
+        lo = np.array([p.min for p in specs])
+        hi = np.array([p.max for p in specs])
+        for w in (0.25, 0.5, 0.9):
+            a = lo + (hi - lo) * rng.uniform(size=shape)
+            b = lo + (hi - lo) * rng.uniform(size=shape)
+            want = np.array(a)
+            for k, p in enumerate(specs):
+                ua, ub = p.normalise(a[..., k]), p.normalise(b[..., k])
+                want[..., k] = np.clip(p.denormalise(ua + w * (ub - ua)), p.min, p.max)
+            assert np.array_equal(_blend(specs, a, b, w), want)

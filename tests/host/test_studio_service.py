@@ -175,6 +175,21 @@ class NaNPlugin:
             buf[0, 5] = np.nan
 
 
+class Crasher:
+    """A Python insert that ruins its block and then raises, from block 2 on."""
+
+    name = "Crasher"
+
+    def __init__(self):
+        self.blocks = 0
+
+    def process_into(self, buf):
+        self.blocks += 1
+        if self.blocks >= 2:
+            buf *= 100.0
+            raise RuntimeError("segfault imminent")
+
+
 def test_a_plugin_returning_nan_is_bypassed_on_its_track_alone(song):
     folder, stems = song
     svc = _service(folder)
@@ -182,14 +197,18 @@ def test_a_plugin_returning_nan_is_bypassed_on_its_track_alone(song):
     for s in (svc, ref_svc):
         s.handle({"type": "set", "target": "track:vox:output_gain_db", "value": -3.0})
         s.engine.settle()
-    nan = NaNPlugin()
+    nan, crash = NaNPlugin(), Crasher()
     svc.engine.add_loaded_insert("tone", nan)
+    svc.engine.add_loaded_insert("bass", crash)
     out = render_engine(svc.engine)
     ref = render_engine(ref_svc.engine)
-    assert np.isfinite(out).all() and nan.failed
+    assert np.isfinite(out).all() and nan.failed and crash.failed
+    assert nan.blocks == 3 and crash.blocks == 2      # not called again once bypassed
     assert _db(out - ref) < -90.0                     # every block as if no insert was there
     warnings = [r for r in svc.tick() if r["type"] == "message"]
     assert any("NaNPlugin" in r["text"] and "track 'tone'" in r["text"] and "bypassed"
+               in r["text"] for r in warnings), warnings
+    assert any("Crasher" in r["text"] and "track 'bass'" in r["text"] and "RuntimeError"
                in r["text"] for r in warnings), warnings
     assert svc.hello()["inserts"]["track:tone"][0]["failed"] is True
 
@@ -203,6 +222,7 @@ def test_insert_add_param_bypass_remove_from_page_messages(song):
     assert _errors(svc.handle({"type": "insert_add", "where": "track:ghost",
                                "plugin": "ZamCompX2"}))
     replies = svc.handle({"type": "insert_add", "where": "track:tone", "plugin": "ZamEQ2"})
+    assert not _errors(replies), replies
     ins = replies[0]["inserts"]["track:tone"][0]
     assert ins["name"] and "boost_cut_1_db" in ins["parameters"]
     assert ins["parameters"]["frequency_1_hz"]["unit"] == "Hz"
@@ -299,3 +319,34 @@ def test_model_updates_reach_the_page_as_values_and_predicted(song):
     assert predicted[0]["predicted"]["track:vox:output_gain_db"] == -5.0
     values = [r for r in out if r["type"] == "values"][0]["values"]
     assert values["track:vox:output_gain_db"] == pytest.approx(-2.5)   # strength 0.5
+
+
+@needs_zam
+def test_insert_add_from_the_control_thread_loads_on_the_main_thread(song):
+    """pedalboard loads plugins only on the thread that loaded the first one: with a session's
+    inserts loaded at start (main thread), a page's insert_add arrives on the control thread
+    and is handed to the main thread (as `mixstyle studio` runs it)."""
+    import threading
+
+    from host.plugins import MainThreadPump, load_insert
+    load_insert("ZamCompX2", SR, 128)                     # the main thread loads first
+    svc = _service(song[0])
+    replies = []
+    worker = threading.Thread(target=lambda: replies.extend(svc.handle(
+        {"type": "insert_add", "where": "track:vox", "plugin": "ZamEQ2"})))
+    with MainThreadPump() as pump:
+        worker.start()
+        while worker.is_alive():
+            pump.serve(0.05)
+    assert not _errors(replies), replies
+    assert [i["name"] for i in replies[0]["inserts"]["track:vox"]] == ["ZamEQ2"]
+
+
+def test_studio_command_errors_name_what_is_wrong(tmp_path, capsys):
+    from mixstyle.cli import main
+    assert main(["studio", str(tmp_path / "nope"), "--no-browser", "--offline"]) == 2
+    assert "nope' does not exist" in capsys.readouterr().err
+    assert main(["studio", str(tmp_path), "--no-browser", "--offline", "--port", "70000"]) == 2
+    assert "--port 70000: allowed 1 .. 65535" in capsys.readouterr().err
+    assert main(["studio", str(tmp_path), "--no-browser", "--offline"]) == 2
+    assert "has no audio files" in capsys.readouterr().err

@@ -50,9 +50,8 @@ def _write(path, audio):
 
 
 @pytest.fixture
-def studio(jack, tmp_path):
-    """A song (a steady 440 Hz tone and noise, 20 s) playing live on JACK, its studio served."""
-    from host.io import JACK_API, AudioOutput
+def song(tmp_path):
+    """A song: a steady 440 Hz tone and noise, 20 s."""
     song = tmp_path / "song"
     (song / "stems").mkdir(parents=True)
     t = np.arange(20 * SR) / SR
@@ -60,6 +59,13 @@ def studio(jack, tmp_path):
     noise = (0.05 * np.random.default_rng(3).normal(size=t.size)).astype(np.float32)
     _write(song / "stems" / "noise.wav", np.stack([noise, -noise]))
     _write(song / "stems" / "tone.wav", np.stack([tone, tone]))
+    return song
+
+
+@pytest.fixture
+def studio(jack, song):
+    """The song playing live on JACK, its studio served (engine in this process)."""
+    from host.io import JACK_API, AudioOutput
     eng = Engine([TrackSource(n, path=str(song / "stems" / f"{n}.wav"))
                   for n in ("noise", "tone")], None,
                  EngineConfig(SR, BLOCK, readahead_s=2.0))
@@ -201,12 +207,51 @@ def test_file_paths_outside_the_song_are_refused_on_the_wire(studio, tmp_path):
     assert path == str(song / "studio_session.json") and os.path.isfile(path)
 
 
+class StudioProcess:
+    """``mixstyle studio SONG --no-browser [args]`` as a child process; ``ws`` is its socket URL.
+    JACK: the child finds the test's server through the inherited JACK_DEFAULT_SERVER."""
+
+    def __init__(self, song, *args, jack=True):
+        import subprocess
+        import sys
+        root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+            [root] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
+        if not jack:
+            env.pop("JACK_DEFAULT_SERVER", None)
+        self.proc = subprocess.Popen([sys.executable, "-m", "mixstyle.cli", "studio", str(song),
+                                      "--no-browser", "--seconds", "120", *args],
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                     env=env)
+        url = None
+        deadline = time.monotonic() + 120
+        while url is None and time.monotonic() < deadline:
+            line = self.proc.stdout.readline()
+            if not line:
+                self.stop()
+                pytest.fail(f"studio ended early: {self.proc.stderr.read()}")
+            if line.startswith("mixstyle studio: http://127.0.0.1:"):
+                url = line.split(": ", 1)[1].strip()
+        assert url is not None
+        self.port = int(url.split(":")[2].split("/")[0])
+        self.token = url.split("token=")[1]
+        self.ws = f"ws://127.0.0.1:{self.port}/ws?token={self.token}"
+
+    def stop(self):
+        import signal
+        import subprocess
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+
 def test_mixstyle_studio_offline_serves_the_page_and_plays_in_real_time(tmp_path):
     """The command itself, with no audio device: the paced offline driver plays in real time."""
-    import signal
-    import subprocess
-    import sys
-
     from websockets.asyncio.client import connect
     song = tmp_path / "song"
     (song / "stems").mkdir(parents=True)
@@ -214,25 +259,9 @@ def test_mixstyle_studio_offline_serves_the_page_and_plays_in_real_time(tmp_path
     for i, name in enumerate(("lead", "pad")):
         x = (0.1 * np.sin(2 * np.pi * (220 + 110 * i) * t)).astype(np.float32)
         _write(song / "stems" / f"{name}.wav", np.stack([x, x]))
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-        [str(__import__("pathlib").Path(__file__).resolve().parents[2])] +
-        [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
-    env.pop("JACK_DEFAULT_SERVER", None)
-    proc = subprocess.Popen([sys.executable, "-m", "mixstyle.cli", "studio", str(song),
-                             "--offline", "--no-browser", "--seconds", "60"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    studio = StudioProcess(song, "--offline", jack=False)
+    port, token = studio.port, studio.token
     try:
-        url = None
-        deadline = time.monotonic() + 120
-        while url is None and time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            assert line, f"studio ended early: {proc.stderr.read()}"
-            if line.startswith("mixstyle studio: http://127.0.0.1:"):
-                url = line.split(": ", 1)[1].strip()
-        assert url is not None
-        port = int(url.split(":")[2].split("/")[0])
-        token = url.split("token=")[1]
-
         async def run():
             async with connect(f"ws://127.0.0.1:{port}/ws?token={token}") as ws:
                 hello = await _until(ws, "hello")
@@ -250,13 +279,8 @@ def test_mixstyle_studio_offline_serves_the_page_and_plays_in_real_time(tmp_path
         assert 0.2 * elapsed < moved <= elapsed + 0.2   # paced: about real time, never faster
         assert meters["peak_db"][0] == pytest.approx(-20.0, abs=0.5)   # 0.1 amplitude sine
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == 0, proc.stderr.read()
+        code = studio.stop()
+    assert code == 0, studio.proc.stderr.read()
 
 
 def test_a_taken_port_is_a_clear_error_and_stopping_ends_the_web_process(studio):
@@ -273,9 +297,11 @@ def test_a_taken_port_is_a_clear_error_and_stopping_ends_the_web_process(studio)
 
 @pytest.mark.skipif(not os.path.exists("/usr/lib/vst3/ZamEQ2.vst3"),
                     reason="zam-plugins VST3 (Debian package zam-plugins) not installed")
-def test_a_vst3_insert_added_over_the_websocket_processes_the_live_audio(studio):
+def test_a_vst3_insert_added_over_the_websocket_processes_the_live_audio(jack, song):
+    """`mixstyle studio` on JACK (its own process: plugins load on its main thread while the
+    page's messages arrive on the control thread)."""
     from websockets.asyncio.client import connect
-    st, svc, _ = studio
+    studio = StudioProcess(song, "--block", str(BLOCK))
 
     async def send(ws, msg, kind="state"):
         await ws.send(json.dumps(msg))
@@ -286,7 +312,7 @@ def test_a_vst3_insert_added_over_the_websocket_processes_the_live_audio(studio)
         return (await _until(ws, "recorded"))["path"]
 
     async def run():
-        async with connect(_ws_url(st)) as ws:
+        async with connect(studio.ws) as ws:
             hello = await _until(ws, "hello")
             eq = [p for p in hello["plugins"] if p["name"] == "ZamEQ2"]
             assert eq, hello["plugins"]
@@ -309,7 +335,11 @@ def test_a_vst3_insert_added_over_the_websocket_processes_the_live_audio(studio)
             bypassed = await record(ws)
             return dry, wet, bypassed
 
-    dry, wet, bypassed = (_median_block_rms_db(_read(p)) for p in asyncio.run(run()))
+    try:
+        paths = asyncio.run(run())
+    finally:
+        assert studio.stop() == 0, studio.proc.stderr.read()
+    dry, wet, bypassed = (_median_block_rms_db(_read(p)) for p in paths)
     assert wet - dry == pytest.approx(6.0, abs=0.2)
     assert bypassed - dry == pytest.approx(0.0, abs=0.1)
 
