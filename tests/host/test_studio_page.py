@@ -348,6 +348,37 @@ def test_eq_node_drag_changes_the_measured_response(page):
     np.testing.assert_allclose(measured, expected, atol=0.3)   # ... and heard as drawn
 
 
+def test_master_eq_node_drag_changes_the_mix(page):
+    """The master's EQ view: a drag of its low-mid peak is heard on every track's tones."""
+    solo_only(page, None)
+    rewind_and_play(page)
+    page.click("#master-strip .strip-head")
+    page.wait_for_function("() => window.studio.state.selected === 'master'")
+    vals = page.evaluate("() => window.studio.state.values")
+    eq_names = [n for n in MASTER_NAMES if n.startswith(("low_shelf", "high_shelf", "peak"))]
+    before_vals = {n: vals[f"master:{n}"] for n in eq_names}
+    before = record(page)
+    node = page.evaluate("() => window.studio.nodePosition('peak1')")
+    page.mouse.move(node["x"], node["y"])
+    page.mouse.down()
+    page.mouse.move(node["x"] + 20, node["y"] - 30, steps=6)
+    page.mouse.move(node["x"] + 40, node["y"] - 50, steps=6)
+    page.mouse.up()
+    vals = page.evaluate("() => window.studio.state.values")
+    after_vals = {n: vals[f"master:{n}"] for n in eq_names}
+    assert after_vals["peak1_gain_db"] > before_vals["peak1_gain_db"] + 4
+    for p in ("peak1_gain_db", "peak1_freq_hz"):
+        wait_confirmed(page, f"master:{p}", after_vals[p])
+    after = record(page)
+    freqs = sorted(f for tones in TONES.values() for f in tones)
+    measured = tone_db(after, freqs) - tone_db(before, freqs)
+    f = np.array(freqs, float)
+    expected = (eq_curve_db("master", after_vals, f, SR)
+                - eq_curve_db("master", before_vals, f, SR))
+    assert expected.max() > 3.0
+    np.testing.assert_allclose(measured, expected, atol=0.3)
+
+
 def after_vals_eq(vals):
     eq_names = [n for n in TRACK_NAMES if n.startswith(("hpf", "lpf", "low_shelf", "high_shelf",
                                                           "peak"))]
