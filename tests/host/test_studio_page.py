@@ -453,6 +453,37 @@ def test_release_mute_and_keep_from_the_page(page, song):
         assert keys["params"][p] == pytest.approx(values[f"track:keys:{p}"], abs=1e-4), p
 
 
+def test_ab_plain_plays_the_neutral_console(page):
+    """A/B from the page: "plain" is the neutral console (every stem's tone at the same level, as
+    the stems were made), "learned" brings the edits back; no producer's mix in this song."""
+    solo_only(page, None)
+    rewind_and_play(page)
+    target = "track:drums:output_gain_db"
+    start = page.evaluate(f"() => window.studio.state.values['{target}']")
+    page.locator(f".fader[data-target='{target}']").focus()
+    page.keyboard.press("PageDown")                       # drums -3 dB in the learned console
+    wait_confirmed(page, target, start - 3.0)
+    buttons = page.eval_on_selector_all("#ab .btn", "els => els.map(e => e.dataset.source)")
+    assert buttons == ["learned", "plain"]
+    assert page.locator("#ab .btn[data-source='plain'] small").inner_text().endswith("dB")
+    page.click("#ab .btn[data-source='plain']")
+    page.wait_for_function("() => window.studio.state.ab === 'plain'")
+    page.wait_for_timeout(400)
+    plain = record(page)
+    page.click("#ab .btn[data-source='learned']")
+    page.wait_for_function("() => window.studio.state.ab === 'learned'")
+    page.wait_for_timeout(400)
+    learned = record(page)
+    freqs = sorted(f for tones in TONES.values() for f in tones)
+    levels = tone_db(plain, freqs)
+    assert levels.max() - levels.min() < 0.2, dict(zip(freqs, levels.round(2)))
+    # learned against plain: the drums 3 dB down against the bass (both otherwise untouched)
+    change = tone_db(learned, freqs) - levels
+    drums = np.mean([c for f, c in zip(freqs, change) if f in TONES["drums"]])
+    bass = np.mean([c for f, c in zip(freqs, change) if f in TONES["bass"]])
+    assert drums - bass == pytest.approx(-3.0, abs=0.1)
+
+
 def test_a_request_without_the_token_is_refused(studio, browser):
     base = f"http://127.0.0.1:{studio.port}"
     for url in (f"{base}/", f"{base}/static/studio.js", f"{base}/?token=wrong"):
