@@ -1070,12 +1070,24 @@ function onValues(vals) {
   for (const [t, v] of Object.entries(vals)) {
     S.confirmed[t] = v;
     // while the user drags a control, the engine's echo of older values must not pull it back
-    if (now - (S.localEdit[t] || -1e9) < 400 && pendingOrRecent(t, v)) continue;
+    if (now - (S.localEdit[t] || -1e9) < 400 && Math.abs(S.values[t] - v) > 1e-9) {
+      reconcileLater(t);
+      continue;
+    }
     S.values[t] = v;
     refreshTarget(t);
   }
 }
-function pendingOrRecent(t, v) { return Math.abs(S.values[t] - v) > 1e-9; }
+// Once the user has let go, the page shows what the engine holds (it may have clamped a value).
+const reconcileTimers = new Map();
+function reconcileLater(t) {
+  clearTimeout(reconcileTimers.get(t));
+  reconcileTimers.set(t, setTimeout(() => {
+    reconcileTimers.delete(t);
+    if (performance.now() - (S.localEdit[t] || -1e9) < 400) { reconcileLater(t); return; }
+    if (t in S.confirmed && S.values[t] !== S.confirmed[t]) { S.values[t] = S.confirmed[t]; refreshTarget(t); }
+  }, 450));
+}
 function onState(st) {
   if ("mute" in st) S.mute = new Set(st.mute);
   if ("solo" in st) S.solo = new Set(st.solo);
@@ -1212,7 +1224,8 @@ function setupButtons() {
     }
   });
   document.addEventListener("keydown", (e) => {
-    if (e.target instanceof HTMLInputElement || e.target instanceof HTMLSelectElement) return;
+    if (e.target instanceof HTMLInputElement || e.target instanceof HTMLSelectElement
+        || e.target instanceof HTMLButtonElement) return;   // space on a button presses it
     if (e.code === "Space") {
       e.preventDefault();
       send({ type: "transport", action: lastPlaying ? "stop" : "play" });
