@@ -90,7 +90,15 @@ def shoot(url: str, out: Path, track_hint: str) -> list[Path]:
                                           "els => els.map(e => e.dataset.track)")
         pick = next((n for n in names if track_hint in n.lower()), names[0])
         page.click(f".strip[data-track='{pick}'] .strip-head")
-        # a visible edit: the mid peak up and to the right, marked as the user's value
+        # an insert on that track, where the zam-plugins are installed
+        plugins = page.eval_on_selector_all("#plugin-select option", "os => os.map(o => o.text)")
+        for wanted in ("ZamCompX2", "ZamEQ2"):
+            if wanted in plugins:
+                page.select_option("#plugin-select", label=wanted)
+                page.click("#plugin-add")
+                page.locator("#inserts .insert").first.wait_for(timeout=30000)
+                break
+        # a visible edit: the mid peak up and to the left, marked as the user's value
         node = page.evaluate("() => window.studio.nodePosition('peak2')")
         page.mouse.move(node["x"], node["y"])
         page.mouse.down()
