@@ -494,6 +494,38 @@ def test_ab_plain_plays_the_neutral_console(page):
     assert vals[target] == pytest.approx(start - 3.0)
 
 
+def test_midi_learn_from_the_page(page):
+    """MIDI learn on a control (the M badge in learn mode), then a knob on a JACK MIDI port
+    moves it; right-click on the badge unbinds."""
+    import rtmidi
+    sender = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, "controller")
+    try:
+        ports = sender.get_ports()
+        ours = [i for i, p in enumerate(ports) if "mixstyle" in p and "control" in p]
+        assert ours, f"the studio's MIDI input is not on the JACK server: {ports}"
+        sender.open_port(ours[0])
+        target = "track:keys:pan"
+        ctl = page.locator(f".ctl[data-target='{target}']")
+        page.click("#learn-mode")
+        ctl.locator(".lrn").click()
+        page.wait_for_function("() => window.studio.state.messages.some("
+                               "m => /MIDI learn/.test(m.text))")
+        sender.send_message([0xB2, 21, 64])               # channel 2 (0-based), CC 21
+        page.wait_for_function(f"() => window.studio.state.midiMap.some("
+                               f"m => m.target === '{target}' && m.cc === 21)")
+        assert "mapped" in ctl.get_attribute("class")
+        sender.send_message([0xB2, 21, 0])                # knob fully left: pan hard left
+        wait_confirmed(page, target, -1.0)
+        assert ctl.locator(".val").inner_text() == "L 1.00"
+        ctl.locator(".lrn").click(button="right")
+        page.wait_for_function("() => window.studio.state.midiMap.length === 0")
+        assert "mapped" not in ctl.get_attribute("class")
+        page.click("#learn-mode")
+    finally:
+        sender.close_port()
+        sender.delete()
+
+
 def test_a_request_without_the_token_is_refused(studio, browser):
     base = f"http://127.0.0.1:{studio.port}"
     for url in (f"{base}/", f"{base}/static/studio.js", f"{base}/?token=wrong"):
