@@ -412,6 +412,21 @@ def test_vst3_insert_added_from_the_page_processes_audio(page):
     assert gain[1000] == pytest.approx(6.0, abs=0.5), gain
     assert abs(gain[100]) < 0.5 and abs(gain[10000]) < 0.5, gain
     assert "FX 1" in page.locator(".strip[data-track='keys'] .ins").inner_text()
+    # bypass from the page: the boost is gone; again: it is back
+    for bypassed, boost in ((True, 0.0), (False, 6.0)):
+        page.locator("#inserts .insert").first.locator("button.bypass").click()
+        page.wait_for_function("(b) => window.studio.state.inserts['track:keys'][0].bypassed === b",
+                               arg=bypassed)
+        page.wait_for_timeout(400)
+        level = tone_db(record(page), [1000])[0] - tone_db(before, [1000])[0]
+        assert level == pytest.approx(boost, abs=0.5), (bypassed, level)
+    # a second insert, removed again from the page
+    page.select_option("#plugin-select", label="ZamCompX2")
+    page.click("#plugin-add")
+    page.wait_for_function("() => window.studio.state.inserts['track:keys'].length === 2")
+    page.locator("#inserts .insert").nth(1).locator("button.remove").click()
+    page.wait_for_function("() => window.studio.state.inserts['track:keys'].length === 1")
+    assert page.locator("#inserts .insert").count() == 1
 
 
 def test_release_mute_and_keep_from_the_page(page, song):
