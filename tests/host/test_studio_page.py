@@ -288,6 +288,8 @@ def test_eq_js_matches_dsp_eq(page, sample_rate):
                     return Array.from(eq.eqCurveDb(section, eq.getterOf(vals), freqs, sr));
                 }""", [section, full, freqs.tolist(), sample_rate])
             np.testing.assert_allclose(got, ref, atol=0.1, err_msg=f"setting {i} {section}")
+            print(f"eq.js vs dsp.eq at {sample_rate:g} Hz, setting {i} {section}: "
+                  f"max {np.max(np.abs(np.asarray(got) - ref)):.2e} dB")
             # the same formulas, not close ones
             assert np.max(np.abs(np.asarray(got) - ref)) < 1e-6
 
@@ -314,6 +316,7 @@ def test_fader_keys_change_the_track_level_by_the_shown_amount(page):
     wait_confirmed(page, target, page.evaluate(f"() => window.studio.state.values['{target}']"))
     after = record(page)
     measured = rms_db(after) - rms_db(before)
+    print(f"fader: shown {shown_change:+.2f} dB, measured {measured:+.3f} dB")
     assert measured == pytest.approx(shown_change, abs=0.1), (measured, shown_change)
     # the other tracks are soloed away: the recording is the vocals alone
     assert tone_db(after, TONES["keys"]).max() < tone_db(after, TONES["vocals"]).max() - 60
@@ -344,6 +347,8 @@ def test_eq_node_drag_changes_the_measured_response(page):
     measured = tone_db(after, freqs) - tone_db(before, freqs)
     expected = (eq_curve_db("track", after_vals_eq(after_vals), np.array(freqs, float), SR)
                 - eq_curve_db("track", after_vals_eq(before_vals), np.array(freqs, float), SR))
+    print(f"track EQ drag: expected up to {expected.max():+.2f} dB, "
+          f"max |measured - expected| {np.max(np.abs(measured - expected)):.3f} dB")
     assert expected.max() > 5.0                          # the drag is audible ...
     np.testing.assert_allclose(measured, expected, atol=0.3)   # ... and heard as drawn
 
@@ -375,6 +380,8 @@ def test_master_eq_node_drag_changes_the_mix(page):
     f = np.array(freqs, float)
     expected = (eq_curve_db("master", after_vals, f, SR)
                 - eq_curve_db("master", before_vals, f, SR))
+    print(f"master EQ drag: expected up to {expected.max():+.2f} dB, "
+          f"max |measured - expected| {np.max(np.abs(measured - expected)):.3f} dB")
     assert expected.max() > 3.0
     np.testing.assert_allclose(measured, expected, atol=0.3)
 
@@ -409,6 +416,8 @@ def test_vst3_insert_added_from_the_page_processes_audio(page):
     after = record(page)
     freqs = TONES["keys"]
     gain = dict(zip(freqs, tone_db(after, freqs) - tone_db(before, freqs)))
+    print(f"ZamEQ2 +6 dB at 1 kHz: measured {gain[1000]:+.2f} dB at 1 kHz, "
+          f"{gain[100]:+.2f} dB at 100 Hz")
     assert gain[1000] == pytest.approx(6.0, abs=0.5), gain
     assert abs(gain[100]) < 0.5 and abs(gain[10000]) < 0.5, gain
     assert "FX 1" in page.locator(".strip[data-track='keys'] .ins").inner_text()
@@ -594,6 +603,7 @@ def test_saving_and_reopening_a_session_restores_the_same_output(page, studio, s
         again.stop()
     assert target in overrides
     residual = _aligned_residual_db(first, second)
+    print(f"session reopened: residual {residual:.1f} dB")
     assert residual <= -90.0, residual
     # and the session did change the sound: against the plain song the difference is large
     fresh = Studio(song)
@@ -655,6 +665,8 @@ def test_64_tracks_render_and_a_fader_drag_works(jack, browser, tmp_path):
         assert v1 < v0 - 3.0 and shown == pytest.approx(v1, abs=0.05)
         wait_confirmed(pg, target, v1)
         after = record(pg, 1.2)
+        print(f"64 tracks: fader drag shown {v1 - v0:+.2f} dB, "
+              f"measured {rms_db(after) - rms_db(before):+.3f} dB")
         assert rms_db(after) - rms_db(before) == pytest.approx(v1 - v0, abs=0.1)
         assert not pg.errors, pg.errors
         pg.close()
