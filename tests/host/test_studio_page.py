@@ -195,7 +195,16 @@ def drag_loop(page, a: float, b: float) -> None:
 
 
 def record(page, seconds: float = 1.5) -> np.ndarray:
-    path = page.evaluate("(s) => window.studio.record(s).then((m) => m.path)", seconds)
+    """What the engine played for ``seconds`` (the page's `record`). A take during which the
+    disk reader was late (the engine played silence for a block: an overloaded machine, shown
+    as `late` in the page's status) is taken again, at most twice."""
+    late = "() => window.studio.state.meters ? window.studio.state.meters.late : 0"
+    for _ in range(3):
+        late0 = page.evaluate(late)
+        path = page.evaluate("(s) => window.studio.record(s).then((m) => m.path)", seconds)
+        page.wait_for_timeout(150)                     # the next meters carry the count
+        if page.evaluate(late) == late0:
+            break
     return read_wav(path)
 
 
