@@ -140,6 +140,10 @@ function learn(target, el) {
   addMessage("info", `MIDI learn: move a knob on the controller for ${target}`);
 }
 
+function modelText(spec, target) {
+  const v = S.hello && S.hello.predicted ? S.hello.predicted[target] : undefined;
+  return typeof v === "number" ? fmtValue(spec, v) : "?";
+}
 function unbind(target) {
   const m = mappedCC(target);
   if (m) send({ type: "midi_unbind", channel: m.channel, cc: m.cc });
@@ -201,6 +205,7 @@ function valueControl(target, label) {
       if (Math.abs(u - lastU) > 0.001) { bar.style.transform = `scaleX(${u.toFixed(4)})`; lastU = u; }
       const ovr = target in S.overrides;
       if (ovr !== lastOvr) { root.classList.toggle("ovr", ovr); lastOvr = ovr; }
+      if (ovr) rel.title = `release: back to the model's value (${modelText(spec, target)})`;
       const m = mappedCC(target);
       const mapped = m ? `ch${m.channel} CC${m.cc}` : "";
       if (mapped !== lastMapped) {
@@ -334,6 +339,7 @@ function fader(target, heightPx) {
       if (Math.abs(p - lastPos) > 0.0005) { cap.style.transform = `translateY(${((1 - p) * travel).toFixed(1)}px)`; lastPos = p; }
       const ovr = target in S.overrides;
       if (ovr !== lastOvr) { wrap.classList.toggle("ovr", ovr); lastOvr = ovr; }
+      if (ovr) rel.title = `release: back to the model's value (${modelText(spec, target)})`;
       const m = mappedCC(target);
       wrap.title = `${target}${m ? ` \u00b7 MIDI ch${m.channel} CC${m.cc}` : ""}`;
     },
@@ -1115,6 +1121,7 @@ function onState(st) {
     }
     for (const t of controls.keys()) refreshTarget(t);
   }
+  if ("predicted" in st && S.hello) Object.assign(S.hello.predicted, st.predicted);
   if ("session_path" in st && S.hello) S.hello.session_path = st.session_path;
   if ("frozen" in st && S.hello) S.hello.frozen = st.frozen;
 }
