@@ -76,13 +76,13 @@ def _write_stems(folder: str) -> list[str]:
     return paths
 
 
-def _engine(paths: list[str], n_tracks: int, block: int) -> Engine:
+def _engine(paths: list[str], n_tracks: int, block: int, **config) -> Engine:
     names = [f"t{i:03d}" for i in range(n_tracks)]
     setting = ConsoleSetting(
         tracks=tuple(TrackSetting(nm, dict(STRIP, pan=((i % 9) - 4) / 4.0))
                      for i, nm in enumerate(names)), master=dict(MASTER))
     sources = [TrackSource(nm, path=paths[i % len(paths)]) for i, nm in enumerate(names)]
-    return Engine(sources, setting, EngineConfig(SR, block, readahead_s=1.0))
+    return Engine(sources, setting, EngineConfig(SR, block, readahead_s=1.0, **config))
 
 
 def cpu_times() -> list[int]:

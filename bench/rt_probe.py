@@ -230,10 +230,10 @@ def run_once(paths, n_tracks: int, block: int, seconds: float, realtime: bool,
     with JackServer(sample_rate_hz=hb.SR, period_frames=block, realtime=realtime) as srv:
         refresh_portaudio()
         try:
-            eng = hb._engine(paths, n_tracks, block)
+            eng = hb._engine(paths, n_tracks, block, realtime_guard=setup == "all")
             phases = Phases(eng)
             guard = None
-            if setup != "none":
+            if setup in ("gc", "mlock"):
                 from host.realtime import RealtimeGuard
                 guard = RealtimeGuard(**_setup_args(setup))
             with eng:
@@ -273,13 +273,22 @@ def run_once(paths, n_tracks: int, block: int, seconds: float, realtime: bool,
     refresh_portaudio()
     res = analyse(out, gclog, period_ns, f"{n_tracks} tracks setup={setup} edits={edits}")
     res["late_phases_us"] = phase_detail(phases, period_ns)
+    reads = np.array(phases.reads, dtype=np.int64).reshape(-1, 2)
+    if len(reads):
+        d = (reads[:, 1] - reads[:, 0]) / 1e6
+        res["reader_batches"] = (len(d), round(float(np.median(d)), 2), round(float(d.max()), 2))
+        entry, gaps = out.entry[:out.k], np.diff(out.entry[:out.k])
+        stalled = np.flatnonzero(gaps > 1.5 * period_ns) + 1
+        res["stalled_during_reader_batch"] = sum(
+            1 for i in stalled if np.any((reads[:, 0] < entry[i]) & (reads[:, 1] > entry[i - 1])))
+        busy = float(np.sum(reads[:, 1] - reads[:, 0])) / max(1, entry[-1] - entry[0])
+        res["reader_busy_fraction"] = round(busy, 3)
     res.update(xruns=st.xruns, flagged=st.flagged_xruns, server_xruns=server, steal=steal)
     return ref, res
 
 
 def _setup_args(setup: str) -> dict:
-    return {"gc": dict(gc=True, mlock=False), "mlock": dict(gc=False, mlock=True),
-            "all": dict(gc=True, mlock=True)}[setup]
+    return {"gc": dict(gc=True, mlock=False), "mlock": dict(gc=False, mlock=True)}[setup]
 
 
 def main() -> None:
@@ -288,7 +297,9 @@ def main() -> None:
     ap.add_argument("--tracks", type=int, default=64)
     ap.add_argument("--block", type=int, default=128)
     ap.add_argument("--runs", type=int, default=1)
-    ap.add_argument("--setup", default="none", choices=("none", "gc", "mlock", "all"))
+    ap.add_argument("--setup", default="none", choices=("none", "gc", "mlock", "all"),
+                    help="none: EngineConfig(realtime_guard=False), as before; all: the engine's "
+                         "own guard (the default now); gc / mlock: one half of it")
     ap.add_argument("--edits", type=float, default=0.0)
     ap.add_argument("--no-faults", action="store_true")
     ap.add_argument("--nonrt", action="store_true", help="jackd -r instead of -R")

@@ -34,6 +34,7 @@ from dsp.validate import check_sample_rate
 from host.control import MASTER_TARGET, Control
 from host.meters import MasterLevels, MeterSnapshot, TimingRing, sum_tracks
 from host.plugins import InsertChain, PluginInsert, load_insert
+from host.realtime import RealtimeGuard
 from host.reader import (CMD_CLEAR_LOOP, CMD_LOOP, CMD_SEEK, EPOCH, PLAY_EPOCH, PLAY_SEQ, POS,
                          STATE_FIELDS, DiskReader, TrackSource)
 from host.ringbuffer import ChunkRings, FrameTap, RecordQueue
@@ -60,6 +61,9 @@ class EngineConfig:
     # 32-sample blocks and 18-25 with late callbacks at 128, against 21-33 and 4-6 real-time;
     # the bare server alone: 4-25 and 0-28).
     reader_rt_priority: int | None = 2
+    # While started: memory locked and kept mapped, garbage collection frozen and paced off the
+    # callback (host.realtime; measured in docs/studies/realtime_stalls.md). Off: as before.
+    realtime_guard: bool = True
 
     def __post_init__(self) -> None:
         check_sample_rate(self.sample_rate_hz)
@@ -154,6 +158,7 @@ class Engine:
         self._prime_limit = max(1, int(config.prime_timeout_s / config.period_s))
         self.blocks = 0
         self._switch_interval: float | None = None
+        self._guard = RealtimeGuard() if config.realtime_guard else None
 
     # lifecycle -----------------------------------------------------------------------------
     def start(self) -> "Engine":
@@ -166,6 +171,8 @@ class Engine:
         if self.blocks == 0:
             self._warm_up()
         self.reader.start()
+        if self._guard is not None:  # after the warm-up: kernels loaded, buffers touched
+            self._guard.start()
         return self
 
     def _warm_up(self) -> None:
@@ -182,6 +189,8 @@ class Engine:
 
     def close(self) -> None:
         self.reader.stop()
+        if self._guard is not None:
+            self._guard.stop()
         if self._switch_interval is not None:
             sys.setswitchinterval(self._switch_interval)
             self._switch_interval = None

@@ -30,7 +30,7 @@ import os
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from dsp.errors import HostError
@@ -77,56 +77,42 @@ def keep_freed_memory() -> str | None:
     return None if ok else "mallopt refused the settings"
 
 
-@dataclass
-class RealtimeGuard:
-    """``start()`` after the engine's warm-up (kernels compiled, buffers allocated), ``stop()``
-    when the engine closes. ``gc``: freeze what is alive and collect on our own schedule;
-    ``mlock``: lock memory and keep freed memory mapped. ``collect_every_s``: the collector
-    thread's pace (a young collection each time, the older generations every 10th / 100th)."""
+def make_thread_realtime(priority: int) -> bool:
+    """Put the calling thread on SCHED_FIFO at ``priority`` (1 = lowest) where permitted.
 
-    gc: bool = True
-    mlock: bool = True
-    collect_every_s: float = 0.2
-    problems: list[str] = field(default_factory=list)
-    collections: int = 0
-    longest_collection_ms: float = 0.0
+    For a Python thread of the engine process that holds the GIL now and then (disk reader,
+    control thread, collector): a normal thread can be preempted by other programs while it
+    holds the GIL, and the callback then waits for a whole time slice of theirs. A real-time
+    thread below the audio thread runs its short GIL hold to the end. Returns whether granted.
+    """
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
+        return True
+    except (OSError, AttributeError):
+        return False
 
-    def __post_init__(self) -> None:
-        if not 0.01 <= self.collect_every_s <= 60.0:
-            raise HostError(f"collect_every_s = {self.collect_every_s} is out of range: allowed "
-                            f"0.01 .. 60 s")
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._was_enabled = True
-        self._locked = False
-        self._started = False
 
-    def start(self) -> "RealtimeGuard":
-        if self._started:
-            return self
-        self._started = True
-        self.problems = []
-        if self.mlock:
-            for step in (keep_freed_memory, lock_memory):
-                why = step()
-                if why is None:
-                    self._locked = self._locked or step is lock_memory
-                else:
-                    self.problems.append(why)
-        if self.gc:
-            self._was_enabled = gc.isenabled()
-            gc.disable()
-            gc.collect()
-            gc.freeze()  # everything alive now (modules, kernels, buffers) is never walked again
-            self._stop.clear()
-            self._thread = threading.Thread(target=self._collector, name="mixstyle-gc",
-                                            daemon=True)
-            self._thread.start()
-        return self
+class _ProcessState:
+    """What the guards changed in this process; shared by every guard, undone by the last."""
 
-    def _collector(self) -> None:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.gc_users = 0
+        self.mlock_users = 0
+        self.gc_was_enabled = True
+        self.locked = False
+        self.mlock_problems: list[str] = []
+        self.collector: threading.Thread | None = None
+        self.stop = threading.Event()
+        self.collect_every_s = 0.2
+        self.collections = 0
+        self.longest_collection_ms = 0.0
+        self.collector_realtime = False
+
+    def collect_loop(self) -> None:
+        self.collector_realtime = make_thread_realtime(1)
         n = 0
-        while not self._stop.wait(self.collect_every_s):
+        while not self.stop.wait(self.collect_every_s):
             n += 1
             gen = 2 if n % 100 == 0 else 1 if n % 10 == 0 else 0
             t0 = time.perf_counter()
@@ -135,27 +121,90 @@ class RealtimeGuard:
             self.collections += 1
             self.longest_collection_ms = max(self.longest_collection_ms, ms)
 
-    def stop(self) -> None:
-        if not self._started:
-            return
-        self._started = False
-        if self._thread is not None:
-            self._stop.set()
-            self._thread.join(timeout=5)
-            self._thread = None
-        if self.gc:
-            gc.unfreeze()
-            if self._was_enabled:
-                gc.enable()
-        if self._locked:
-            unlock_memory()
-            self._locked = False
 
-    def status(self) -> dict[str, Any]:
-        return {"gc_frozen": self.gc and self._started, "memory_locked": self._locked,
-                "collections": self.collections,
-                "longest_collection_ms": round(self.longest_collection_ms, 3),
-                "problems": list(self.problems)}
+_STATE = _ProcessState()
+
+
+@dataclass
+class RealtimeGuard:
+    """``start()`` after the engine's warm-up (kernels compiled, buffers allocated), ``stop()``
+    when the engine closes. ``gc``: freeze what is alive, switch automatic collection off and
+    collect on a steady pace from a real-time collector thread (a young collection every
+    ``collect_every_s``, the older generations every 10th / 100th time); ``mlock``: lock memory
+    and keep freed memory mapped. Guards nest (several engines in one process): the first one
+    applies the set-up, the last one to stop undoes it."""
+
+    gc: bool = True
+    mlock: bool = True
+    collect_every_s: float = 0.2
+
+    def __post_init__(self) -> None:
+        if not 0.01 <= self.collect_every_s <= 60.0:
+            raise HostError(f"collect_every_s = {self.collect_every_s} is out of range: allowed "
+                            f"0.01 .. 60 s")
+        self._started = False
+
+    def start(self) -> "RealtimeGuard":
+        st = _STATE
+        with st.lock:
+            if self._started:
+                return self
+            self._started = True
+            if self.mlock:
+                st.mlock_users += 1
+                if st.mlock_users == 1:
+                    st.mlock_problems = []
+                    for step in (keep_freed_memory, lock_memory):
+                        why = step()
+                        if why is None:
+                            st.locked = st.locked or step is lock_memory
+                        else:
+                            st.mlock_problems.append(why)
+            if self.gc:
+                st.gc_users += 1
+                if st.gc_users == 1:
+                    st.gc_was_enabled = gc.isenabled()
+                    gc.disable()
+                    gc.collect()
+                    gc.freeze()  # all alive now (modules, kernels, buffers): never walked again
+                    st.collect_every_s = self.collect_every_s
+                    st.stop.clear()
+                    st.collector = threading.Thread(target=st.collect_loop, name="mixstyle-gc",
+                                                    daemon=True)
+                    st.collector.start()
+        return self
+
+    def stop(self) -> None:
+        st = _STATE
+        with st.lock:
+            if not self._started:
+                return
+            self._started = False
+            if self.gc:
+                st.gc_users -= 1
+                if st.gc_users == 0:
+                    st.stop.set()
+                    if st.collector is not None:
+                        st.collector.join(timeout=5)
+                        st.collector = None
+                    gc.unfreeze()
+                    if st.gc_was_enabled:
+                        gc.enable()
+            if self.mlock:
+                st.mlock_users -= 1
+                if st.mlock_users == 0 and st.locked:
+                    unlock_memory()
+                    st.locked = False
+
+    @staticmethod
+    def status() -> dict[str, Any]:
+        """Process-wide: what is in force now, and the collector's work so far."""
+        st = _STATE
+        return {"gc_frozen": st.gc_users > 0, "gc_frozen_objects": gc.get_freeze_count(),
+                "memory_locked": st.locked, "collections": st.collections,
+                "longest_collection_ms": round(st.longest_collection_ms, 3),
+                "collector_realtime": st.collector_realtime,
+                "problems": list(st.mlock_problems)}
 
     def __enter__(self) -> "RealtimeGuard":
         return self.start()
