@@ -34,7 +34,7 @@ from dsp.validate import check_sample_rate
 from host.control import MASTER_TARGET, Control
 from host.meters import MasterLevels, MeterSnapshot, TimingRing, sum_tracks
 from host.plugins import InsertChain, PluginInsert, load_insert
-from host.realtime import RealtimeGuard
+from host.realtime import RealtimeGuard, dump_timing
 from host.reader import (CMD_CLEAR_LOOP, CMD_LOOP, CMD_SEEK, EPOCH, PLAY_EPOCH, PLAY_SEQ, POS,
                          STATE_FIELDS, DiskReader, TrackSource)
 from host.ringbuffer import ChunkRings, FrameTap, RecordQueue
@@ -191,6 +191,7 @@ class Engine:
         self.reader.stop()
         if self._guard is not None:
             self._guard.stop()
+        dump_timing(self.timing)  # only when $MIXSTYLE_TIMING_DUMP names a file (benchmarks)
         if self._switch_interval is not None:
             sys.setswitchinterval(self._switch_interval)
             self._switch_interval = None

@@ -16,6 +16,10 @@ outside it (measured in docs/studies/realtime_stalls.md):
   automatic collection is switched off and a collector thread runs small collections at a steady
   pace instead (each walks only the young objects: well under a block).
 
+A bench-only hook, ``MIXSTYLE_TIMING_DUMP=FILE.npz``: when the engine closes it writes its
+callback durations there (``dump_timing``), so a benchmark can read the timing of an engine that
+ran in another process (``mixstyle studio``).
+
 ``RealtimeGuard`` applies all of this for one engine's lifetime and undoes what it can on
 ``stop()``; each step that the OS refuses (no CAP_IPC_LOCK, no glibc) is reported in
 ``status()`` and skipped, never fatal.
@@ -36,6 +40,7 @@ from typing import Any
 from dsp.errors import HostError
 
 MCL_CURRENT, MCL_FUTURE = 1, 2
+TIMING_DUMP_ENV = "MIXSTYLE_TIMING_DUMP"
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD, M_MMAP_MAX = -1, -3, -4
 
 
@@ -123,6 +128,30 @@ class _ProcessState:
 
 
 _STATE = _ProcessState()
+
+
+def dump_timing(timing: Any, path: str | None = None) -> str | None:
+    """Write a TimingRing (host.meters) to ``path`` (default: $MIXSTYLE_TIMING_DUMP; nothing
+    when neither is set) as .npz: ``ns`` the durations of the last callbacks in the order they
+    ran, ``count`` callbacks in all (``ns[-1]`` is callback ``count - 1``), ``late``, ``flagged``,
+    ``period_ns``. Atomic. Returns the path written or None."""
+    path = path or os.environ.get(TIMING_DUMP_ENV) or None
+    if path is None:
+        return None
+    import io
+
+    import numpy as np
+
+    from dsp.files import write_bytes_atomic
+    n = int(timing.count[0])
+    slots = timing.ns.shape[0]
+    k = min(n, slots)
+    ns = timing.ns[np.arange(n - k, n) % slots]
+    buf = io.BytesIO()
+    np.savez(buf, ns=ns, count=n, late=int(timing.late[0]), flagged=int(timing.flagged[0]),
+             period_ns=timing.period_ns)
+    write_bytes_atomic(path, buf.getvalue())
+    return path
 
 
 @dataclass

@@ -90,3 +90,17 @@ def test_engine_audio_same_with_and_without_guard(make_stems):
 def test_guard_pace_range():
     with pytest.raises(HostError, match=r"collect_every_s = 0 is out of range: allowed 0.01"):
         RealtimeGuard(collect_every_s=0)
+
+
+def test_timing_dump_holds_the_callbacks_in_order(tmp_path, monkeypatch):
+    from host.meters import TimingRing
+    from host.realtime import dump_timing
+    ring = TimingRing(128 / SR, slots=8)
+    for i in range(11):                        # wraps: the last 8 are kept, oldest first
+        ring.record(1000 * i + (10_000_000 if i == 9 else 0))
+    path = dump_timing(ring, str(tmp_path / "t.npz"))
+    d = np.load(path)
+    assert int(d["count"]) == 11 and int(d["late"]) == 1
+    assert list(d["ns"]) == [3000, 4000, 5000, 6000, 7000, 8000, 10_009_000, 10000]
+    monkeypatch.delenv("MIXSTYLE_TIMING_DUMP", raising=False)
+    assert dump_timing(ring) is None           # not asked for: nothing written
