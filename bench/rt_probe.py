@@ -233,6 +233,9 @@ def run_once(paths, n_tracks: int, block: int, seconds: float, realtime: bool,
             eng = hb._engine(paths, n_tracks, block, realtime_guard=setup == "all")
             phases = Phases(eng)
             guard = None
+            if setup == "malloc":
+                from host.realtime import keep_freed_memory
+                keep_freed_memory()
             if setup in ("gc", "mlock"):
                 from host.realtime import RealtimeGuard
                 guard = RealtimeGuard(**_setup_args(setup))
@@ -297,9 +300,10 @@ def main() -> None:
     ap.add_argument("--tracks", type=int, default=64)
     ap.add_argument("--block", type=int, default=128)
     ap.add_argument("--runs", type=int, default=1)
-    ap.add_argument("--setup", default="none", choices=("none", "gc", "mlock", "all"),
+    ap.add_argument("--setup", default="none", choices=("none", "gc", "mlock", "malloc", "all"),
                     help="none: EngineConfig(realtime_guard=False), as before; all: the engine's "
-                         "own guard (the default now); gc / mlock: one half of it")
+                         "own guard (the default now); gc / mlock: one half of it; malloc: only "
+                         "glibc told to keep freed memory")
     ap.add_argument("--edits", type=float, default=0.0)
     ap.add_argument("--no-faults", action="store_true")
     ap.add_argument("--nonrt", action="store_true", help="jackd -r instead of -R")

@@ -1,0 +1,343 @@
+"""Real time with the studio open: 64 tracks, 128-sample blocks, edits streaming at 20 a second.
+
+``run() -> list[dict]`` rows (name, ours, reference, ratio, target, unit, note), as the other
+benchmarks. Two measurements, each right after the bare server's (a callback that only writes
+silence on a fresh JACK dummy server with the same settings, for the same time):
+
+- **engine only**: the engine of bench/host_bench.py (64 tracks from disk, every stage active)
+  with, in the same process, the load the studio's control thread puts there: 20 fader edits a
+  second through ``Control`` and a meter snapshot every 50 ms turned into lists and pickled as
+  it is for the web process. No web server, no browser.
+- **studio**: ``mixstyle studio SONG --session S --no-browser`` as a user starts it (its own
+  engine process and web process) at 64 tracks on the JACK dummy server, the page open in
+  headless Chromium (Playwright, Debian's /usr/bin/chromium), and 20 fader moves a second made
+  with the page's own fader controls (keyboard steps on the fader elements, which send ``set``
+  messages over the page's WebSocket) for the whole window. The callback durations come from
+  the engine process itself: ``MIXSTYLE_TIMING_DUMP`` makes its engine write its TimingRing when
+  it closes (host.realtime.dump_timing); the window is cut with the ``callbacks`` counter of the
+  page's meters where the studio sends it (else the whole run counts, page start included).
+
+Rows: callback p99 (% of the period; goal <= 30%), late callbacks (> one period) against the
+bare server's, xruns (late callbacks + the audio API's under/overflow flags) against the bare
+server's. The machine is shared: the notes give the load average and the CPU steal.
+
+Window: 60 s (MIXSTYLE_STUDIO_BENCH_SECONDS to change it).
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from typing import Any
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, ROOT)
+sys.path.insert(0, HERE)
+
+import host_bench as hb  # noqa: E402
+from host.jack_server import JackServer, jack_missing_reason  # noqa: E402
+
+SECONDS = float(os.environ.get("MIXSTYLE_STUDIO_BENCH_SECONDS", "60"))
+N_TRACKS = 64
+BLOCK = 128
+EDITS_PER_S = 20.0
+P99_TARGET_PCT = 30.0
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+START_TIMEOUT_S = 180.0
+
+
+# --- engine only ------------------------------------------------------------------------------
+
+def control_thread(eng: Any, stop: threading.Event, per_s: float, counts: dict,
+                   realtime_priority: int | None = None) -> None:
+    """What the studio's control thread does in the engine process: apply edits (Control), and
+    every 50 ms a meter snapshot as plain lists, pickled as for the web process."""
+    if realtime_priority is not None:
+        from host.realtime import make_thread_realtime
+        make_thread_realtime(realtime_priority)
+    names = eng.track_names
+    i = 0
+    next_edit = next_meter = time.monotonic()
+    while not stop.is_set():
+        now = time.monotonic()
+        if now >= next_edit:
+            eng.control.set_override(names[i % len(names)], "output_gain_db",
+                                     -18.0 + 0.5 * (i // len(names) % 2))
+            i += 1
+            next_edit += 1.0 / per_s
+        if now >= next_meter:
+            m = eng.meter_snapshot()
+            msg = {"type": "meters", "position_s": eng.position_s, "playing": eng.playing,
+                   "peak_db": m.track_peak_db.tolist(), "rms_db": m.track_rms_db.tolist(),
+                   "gr_db": m.track_gr_db.tolist(),
+                   "master": {"peak_db": m.master_peak_db, "rms_db": m.master_rms_db,
+                              "momentary_lufs": m.master_momentary_lufs},
+                   "xruns": int(eng.timing.late[0] + eng.timing.flagged[0])}
+            counts["bytes"] += len(pickle.dumps(msg))
+            counts["meters"] += 1
+            next_meter += 0.05
+        stop.wait(max(0.0, min(next_edit, next_meter) - time.monotonic()))
+    counts["edits"] = i
+
+
+def measure_engine_only(paths: list[str], seconds: float, realtime: bool,
+                        control_rt: int | None = None, guard: bool = True) -> dict:
+    from host.io import AudioOutput, refresh_portaudio, release_portaudio
+    with JackServer(sample_rate_hz=hb.SR, period_frames=BLOCK, realtime=realtime) as srv:
+        refresh_portaudio()
+        try:
+            eng = hb._engine(paths, N_TRACKS, BLOCK, realtime_guard=guard)
+            with eng, AudioOutput(eng):
+                eng.wait_ready()
+                eng.play()
+                counts = {"edits": 0, "meters": 0, "bytes": 0}
+                stop = threading.Event()
+                th = threading.Thread(target=control_thread,
+                                      args=(eng, stop, EDITS_PER_S, counts, control_rt),
+                                      name="bench-control", daemon=True)
+                th.start()
+                try:
+                    st, server, steal, moved = hb._window(
+                        srv, eng.timing, seconds, {"blocks": lambda: eng.blocks})
+                finally:
+                    stop.set()
+                    th.join()
+        finally:
+            release_portaudio()
+    refresh_portaudio()
+    return dict(p99=st.pct(st.p99_ms), max=st.pct(st.max_ms), late=st.late_callbacks,
+                xruns=st.xruns, flagged=st.flagged_xruns, server_xruns=server, steal=steal,
+                blocks=moved["blocks"], edits=counts["edits"], meters=counts["meters"])
+
+
+# --- the studio -------------------------------------------------------------------------------
+
+def studio_available() -> str | None:
+    """None when ``mixstyle studio`` and Playwright + Chromium are here, else why not."""
+    try:
+        import host.studio.run as run
+    except ImportError as e:
+        return f"mixstyle studio is not in this checkout ({e})"
+    if not hasattr(run, "run_studio"):
+        return "mixstyle studio is not in this checkout (host.studio.run.run_studio)"
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "playwright is not installed (pip install playwright)"
+    if not os.path.exists(CHROMIUM):
+        return f"{CHROMIUM} is missing (Debian package chromium)"
+    return None
+
+
+def make_song(folder: str, paths: list[str]) -> tuple[str, str | None]:
+    """A song folder with stems/ of N_TRACKS files (links to the benchmark's stems, so the
+    reader decodes 64 streams) and a host session with every stage active (host_bench.STRIP);
+    returns (song folder, session path or None when sessions cannot be written here)."""
+    song = os.path.join(folder, "song")
+    stems = os.path.join(song, "stems")
+    os.makedirs(stems)
+    lines = []
+    for i in range(N_TRACKS):
+        name = f"t{i:03d}"
+        os.symlink(paths[i % len(paths)], os.path.join(stems, name + ".wav"))
+        lines.append(f'{name} = "other"')
+    with open(os.path.join(stems, "roles.toml"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+    try:
+        from host.session import capture, save_session
+        eng = hb._engine([os.path.join(stems, f"t{i:03d}.wav") for i in range(N_TRACKS)],
+                         N_TRACKS, BLOCK, realtime_guard=False)
+        path = os.path.join(folder, "session.json")
+        save_session(path, capture(eng))
+        eng.close()
+        return song, path
+    except Exception as e:  # noqa: BLE001 - the studio also runs without a session
+        print(f"studio bench: no session ({type(e).__name__}: {e}); neutral console",
+              file=sys.stderr)
+        return song, None
+
+
+EDIT_JS = """
+([perS, seconds]) => new Promise((resolve) => {
+  const faders = [...document.querySelectorAll('.fader[data-target^="track:"]')];
+  let i = 0;
+  const t0 = performance.now();
+  const id = setInterval(() => {
+    const f = faders[i % faders.length];
+    const up = Math.floor(i / faders.length) % 2 === 0;
+    f.dispatchEvent(new KeyboardEvent("keydown", {key: up ? "ArrowUp" : "ArrowDown",
+                                                  bubbles: true, cancelable: true}));
+    i++;
+    if (performance.now() - t0 >= seconds * 1000) { clearInterval(id); resolve([i, faders.length]); }
+  }, 1000 / perS);
+})
+"""
+
+METERS_JS = """
+() => { const m = window.studio && window.studio.state.meters;
+        return m ? {xruns: m.xruns ?? null, callbacks: m.callbacks ?? null,
+                    late_callbacks: m.late_callbacks ?? null, playing: m.playing} : null; }
+"""
+
+
+def _drain(proc: subprocess.Popen, lines: list[str], found: threading.Event) -> None:
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        lines.append(line.rstrip())
+        if "http://127.0.0.1:" in line:
+            found.set()
+
+
+def measure_studio(song: str, session: str | None, seconds: float, realtime: bool) -> dict:
+    from playwright.sync_api import sync_playwright
+    with JackServer(sample_rate_hz=hb.SR, period_frames=BLOCK, realtime=realtime) as srv, \
+            tempfile.TemporaryDirectory(prefix="mixstyle-studiobench-") as tmp:
+        dump = os.path.join(tmp, "timing.npz")
+        env = dict(os.environ, MIXSTYLE_TIMING_DUMP=dump, PYTHONUNBUFFERED="1",
+                   PYTHONPATH=os.pathsep.join([ROOT] + [p for p in os.environ.get(
+                       "PYTHONPATH", "").split(os.pathsep) if p]))
+        cmd = [sys.executable, "-m", "mixstyle.cli", "studio", song, "--no-browser",
+               "--block", str(BLOCK)] + (["--session", session] if session else [])
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, text=True, env=env)
+        lines: list[str] = []
+        found = threading.Event()
+        threading.Thread(target=_drain, args=(proc, lines, found), daemon=True).start()
+        try:
+            if not found.wait(START_TIMEOUT_S):
+                raise RuntimeError(f"mixstyle studio printed no URL in {START_TIMEOUT_S:.0f} s: "
+                                   + " | ".join(lines[-8:]))
+            url = re.search(r"http://127\.0\.0\.1:\d+/\?token=\S+",
+                            next(x for x in lines if "http://127.0.0.1:" in x)).group(0)
+            with sync_playwright() as p:
+                browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+                try:
+                    page = browser.new_page(viewport={"width": 1600, "height": 1000})
+                    page.goto(url)
+                    page.wait_for_selector('.fader[data-target^="track:"]', timeout=120_000)
+                    page.wait_for_function("() => window.studio && window.studio.state.meters",
+                                           timeout=60_000)
+                    _play(page)
+                    time.sleep(1.0)
+                    m0 = page.evaluate(METERS_JS)
+                    server0 = srv.log().count("XRun")
+                    cpu0 = hb.cpu_times()
+                    sent, faders = page.evaluate(EDIT_JS, [EDITS_PER_S, seconds])
+                    m1 = page.evaluate(METERS_JS)
+                    steal = hb.steal_pct(cpu0, hb.cpu_times())
+                    server = srv.log().count("XRun") - server0
+                finally:
+                    browser.close()
+        finally:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGINT)
+                try:
+                    proc.wait(timeout=60)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+        if not os.path.exists(dump):
+            raise RuntimeError("the studio's engine wrote no timing (MIXSTYLE_TIMING_DUMP): "
+                               + " | ".join(lines[-8:]))
+        d = np.load(dump)
+        ns, count, period_ns = d["ns"], int(d["count"]), int(d["period_ns"])
+    window = "the 60 s window"
+    if m0 and m1 and m0.get("callbacks") is not None:
+        a, b = int(m0["callbacks"]), int(m1["callbacks"])
+        first = count - len(ns)
+        w = ns[max(0, a - first):max(0, b - first)]
+        window = f"callbacks {a}..{b} (the edit window, cut by the meters' counter)"
+    else:
+        w = ns
+        window = f"the whole run ({count} callbacks: page start, edits, quit)"
+    late = int(np.count_nonzero(w > period_ns))
+    if m0 and m1 and m0.get("xruns") is not None:
+        xruns = int(m1["xruns"]) - int(m0["xruns"])
+    else:
+        xruns = int(d["late"]) + int(d["flagged"])
+    return dict(p99=100.0 * float(np.percentile(w, 99)) / period_ns,
+                max=100.0 * float(w.max()) / period_ns, late=late, xruns=xruns,
+                server_xruns=server, steal=steal, edits=sent, faders=faders, blocks=len(w),
+                window=window, playing=bool(m1 and m1.get("playing")))
+
+
+def _play(page: Any) -> None:
+    """Start playback with the page's own transport (the protocol's play message)."""
+    if page.evaluate("() => !!(window.studio && window.studio.state.meters "
+                     "&& window.studio.state.meters.playing)"):
+        return
+    btn = page.query_selector("#play, button[data-action='play'], button.play")
+    if btn is not None:
+        btn.click()
+    else:
+        page.keyboard.press("Space")
+    page.wait_for_function("() => window.studio.state.meters && "
+                           "window.studio.state.meters.playing", timeout=30_000)
+
+
+# --- rows -------------------------------------------------------------------------------------
+
+def _rows(label: str, m: dict, ref: dict, mode: str, extra: str) -> list[dict]:
+    base = (f"{label}, {N_TRACKS} tracks, {BLOCK}-sample blocks, {SECONDS:.0f} s, "
+            f"{EDITS_PER_S:.0f} edits/s")
+    note = (f"{mode}; {extra}; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} "
+            f"cores, {m['steal']:.1f}% CPU stolen by the hypervisor; JACK logged "
+            f"{m['server_xruns']} xruns (bare server: {ref['server_xruns']})")
+    return [
+        dict(name=f"{base}: callback p99", ours=round(m["p99"], 1), reference=None, ratio=None,
+             target=P99_TARGET_PCT, unit="% of block period (<= target)",
+             note=f"max {m['max']:.0f}%; " + note),
+        dict(name=f"{base}: late callbacks", ours=m["late"], reference=ref["late_callbacks"],
+             ratio=None, target=ref["late_callbacks"],
+             unit="count (<= target = the bare server's, measured just before)", note=note),
+        dict(name=f"{base}: xruns", ours=m["xruns"], reference=ref["xruns"], ratio=None,
+             target=ref["xruns"], unit="count (<= target = the bare server's)",
+             note=f"bare server: {ref['late_callbacks']} late + {ref['flagged']} flags; "
+                  + note),
+    ]
+
+
+def run() -> list[dict]:
+    reason = jack_missing_reason()
+    if reason is not None:
+        return [dict(name="studio real-time benchmark", note=f"skipped: {reason}")]
+    rt = hb.realtime_allowed()
+    mode = "jackd -R (SCHED_FIFO)" if rt else "jackd -r (real-time scheduling not permitted)"
+    rows: list[dict] = []
+    with tempfile.TemporaryDirectory(prefix="mixstyle-studiobench-") as folder:
+        paths = hb._write_stems(folder)
+        ref = hb.measure_reference(BLOCK, SECONDS, rt)
+        m = measure_engine_only(paths, SECONDS, rt)
+        rows += _rows("studio RT, engine only (no web process)", m, ref, mode,
+                      f"{m['edits']} edits and {m['meters']} pickled meter snapshots by a "
+                      f"control thread in the engine process; {m['blocks']} callbacks")
+        why = studio_available()
+        if why is not None:
+            rows.append(dict(name="studio RT with the page open", note=f"skipped: {why}"))
+            return rows
+        song, session = make_song(folder, paths)
+        ref = hb.measure_reference(BLOCK, SECONDS, rt)
+        s = measure_studio(song, session, SECONDS, rt)
+        rows += _rows("studio RT, page open in headless Chromium", s, ref, mode,
+                      f"{s['edits']} fader moves on {s['faders']} track faders by the page's "
+                      f"own controls; timing over {s['window']}; "
+                      f"{'all stages active (session)' if session else 'neutral console'}; "
+                      f"playing at the end: {s['playing']}")
+    return rows
+
+
+if __name__ == "__main__":
+    for row in run():
+        print(row)
