@@ -38,8 +38,13 @@ from host.realtime import RealtimeGuard, dump_timing
 from host.reader import (CMD_CLEAR_LOOP, CMD_LOOP, CMD_SEEK, EPOCH, PLAY_EPOCH, PLAY_SEQ, POS,
                          STATE_FIELDS, DiskReader, TrackSource)
 from host.ringbuffer import ChunkRings, FrameTap, RecordQueue
+from host.rtkernels import (copy_block, play_source, ramp_track_gains, record_block,
+                            scale_block)
+from host.rtkernels import warm_up as _warm_up_kernels
 
 CMD_PLAY, CMD_STOP, CMD_TOGGLE = 1, 2, 3
+AB_SOURCES = ("learned", "plain", "mix")
+AB_LEARNED, AB_PLAIN, AB_MIX = 0, 1, 2
 
 
 class HostWarning(UserWarning):
@@ -135,8 +140,8 @@ class Engine:
                                  rt_priority=config.reader_rt_priority)
         self.length_frames = self.reader.length_frames
         self.tap = FrameTap(n, max(block, int(config.tap_s * sr)), block)
-        self.track_inserts = [InsertChain() for _ in names]
-        self.master_inserts = InsertChain()
+        self.track_inserts = [InsertChain(block=block, where=f"track {nm!r}") for nm in names]
+        self.master_inserts = InsertChain(block=block, where="master")
         self._track_inserts_present = False
         self.loop_s: tuple[float, float] | None = None
         # preallocated audio buffers
@@ -158,6 +163,24 @@ class Engine:
         self._prime_limit = max(1, int(config.prime_timeout_s / config.period_s))
         self.blocks = 0
         self._switch_interval: float | None = None
+        # mute/solo: per-track input gains, ramped over a block by the callback
+        self.muted: set[str] = set()
+        self.soloed: set[str] = set()
+        self._gain_now = np.ones(n, dtype=np.float32)
+        self._gain_target = np.ones(n, dtype=np.float32)
+        self._gains_unity = True
+        # A/B: which source plays (AB_*), its loudness-match gain, the plain console, the mix
+        self.ab = AB_LEARNED
+        self._ab_gain = [1.0, 1.0, 1.0]  # Python floats: reading one allocates nothing
+        self._plain: Console | None = None
+        self._mix_audio: np.ndarray | None = None
+        self._block_pos = -1  # file position of the block being played (-1: silence)
+        self._mix_tail = -1   # after a stop, the mix plays on for the console's latency
+        self._mix_tail_end = -1
+        # record tap: the control thread hands a buffer over, the callback fills it
+        self._record_buf: np.ndarray | None = None
+        self._record_pos = np.zeros(1, dtype=np.int64)
+        self._record_done: np.ndarray | None = None
         self._guard = RealtimeGuard() if config.realtime_guard else None
 
     # lifecycle -----------------------------------------------------------------------------
@@ -181,6 +204,7 @@ class Engine:
         self.process(scratch)        # stopped: strips, master, meters run on silence
         n = len(self.strips)
         ChunkRings(n, 2, self.block).gather(0, 0, self._inputs)
+        _warm_up_kernels(n, self.block)
         FrameTap(n, 2 * self.block, self.block).write(self._inputs)
         self.console.reset()
         self.loudness.reset()
@@ -279,16 +303,99 @@ class Engine:
         """New problems the callback worked around; each is also issued as a HostWarning."""
         msgs = []
         for ch in self.track_inserts + [self.master_inserts]:
-            for ins in ch.inserts:
-                m = ins.take_failure()
-                if m:
-                    msgs.append(m)
+            msgs += ch.take_failures()
         if self.reader.error is not None:
             msgs.append(f"disk reader stopped: {self.reader.error}")
             self.reader.error = None
         for m in msgs:
             warnings.warn(m, HostWarning, stacklevel=2)
         return msgs
+
+    # studio features (control thread) -----------------------------------------------------
+    def set_mute_solo(self, muted: Sequence[str] = (), soloed: Sequence[str] = ()) -> None:
+        """Mute/solo tracks: with any solo, only soloed (and not muted) tracks play.
+
+        Applied as a per-track gain on the callback's inputs, ramped over one block."""
+        for name in list(muted) + list(soloed):
+            if name not in self.track_names:
+                raise ParameterError(f"no track named {name!r} to mute/solo; tracks: "
+                                     f"{self.track_names}")
+        self.muted, self.soloed = set(muted), set(soloed)
+        for t, name in enumerate(self.track_names):
+            on = name not in self.muted and (not self.soloed or name in self.soloed)
+            self._gain_target[t] = 1.0 if on else 0.0
+        self._gains_unity = False  # the callback sets it back once every gain is 1 again
+
+    def setup_ab(self, plain_setting: ConsoleSetting | None = None,
+                 mix_audio: np.ndarray | None = None) -> None:
+        """Before playback: the console for "plain" (neutral; None: no plain source) and the
+        song's own mix (2, frames) float32 at the engine rate (None: no mix source)."""
+        if self.blocks:
+            raise HostError("setup_ab() is for an engine that has not played yet")
+        if plain_setting is not None:
+            plain = _complete_setting(self.track_names, plain_setting,
+                                      [s.role for s in self.sources])
+            lat = self.master.params["limiter_lookahead_ms"]
+            if plain.master["limiter_lookahead_ms"] != lat:
+                plain = ConsoleSetting(plain.tracks, {**plain.master,
+                                                      "limiter_lookahead_ms": lat})
+            self._plain = Console(self.sample_rate, plain)
+            self._plain.process_into(self._inputs, self._out)  # compile / warm up
+            self._plain.reset()
+            self._out.fill(0.0)
+        if mix_audio is not None:
+            a = np.ascontiguousarray(mix_audio, dtype=np.float32)
+            if a.ndim != 2 or a.shape[0] not in (1, 2):
+                raise HostError(f"the A/B mix must be (1 or 2, frames), got shape {a.shape}")
+            self._mix_audio = a
+
+    @property
+    def ab_available(self) -> list[str]:
+        return ["learned"] + (["plain"] if self._plain is not None else []) + \
+            (["mix"] if self._mix_audio is not None else [])
+
+    def set_ab(self, source: str, gain_db: float | None = None) -> None:
+        """Play "learned" (the console), "plain" or "mix", at ``gain_db`` (loudness match)."""
+        if source not in self.ab_available:
+            raise ParameterError(f"A/B source {source!r} is not available; available: "
+                                 f"{self.ab_available}")
+        k = AB_SOURCES.index(source)
+        if gain_db is not None:
+            self.set_ab_gain(source, gain_db)
+        if k == AB_PLAIN and self.ab != AB_PLAIN and self._plain is not None:
+            self._plain.reset()  # no stale filter state from the last time it played
+        self.ab = k
+
+    def set_ab_gain(self, source: str, gain_db: float) -> None:
+        if source not in AB_SOURCES or not math.isfinite(gain_db) or abs(gain_db) > 60.0:
+            raise ParameterError(f"A/B gain for {source!r} = {gain_db!r} dB: allowed sources "
+                                 f"{AB_SOURCES}, gains -60 .. 60 dB")
+        self._ab_gain[AB_SOURCES.index(source)] = float(10.0 ** (gain_db / 20.0))
+
+    def start_record(self, seconds: float) -> np.ndarray:
+        """Record what the engine outputs from the next block on for ``seconds``.
+
+        Returns a flag array: ``flag[0] == 1`` once the buffer ``record_take()`` gives is full."""
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) \
+                or not 0.0 < seconds <= 600.0:
+            raise ParameterError(f"record seconds = {seconds!r} is out of range: allowed "
+                                 f"0 .. 600 s")
+        if self._record_buf is not None:
+            raise HostError("a recording is already running")
+        frames = max(1, int(round(seconds * self.sample_rate)))
+        done = np.zeros(1, dtype=np.int64)
+        self._record_pos[0] = 0
+        self._record_done = done
+        self._recorded = np.zeros((2, frames), dtype=np.float32)
+        self._record_buf = self._recorded  # the callback starts writing from here on
+        return done
+
+    def record_take(self) -> np.ndarray:
+        """The finished recording (2, frames)."""
+        if self._record_done is None or not self._record_done[0]:
+            raise HostError("no finished recording")
+        self._record_done = None
+        return self._recorded
 
     # the audio callback ---------------------------------------------------------------------
     def _apply_queues(self) -> None:
@@ -332,8 +439,10 @@ class Engine:
         if not self.playing or self._priming:
             self.rings.prune(ep, self._seq)
             self._inputs.fill(0.0)
+            self._block_pos = -1
             return
         _, pos = self.rings.gather(ep, self._seq, self._inputs)
+        self._block_pos = pos
         self._seq += 1
         st[PLAY_SEQ] = self._seq
         if pos >= 0:
@@ -348,7 +457,12 @@ class Engine:
         t0 = time.perf_counter_ns()
         self._apply_queues()
         self._take_inputs()
-        if self._track_inserts_present:
+        if not self._gains_unity:  # mute/solo
+            self._gains_unity = ramp_track_gains(self._inputs, self._gain_now, self._gain_target)
+        ab = self.ab
+        if ab != AB_LEARNED:
+            self._process_ab(ab)
+        elif self._track_inserts_present:
             outs = self._outs
             for t, strip in enumerate(self.strips):
                 strip.process_into(self._inputs[t], outs[t])
@@ -359,13 +473,42 @@ class Engine:
             self.master.process_into(self._mix, self._out)
         else:  # every strip, the sum and the master bus in one numba call
             self.console.process_into(self._inputs, self._out)
-        if self.master_inserts.inserts:
+        if ab == AB_LEARNED and self.master_inserts.inserts:
             self.master_inserts.process_into(self._out)
+        gain = self._ab_gain[ab]
+        if gain != 1.0:
+            scale_block(self._out, gain)
         self.loudness.process_into(self._out)
         self.master_levels.update(self._out)
-        out[:, :] = self._out
+        copy_block(self._out, out)
+        buf = self._record_buf
+        if buf is not None and record_block(self._out, buf, self._record_pos):
+            self._record_buf = None
+            done = self._record_done
+            if done is not None:
+                done[0] = 1
         self.blocks += 1
         self.timing.record(time.perf_counter_ns() - t0)
+
+    def _process_ab(self, ab: int) -> None:
+        """The plain console, or the song's mix at the played position (latency-aligned)."""
+        if ab == AB_PLAIN and self._plain is not None:
+            self._plain.process_into(self._inputs, self._out)
+        elif ab == AB_MIX and self._mix_audio is not None:
+            pos = self._block_pos
+            if pos >= 0:
+                self._mix_tail = pos + self.block
+                self._mix_tail_end = pos + self.block + self.latency_samples
+            elif self._mix_tail >= 0:  # stopped: what the console still had in its delay
+                pos = self._mix_tail
+                self._mix_tail = pos + self.block if pos + self.block < self._mix_tail_end \
+                    else -1
+            if pos >= 0:
+                play_source(self._mix_audio, pos - self.latency_samples, self._out)
+            else:
+                self._out.fill(0.0)
+        else:
+            self._out.fill(0.0)
 
     # offline / synchronous helpers ---------------------------------------------------------
     def settle(self) -> None:
@@ -374,6 +517,7 @@ class Engine:
             raise HostError("settle() is for an engine that has not played yet")
         self._apply_queues()
         self.console.reset()
+        self._gain_now[:] = self._gain_target  # mute/solo without the first block's ramp
 
     def wait_ready(self, timeout_s: float = 10.0) -> None:
         """Block (outside any callback) until the chunk the next ``process`` plays is read."""

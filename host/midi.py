@@ -112,6 +112,14 @@ class MidiMap:
         self._by_cc[(b.channel, b.cc)] = b
         return b
 
+    def unbind(self, channel: int, cc: int) -> Binding:
+        """Remove the binding of (channel, cc); HostError when there is none."""
+        b = self._by_cc.pop((_int_in(channel, 0, 15, "MIDI channel"),
+                             _int_in(cc, 0, 127, "MIDI CC")), None)
+        if b is None:
+            raise HostError(f"no MIDI binding on channel {channel} cc {cc}")
+        return b
+
     def lookup(self, channel: int, cc: int) -> Binding | None:
         return self._by_cc.get((channel, cc))
 

@@ -57,3 +57,58 @@ def render_to_file(engine: Engine, path: str, seconds: float | None = None) -> n
         with AudioFile(str(tmp), "w", engine.sample_rate, 2, **kwargs) as f:
             f.write(audio)
     return audio
+
+
+class PacedOutput:
+    """Plays ``engine`` live without a sound card: a thread calls ``engine.process`` once per
+    block period in real time and drops the audio (the record tap still hears it).
+
+    The same start/stop/context API as ``host.io.AudioOutput``, for ``mixstyle studio
+    --offline`` and for machines where no audio device can be opened. A thread that falls more
+    than 0.5 s behind (machine suspended, heavy load) starts counting from now again.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        import threading
+        self.engine = engine
+        self.callback_errors = 0
+        self.error: BaseException | None = None
+        self._buf = np.zeros((2, engine.block), dtype=np.float32)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="mixstyle-paced", daemon=True)
+
+    def _run(self) -> None:
+        import time
+        period = self.engine.config.period_s
+        next_t = time.monotonic()
+        while not self._stop.is_set():
+            try:
+                self.engine.process(self._buf)
+            except Exception as e:  # noqa: BLE001 - like a stream callback: report, go on
+                self.callback_errors += 1
+                self.error = e
+            next_t += period
+            wait = next_t - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
+            elif wait < -0.5:
+                next_t = time.monotonic()
+
+    def start(self) -> "PacedOutput":
+        self._thread.start()
+        return self
+
+    @property
+    def active(self) -> bool:
+        return self._thread.is_alive()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=2)
+
+    def __enter__(self) -> "PacedOutput":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -20,12 +20,12 @@ from __future__ import annotations
 import base64
 import os
 import time
-from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 
 from dsp.errors import HostError, ParameterError
+from host.rtkernels import all_finite, copy_block
 
 VST3_DIRS = ("/usr/lib/vst3", "/usr/local/lib/vst3", os.path.expanduser("~/.vst3"))
 
@@ -143,7 +143,7 @@ class PluginInsert:
 
     def take_failure(self) -> str | None:
         """Once per failure: a sentence for the user (called outside the audio callback)."""
-        if self.failed and not self._reported:
+        if self.failed and not self._reported and self.error is not None:
             self._reported = True
             return (f"plugin {self.name!r}{self._at()} raised {type(self.error).__name__}: "
                     f"{self.error}; it is bypassed, the rest keeps playing")
@@ -190,6 +190,42 @@ def load_insert(name_or_path: str, sample_rate: float, block: int, where: str = 
     return insert
 
 
+def parse_insert_arg(text: str) -> tuple[str, str, str | None]:
+    """``TRACK=PLUGIN[:PRESET]`` (``mixstyle host --insert``) -> (track or "master", plugin,
+    preset path or None)."""
+    where, sep, rest = str(text).partition("=")
+    plugin, _, preset = rest.partition(":")
+    if not sep or not where or not plugin:
+        raise HostError(f"--insert {text!r}: expected TRACK=PLUGIN[:PRESET], e.g. "
+                        f"vox=ZamCompX2 or master=/usr/lib/vst3/ZamEQ2.vst3:bright.vstpreset "
+                        f"(TRACK is a track name or 'master')")
+    return where, plugin, preset or None
+
+
+def apply_preset(insert: PluginInsert, path: str) -> None:
+    """Load a ``.vstpreset`` file, or a plugin state file (the plugin's own raw state bytes, as
+    a session stores them), into every instance of ``insert``."""
+    if not os.path.isfile(path):
+        raise HostError(f"preset {path!r} for plugin {insert.name!r}{insert._at()}: file not "
+                        f"found")
+    try:
+        if path.lower().endswith(".vstpreset"):
+            for inst in insert.instances:
+                inst.load_preset(path)
+        else:
+            with open(path, "rb") as f:
+                state = f.read()
+            if not state:
+                raise ValueError("the file is empty")
+            insert.set_states([state] * len(insert.instances))
+    except HostError:
+        raise
+    except Exception as e:  # noqa: BLE001 - the plugin's own error, named with the file
+        raise HostError(f"preset {path!r} for plugin {insert.name!r}{insert._at()}: cannot "
+                        f"load it ({e})") from None
+    insert._synced = False
+
+
 def insert_from_dict(data: Mapping[str, Any], sample_rate: float, block: int,
                      where: str = "") -> PluginInsert:
     """Rebuild an insert saved by ``PluginInsert.to_dict`` (a session file entry)."""
@@ -209,22 +245,71 @@ def insert_from_dict(data: Mapping[str, Any], sample_rate: float, block: int,
     return insert
 
 
-@dataclass
 class InsertChain:
-    """The inserts of one bus, run in order. The tuple is replaced whole, never mutated."""
+    """The inserts of one bus, run in order. The tuple is replaced whole, never mutated.
 
-    inserts: tuple[PluginInsert, ...] = ()
+    Each insert is guarded: the block is kept before it runs, and an insert that raises or puts
+    out NaN/inf gets that block back (its bus plays on dry) and is bypassed from then on, on its
+    own bus only. ``take_failures()`` gives one sentence per such failure (outside the callback).
+    Inserts are objects with ``process_into(buf)`` working in place on (2, n); a PluginInsert,
+    or any object with that method (its ``failed`` attribute is set when it fails).
+    """
+
+    def __init__(self, inserts: Sequence[Any] = (), block: int = 0, where: str = "") -> None:
+        self.inserts: tuple[Any, ...] = tuple(inserts)
+        self.where = where
+        self._keep = np.zeros((2, block), dtype=np.float32) if block else None
+        self._failures: list[str] = []  # appended by the callback (rarely), drained by others
 
     def process_into(self, buf: np.ndarray) -> None:
+        keep = self._keep
+        if keep is None or keep.shape != buf.shape:  # only when built without a block size
+            keep = self._keep = np.zeros(buf.shape, dtype=np.float32)
         for ins in self.inserts:
-            ins.process_into(buf)
+            if getattr(ins, "bypassed", False) or getattr(ins, "failed", False):
+                continue
+            copy_block(buf, keep)
+            try:
+                ins.process_into(buf)
+            except Exception as e:  # noqa: BLE001 - any insert failure bypasses that insert only
+                self._fail(ins, f"raised {type(e).__name__}: {e}")
+                copy_block(keep, buf)
+                continue
+            if getattr(ins, "failed", False):  # a PluginInsert caught its own exception
+                copy_block(keep, buf)
+            elif not all_finite(buf):
+                self._fail(ins, "put out NaN/inf samples")
+                copy_block(keep, buf)
 
-    def add(self, insert: PluginInsert) -> None:
+    def _fail(self, ins: Any, what: str) -> None:
+        try:
+            ins.failed = True
+        except AttributeError:
+            self.inserts = tuple(i for i in self.inserts if i is not ins)
+        name = getattr(ins, "name", type(ins).__name__)
+        at = getattr(ins, "where", "") or self.where
+        self._failures.append(f"plugin {name!r}{' on ' + at if at else ''} {what}; it is "
+                              f"bypassed, the rest keeps playing")
+
+    def take_failures(self) -> list[str]:
+        """New failures as sentences for the user (each once)."""
+        out = []
+        while self._failures:
+            out.append(self._failures.pop(0))
+        for ins in self.inserts:
+            take = getattr(ins, "take_failure", None)
+            m = take() if take is not None else None
+            if m:
+                out.append(m)
+        return out
+
+    def add(self, insert: Any) -> None:
         self.inserts = self.inserts + (insert,)
 
-    def remove(self, index: int) -> PluginInsert:
-        if not 0 <= index < len(self.inserts):
-            raise HostError(f"insert index {index} out of range: this bus has "
+    def remove(self, index: int) -> Any:
+        if isinstance(index, bool) or not isinstance(index, int) \
+                or not 0 <= index < len(self.inserts):
+            raise HostError(f"insert index {index!r} out of range: this bus has "
                             f"{len(self.inserts)} inserts")
         ins = self.inserts[index]
         self.inserts = self.inserts[:index] + self.inserts[index + 1:]

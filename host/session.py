@@ -3,13 +3,16 @@
 Written atomically (temporary file in the same folder, then rename), so a crash never leaves a
 half-written session. Plugin states are the plugins' own bytes, base64 in the JSON.
 
-    {"format": "mixstyle.host_session", "version": 1, "sample_rate_hz": 48000,
+    {"format": "mixstyle.host_session", "version": 2, "sample_rate_hz": 48000,
      "tracks": [{"name": "vox", "role": "vocals", "path": "/stems/vox.wav"}],
      "setting": {...mixstyle.console setting: the model's (smoothed) prediction...},
      "overrides": {"track:vox:output_gain_db": -3.0}, "strength": 1.0, "frozen": false,
      "loop_s": [10.0, 20.0] or null, "midi_map": {"bindings": [...]},
      "inserts": {"track:vox": [{"path": ..., "mode": ..., "bypassed": ..., "states": [...]}],
-                 "master": [...]}}
+                 "master": [...]},
+     "mute": ["bass"], "solo": []}
+
+Version 2 added "mute" and "solo" (track names); version 1 files (no mute/solo) still open.
 """
 
 from __future__ import annotations
@@ -26,9 +29,10 @@ from dsp.params import (MASTER_NAMES, TRACK_NAMES, ConsoleSetting, setting_from_
 from host.control import MASTER_TARGET
 
 FORMAT = "mixstyle.host_session"
-VERSION = 1
+VERSION = 2
+READS = (1, 2)
 _KEYS = {"format", "version", "sample_rate_hz", "tracks", "setting", "overrides", "strength",
-         "frozen", "loop_s", "midi_map", "inserts"}
+         "frozen", "loop_s", "midi_map", "inserts", "mute", "solo"}
 
 
 @dataclass(frozen=True)
@@ -51,6 +55,8 @@ class HostSession:
     loop_s: tuple[float, float] | None = None
     midi_map: dict[str, Any] = field(default_factory=lambda: {"bindings": []})
     inserts: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    mute: tuple[str, ...] = ()
+    solo: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.strength <= 1.0:
@@ -62,6 +68,10 @@ class HostSession:
             if where != "master" and not (where.startswith("track:") and where[6:] in names):
                 raise HostError(f"session inserts: {where!r} is neither 'master' nor "
                                 f"'track:<name>' of a track in {names}")
+        for key, listed in (("mute", self.mute), ("solo", self.solo)):
+            unknown = [n for n in listed if n not in names]
+            if unknown:
+                raise HostError(f"session {key}: no tracks named {unknown}; tracks: {names}")
 
     def to_dict(self) -> dict[str, Any]:
         return {"format": FORMAT, "version": VERSION, "sample_rate_hz": self.sample_rate_hz,
@@ -71,7 +81,8 @@ class HostSession:
                 "overrides": dict(self.overrides), "strength": self.strength,
                 "frozen": self.frozen,
                 "loop_s": list(self.loop_s) if self.loop_s is not None else None,
-                "midi_map": self.midi_map, "inserts": self.inserts}
+                "midi_map": self.midi_map, "inserts": self.inserts,
+                "mute": list(self.mute), "solo": list(self.solo)}
 
 
 def session_from_dict(data: Any, where: str = "session") -> HostSession:
@@ -79,9 +90,9 @@ def session_from_dict(data: Any, where: str = "session") -> HostSession:
         raise HostError(f"{where}: expected a JSON object, got {type(data).__name__}")
     if data.get("format") != FORMAT:
         raise HostError(f"{where}: 'format' must be {FORMAT!r}, got {data.get('format')!r}")
-    if data.get("version") != VERSION:
+    if data.get("version") not in READS:
         raise HostError(f"{where}: unsupported version {data.get('version')!r}; this host reads "
-                        f"version {VERSION}")
+                        f"versions {', '.join(map(str, READS))}")
     unknown = set(data) - _KEYS
     if unknown:
         raise HostError(f"{where}: unknown keys {sorted(unknown)}")
@@ -102,6 +113,12 @@ def session_from_dict(data: Any, where: str = "session") -> HostSession:
     inserts = data.get("inserts") or {}
     if not isinstance(inserts, Mapping) or not all(isinstance(v, list) for v in inserts.values()):
         raise HostError(f"{where}: 'inserts' must map 'master'/'track:<name>' to lists")
+    names_lists = {}
+    for key in ("mute", "solo"):
+        v = data.get(key) or []
+        if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+            raise HostError(f"{where}: {key!r} must be a list of track names")
+        names_lists[key] = tuple(v)
     setting = setting_from_dict(data.get("setting"), f"{where}, setting")
     try:
         return HostSession(
@@ -111,7 +128,8 @@ def session_from_dict(data: Any, where: str = "session") -> HostSession:
             strength=float(data.get("strength", 1.0)), frozen=bool(data.get("frozen", False)),
             loop_s=None if loop is None else (float(loop[0]), float(loop[1])),
             midi_map=dict(data.get("midi_map") or {"bindings": []}),
-            inserts={k: list(v) for k, v in inserts.items()})
+            inserts={k: list(v) for k, v in inserts.items()},
+            mute=names_lists["mute"], solo=names_lists["solo"])
     except (HostError, TypeError, ValueError) as e:
         raise HostError(f"{where}: {e}") from None
 
@@ -161,7 +179,9 @@ def capture(engine: Any, midi_map: Any = None) -> HostSession:
                        sample_rate_hz=engine.sample_rate, overrides=overrides,
                        strength=c.strength, frozen=c.frozen, loop_s=engine.loop_s,
                        midi_map=midi_map.to_dict() if midi_map is not None else {"bindings": []},
-                       inserts=inserts)
+                       inserts=inserts, mute=tuple(n for n in engine.track_names
+                                                   if n in engine.muted),
+                       solo=tuple(n for n in engine.track_names if n in engine.soloed))
 
 
 def open_session(session: HostSession, block_frames: int = 128) -> tuple[Any, Any]:
@@ -190,6 +210,8 @@ def open_session(session: HostSession, block_frames: int = 128) -> tuple[Any, An
                                                                engine.block, label))
         if session.loop_s is not None:
             engine.set_loop(*session.loop_s)
+        if session.mute or session.solo:
+            engine.set_mute_solo(session.mute, session.solo)
         engine.settle()
         midi_map = MidiMap.from_dict(session.midi_map, "session MIDI map")
     except BaseException:

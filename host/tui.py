@@ -201,18 +201,40 @@ def _initial_setting(sources: list[TrackSource], predict: Callable | None,
     return match_tracks(predict(stems), [s.name for s in sources])
 
 
+def add_insert_args(engine: Engine, inserts: Sequence[str]) -> None:
+    """``--insert TRACK=PLUGIN[:PRESET]`` texts -> VST3 inserts on ``engine`` (in order)."""
+    from host.plugins import apply_preset, parse_insert_arg
+    for text in inserts:
+        where, plugin, preset = parse_insert_arg(text)
+        try:
+            engine.chain(where)
+            ins = engine.add_insert(where, plugin)
+        except HostError as e:
+            raise HostError(f"--insert {text!r}: {e}") from None
+        if preset is not None:
+            try:
+                apply_preset(ins, preset)
+            except HostError as e:
+                engine.remove_insert(where, len(engine.chain(where).inserts) - 1)
+                raise HostError(f"--insert {text!r}: {e}") from None
+
+
 def run_host(stems_dir: str, profile_predict: Callable | None = None, midi_map: Any = None,
              device: int | str | None = None, block: int = 128, render_path: str | None = None,
              sample_rate_hz: float | None = None, out: TextIO = sys.stdout,
              keys: KeyReader | None = None, max_seconds: float | None = None,
              midi_port: str | None = None, setting: ConsoleSetting | None = None,
-             tracks: Sequence[TrackSource] | None = None) -> dict[str, Any]:
+             tracks: Sequence[TrackSource] | None = None, session: str | None = None,
+             inserts: Sequence[str] = ()) -> dict[str, Any]:
     """Mix ``stems_dir`` live (or into ``render_path``); returns the final status.
 
     ``profile_predict(list of (role, audio (2, n))) -> ConsoleSetting`` (None: neutral console,
     no model thread). ``setting``: the setting to start from instead of asking
     ``profile_predict`` for one (how ``mixstyle host --render`` plays exactly what ``mixstyle
     mix`` renders). ``tracks``: the tracks to play instead of every audio file in ``stems_dir``.
+    ``session``: a host session file to open instead (its tracks, setting, overrides, inserts,
+    MIDI map, mute/solo; saving writes it back). ``inserts``: ``TRACK=PLUGIN[:PRESET]`` texts,
+    VST3 inserts added in order (PRESET: a .vstpreset file or a plugin state file).
     ``sample_rate_hz``: the engine's rate; None renders at the first stem's own rate and plays
     at ``playback_rate`` (tracks at other rates are resampled). ``midi_map``: a path to a MIDI map JSON, a MidiMap, or None;
     MIDI comes from a virtual input port "mixstyle:control", or from the hardware port whose
@@ -222,19 +244,33 @@ def run_host(stems_dir: str, profile_predict: Callable | None = None, midi_map: 
     """
     from host.midi import MidiInput, MidiMap, MidiRouter, load_midi_map, open_midi_input
     from host.session import capture, save_session
-    sources = list(tracks) if tracks is not None else load_stems_dir(stems_dir)
-    if sample_rate_hz is None:
-        sample_rate_hz = stems_rate(sources) if render_path is not None \
-            else playback_rate(sources, device)
-    if setting is None:
-        setting = _initial_setting(sources, profile_predict, sample_rate_hz)
-    engine = Engine(sources, setting, EngineConfig(sample_rate_hz, block))
+    session_map = None
+    if session is not None:
+        from host.session import load_session, open_session
+        engine, session_map = open_session(load_session(session), block)
+        sources = list(engine.sources)
+        sample_rate_hz = engine.sample_rate
+    else:
+        sources = list(tracks) if tracks is not None else load_stems_dir(stems_dir)
+        if sample_rate_hz is None:
+            sample_rate_hz = stems_rate(sources) if render_path is not None \
+                else playback_rate(sources, device)
+        if setting is None:
+            setting = _initial_setting(sources, profile_predict, sample_rate_hz)
+        engine = Engine(sources, setting, EngineConfig(sample_rate_hz, block))
+    try:
+        add_insert_args(engine, inserts)
+    except BaseException:
+        engine.close()
+        raise
     if render_path is not None:
         from host.offline import render_to_file
         render_to_file(engine, render_path)
         return {"rendered": render_path, **engine.status()}
-    mmap = load_midi_map(midi_map) if isinstance(midi_map, str) else (midi_map or MidiMap())
-    session_path = os.path.join(stems_dir, "mixstyle_session.json")
+    mmap = load_midi_map(midi_map) if isinstance(midi_map, str) else \
+        (midi_map or session_map or MidiMap())
+    session_path = os.path.abspath(session) if session is not None else \
+        os.path.join(stems_dir, "mixstyle_session.json")
 
     def save() -> str:
         save_session(session_path, capture(engine, mmap))

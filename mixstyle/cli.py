@@ -9,7 +9,7 @@ import warnings
 from pathlib import Path
 from typing import Callable, Sequence
 
-from mixstyle.errors import MixstyleError
+from mixstyle.errors import HostError, MixstyleError
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {}
 
@@ -158,14 +158,46 @@ def _host(args: argparse.Namespace) -> int:
     if args.profile:
         from mixstyle.profile.store import load_profile
         profile = load_profile(args.profile)
+    if args.session:
+        predict = None if profile is None else profile_predictor(profile, _session_rate(args))
+        run_host(args.stems_dir or ".", predict, args.midi_map, args.device, args.block,
+                 args.render, max_seconds=args.seconds, session=args.session,
+                 inserts=args.insert)
+        if args.render:
+            print(f"rendered {args.render} (session {args.session})")
+        return 0
+    if not args.stems_dir:
+        raise HostError("give STEMS_DIR (a folder of stems) or --session FILE")
     if args.render:
         return _host_render(args, profile)
     sources = load_stems_dir(args.stems_dir)
     rate = args.sample_rate or playback_rate(sources, args.device)
     predict = None if profile is None else profile_predictor(profile, rate)
     status = run_host(args.stems_dir, predict, args.midi_map, args.device, args.block,
-                      sample_rate_hz=rate, max_seconds=args.seconds, tracks=sources)
+                      sample_rate_hz=rate, max_seconds=args.seconds, tracks=sources,
+                      inserts=args.insert)
     return 0 if status is not None else 1
+
+
+def _session_rate(args: argparse.Namespace) -> float:
+    from host.session import load_session
+    return load_session(args.session).sample_rate_hz
+
+
+@command("studio")
+def _studio(args: argparse.Namespace) -> int:
+    from host.studio.run import run_studio
+    from host.worker import profile_predictor
+    make_predict = None
+    if args.profile:
+        from mixstyle.profile.store import load_profile
+        profile = load_profile(args.profile)
+
+        def make_predict(rate: float):
+            return profile_predictor(profile, rate)
+    return run_studio(args.stems_dir, make_predict, session=args.session, port=args.port,
+                      open_browser=not args.no_browser, device=args.device, block=args.block,
+                      offline=args.offline, max_seconds=args.seconds)
 
 
 def _host_render(args: argparse.Namespace, profile: object) -> int:
@@ -190,7 +222,7 @@ def _host_render(args: argparse.Namespace, profile: object) -> int:
               if audio_info(s.path).sample_rate == rate
               else TrackSource(s.name, audio=s.audio, role=s.role) for s in stems]
     run_host(args.stems_dir, None, args.midi_map, args.device, args.block, args.render,
-             sample_rate_hz=rate, setting=setting, tracks=tracks)
+             sample_rate_hz=rate, setting=setting, tracks=tracks, inserts=args.insert)
     print(f"rendered {args.render} ({len(stems)} stems at {rate:g} Hz)")
     return 0
 
@@ -288,7 +320,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--jobs", type=_jobs, default=2, help="processes rendering modules")
 
     s = sub.add_parser("host", help="play stems through the learned console in real time")
-    s.add_argument("stems_dir")
+    s.add_argument("stems_dir", nargs="?", help="folder of stems (not needed with --session)")
     s.add_argument("--profile", help="profile whose model runs live (default: neutral console)")
     s.add_argument("--midi-map", help="MIDI map JSON (CC -> parameter)")
     s.add_argument("--device", help="PortAudio output device (name part or index)")
@@ -297,6 +329,22 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--sample-rate", type=_sample_rate, default=None, metavar="HZ",
                    help=_RATE_HELP)
     s.add_argument("--seconds", type=float, default=None, help="stop after this many seconds")
+    s.add_argument("--session", help="open a host session file (saved by host or studio)")
+    s.add_argument("--insert", action="append", default=[], metavar="TRACK=PLUGIN[:PRESET]",
+                   help="add a VST3 insert (repeatable): TRACK is a track name or 'master', "
+                        "PLUGIN a VST3 name or path, PRESET a .vstpreset or plugin state file")
+
+    s = sub.add_parser("studio", help="the web mixer on the live host (opens a browser page)")
+    s.add_argument("stems_dir", help="the song folder (with stems/) or its stems folder")
+    s.add_argument("--profile", help="profile whose model runs live (default: neutral console)")
+    s.add_argument("--session", help="open a host session file (saved by studio or host)")
+    s.add_argument("--port", type=int, default=None, help="port on 127.0.0.1 (default: any)")
+    s.add_argument("--no-browser", action="store_true", help="print the URL, open no browser")
+    s.add_argument("--device", help="PortAudio output device (name part or index)")
+    s.add_argument("--block", type=int, default=128, help="block size in samples (32..8192)")
+    s.add_argument("--offline", action="store_true",
+                   help="no audio device: run the engine in real time without sound")
+    s.add_argument("--seconds", type=float, default=None, help="quit after this many seconds")
 
     s = sub.add_parser("master", help="master finished mixes in the producer's style")
     s.add_argument("inputs", nargs="+", help="audio files or folders")

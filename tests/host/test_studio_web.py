@@ -1,0 +1,314 @@
+"""The studio end to end: the web process (uvicorn, a real WebSocket client from the `websockets`
+library) against the real engine playing through the JACK dummy server. Levels are measured on
+what the engine recorded; refusals (token, Origin, paths) on the wire."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+import urllib.error
+import urllib.request
+
+import numpy as np
+import pytest
+from pedalboard.io import AudioFile
+
+from host.engine import Engine, EngineConfig
+from host.jack_server import JackServer, jack_missing_reason
+from host.reader import TrackSource
+from host.studio.run import Studio, prepare
+
+SR = 48000
+BLOCK = 128
+pytestmark = pytest.mark.skipif(jack_missing_reason() is not None,
+                                reason=f"no JACK here: {jack_missing_reason()}")
+
+
+@pytest.fixture(scope="module")
+def jack():
+    srv = JackServer(sample_rate_hz=SR, period_frames=BLOCK)
+    srv.start()
+    from host.io import JACK_API, host_apis, refresh_portaudio, release_portaudio
+    refresh_portaudio()
+    apis = host_apis()
+    if JACK_API not in apis:
+        release_portaudio()
+        srv.stop()
+        refresh_portaudio()
+        pytest.skip(f"PortAudio has no JACK host API here (have {apis})")
+    yield srv
+    release_portaudio()
+    srv.stop()
+    refresh_portaudio()
+
+
+def _write(path, audio):
+    with AudioFile(str(path), "w", SR, 2, bit_depth=32) as f:
+        f.write(np.asarray(audio, dtype=np.float32))
+
+
+@pytest.fixture
+def studio(jack, tmp_path):
+    """A song (a steady 440 Hz tone and noise, 20 s) playing live on JACK, its studio served."""
+    from host.io import JACK_API, AudioOutput
+    song = tmp_path / "song"
+    (song / "stems").mkdir(parents=True)
+    t = np.arange(20 * SR) / SR
+    tone = (0.2 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+    noise = (0.05 * np.random.default_rng(3).normal(size=t.size)).astype(np.float32)
+    _write(song / "stems" / "noise.wav", np.stack([noise, -noise]))
+    _write(song / "stems" / "tone.wav", np.stack([tone, tone]))
+    eng = Engine([TrackSource(n, path=str(song / "stems" / f"{n}.wav"))
+                  for n in ("noise", "tone")], None,
+                 EngineConfig(SR, BLOCK, readahead_s=2.0))
+    svc = prepare(eng, str(song), str(song / "stems"))
+    with eng, AudioOutput(eng, None, JACK_API), Studio(svc) as st:
+        yield st, svc, song
+
+
+def _ws_url(st, token=True):
+    return f"ws://127.0.0.1:{st.port}/ws" + (f"?token={st.token}" if token else "")
+
+
+async def _until(ws, kind, timeout=20.0, pred=lambda m: True):
+    """The next message of type ``kind`` (skipping meters and others)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = deadline - time.monotonic()
+        assert left > 0, f"no {kind!r} message within {timeout} s"
+        m = json.loads(await asyncio.wait_for(ws.recv(), left))
+        if m["type"] == kind and pred(m):
+            return m
+
+
+def _read(path):
+    with AudioFile(path) as f:
+        return f.read(f.frames)
+
+
+def _median_block_rms_db(audio, block=BLOCK):
+    """Median over blocks of the block RMS in dB: a steady tone's level, even if a block was
+    played as silence (a late disk read on a loaded machine)."""
+    n = audio.shape[1] // block
+    x = audio[:, :n * block].reshape(2, n, block).astype(np.float64)
+    return float(np.median(10 * np.log10(np.mean(x ** 2, axis=(0, 2)) + 1e-30)))
+
+
+def test_fader_from_the_websocket_changes_the_recorded_level_by_the_set_amount(studio):
+    from websockets.asyncio.client import connect
+    st, svc, song = studio
+
+    async def run():
+        async with connect(_ws_url(st)) as ws, connect(_ws_url(st)) as other:
+            hello = await _until(ws, "hello")
+            assert [t["name"] for t in hello["tracks"]] == ["noise", "tone"]
+            await _until(other, "hello")
+            await ws.send(json.dumps({"type": "solo", "track": "tone", "on": True}))
+            await _until(ws, "state", pred=lambda m: m.get("solo") == ["tone"])
+            await _until(other, "state", pred=lambda m: m.get("solo") == ["tone"])
+            await ws.send(json.dumps({"type": "transport", "action": "play"}))
+            await _until(ws, "meters", pred=lambda m: m["playing"] and m["position_s"] > 0.3)
+            await ws.send(json.dumps({"type": "record", "seconds": 1.0}))
+            before = (await _until(ws, "recorded"))["path"]
+            await ws.send(json.dumps({"type": "set", "target": "track:tone:output_gain_db",
+                                      "value": -6.0}))
+            values = await _until(other, "values")          # every page hears the change
+            assert values["values"] == {"track:tone:output_gain_db": -6.0}
+            await asyncio.sleep(0.3)                         # the strip's glide is over
+            await ws.send(json.dumps({"type": "record", "seconds": 1.0}))
+            after = (await _until(ws, "recorded"))["path"]
+            meters = await _until(other, "meters")           # both pages get the meters
+            assert len(meters["peak_db"]) == 2 and meters["playing"]
+            return before, after
+
+    before, after = asyncio.run(run())
+    a, b = _read(before), _read(after)
+    assert a.shape == b.shape == (2, SR)
+    level_a = _median_block_rms_db(a)
+    assert level_a == pytest.approx(20 * np.log10(0.2 / np.sqrt(2)), abs=0.2)  # tone alone
+    assert _median_block_rms_db(b) - level_a == pytest.approx(-6.0, abs=0.1)
+    assert st.error is None and st.faults == 0
+
+
+def test_requests_without_the_token_or_from_a_foreign_origin_are_refused(studio):
+    from websockets.asyncio.client import connect
+    from websockets.exceptions import InvalidStatus
+    st, _, _ = studio
+    base = f"http://127.0.0.1:{st.port}"
+
+    def status(url, headers=None):
+        try:
+            with urllib.request.urlopen(urllib.request.Request(url, headers=headers or {}),
+                                        timeout=10) as r:
+                return r.status, dict(r.headers), r.read()
+        except urllib.error.HTTPError as e:
+            return e.code, dict(e.headers), e.read()
+
+    assert status(f"{base}/")[0] == 403
+    assert status(f"{base}/?token=wrong")[0] == 403
+    assert status(f"{base}/static/index.html")[0] == 403
+    code, headers, body = status(f"{base}/?token={st.token}")
+    assert code == 200 and b"<html" in body.lower()
+    cookie = headers["set-cookie"].split(";")[0]
+    assert "HttpOnly" in headers["set-cookie"] and "SameSite=strict" in headers["set-cookie"]
+    assert status(f"{base}/static/index.html", {"Cookie": cookie})[0] == 200
+    assert status(f"{base}/static/../web.py", {"Cookie": cookie})[0] in (403, 404)
+    assert status(f"{base}/?token={st.token}", {"Origin": "http://evil.example"})[0] == 403
+    assert status(f"{base}/?token={st.token}", {"Host": "evil.example"})[0] == 403
+
+    async def refused(url, **kw):
+        with pytest.raises(InvalidStatus) as e:
+            async with connect(url, **kw):
+                pass
+        return e.value.response.status_code
+
+    async def run():
+        assert await refused(_ws_url(st, token=False)) == 403
+        assert await refused(_ws_url(st).replace(st.token, "nope")) == 403
+        assert await refused(_ws_url(st), origin="http://evil.example") == 403
+        assert await refused(_ws_url(st), origin=f"http://127.0.0.1:{st.port + 1}") == 403
+        async with connect(_ws_url(st), origin=f"http://localhost:{st.port}") as ws:
+            assert (await _until(ws, "hello"))["type"] == "hello"
+
+    asyncio.run(run())
+
+
+def test_file_paths_outside_the_song_are_refused_on_the_wire(studio, tmp_path):
+    from websockets.asyncio.client import connect
+    st, _, song = studio
+
+    async def run():
+        async with connect(_ws_url(st)) as ws:
+            await _until(ws, "hello")
+            await ws.send(json.dumps({"type": "save", "path": str(tmp_path / "out.json")}))
+            err = await _until(ws, "message", pred=lambda m: m["level"] == "error")
+            assert "outside the song folder" in err["text"]
+            await ws.send(json.dumps({"type": "insert_add", "where": "track:tone",
+                                      "plugin": "/etc/passwd"}))
+            err = await _until(ws, "message", pred=lambda m: m["level"] == "error")
+            assert "outside the VST3 folders" in err["text"]
+            await ws.send("{not json")
+            err = await _until(ws, "message", pred=lambda m: m["level"] == "error")
+            assert "not valid JSON" in err["text"]
+            await ws.send(json.dumps({"type": "save"}))
+            state = await _until(ws, "state", pred=lambda m: "session_path" in m)
+            return state["session_path"]
+
+    path = asyncio.run(run())
+    assert not (tmp_path / "out.json").exists()
+    assert path == str(song / "studio_session.json") and os.path.isfile(path)
+
+
+def test_mixstyle_studio_offline_serves_the_page_and_plays_in_real_time(tmp_path):
+    """The command itself, with no audio device: the paced offline driver plays in real time."""
+    import signal
+    import subprocess
+    import sys
+
+    from websockets.asyncio.client import connect
+    song = tmp_path / "song"
+    (song / "stems").mkdir(parents=True)
+    t = np.arange(10 * SR) / SR
+    for i, name in enumerate(("lead", "pad")):
+        x = (0.1 * np.sin(2 * np.pi * (220 + 110 * i) * t)).astype(np.float32)
+        _write(song / "stems" / f"{name}.wav", np.stack([x, x]))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [str(__import__("pathlib").Path(__file__).resolve().parents[2])] +
+        [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
+    env.pop("JACK_DEFAULT_SERVER", None)
+    proc = subprocess.Popen([sys.executable, "-m", "mixstyle.cli", "studio", str(song),
+                             "--offline", "--no-browser", "--seconds", "60"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        url = None
+        deadline = time.monotonic() + 120
+        while url is None and time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            assert line, f"studio ended early: {proc.stderr.read()}"
+            if line.startswith("mixstyle studio: http://127.0.0.1:"):
+                url = line.split(": ", 1)[1].strip()
+        assert url is not None
+        port = int(url.split(":")[2].split("/")[0])
+        token = url.split("token=")[1]
+
+        async def run():
+            async with connect(f"ws://127.0.0.1:{port}/ws?token={token}") as ws:
+                hello = await _until(ws, "hello")
+                assert [tr["name"] for tr in hello["tracks"]] == ["lead", "pad"]
+                await ws.send(json.dumps({"type": "transport", "action": "play"}))
+                m1 = await _until(ws, "meters", pred=lambda m: m["position_s"] > 0.2)
+                t1 = time.monotonic()
+                m2 = m1
+                while time.monotonic() - t1 < 1.0:   # keep reading: the meters stay fresh
+                    m2 = await _until(ws, "meters")
+                t2 = time.monotonic()
+                return m2["position_s"] - m1["position_s"], t2 - t1, m2
+
+        moved, elapsed, meters = asyncio.run(run())
+        assert 0.2 * elapsed < moved <= elapsed + 0.2   # paced: about real time, never faster
+        assert meters["peak_db"][0] == pytest.approx(-20.0, abs=0.5)   # 0.1 amplitude sine
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, proc.stderr.read()
+
+
+def test_a_taken_port_is_a_clear_error_and_stopping_ends_the_web_process(studio):
+    from dsp.errors import HostError
+    st, svc, _ = studio
+    with pytest.raises(HostError, match=f"cannot listen on 127.0.0.1:{st.port}"):
+        Studio(svc, port=st.port).start()
+    other = Studio(svc).start()
+    proc = other.proc
+    assert other.alive and proc.poll() is None
+    other.stop()
+    assert proc.poll() is not None and not other.alive
+
+
+@pytest.mark.skipif(not os.path.exists("/usr/lib/vst3/ZamEQ2.vst3"),
+                    reason="zam-plugins VST3 (Debian package zam-plugins) not installed")
+def test_a_vst3_insert_added_over_the_websocket_processes_the_live_audio(studio):
+    from websockets.asyncio.client import connect
+    st, svc, _ = studio
+
+    async def send(ws, msg, kind="state"):
+        await ws.send(json.dumps(msg))
+        return await _until(ws, kind)
+
+    async def record(ws):
+        await ws.send(json.dumps({"type": "record", "seconds": 1.0}))
+        return (await _until(ws, "recorded"))["path"]
+
+    async def run():
+        async with connect(_ws_url(st)) as ws:
+            hello = await _until(ws, "hello")
+            eq = [p for p in hello["plugins"] if p["name"] == "ZamEQ2"]
+            assert eq, hello["plugins"]
+            await send(ws, {"type": "solo", "track": "tone", "on": True})
+            await ws.send(json.dumps({"type": "transport", "action": "play"}))
+            await _until(ws, "meters", pred=lambda m: m["playing"] and m["position_s"] > 0.3)
+            dry = await record(ws)
+            state = await send(ws, {"type": "insert_add", "where": "track:tone",
+                                    "plugin": eq[0]["path"]})
+            assert [i["name"] for i in state["inserts"]["track:tone"]] == ["ZamEQ2"]
+            for name, value in (("frequency_1_hz", 440.0), ("bandwidth_1", 1.0),
+                                ("boost_cut_1_db", 6.0)):
+                await send(ws, {"type": "insert_param", "where": "track:tone", "index": 0,
+                                "name": name, "value": value})
+            await asyncio.sleep(0.3)
+            wet = await record(ws)
+            await send(ws, {"type": "insert_bypass", "where": "track:tone", "index": 0,
+                            "on": True})
+            await asyncio.sleep(0.1)
+            bypassed = await record(ws)
+            return dry, wet, bypassed
+
+    dry, wet, bypassed = (_median_block_rms_db(_read(p)) for p in asyncio.run(run()))
+    assert wet - dry == pytest.approx(6.0, abs=0.2)
+    assert bypassed - dry == pytest.approx(0.0, abs=0.1)
