@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 # the real set (mixstyle realset, docs/REAL_SET.md): libopenmpt0 renders the tracker modules,
 # h2cli (hydrogen) the drum songs of hydrogen-data; the game packages with the modules are not
 # installed: the builder fetches them itself (apt-get download + dpkg-deb -x into its cache)
-DEBS="zam-plugins jackd2 libportaudio2 fluidsynth fluid-soundfont-gm mma libopenmpt0 hydrogen hydrogen-data"
+# chromium: the studio page tests drive it headless through Playwright (no browser download)
+DEBS="zam-plugins jackd2 libportaudio2 fluidsynth fluid-soundfont-gm mma libopenmpt0 hydrogen hydrogen-data chromium"
 missing=""
 for p in $DEBS; do
   dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"

@@ -39,7 +39,7 @@ def make_stems():
 
 # --- Real parts are required where it counts ----------------------------------------------------
 # A test that needs a real component (jackd, PortAudio's JACK API, zam-plugins, mma/fluidsynth,
-# xmlschema, ../shared/dawproject, dask) skips with the reason when a developer runs pytest by hand
+# xmlschema, ../shared/dawproject, dask, Debian's chromium + Python playwright for the studio page) skips with the reason when a developer runs pytest by hand
 # without it. Under CI (CI set) or `make test` (MIXSTYLE_REQUIRE_REAL=1) every skip is a failure
 # that names what is missing: a green run must have exercised the real parts.
 

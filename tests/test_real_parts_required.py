@@ -60,3 +60,23 @@ def test_make_test_is_strict():
     makefile = (Path(__file__).parents[1] / "Makefile").read_text()
     test_rule = makefile.split("\ntest:", 1)[1].split("\n\n", 1)[0]
     assert "MIXSTYLE_REQUIRE_REAL=1" in test_rule
+
+
+def test_studio_page_tests_need_chromium_and_playwright(monkeypatch):
+    """The browser tests skip (so fail under CI / `make test`) without Debian's chromium or the
+    Python playwright package, naming what is missing."""
+    import importlib.util
+    import sys
+
+    path = Path(__file__).parent / "host" / "test_studio_page.py"
+    spec = importlib.util.spec_from_file_location("studio_page_probe", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    marks = mod.pytestmark if isinstance(mod.pytestmark, list) else [mod.pytestmark]
+    skip = [m for m in marks if m.name == "skipif"]
+    assert skip, "the studio page tests must skip (CI: fail) when a real part is missing"
+    monkeypatch.setattr(mod, "CHROMIUM", "/nonexistent/chromium")
+    assert "Debian package chromium" in mod._missing()
+    monkeypatch.setitem(sys.modules, "playwright", None)   # import playwright -> ImportError
+    monkeypatch.setitem(sys.modules, "playwright.sync_api", None)
+    assert "playwright" in mod._missing()
