@@ -9,13 +9,15 @@ silence on a fresh JACK dummy server with the same settings, for the same time):
   second through ``Control`` and a meter snapshot every 50 ms turned into lists and pickled as
   it is for the web process. No web server, no browser.
 - **studio**: ``mixstyle studio SONG --session S --no-browser`` as a user starts it (its own
-  engine process and web process) at 64 tracks on the JACK dummy server, the page open in
-  headless Chromium (Playwright, Debian's /usr/bin/chromium), and 20 fader moves a second made
-  with the page's own fader controls (keyboard steps on the fader elements, which send ``set``
-  messages over the page's WebSocket) for the whole window. The callback durations come from
-  the engine process itself: ``MIXSTYLE_TIMING_DUMP`` makes its engine write its TimingRing when
-  it closes (host.realtime.dump_timing); the window is cut with the ``callbacks`` counter of the
-  page's meters where the studio sends it (else the whole run counts, page start included).
+  engine process and web process) at 64 tracks on the JACK dummy server, every stage active (the
+  session), the page open and playing in headless Chromium (Playwright, Debian's
+  /usr/bin/chromium), and 20 ``set`` messages a second for the track faders sent over the
+  studio's WebSocket (token and Origin as the page's; every page gets the values back) for the
+  whole window. The page's own fader controls cannot be the source: with 64 strips its main
+  thread runs only a few frames a second on this machine (the row's note measures it). The
+  callback durations come from the engine process itself: ``MIXSTYLE_TIMING_DUMP`` makes its
+  engine write its TimingRing when it closes (host.realtime.dump_timing); the window is cut with
+  the ``callbacks`` counter of the meters (else the whole run counts, page start included).
 
 Rows: callback p99 (% of the period; goal <= 30%), late callbacks (> one period) against the
 bare server's, xruns (late callbacks + the audio API's under/overflow flags) against the bare
@@ -26,6 +28,7 @@ Window: 60 s (MIXSTYLE_STUDIO_BENCH_SECONDS to change it).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import re
@@ -35,7 +38,7 @@ import sys
 import tempfile
 import threading
 import time
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -169,27 +172,7 @@ def make_song(folder: str, paths: list[str]) -> tuple[str, str | None]:
         return song, None
 
 
-EDIT_JS = """
-([perS, seconds]) => new Promise((resolve) => {
-  const faders = [...document.querySelectorAll('.fader[data-target^="track:"]')];
-  let i = 0;
-  const t0 = performance.now();
-  const id = setInterval(() => {
-    const f = faders[i % faders.length];
-    const up = Math.floor(i / faders.length) % 2 === 0;
-    f.dispatchEvent(new KeyboardEvent("keydown", {key: up ? "ArrowUp" : "ArrowDown",
-                                                  bubbles: true, cancelable: true}));
-    i++;
-    if (performance.now() - t0 >= seconds * 1000) { clearInterval(id); resolve([i, faders.length]); }
-  }, 1000 / perS);
-})
-"""
 
-METERS_JS = """
-() => { const m = window.studio && window.studio.state.meters;
-        return m ? {xruns: m.xruns ?? null, callbacks: m.callbacks ?? null,
-                    late_callbacks: m.late_callbacks ?? null, playing: m.playing} : null; }
-"""
 
 
 def _drain(proc: subprocess.Popen, lines: list[str], found: threading.Event) -> None:
@@ -200,61 +183,165 @@ def _drain(proc: subprocess.Popen, lines: list[str], found: threading.Event) -> 
             found.set()
 
 
-def measure_studio(song: str, session: str | None, seconds: float, realtime: bool) -> dict:
+@contextlib.contextmanager
+def studio_page(song: str, session: str | None, dump: str) -> Iterator[tuple[Any, str]]:
+    """``mixstyle studio`` started as a user starts it (on the JACK server this process points
+    at), its page open in headless Chromium and playing: yields (page, url). Leaving sends the
+    studio Ctrl-C (it closes its engine, which writes the timing dump) and waits for it."""
     from playwright.sync_api import sync_playwright
+    env = dict(os.environ, MIXSTYLE_TIMING_DUMP=dump, PYTHONUNBUFFERED="1",
+               PYTHONPATH=os.pathsep.join([ROOT] + [p for p in os.environ.get(
+                   "PYTHONPATH", "").split(os.pathsep) if p]))
+    cmd = [sys.executable, "-m", "mixstyle.cli", "studio", song, "--no-browser",
+           "--block", str(BLOCK)] + (["--session", session] if session else [])
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            stdin=subprocess.DEVNULL, text=True, env=env)
+    lines: list[str] = []
+    found = threading.Event()
+    threading.Thread(target=_drain, args=(proc, lines, found), daemon=True).start()
+    try:
+        if not found.wait(START_TIMEOUT_S):
+            raise RuntimeError(f"mixstyle studio printed no URL in {START_TIMEOUT_S:.0f} s: "
+                               + " | ".join(lines[-8:]))
+        hit = re.search(r"http://127\.0\.0\.1:\d+/\?token=\S+",
+                        next(x for x in lines if "http://127.0.0.1:" in x))
+        assert hit is not None
+        url = hit.group(0)
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            try:
+                page = browser.new_page(viewport={"width": 1600, "height": 1000})
+                page.goto(url)
+                page.wait_for_selector('.fader[data-target^="track:"]', timeout=120_000)
+                page.wait_for_function("() => window.studio && window.studio.state.meters",
+                                       timeout=60_000)
+                _play(page)
+                yield page, url
+            finally:
+                browser.close()
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+PAGE_RATE_JS = """
+(seconds) => new Promise((resolve) => {
+  let frames = 0, ticks = 0, lag = 0;
+  const t0 = performance.now();
+  let last = t0;
+  const raf = () => { frames++; if (performance.now() - t0 < seconds * 1000) requestAnimationFrame(raf); };
+  requestAnimationFrame(raf);
+  const id = setInterval(() => {
+    const now = performance.now(); lag = Math.max(lag, now - last - 50); last = now; ticks++;
+    if (now - t0 >= seconds * 1000) { clearInterval(id); resolve([frames / seconds, ticks / seconds, lag]); }
+  }, 50);
+})
+"""
+
+
+class WsEditor:
+    """A second client of the studio's WebSocket (token and Origin as the page's): streams
+    ``set`` messages for track faders at ``per_s`` and keeps the latest meters. The page's own
+    controls can only send as fast as its main thread runs (see the note of the row)."""
+
+    def __init__(self, url: str) -> None:
+        from urllib.parse import parse_qs, urlparse
+        from websockets.sync.client import connect
+        u = urlparse(url)
+        token = parse_qs(u.query)["token"][0]
+        self.ws = connect(f"ws://127.0.0.1:{u.port}/ws?token={token}",
+                          origin=f"http://127.0.0.1:{u.port}", max_size=None)  # type: ignore
+        self.meters: dict | None = None
+        self.values = 0
+        self.errors: list[str] = []
+        hello = self._recv_type("hello")
+        self.tracks = [t["name"] for t in hello["tracks"]]
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _recv_type(self, kind: str) -> dict:
+        import json
+        while True:
+            msg = json.loads(self.ws.recv(timeout=60))
+            if msg.get("type") == kind:
+                return msg
+
+    def _read(self) -> None:
+        import json
+        while not self._stop.is_set():
+            try:
+                msg = json.loads(self.ws.recv(timeout=0.5))
+            except TimeoutError:
+                continue
+            except Exception:  # noqa: BLE001 - closed
+                return
+            kind = msg.get("type")
+            if kind == "meters":
+                self.meters = msg
+            elif kind == "values":
+                self.values += 1
+            elif kind == "message" and msg.get("level") == "error":
+                self.errors.append(msg.get("text", ""))
+
+    def stream(self, seconds: float, per_s: float) -> int:
+        import json
+        n = 0
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < seconds:
+            name = self.tracks[n % len(self.tracks)]
+            value = -18.0 + 0.5 * (n // len(self.tracks) % 2)
+            self.ws.send(json.dumps({"type": "set", "target": f"track:{name}:output_gain_db",
+                                     "value": value}))
+            n += 1
+            time.sleep(max(0.0, t0 + n / per_s - time.monotonic()))
+        return n
+
+    def close(self) -> None:
+        self._stop.set()
+        self.ws.close()
+        self._thread.join(timeout=5)
+
+
+def _counters(m: dict | None) -> dict:
+    m = m or {}
+    return {k: m.get(k) for k in ("xruns", "callbacks", "late_callbacks", "playing")}
+
+
+def measure_studio(song: str, session: str | None, seconds: float, realtime: bool) -> dict:
     with JackServer(sample_rate_hz=hb.SR, period_frames=BLOCK, realtime=realtime) as srv, \
             tempfile.TemporaryDirectory(prefix="mixstyle-studiobench-") as tmp:
         dump = os.path.join(tmp, "timing.npz")
-        env = dict(os.environ, MIXSTYLE_TIMING_DUMP=dump, PYTHONUNBUFFERED="1",
-                   PYTHONPATH=os.pathsep.join([ROOT] + [p for p in os.environ.get(
-                       "PYTHONPATH", "").split(os.pathsep) if p]))
-        cmd = [sys.executable, "-m", "mixstyle.cli", "studio", song, "--no-browser",
-               "--block", str(BLOCK)] + (["--session", session] if session else [])
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, text=True, env=env)
-        lines: list[str] = []
-        found = threading.Event()
-        threading.Thread(target=_drain, args=(proc, lines, found), daemon=True).start()
-        try:
-            if not found.wait(START_TIMEOUT_S):
-                raise RuntimeError(f"mixstyle studio printed no URL in {START_TIMEOUT_S:.0f} s: "
-                                   + " | ".join(lines[-8:]))
-            url = re.search(r"http://127\.0\.0\.1:\d+/\?token=\S+",
-                            next(x for x in lines if "http://127.0.0.1:" in x)).group(0)
-            with sync_playwright() as p:
-                browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-                try:
-                    page = browser.new_page(viewport={"width": 1600, "height": 1000})
-                    page.goto(url)
-                    page.wait_for_selector('.fader[data-target^="track:"]', timeout=120_000)
-                    page.wait_for_function("() => window.studio && window.studio.state.meters",
-                                           timeout=60_000)
-                    _play(page)
-                    time.sleep(1.0)
-                    m0 = page.evaluate(METERS_JS)
-                    server0 = srv.log().count("XRun")
-                    cpu0 = hb.cpu_times()
-                    sent, faders = page.evaluate(EDIT_JS, [EDITS_PER_S, seconds])
-                    m1 = page.evaluate(METERS_JS)
-                    steal = hb.steal_pct(cpu0, hb.cpu_times())
-                    server = srv.log().count("XRun") - server0
-                finally:
-                    browser.close()
-        finally:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGINT)
-                try:
-                    proc.wait(timeout=60)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+        with studio_page(song, session, dump) as (page, url):
+            ed = WsEditor(url)
+            try:
+                time.sleep(1.0)
+                m0 = _counters(ed.meters)
+                server0 = srv.log().count("XRun")
+                cpu0 = hb.cpu_times()
+                got: dict = {}
+                th = threading.Thread(target=lambda: got.update(
+                    sent=ed.stream(seconds, EDITS_PER_S)), daemon=True)
+                th.start()
+                fps, ticks, lag_ms = page.evaluate(PAGE_RATE_JS, seconds)  # the page meanwhile
+                th.join()
+                m1 = _counters(ed.meters)
+                steal = hb.steal_pct(cpu0, hb.cpu_times())
+                server = srv.log().count("XRun") - server0
+                sent, values, errors = got.get("sent", 0), ed.values, ed.errors
+            finally:
+                ed.close()
         if not os.path.exists(dump):
-            raise RuntimeError("the studio's engine wrote no timing (MIXSTYLE_TIMING_DUMP): "
-                               + " | ".join(lines[-8:]))
+            raise RuntimeError("the studio's engine wrote no timing (MIXSTYLE_TIMING_DUMP)")
         d = np.load(dump)
         ns, count, period_ns = d["ns"], int(d["count"]), int(d["period_ns"])
     window = "the 60 s window"
-    if m0 and m1 and m0.get("callbacks") is not None:
+    if m0["callbacks"] is not None and m1["callbacks"] is not None:
         a, b = int(m0["callbacks"]), int(m1["callbacks"])
         first = count - len(ns)
         w = ns[max(0, a - first):max(0, b - first)]
@@ -263,14 +350,15 @@ def measure_studio(song: str, session: str | None, seconds: float, realtime: boo
         w = ns
         window = f"the whole run ({count} callbacks: page start, edits, quit)"
     late = int(np.count_nonzero(w > period_ns))
-    if m0 and m1 and m0.get("xruns") is not None:
+    if m0["xruns"] is not None and m1["xruns"] is not None:
         xruns = int(m1["xruns"]) - int(m0["xruns"])
     else:
         xruns = int(d["late"]) + int(d["flagged"])
     return dict(p99=100.0 * float(np.percentile(w, 99)) / period_ns,
                 max=100.0 * float(w.max()) / period_ns, late=late, xruns=xruns,
-                server_xruns=server, steal=steal, edits=sent, faders=faders, blocks=len(w),
-                window=window, playing=bool(m1 and m1.get("playing")))
+                server_xruns=server, steal=steal, edits=sent, values=values,
+                errors=errors[:3], blocks=len(w), window=window, playing=bool(m1["playing"]),
+                fps=fps, ticks=ticks, lag_ms=lag_ms)
 
 
 def _play(page: Any) -> None:
@@ -317,6 +405,7 @@ def run() -> list[dict]:
     mode = "jackd -R (SCHED_FIFO)" if rt else "jackd -r (real-time scheduling not permitted)"
     rows: list[dict] = []
     with tempfile.TemporaryDirectory(prefix="mixstyle-studiobench-") as folder:
+        hb.FILE_SECONDS = SECONDS + 20.0  # the song outlasts the window: it plays throughout
         paths = hb._write_stems(folder)
         ref = hb.measure_reference(BLOCK, SECONDS, rt)
         m = measure_engine_only(paths, SECONDS, rt)
@@ -331,8 +420,11 @@ def run() -> list[dict]:
         ref = hb.measure_reference(BLOCK, SECONDS, rt)
         s = measure_studio(song, session, SECONDS, rt)
         rows += _rows("studio RT, page open in headless Chromium", s, ref, mode,
-                      f"{s['edits']} fader moves on {s['faders']} track faders by the page's "
-                      f"own controls; timing over {s['window']}; "
+                      f"{s['edits']} set messages over the studio's WebSocket ({s['values']} "
+                      f"value updates came back{'; errors: ' + str(s['errors']) if s['errors'] else ''}); "
+                      f"the page meanwhile drew {s['fps']:.1f} frames/s, its 50 ms timer ran "
+                      f"{s['ticks']:.1f}/s (longest lag {s['lag_ms']:.0f} ms); timing over "
+                      f"{s['window']}; "
                       f"{'all stages active (session)' if session else 'neutral console'}; "
                       f"playing at the end: {s['playing']}")
     return rows
