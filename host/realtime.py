@@ -20,6 +20,8 @@ A bench-only hook, ``MIXSTYLE_TIMING_DUMP=FILE.npz``: when the engine closes it 
 callback durations there (``dump_timing``), so a benchmark can read the timing of an engine that
 ran in another process (``mixstyle studio``).
 
+``MIXSTYLE_REALTIME=0`` switches all of it off (guards and ``make_thread_realtime``), to compare.
+
 ``RealtimeGuard`` applies all of this for one engine's lifetime and undoes what it can on
 ``stop()``; each step that the OS refuses (no CAP_IPC_LOCK, no glibc) is reported in
 ``status()`` and skipped, never fatal.
@@ -41,7 +43,13 @@ from dsp.errors import HostError
 
 MCL_CURRENT, MCL_FUTURE = 1, 2
 TIMING_DUMP_ENV = "MIXSTYLE_TIMING_DUMP"
+REALTIME_ENV = "MIXSTYLE_REALTIME"
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD, M_MMAP_MAX = -1, -3, -4
+
+
+def enabled() -> bool:
+    """False when ``MIXSTYLE_REALTIME=0`` (diagnosis: run the engine without any of this)."""
+    return os.environ.get(REALTIME_ENV, "1").strip().lower() not in ("0", "off", "no", "false")
 
 
 def _libc() -> Any:
@@ -90,6 +98,8 @@ def make_thread_realtime(priority: int) -> bool:
     holds the GIL, and the callback then waits for a whole time slice of theirs. A real-time
     thread below the audio thread runs its short GIL hold to the end. Returns whether granted.
     """
+    if not enabled():
+        return False
     try:
         os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
         return True
@@ -175,6 +185,8 @@ class RealtimeGuard:
 
     def start(self) -> "RealtimeGuard":
         st = _STATE
+        if not enabled():
+            return self
         with st.lock:
             if self._started:
                 return self
