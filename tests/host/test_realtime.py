@@ -104,3 +104,12 @@ def test_timing_dump_holds_the_callbacks_in_order(tmp_path, monkeypatch):
     assert list(d["ns"]) == [3000, 4000, 5000, 6000, 7000, 8000, 10_009_000, 10000]
     monkeypatch.delenv("MIXSTYLE_TIMING_DUMP", raising=False)
     assert dump_timing(ring) is None           # not asked for: nothing written
+
+
+def test_realtime_switched_off_by_environment(monkeypatch):
+    from host.realtime import make_thread_realtime
+    monkeypatch.setenv("MIXSTYLE_REALTIME", "0")
+    with RealtimeGuard() as g:
+        assert gc.isenabled() and not g.status()["gc_frozen"]
+        assert not g.status()["memory_locked"]
+    assert make_thread_realtime(1) is False
