@@ -7,7 +7,8 @@ silence on a fresh JACK dummy server with the same settings, for the same time):
 - **engine only**: the engine of bench/host_bench.py (64 tracks from disk, every stage active)
   with, in the same process, the load the studio's control thread puts there: 20 fader edits a
   second through ``Control`` and a meter snapshot every 50 ms turned into lists and pickled as
-  it is for the web process. No web server, no browser.
+  it is for the web process, from a thread at SCHED_FIFO 1 as the studio's control thread. No
+  web server, no browser.
 - **studio**: ``mixstyle studio SONG --session S --no-browser`` as a user starts it (its own
   engine process and web process) at 64 tracks on the JACK dummy server, every stage active (the
   session), the page open and playing in headless Chromium (Playwright, Debian's
@@ -415,10 +416,11 @@ def run() -> list[dict]:
         hb.FILE_SECONDS = SECONDS + 20.0  # the song outlasts the window: it plays throughout
         paths = hb._write_stems(folder)
         ref = hb.measure_reference(BLOCK, SECONDS, rt)
-        m = measure_engine_only(paths, SECONDS, rt)
+        m = measure_engine_only(paths, SECONDS, rt, control_rt=1)  # as the studio's thread
         rows += _rows("studio RT, engine only (no web process)", m, ref, mode,
                       f"{m['edits']} edits and {m['meters']} pickled meter snapshots by a "
-                      f"control thread in the engine process; {m['blocks']} callbacks")
+                      f"control thread in the engine process (SCHED_FIFO 1 as the studio's); "
+                      f"{m['blocks']} callbacks")
         why = studio_available()
         if why is not None:
             rows.append(dict(name="studio RT with the page open", note=f"skipped: {why}"))
