@@ -233,9 +233,11 @@ def run_once(paths, n_tracks: int, block: int, seconds: float, realtime: bool,
             eng = hb._engine(paths, n_tracks, block, realtime_guard=setup == "all")
             phases = Phases(eng)
             guard = None
-            if setup == "malloc":
-                from host.realtime import keep_freed_memory
-                keep_freed_memory()
+            if setup == "malloc":  # glibc: never trim the heap, no mmap for big blocks
+                import ctypes
+                libc = ctypes.CDLL("libc.so.6")
+                libc.mallopt(-1, 0x7FFFFFFF)   # M_TRIM_THRESHOLD
+                libc.mallopt(-3, 32 << 20)     # M_MMAP_THRESHOLD (its maximum)
             if setup in ("gc", "mlock"):
                 from host.realtime import RealtimeGuard
                 guard = RealtimeGuard(**_setup_args(setup))

@@ -3,18 +3,22 @@
 The callback itself runs on preallocated buffers (host.engine); what still stalls it comes from
 outside it (measured in docs/studies/realtime_stalls.md):
 
-- **Page faults.** Memory Python, numpy and glibc hand back to the kernel (empty pymalloc arenas,
-  trimmed heaps, freed large arrays) is mapped again on next use, one fault per page, and every
-  ``mmap``/``munmap`` takes the address-space lock the faulting callback thread then waits on.
-  ``mlockall(MCL_CURRENT | MCL_FUTURE)`` keeps every page resident (future mappings are faulted
-  in by the thread that maps them, not by whoever touches them first), and glibc is told to keep
-  freed memory instead of trimming or unmapping it (``mallopt``).
+- **Page faults.** The callback thread faulted on the big buffers it touches first (the model
+  tap is zero-filled lazily, and numpy asks for transparent huge pages, so one fault allocates
+  and zeroes 2 MB) and, as long as it played, on pages the kernel had taken back (reclaim; this
+  VM runs DAMON proactive reclaim); one fault can cost a whole period.
+  ``mlockall(MCL_CURRENT | MCL_FUTURE)`` makes every page resident now and every later mapping
+  resident when it is made, and the kernel never takes them away.
 - **Garbage collection.** A collection holds the GIL for as long as it walks its generation; a
   full one over the ~10^5 objects of numba, numpy and the application takes tens of ms in any
   thread, the callback waiting for the GIL meanwhile. After warm-up everything alive is moved to
   the permanent generation (``gc.freeze``), so later collections only walk objects made since;
   automatic collection is switched off and a collector thread runs small collections at a steady
   pace instead (each walks only the young objects: well under a block).
+- **Threads holding the GIL.** A normal-priority thread that other programs preempt while it
+  holds the GIL makes the callback wait for their time slice. Light threads that take the GIL
+  often (the studio's control thread, MIDI input, the collector) run at SCHED_FIFO below the
+  audio thread (``make_thread_realtime``); the disk reader does so itself.
 
 A bench-only hook, ``MIXSTYLE_TIMING_DUMP=FILE.npz``: when the engine closes it writes its
 callback durations there (``dump_timing``), so a benchmark can read the timing of an engine that
@@ -23,7 +27,7 @@ ran in another process (``mixstyle studio``).
 ``MIXSTYLE_REALTIME=0`` switches all of it off (guards and ``make_thread_realtime``), to compare.
 
 ``RealtimeGuard`` applies all of this for one engine's lifetime and undoes what it can on
-``stop()``; each step that the OS refuses (no CAP_IPC_LOCK, no glibc) is reported in
+``stop()``; each step that the OS refuses (no CAP_IPC_LOCK, not Linux) is reported in
 ``status()`` and skipped, never fatal.
 """
 
@@ -44,7 +48,6 @@ from dsp.errors import HostError
 MCL_CURRENT, MCL_FUTURE = 1, 2
 TIMING_DUMP_ENV = "MIXSTYLE_TIMING_DUMP"
 REALTIME_ENV = "MIXSTYLE_REALTIME"
-M_TRIM_THRESHOLD, M_MMAP_THRESHOLD, M_MMAP_MAX = -1, -3, -4
 
 
 def enabled() -> bool:
@@ -77,17 +80,6 @@ def unlock_memory() -> None:
     libc = _libc()
     if libc is not None:
         libc.munlockall()
-
-
-def keep_freed_memory() -> str | None:
-    """Tell glibc never to trim its heap nor to serve big blocks with their own mmap: freed
-    memory stays mapped and is reused without page faults. None when done, else why not."""
-    libc = _libc()
-    if libc is None or not hasattr(libc, "mallopt"):
-        return "mallopt is not available (not glibc)"
-    ok = (libc.mallopt(M_TRIM_THRESHOLD, 0x7FFFFFFF) == 1
-          and libc.mallopt(M_MMAP_THRESHOLD, 0x7FFFFFFF) == 1)
-    return None if ok else "mallopt refused the settings"
 
 
 def make_thread_realtime(priority: int) -> bool:
@@ -169,9 +161,9 @@ class RealtimeGuard:
     """``start()`` after the engine's warm-up (kernels compiled, buffers allocated), ``stop()``
     when the engine closes. ``gc``: freeze what is alive, switch automatic collection off and
     collect on a steady pace from a real-time collector thread (a young collection every
-    ``collect_every_s``, the older generations every 10th / 100th time); ``mlock``: lock memory
-    and keep freed memory mapped. Guards nest (several engines in one process): the first one
-    applies the set-up, the last one to stop undoes it."""
+    ``collect_every_s``, the older generations every 10th / 100th time); ``mlock``: lock
+    memory. Guards nest (several engines in one process): the first one applies the set-up,
+    the last one to stop undoes it."""
 
     gc: bool = True
     mlock: bool = True
@@ -194,13 +186,9 @@ class RealtimeGuard:
             if self.mlock:
                 st.mlock_users += 1
                 if st.mlock_users == 1:
-                    st.mlock_problems = []
-                    for step in (keep_freed_memory, lock_memory):
-                        why = step()
-                        if why is None:
-                            st.locked = st.locked or step is lock_memory
-                        else:
-                            st.mlock_problems.append(why)
+                    why = lock_memory()
+                    st.locked = why is None
+                    st.mlock_problems = [] if why is None else [why]
             if self.gc:
                 st.gc_users += 1
                 if st.gc_users == 1:
