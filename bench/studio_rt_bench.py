@@ -23,8 +23,8 @@ silence on a fresh JACK dummy server with the same settings, for the same time):
 Rows: callback p99 (% of the period; goal <= 30%), late callbacks (> one period) against the
 bare server's stalls (its silent callback takes microseconds, so it is almost never late itself;
 but when the machine stops its real-time thread for over a period, a callback of ours in its
-place would have been late: those stalls are the reference), xruns (late callbacks + the audio API's under/overflow flags) against the bare
-server's. The machine is shared: the notes give the load average and the CPU steal.
+place would have been late: those stalls are the reference), xruns (late callbacks + the
+audio API's under/overflow flags) against the bare server's. The machine is shared: the notes give the load average and the CPU steal.
 
 Window: 60 s (MIXSTYLE_STUDIO_BENCH_SECONDS to change it).
 """
@@ -237,11 +237,17 @@ PAGE_RATE_JS = """
   let frames = 0, ticks = 0, lag = 0;
   const t0 = performance.now();
   let last = t0;
-  const raf = () => { frames++; if (performance.now() - t0 < seconds * 1000) requestAnimationFrame(raf); };
+  const raf = () => {
+    frames++;
+    if (performance.now() - t0 < seconds * 1000) requestAnimationFrame(raf);
+  };
   requestAnimationFrame(raf);
   const id = setInterval(() => {
     const now = performance.now(); lag = Math.max(lag, now - last - 50); last = now; ticks++;
-    if (now - t0 >= seconds * 1000) { clearInterval(id); resolve([frames / seconds, ticks / seconds, lag]); }
+    if (now - t0 >= seconds * 1000) {
+      clearInterval(id);
+      resolve([frames / seconds, ticks / seconds, lag]);
+    }
   }, 50);
 })
 """
@@ -428,9 +434,10 @@ def run() -> list[dict]:
         song, session = make_song(folder, paths)
         ref = hb.measure_reference(BLOCK, SECONDS, rt)
         s = measure_studio(song, session, SECONDS, rt)
+        errors = f"; errors: {s['errors']}" if s["errors"] else ""
         rows += _rows("studio RT, page open in headless Chromium", s, ref, mode,
                       f"{s['edits']} set messages over the studio's WebSocket ({s['values']} "
-                      f"value updates came back{'; errors: ' + str(s['errors']) if s['errors'] else ''}); "
+                      f"value updates came back{errors}); "
                       f"the page meanwhile drew {s['fps']:.1f} frames/s, its 50 ms timer ran "
                       f"{s['ticks']:.1f}/s (longest lag {s['lag_ms']:.0f} ms); timing over "
                       f"{s['window']}; "
