@@ -24,7 +24,8 @@ Rows: callback p99 (% of the period; goal <= 30%), late callbacks (> one period)
 bare server's stalls (its silent callback takes microseconds, so it is almost never late itself;
 but when the machine stops its real-time thread for over a period, a callback of ours in its
 place would have been late: those stalls are the reference), xruns (late callbacks + the
-audio API's under/overflow flags) against the bare server's. The machine is shared: the notes give the load average and the CPU steal.
+audio API's under/overflow flags) against the bare server's. The machine is shared: the
+notes give the load average and the CPU steal.
 
 Window: 60 s (MIXSTYLE_STUDIO_BENCH_SECONDS to change it).
 """
