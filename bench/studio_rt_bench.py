@@ -188,7 +188,8 @@ def _drain(proc: subprocess.Popen, lines: list[str], found: threading.Event) -> 
 
 
 @contextlib.contextmanager
-def studio_page(song: str, session: str | None, dump: str) -> Iterator[tuple[Any, str]]:
+def studio_page(song: str, session: str | None, dump: str,
+                offline: bool = False) -> Iterator[tuple[Any, str]]:
     """``mixstyle studio`` started as a user starts it (on the JACK server this process points
     at), its page open in headless Chromium and playing: yields (page, url). Leaving sends the
     studio Ctrl-C (it closes its engine, which writes the timing dump) and waits for it."""
@@ -197,7 +198,8 @@ def studio_page(song: str, session: str | None, dump: str) -> Iterator[tuple[Any
                PYTHONPATH=os.pathsep.join([ROOT] + [p for p in os.environ.get(
                    "PYTHONPATH", "").split(os.pathsep) if p]))
     cmd = [sys.executable, "-m", "mixstyle.cli", "studio", song, "--no-browser",
-           "--block", str(BLOCK)] + (["--session", session] if session else [])
+           "--block", str(BLOCK)] + (["--session", session] if session else []) + \
+        (["--offline"] if offline else [])
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             stdin=subprocess.DEVNULL, text=True, env=env)
     lines: list[str] = []
@@ -371,6 +373,44 @@ def measure_studio(song: str, session: str | None, seconds: float, realtime: boo
                 fps=fps, ticks=ticks, lag_ms=lag_ms)
 
 
+def measure_reference_under_studio(song: str, session: str | None, seconds: float,
+                                  realtime: bool) -> dict:
+    """The bare server (the silent callback, in this process) while the studio runs beside it
+    with its offline driver (its engine plays in real time into no device), its page open in
+    Chromium and the same edits streaming: what the machine does to a JACK client that does no
+    work when the studio and the browser load it as in the studio measurement."""
+    from host.io import AudioOutput, refresh_portaudio, release_portaudio
+    with JackServer(sample_rate_hz=hb.SR, period_frames=BLOCK, realtime=realtime) as srv, \
+            tempfile.TemporaryDirectory(prefix="mixstyle-studiobench-") as tmp:
+        refresh_portaudio()
+        try:
+            silence = hb.Silence(BLOCK)
+            with AudioOutput(silence), \
+                    studio_page(song, session, os.path.join(tmp, "t.npz"), offline=True) as (
+                        page, url):
+                ed = WsEditor(url)
+                try:
+                    time.sleep(1.0)
+                    silence.timing.reset()
+                    first = silence.blocks
+                    server0 = srv.log().count("XRun")
+                    th = threading.Thread(target=ed.stream, args=(seconds, EDITS_PER_S),
+                                          daemon=True)
+                    th.start()
+                    page.evaluate(PAGE_RATE_JS, seconds)
+                    th.join()
+                    st = silence.timing.stats()
+                    last = silence.blocks
+                    server = srv.log().count("XRun") - server0
+                finally:
+                    ed.close()
+        finally:
+            release_portaudio()
+    refresh_portaudio()
+    return dict(xruns=st.xruns, late_callbacks=st.late_callbacks, flagged=st.flagged_xruns,
+                server_xruns=server, stalls=silence.stalls(first, last))
+
+
 def _play(page: Any) -> None:
     """Start playback with the page's own transport (the protocol's play message)."""
     if page.evaluate("() => !!(window.studio && window.studio.state.meters "
@@ -435,6 +475,7 @@ def run() -> list[dict]:
         song, session = make_song(folder, paths)
         ref = hb.measure_reference(BLOCK, SECONDS, rt)
         s = measure_studio(song, session, SECONDS, rt)
+        loaded = measure_reference_under_studio(song, session, SECONDS, rt)
         errors = f"; errors: {s['errors']}" if s["errors"] else ""
         rows += _rows("studio RT, page open in headless Chromium", s, ref, mode,
                       f"{s['edits']} set messages over the studio's WebSocket ({s['values']} "
@@ -444,6 +485,15 @@ def run() -> list[dict]:
                       f"{s['window']}; "
                       f"{'all stages active (session)' if session else 'neutral console'}; "
                       f"playing at the end: {s['playing']}")
+        rows.append(dict(
+            name="studio RT: the bare server while the studio (offline driver) and its page run "
+                 "beside it, same edits", ours=loaded["xruns"], reference=s["xruns"],
+            ratio=None, target=None, unit="xruns (reference: the studio's own, row above)",
+            note=f"{mode}; the silent callback was late {loaded['late_callbacks']} times, its "
+                 f"thread stalled {loaded['stalls']} times for over a period; JACK logged "
+                 f"{loaded['server_xruns']} xruns; the machine's xruns with the browser and "
+                 f"the studio's processes busy (this kernel is not preemptible: "
+                 f"PREEMPT_NONE delays real-time wake-ups while others run in the kernel)"))
     return rows
 
 
