@@ -76,13 +76,13 @@ def _write_stems(folder: str) -> list[str]:
     return paths
 
 
-def _engine(paths: list[str], n_tracks: int, block: int) -> Engine:
+def _engine(paths: list[str], n_tracks: int, block: int, **config) -> Engine:
     names = [f"t{i:03d}" for i in range(n_tracks)]
     setting = ConsoleSetting(
         tracks=tuple(TrackSetting(nm, dict(STRIP, pan=((i % 9) - 4) / 4.0))
                      for i, nm in enumerate(names)), master=dict(MASTER))
     sources = [TrackSource(nm, path=paths[i % len(paths)]) for i, nm in enumerate(names)]
-    return Engine(sources, setting, EngineConfig(SR, block, readahead_s=1.0))
+    return Engine(sources, setting, EngineConfig(SR, block, readahead_s=1.0, **config))
 
 
 def cpu_times() -> list[int]:
@@ -154,12 +154,23 @@ class Silence:
         self.sample_rate = float(SR)
         self.timing = TimingRing(block / SR, slots=1 << 17)
         self.blocks = 0
+        self.starts = np.zeros(1 << 17, dtype=np.int64)  # entry times: the machine's stalls
 
     def process(self, out: np.ndarray) -> None:
         t0 = time.perf_counter_ns()
         out.fill(0.0)
+        self.starts[self.blocks % self.starts.shape[0]] = t0
         self.blocks += 1
         self.timing.record(time.perf_counter_ns() - t0)
+
+    def stalls(self, first: int, last: int) -> int:
+        """Callbacks first..last-1 that started more than two periods after the one before: the
+        real-time thread did not run for over a period, as it happens to a callback of ours that
+        is then late (the machine's own stalls: the hypervisor, the JACK server)."""
+        n = self.starts.shape[0]
+        idx = np.arange(max(first, last - n + 1), last) % n
+        gaps = np.diff(self.starts[idx])
+        return int(np.count_nonzero(gaps > 2 * self.timing.period_ns))
 
 
 def measure_reference(block: int, seconds: float, realtime: bool = False) -> dict:
@@ -173,11 +184,13 @@ def measure_reference(block: int, seconds: float, realtime: bool = False) -> dic
                 st, server, steal, moved = _window(srv, silence.timing, seconds,
                                                    {"blocks": lambda: silence.blocks})
                 blocks = moved["blocks"]
+                end = silence.blocks
+                stalls = silence.stalls(end - blocks, end)
         finally:
             release_portaudio()
     refresh_portaudio()
     return dict(xruns=st.xruns, late_callbacks=st.late_callbacks, flagged=st.flagged_xruns,
-                blocks=blocks, server_xruns=server, steal=steal)
+                blocks=blocks, server_xruns=server, steal=steal, stalls=stalls)
 
 
 def _ok(m: dict) -> bool:

@@ -34,6 +34,7 @@ from dsp.validate import check_sample_rate
 from host.control import MASTER_TARGET, Control
 from host.meters import MasterLevels, MeterSnapshot, TimingRing, sum_tracks
 from host.plugins import InsertChain, PluginInsert, load_insert
+from host.realtime import RealtimeGuard, dump_timing
 from host.reader import (CMD_CLEAR_LOOP, CMD_LOOP, CMD_SEEK, EPOCH, PLAY_EPOCH, PLAY_SEQ, POS,
                          STATE_FIELDS, DiskReader, TrackSource)
 from host.ringbuffer import ChunkRings, FrameTap, RecordQueue
@@ -65,6 +66,9 @@ class EngineConfig:
     # 32-sample blocks and 18-25 with late callbacks at 128, against 21-33 and 4-6 real-time;
     # the bare server alone: 4-25 and 0-28).
     reader_rt_priority: int | None = 2
+    # While started: memory locked and kept mapped, garbage collection frozen and paced off the
+    # callback (host.realtime; measured in docs/studies/realtime_stalls.md). Off: as before.
+    realtime_guard: bool = True
 
     def __post_init__(self) -> None:
         check_sample_rate(self.sample_rate_hz)
@@ -177,6 +181,7 @@ class Engine:
         self._record_buf: np.ndarray | None = None
         self._record_pos = np.zeros(1, dtype=np.int64)
         self._record_done: np.ndarray | None = None
+        self._guard = RealtimeGuard() if config.realtime_guard else None
 
     # lifecycle -----------------------------------------------------------------------------
     def start(self) -> "Engine":
@@ -189,6 +194,8 @@ class Engine:
         if self.blocks == 0:
             self._warm_up()
         self.reader.start()
+        if self._guard is not None:  # after the warm-up: kernels loaded, buffers touched
+            self._guard.start()
         return self
 
     def _warm_up(self) -> None:
@@ -206,6 +213,9 @@ class Engine:
 
     def close(self) -> None:
         self.reader.stop()
+        if self._guard is not None:
+            self._guard.stop()
+        dump_timing(self.timing)  # only when $MIXSTYLE_TIMING_DUMP names a file (benchmarks)
         if self._switch_interval is not None:
             sys.setswitchinterval(self._switch_interval)
             self._switch_interval = None

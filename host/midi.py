@@ -29,6 +29,7 @@ from dsp.ccmap import cc_to_value as convert
 from dsp.errors import HostError, ParameterError
 from dsp.params import MASTER, TRACK, ParamSpec, spec
 from host.control import NOT_LIVE, Control
+from host.realtime import make_thread_realtime
 
 BUTTONS = ("transport:play", "transport:stop", "transport:toggle", "freeze", "release")
 
@@ -291,6 +292,7 @@ class MidiInput:
         return self
 
     def _run(self) -> None:
+        make_thread_realtime(1)  # wakes 200 times a second: never preempted holding the GIL
         while not self._stop.is_set():
             got = 0
             while got < 4096:  # bounded drain so a flood cannot starve the flush

@@ -21,6 +21,7 @@ from typing import Any, Callable, TextIO
 
 from dsp.errors import HostError
 from dsp.params import ConsoleSetting, TrackSetting
+from host.realtime import make_thread_realtime
 from host.studio.service import StudioService
 
 METER_PERIOD_S = 0.05
@@ -146,6 +147,7 @@ class Studio:
             self._send(cid if private else None, r)
 
     def _run(self) -> None:
+        make_thread_realtime(1)  # never preempted by other programs while it holds the GIL
         conn, service = self.conn, self.service
         assert conn is not None
         next_tick = time.monotonic()

@@ -249,7 +249,8 @@ class StudioService:
                            "short_term_lufs": _db(m.master_short_term_lufs),
                            "integrated_lufs": _db(e.loudness.integrated_lufs),
                            "true_peak_dbtp": _db(m.master_true_peak_dbtp)},
-                "xruns": int(e.timing.late[0] + e.timing.flagged[0]), "late": e.late_reads}
+                "xruns": int(e.timing.late[0] + e.timing.flagged[0]), "late": e.late_reads,
+                "callbacks": int(e.timing.count[0]), "late_callbacks": int(e.timing.late[0])}
 
     # messages -----------------------------------------------------------------------------
     def handle(self, msg: Any) -> list[dict[str, Any]]:
