@@ -10,31 +10,13 @@ import pytest
 
 from dsp.params import TRACK_NAMES, ConsoleSetting, TrackSetting
 from host.engine import Engine, EngineConfig
-from host.jack_server import JackServer, jack_missing_reason
+from host.jack_server import jack_missing_reason
 from host.reader import TrackSource
 
 SR = 48000
 BLOCK = 128
 pytestmark = pytest.mark.skipif(jack_missing_reason() is not None,
                                 reason=f"no JACK here: {jack_missing_reason()}")
-
-
-@pytest.fixture(scope="module")
-def jack():
-    srv = JackServer(sample_rate_hz=SR, period_frames=BLOCK)
-    srv.start()
-    from host.io import JACK_API, host_apis, refresh_portaudio, release_portaudio
-    refresh_portaudio()          # PortAudio only sees JACK if it initialises after the server
-    apis = host_apis()
-    if JACK_API not in apis:
-        release_portaudio()
-        srv.stop()
-        refresh_portaudio()
-        pytest.skip(f"PortAudio has no JACK host API here (have {apis})")
-    yield srv
-    release_portaudio()          # PortAudio must let go of JACK before the server stops
-    srv.stop()
-    refresh_portaudio()
 
 
 def _tone_engine(seconds=5.0):

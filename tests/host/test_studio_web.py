@@ -16,7 +16,7 @@ import pytest
 from pedalboard.io import AudioFile
 
 from host.engine import Engine, EngineConfig
-from host.jack_server import JackServer, jack_missing_reason
+from host.jack_server import jack_missing_reason
 from host.reader import TrackSource
 from host.studio.run import Studio, prepare
 
@@ -24,24 +24,6 @@ SR = 48000
 BLOCK = 128
 pytestmark = pytest.mark.skipif(jack_missing_reason() is not None,
                                 reason=f"no JACK here: {jack_missing_reason()}")
-
-
-@pytest.fixture(scope="module")
-def jack():
-    srv = JackServer(sample_rate_hz=SR, period_frames=BLOCK)
-    srv.start()
-    from host.io import JACK_API, host_apis, refresh_portaudio, release_portaudio
-    refresh_portaudio()
-    apis = host_apis()
-    if JACK_API not in apis:
-        release_portaudio()
-        srv.stop()
-        refresh_portaudio()
-        pytest.skip(f"PortAudio has no JACK host API here (have {apis})")
-    yield srv
-    release_portaudio()
-    srv.stop()
-    refresh_portaudio()
 
 
 def _write(path, audio):
