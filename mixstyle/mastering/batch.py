@@ -12,10 +12,10 @@ writes nothing if nothing is left. Files that failed are tried again. Only the c
 process writes the report (one writer); workers read an input, master it and write its output
 (``mixstyle.mastering.worker``).
 
-With N local workers this process is one of them and N - 1 are spawned first thing, so their
-start-up (imports, numba caches) runs while this one reads the profile and lists the inputs and
-then starts up itself; every process takes the next file from one queue when it is free, so none
-waits with a file queued while another is idle. This module imports nothing heavy itself; for a
+With N local workers this process is one of them: once it has listed the inputs and loaded the
+chain, the other N - 1 are forked from it (``mixstyle.mastering.pool``), so none pays the
+start-up again; every process takes the next file, longest first, from one queue when it is
+free, so none waits with a file queued while another is idle. This module imports nothing heavy itself; for a
 Dask batch a worker lists the inputs too, so the command only coordinates and never loads the
 audio reader (its start-up is the whole command's start-up).
 """
@@ -373,11 +373,6 @@ def run_batch(inputs: list[str], profile_dir: str | os.PathLike[str], out_dir: s
         raise ParameterError("inputs must be a non-empty list of audio files or folders")
     n_workers = _check_workers(workers, scheduler)
     pool = None
-    if all(os.path.isfile(i) for i in inputs):  # no more processes than files
-        n_workers = min(n_workers, len(inputs))
-    if scheduler is None and n_workers > 1:
-        from mixstyle.mastering.pool import LocalWorkers
-        pool = LocalWorkers(n_workers - 1)  # first, so their start-up overlaps ours
     report: _Report | None = None
     client = None
     here = _Here()
@@ -399,8 +394,12 @@ def run_batch(inputs: list[str], profile_dir: str | os.PathLike[str], out_dir: s
         finished = _finished(read_report(jsonl))
         todo = [j for j in jobs if j.key not in finished]
         _remove_stale_temps(out, (j.output for j in todo))
-        if pool is not None or scheduler is not None:
+        n_workers = min(n_workers, len(todo))  # no more processes than files
+        if scheduler is not None or n_workers > 1:
             todo.sort(key=lambda j: -j.size)  # longest first: the batch ends evenly
+        if scheduler is None and n_workers > 1:
+            from mixstyle.mastering.pool import LocalWorkers
+            pool = LocalWorkers(n_workers - 1)
         skipped, failed, done, missed = len(jobs) - len(todo), 0, 0, 0
         if progress:
             progress("master", skipped, len(jobs))

@@ -3,7 +3,7 @@ output durably and return its report row.
 
 Only processes that master import this module (its imports -- numba kernels, pedalboard, the
 audio reader -- are most of a worker's start-up); ``mixstyle.mastering.batch``, which coordinates,
-stays light, so local workers start while it reads the profile and lists the inputs.
+stays light, so a Dask batch's coordinator never loads them.
 
 ``serve`` is a local worker process's loop; ``dask_setup`` makes
 ``dask worker --preload mixstyle.mastering.worker`` load everything when the worker starts, so the
@@ -126,9 +126,13 @@ def master_file(job: "Job", durable: bool = True) -> dict[str, Any]:
     return row
 
 
+_warm = False  # warm_up has run in this process (or in the one it was forked from)
+
+
 def warm_up() -> None:
     """Load the compiled kernels of reading, the chain and writing (numba's on-disk cache)
     with a few seconds of noise through a temporary file, so no real file waits for them."""
+    global _warm
     from dsp.params import MASTER, neutral, validate
     params = validate(MASTER, dict(neutral(MASTER), **WARM_UP_MASTER), "warm-up master")
     rng = np.random.default_rng(0)
@@ -140,6 +144,7 @@ def warm_up() -> None:
         res = master_audio(audio, sr, params, target_lufs=-14.0, ceiling_dbtp=-1.0,
                            trim_to_lufs=-20.0)
         write_audio_atomic(Path(tmp) / "out.wav", res.audio, sr, bit_depth=24)
+    _warm = True
 
 
 def _die_with_parent() -> None:
@@ -160,7 +165,8 @@ def serve(tasks: Any, results: "Connection") -> None:
     import multiprocessing
     _die_with_parent()
     parent = multiprocessing.parent_process()
-    warm_up()
+    if not _warm:  # a spawned worker; a forked one has it from the command
+        warm_up()
     lock = threading.Lock()  # this thread says "took", the Durable thread sends rows
 
     def send(message: tuple) -> None:
