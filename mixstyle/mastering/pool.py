@@ -45,12 +45,14 @@ class LocalWorkers:
     """``processes`` worker processes, started at once; ``run`` gives them (and this process)
     the jobs; ``close`` ends them. Forked ones start warm: this process warms up first."""
 
-    def __init__(self, processes: int) -> None:
+    def __init__(self, processes: int, before_fork: Callable[[], None] | None = None) -> None:
         ctx = _context()
         self.forked = ctx.get_start_method() == "fork"
         if self.forked:
             from mixstyle.mastering.worker import warm_up
             warm_up()  # once, here: every forked worker has it
+            if before_fork is not None:
+                before_fork()
             for stream in (sys.stdout, sys.stderr):  # nothing buffered is written twice
                 stream.flush()
         self.tasks = ctx.Queue()
