@@ -96,7 +96,8 @@ if TYPE_CHECKING:
 
     from mixstyle.mastering.batch import Job
 
-WARM_UP_SECONDS = 3.0
+WARM_UP_SECONDS = 1.0
+WARM_UP_TARGET_LUFS = -9.0   # loud enough that the noise needs the limiter (its kernels too)
 WARM_UP_MASTER = {"low_shelf_gain_db": 1.0, "peak1_gain_db": -1.0, "peak2_gain_db": 1.0,
                   "peak3_gain_db": -1.0, "high_shelf_gain_db": 1.0, "comp_threshold_db": -30.0,
                   "comp_ratio": 2.0, "limiter_ceiling_db": -1.0, "target_lufs": -14.0}
@@ -191,8 +192,9 @@ _warm = False  # warm_up has run in this process (or in the one it was forked fr
 
 
 def warm_up() -> None:
-    """Load the compiled kernels of reading, the chain and writing (numba's on-disk cache)
-    with a few seconds of noise through a temporary file, so no real file waits for them."""
+    """Load the compiled kernels of reading, the chain (the limiter's search included) and
+    writing (numba's on-disk cache) with a second of noise through a temporary file, so no
+    real file waits for them (the temporary files are not fsynced: nobody keeps them)."""
     global _warm
     from dsp.params import MASTER, neutral, validate
     params = validate(MASTER, dict(neutral(MASTER), **WARM_UP_MASTER), "warm-up master")
@@ -200,11 +202,11 @@ def warm_up() -> None:
     sr = 44100.0
     noise = (0.1 * rng.standard_normal((2, int(WARM_UP_SECONDS * sr)))).astype(np.float32)
     with tempfile.TemporaryDirectory(prefix="mixstyle_warm_up_") as tmp:
-        path = write_audio_atomic(Path(tmp) / "in.wav", noise, sr, bit_depth=24)
+        path = write_audio_atomic(Path(tmp) / "in.wav", noise, sr, bit_depth=24, sync=False)
         audio, _ = read_audio(path)
-        res = master_audio(audio, sr, params, target_lufs=-14.0, ceiling_dbtp=-1.0,
-                           trim_to_lufs=-20.0)
-        write_audio_atomic(Path(tmp) / "out.wav", res.audio, sr, bit_depth=24)
+        res = master_audio(audio, sr, params, target_lufs=WARM_UP_TARGET_LUFS,
+                           ceiling_dbtp=-1.0, trim_to_lufs=-20.0)
+        write_audio_atomic(Path(tmp) / "out.wav", res.audio, sr, bit_depth=24, sync=False)
     _warm = True
 
 
