@@ -15,8 +15,10 @@ core is measured again (after waiting up to ``QUIET_WAIT_S`` for a quiet machine
 ``MAX_ATTEMPTS`` rounds; the rows state what the kept runs saw. Variants are interleaved in
 each round so a burst of load hits them alike; best and median of ``BATCH_ROUNDS``.
 
-A worker process's start-up (interpreter, imports, numba's one-time set-up and cached kernels)
-is measured apart, with the biggest import from ``python -X importtime``.
+The start-up is measured apart: a mastering process's (interpreter, imports, numba's one-time
+set-up and cached kernels, with the biggest import from ``python -X importtime``) -- the
+command pays it once, and a Dask worker as it starts -- and a local worker's, forked from the
+warm command.
 """
 
 from __future__ import annotations
@@ -232,9 +234,29 @@ print(json.dumps({"imports": t1 - t0, "warm_up": time.perf_counter() - t1}))
 """
 
 
+_FORK = """
+import json, time, multiprocessing
+import mixstyle.mastering.worker as w
+w.warm_up()
+ctx = multiprocessing.get_context("fork")
+def ready(conn):
+    conn.send(time.perf_counter())
+best = float("inf")
+for _ in range(5):
+    r, wr = ctx.Pipe(duplex=False)
+    t0 = time.perf_counter()
+    p = ctx.Process(target=ready, args=(wr,))
+    p.start()
+    best = min(best, r.recv() - t0)
+    p.join()
+print(json.dumps({"fork": best}))
+"""
+
+
 def _startup() -> dict[str, Any]:
-    """A mastering worker's start-up in a fresh interpreter (best of 3): the interpreter, the
-    imports, the warm-up (numba's one-time set-up and its cached kernels), the biggest import."""
+    """A mastering process's start-up in a fresh interpreter (best of 3): the interpreter, the
+    imports, the warm-up (numba's one-time set-up and its cached kernels), the biggest import;
+    and a local worker's: from the fork of a warm process until it runs."""
     best: dict[str, Any] = {}
     for _ in range(3):
         _wait_quiet()
@@ -244,6 +266,8 @@ def _startup() -> dict[str, Any]:
         out = subprocess.run([sys.executable, "-c", _STARTUP], check=True, cwd=REPO,
                              capture_output=True, text=True).stdout
         got = dict(json.loads(out), interpreter=bare)
+        got.update(json.loads(subprocess.run([sys.executable, "-c", _FORK], check=True,
+                                             cwd=REPO, capture_output=True, text=True).stdout))
         best = {k: min(v, best.get(k, math.inf)) for k, v in got.items()}
     trace = subprocess.run([sys.executable, "-X", "importtime", "-c",
                             "import mixstyle.mastering.worker"], check=True, cwd=REPO,
@@ -277,12 +301,16 @@ def batch_rows(profile: Path, work: Path,
     mixes = batch_mixes(cache)
     audio_s = sum(audio_info(m).duration_seconds for m in mixes)
     st = _startup()
-    rows = [_row("start-up of a mastering worker process", st["interpreter"] + st["imports"] +
+    rows = [_row("start-up of a mastering process", st["interpreter"] + st["imports"] +
                  st["warm_up"], None, "-", "s",
                  f"interpreter {st['interpreter']:.2f} s + imports {st['imports']:.2f} s (the "
                  f"biggest: {st['biggest_import_name']} {st['biggest_import']:.2f} s, for "
                  f"{st['biggest_import_by']}) + numba set-up and cached kernels "
-                 f"{st['warm_up']:.2f} s; once per process, in parallel in a batch")]
+                 f"{st['warm_up']:.2f} s; the command pays it once (in both runs below), a "
+                 f"Dask worker as it starts"),
+            _row("start-up of a local worker (forked from the warm command)", st["fork"], None,
+                 "-", "s", "from the fork until the worker runs, best of 5; it masters at once "
+                 "(was a start-up of its own like the row above)")]
     c = _ceiling()
     rows.append(_row("machine ceiling: 2 processes mastering in memory vs 1", c["speed_up"],
                      c["speed_up"], "-", "x",
@@ -292,7 +320,8 @@ def batch_rows(profile: Path, work: Path,
     times, others, attempts = _compare({"1 worker": ["--workers", "1"],
                                         "2 workers": ["--workers", "2"]}, mixes, profile, work)
     rows += _speed_rows("local", times, others, attempts, audio_s,
-                        "1 worker masters in the command's process; with 2 it is one of them")
+                        "1 worker masters in the command's process; with 2 it is one of them "
+                        "and the other is forked from it once it is warm")
     try:
         import dask.distributed  # noqa: F401
     except ImportError:

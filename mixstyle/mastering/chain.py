@@ -75,14 +75,26 @@ class _Point:
 
 def _limited(pre: np.ndarray, gain_db: float, ceiling_db: float, params: Mapping[str, Any],
              sr: float) -> tuple[np.ndarray, float]:
-    """``pre * gain`` through a fresh limiter, latency removed (contiguous)."""
+    """``pre * gain`` through a fresh limiter, latency removed (a new contiguous array).
+
+    The limiter streams, so the input goes in two calls: the first ``latency`` samples (their
+    output is the lookahead's silence, thrown away), then the rest followed by ``latency``
+    zeros, whose output is the answer in place -- the same stream as one call over input and
+    zeros, without copying the song out of a longer buffer."""
     lim = Limiter(sr, ceiling_db, params["limiter_release_ms"], params["limiter_lookahead_ms"])
     lat, n = lim.latency_samples, pre.shape[1]
-    buf = np.empty((2, n + lat), dtype=np.float32)
-    buf[:, n:] = 0.0
-    np.multiply(pre, 10.0 ** (gain_db / 20.0), out=buf[:, :n], casting="unsafe")
-    lim.process_into(buf, buf)
-    return np.ascontiguousarray(buf[:, lat:]), lim.gain_reduction_db
+    gain = 10.0 ** (gain_db / 20.0)
+    head = np.zeros((2, lat), dtype=np.float32)
+    m = min(n, lat)
+    np.multiply(pre[:, :m], gain, out=head[:, :m], casting="unsafe")
+    lim.process_into(head, head)
+    head_gr = lim.gain_reduction_db  # of the gains computed while the lookahead filled
+    out = np.empty((2, n), dtype=np.float32)
+    rest = max(n - lat, 0)
+    np.multiply(pre[:, lat:], gain, out=out[:, :rest], casting="unsafe")
+    out[:, rest:] = 0.0
+    lim.process_into(out, out)
+    return out, max(head_gr, lim.gain_reduction_db)
 
 
 def _drive(pre: np.ndarray, drive_db: float, params: Mapping[str, Any], sr: float) -> _Point:

@@ -1,10 +1,13 @@
-"""Local worker processes for ``mixstyle master --workers N``: N - 1 spawned processes, and the
+"""Local worker processes for ``mixstyle master --workers N``: N - 1 worker processes, and the
 command's own process as the N-th, take files from one queue, each the next file when it is
 free (no process waits with a file queued while another is idle, so a batch ends evenly).
 
-The processes are spawned before the command loads anything, so their start-up -- imports,
-numba caches, a warm-up (``mixstyle.mastering.worker``) -- runs while the command reads the profile,
-lists the inputs and starts up itself. This module imports nothing heavy.
+On Linux the workers are forked from the command once it has loaded the mastering chain and its
+numba kernels (``mixstyle.mastering.worker.warm_up``): they start with all of it in memory and
+master at once, instead of each paying the interpreter, the imports and numba's set-up again
+(about 1 s of CPU per process, more on a busy machine). The fork happens while this process
+runs no other thread (nothing can be holding a lock); when it does, or elsewhere, the workers
+are spawned and load everything themselves.
 
 A worker that dies (killed, out of memory) costs only the file it had: that file gets an error
 row (the next run tries it again) and the others go on. Workers die with the command (Linux:
@@ -14,6 +17,8 @@ row (the next run tries it again) and the others go on. Workers die with the com
 from __future__ import annotations
 
 import queue
+import sys
+import threading
 from multiprocessing.connection import Connection, wait
 from typing import Any, Callable, Iterator, TypeVar
 
@@ -23,18 +28,33 @@ JOIN_TIMEOUT_S = 5.0
 
 
 def _serve(tasks: Any, results: Connection) -> None:
-    """The spawned process's entry (importing the worker module only here, in the child)."""
+    """The worker process's entry (a spawned one imports the worker module only here)."""
     from mixstyle.mastering.worker import serve
     serve(tasks, results)
 
 
+def _context() -> Any:
+    """``fork`` on Linux while this process runs one thread, else ``spawn``."""
+    import multiprocessing
+    if sys.platform.startswith("linux") and threading.active_count() == 1:
+        return multiprocessing.get_context("fork")
+    return multiprocessing.get_context("spawn")  # no inherited threads or locks
+
+
 class LocalWorkers:
     """``processes`` worker processes, started at once; ``run`` gives them (and this process)
-    the jobs; ``close`` ends them."""
+    the jobs; ``close`` ends them. Forked ones start warm: this process warms up first."""
 
-    def __init__(self, processes: int) -> None:
-        import multiprocessing
-        ctx = multiprocessing.get_context("spawn")  # no inherited threads or locks
+    def __init__(self, processes: int, before_fork: Callable[[], None] | None = None) -> None:
+        ctx = _context()
+        self.forked = ctx.get_start_method() == "fork"
+        if self.forked:
+            from mixstyle.mastering.worker import warm_up
+            warm_up()  # once, here: every forked worker has it
+            if before_fork is not None:
+                before_fork()
+            for stream in (sys.stdout, sys.stderr):  # nothing buffered is written twice
+                stream.flush()
         self.tasks = ctx.Queue()
         self.procs: list[Any] = []
         self.conns: list[Connection] = []

@@ -3,7 +3,7 @@ output durably and return its report row.
 
 Only processes that master import this module (its imports -- numba kernels, pedalboard, the
 audio reader -- are most of a worker's start-up); ``mixstyle.mastering.batch``, which coordinates,
-stays light, so local workers start while it reads the profile and lists the inputs.
+stays light, so a Dask batch's coordinator never loads them.
 
 ``serve`` is a local worker process's loop; ``dask_setup`` makes
 ``dask worker --preload mixstyle.mastering.worker`` load everything when the worker starts, so the
@@ -25,17 +25,79 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from dsp.errors import AudioInputError, MixstyleError
-from dsp.files import fsync_file, fsync_folder
-from mixstyle.io.audio import read_audio, write_audio_atomic
-from mixstyle.mastering.chain import master_audio
+
+def _load_blas_probe() -> None:
+    """numba's set-up (at the first compiled call) checks for BLAS with ``import
+    scipy.linalg.cython_blas``, which runs the whole of ``scipy.linalg``'s ``__init__``: about
+    0.2 s of a 1 s start-up, for a package no mastering kernel uses. Load that one extension
+    module by itself -- the real one, under its own name -- so numba's check finds it; a later
+    ``import scipy.linalg`` works as usual, shares it and has it as its attribute. Anything
+    unexpected: nothing is done (numba imports it the usual way)."""
+    import importlib.abc
+    import importlib.machinery
+    import importlib.util
+    name = "scipy.linalg.cython_blas"
+    if name in sys.modules or "scipy.linalg" in sys.modules:
+        return
+    try:
+        import scipy
+        folder = os.path.join(os.path.dirname(scipy.__file__ or ""), "linalg")
+        path = next((os.path.join(folder, "cython_blas" + s)
+                     for s in importlib.machinery.EXTENSION_SUFFIXES
+                     if os.path.isfile(os.path.join(folder, "cython_blas" + s))), None)
+        if path is None:
+            return
+        loader = importlib.machinery.ExtensionFileLoader(name, path)
+        spec = importlib.util.spec_from_file_location(name, path, loader=loader)
+        if spec is None:
+            return
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        try:
+            loader.exec_module(module)
+        except BaseException:
+            del sys.modules[name]
+            raise
+    except Exception:  # noqa: BLE001 - only a shortcut: numba's own import still works
+        return
+
+    class BindOnImport(importlib.abc.MetaPathFinder):
+        """When ``scipy.linalg`` is imported, its ``cython_blas`` attribute is the module
+        (a submodule imported before its package is not bound to it)."""
+
+        def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
+            if fullname != "scipy.linalg":
+                return None
+            sys.meta_path.remove(self)
+            found = importlib.util.find_spec(fullname)
+            if found is None or found.loader is None:
+                return found
+            run = found.loader.exec_module  # type: ignore[union-attr]
+
+            def exec_module(package: Any) -> None:
+                package.cython_blas = module
+                run(package)
+
+            found.loader.exec_module = exec_module  # type: ignore[union-attr, method-assign]
+            return found
+
+    sys.meta_path.insert(0, BindOnImport())
+
+
+_load_blas_probe()
+
+from dsp.errors import AudioInputError, MixstyleError  # noqa: E402 (after the probe)
+from dsp.files import fsync_file, fsync_folder  # noqa: E402
+from mixstyle.io.audio import read_audio, write_audio_atomic  # noqa: E402
+from mixstyle.mastering.chain import master_audio  # noqa: E402
 
 if TYPE_CHECKING:
     from multiprocessing.connection import Connection
 
     from mixstyle.mastering.batch import Job
 
-WARM_UP_SECONDS = 3.0
+WARM_UP_SECONDS = 1.0
+WARM_UP_TARGET_LUFS = -9.0   # loud enough that the noise needs the limiter (its kernels too)
 WARM_UP_MASTER = {"low_shelf_gain_db": 1.0, "peak1_gain_db": -1.0, "peak2_gain_db": 1.0,
                   "peak3_gain_db": -1.0, "high_shelf_gain_db": 1.0, "comp_threshold_db": -30.0,
                   "comp_ratio": 2.0, "limiter_ceiling_db": -1.0, "target_lufs": -14.0}
@@ -126,20 +188,26 @@ def master_file(job: "Job", durable: bool = True) -> dict[str, Any]:
     return row
 
 
+_warm = False  # warm_up has run in this process (or in the one it was forked from)
+
+
 def warm_up() -> None:
-    """Load the compiled kernels of reading, the chain and writing (numba's on-disk cache)
-    with a few seconds of noise through a temporary file, so no real file waits for them."""
+    """Load the compiled kernels of reading, the chain (the limiter's search included) and
+    writing (numba's on-disk cache) with a second of noise through a temporary file, so no
+    real file waits for them (the temporary files are not fsynced: nobody keeps them)."""
+    global _warm
     from dsp.params import MASTER, neutral, validate
     params = validate(MASTER, dict(neutral(MASTER), **WARM_UP_MASTER), "warm-up master")
     rng = np.random.default_rng(0)
     sr = 44100.0
     noise = (0.1 * rng.standard_normal((2, int(WARM_UP_SECONDS * sr)))).astype(np.float32)
     with tempfile.TemporaryDirectory(prefix="mixstyle_warm_up_") as tmp:
-        path = write_audio_atomic(Path(tmp) / "in.wav", noise, sr, bit_depth=24)
+        path = write_audio_atomic(Path(tmp) / "in.wav", noise, sr, bit_depth=24, sync=False)
         audio, _ = read_audio(path)
-        res = master_audio(audio, sr, params, target_lufs=-14.0, ceiling_dbtp=-1.0,
-                           trim_to_lufs=-20.0)
-        write_audio_atomic(Path(tmp) / "out.wav", res.audio, sr, bit_depth=24)
+        res = master_audio(audio, sr, params, target_lufs=WARM_UP_TARGET_LUFS,
+                           ceiling_dbtp=-1.0, trim_to_lufs=-20.0)
+        write_audio_atomic(Path(tmp) / "out.wav", res.audio, sr, bit_depth=24, sync=False)
+    _warm = True
 
 
 def _die_with_parent() -> None:
@@ -160,7 +228,8 @@ def serve(tasks: Any, results: "Connection") -> None:
     import multiprocessing
     _die_with_parent()
     parent = multiprocessing.parent_process()
-    warm_up()
+    if not _warm:  # a spawned worker; a forked one has it from the command
+        warm_up()
     lock = threading.Lock()  # this thread says "took", the Durable thread sends rows
 
     def send(message: tuple) -> None:

@@ -265,11 +265,12 @@ def _wait_for(condition, what: str, timeout_s: float = 120.0) -> None:
 
 
 def test_a_killed_local_worker_costs_only_its_file(long_batch, tmp_path):
-    """SIGKILL the spawned worker while it masters its second file: the files it had not
-    reported get an error row, every other file is mastered by this process, and the next run
-    masters exactly those.
-    (While this process waits in the progress callback after its own first file, the worker's
-    first output appears; once it has read a whole input more, it is mastering its second.)"""
+    """SIGKILL the worker process while it masters a file after its first: the files it had
+    not reported get an error row, every other file is mastered by this process, and the next
+    run masters exactly those.
+    (While this process waits in the progress callback after the batch's first row, another
+    output of the worker appears; once it has read a whole input more, it is mastering the
+    next.)"""
     out = tmp_path / "out"
     size = min(p.stat().st_size for p in long_batch.src.iterdir())
     killed: list[int] = []
@@ -294,10 +295,12 @@ def test_a_killed_local_worker_costs_only_its_file(long_batch, tmp_path):
     assert sorted(Path(r["input"]).name for r in rows) == long_batch.names
     died = [r["error"] for r in rows if r["status"] != "ok"]
     assert died and set(died) == {WORKER_DIED}
-    # it took two files; each is reported either ok (its output was on the disk before the
-    # kill) or died (its first may still have been syncing): none is lost, none is double
+    # it took two files or more; each is reported either ok (its output was on the disk before
+    # the kill) or died -- the one it was mastering, and the one before if that was still
+    # being synced: none is lost, none is double
     by_it = sum(r.get("worker") == f"{os.uname().nodename}:{killed[0]}" for r in rows)
-    assert by_it + len(died) == 2 and (s.mastered, s.failed) == (12 - len(died), len(died))
+    assert by_it + len(died) >= 2 and 1 <= len(died) <= 2
+    assert (s.mastered, s.failed) == (12 - len(died), len(died))
     s = run_batch([str(long_batch.src)], long_batch.profile, out, workers=2)
     assert (s.mastered, s.skipped, s.failed) == (len(died), 12 - len(died), 0)
 
