@@ -25,71 +25,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-
-def _load_blas_probe() -> None:
-    """numba's set-up (at the first compiled call) checks for BLAS with ``import
-    scipy.linalg.cython_blas``, which runs the whole of ``scipy.linalg``'s ``__init__``: about
-    0.2 s of a 1 s start-up, for a package no mastering kernel uses. Load that one extension
-    module by itself -- the real one, under its own name -- so numba's check finds it; a later
-    ``import scipy.linalg`` works as usual, shares it and has it as its attribute. Anything
-    unexpected: nothing is done (numba imports it the usual way)."""
-    import importlib.abc
-    import importlib.machinery
-    import importlib.util
-    name = "scipy.linalg.cython_blas"
-    if name in sys.modules or "scipy.linalg" in sys.modules:
-        return
-    try:
-        import scipy
-        folder = os.path.join(os.path.dirname(scipy.__file__ or ""), "linalg")
-        path = next((os.path.join(folder, "cython_blas" + s)
-                     for s in importlib.machinery.EXTENSION_SUFFIXES
-                     if os.path.isfile(os.path.join(folder, "cython_blas" + s))), None)
-        if path is None:
-            return
-        loader = importlib.machinery.ExtensionFileLoader(name, path)
-        spec = importlib.util.spec_from_file_location(name, path, loader=loader)
-        if spec is None:
-            return
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        try:
-            loader.exec_module(module)
-        except BaseException:
-            del sys.modules[name]
-            raise
-    except Exception:  # noqa: BLE001 - only a shortcut: numba's own import still works
-        return
-
-    class BindOnImport(importlib.abc.MetaPathFinder):
-        """When ``scipy.linalg`` is imported, its ``cython_blas`` attribute is the module
-        (a submodule imported before its package is not bound to it)."""
-
-        def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
-            if fullname != "scipy.linalg":
-                return None
-            sys.meta_path.remove(self)
-            found = importlib.util.find_spec(fullname)
-            if found is None or found.loader is None:
-                return found
-            run = found.loader.exec_module  # type: ignore[union-attr]
-
-            def exec_module(package: Any) -> None:
-                package.cython_blas = module
-                run(package)
-
-            found.loader.exec_module = exec_module  # type: ignore[union-attr, method-assign]
-            return found
-
-    sys.meta_path.insert(0, BindOnImport())
-
-
-_load_blas_probe()
-
-from dsp.errors import AudioInputError, MixstyleError  # noqa: E402 (after the probe)
-from dsp.files import fsync_file, fsync_folder  # noqa: E402
-from mixstyle.io.audio import read_audio, write_audio_atomic  # noqa: E402
-from mixstyle.mastering.chain import master_audio  # noqa: E402
+from dsp.errors import AudioInputError, MixstyleError
+from dsp.files import fsync_file, fsync_folder
+from mixstyle.io.audio import read_audio, write_audio_atomic
+from mixstyle.mastering.chain import master_audio
 
 if TYPE_CHECKING:
     from multiprocessing.connection import Connection
