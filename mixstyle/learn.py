@@ -1,7 +1,10 @@
 """``mixstyle learn``: sessions -> fits -> song records -> trained network -> profile folder.
 
 Learning on an existing profile keeps its song records, fits only songs that are new or whose
-files changed (by SHA-256), and retrains the network on all of them. The per-song fits run in
+files changed (by SHA-256), and retrains the network on all of them. A song folder with the
+producer's own ``setting.json`` (a correction) is learned from that setting, not fitted; it is
+always trained on (never held out: the held-out score compares with real mixes), and the level
+habit and the mastering profile are read off the songs with a mix only. The per-song fits run in
 local processes or, with ``scheduler``, on an existing Dask cluster (``mixstyle.fit.pool``); the
 training always runs here, the held-out model beside it in a second process.
 """
@@ -25,12 +28,13 @@ from mixstyle.mastering.profile import save_master_profile
 from mixstyle.profile.card import card_markdown, model_card
 from mixstyle.profile.ceiling import level_meta
 from mixstyle.profile.store import save_profile
+from mixstyle.sessions.corrections import CorrectedSong
 from mixstyle.sessions.load import Song, song_folders
 from mixstyle.train.config import LearnConfig
 from mixstyle.train.loop import train
 from mixstyle.train.model import count_parameters
 from mixstyle.train.records import load_records, record_features, save_record
-from mixstyle.train.songs import Loaded, load_folder, staged_excerpt
+from mixstyle.train.songs import AnySong, Loaded, load_folder, staged_excerpt
 
 Progress = Callable[[str, int, int], None]
 
@@ -59,7 +63,7 @@ def learn(sessions: Path, out: Path, config: LearnConfig = LearnConfig(),
     torch.manual_seed(config.train.seed)
     folders = song_folders(sessions)
     records = {r.song: r for r in load_records(out / "songs", skip_stale=True)}
-    loaded: dict[str, Song] = {}
+    loaded: dict[str, AnySong] = {}
     count = {"done": 0}
 
     def finished(folder: Path, result: Loaded) -> None:
@@ -84,15 +88,20 @@ def learn(sessions: Path, out: Path, config: LearnConfig = LearnConfig(),
         cluster_map(work, folders, scheduler, finished)
     else:
         pool_map(work, folders, config.jobs, finished)
-    report_songs = [loaded[f.name] for f in folders if f.name in loaded]
-    if not report_songs:
+    all_songs = [loaded[f.name] for f in folders if f.name in loaded]
+    if not all_songs:
         raise ProfileError(f"{sessions}: no usable songs (expected SESSIONS/<song>/stems/*.wav "
-                           f"and SESSIONS/<song>/mix.wav)")
+                           f"and SESSIONS/<song>/mix.wav or SESSIONS/<song>/setting.json)")
+    # the songs with a mix: the level habit, the ceiling calibration and the master read theirs
+    report_songs = [s for s in all_songs if isinstance(s, Song)]
+    corrected = {s.name for s in all_songs if isinstance(s, CorrectedSong)}
     audio = {song.name: staged_excerpt(song, records[song.name], config.train.audio_seconds)
-             for song in report_songs}
+             for song in all_songs}
     names = sorted(records)
     features = {n: record_features(records[n]) for n in names}
-    train_names, held = split_holdout(names, config.holdout_fraction, config.train.seed)
+    mixed_names = [n for n in names if records[n].source != "correction" and n not in corrected]
+    train_names, held = split_holdout(mixed_names, config.holdout_fraction, config.train.seed)
+    train_names = [n for n in names if n not in held]
     by_name = {s.name: s for s in report_songs}
     held_score, pending, pool = None, None, None
     if held:
