@@ -17,7 +17,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
-SUITES = ("dsp", "loudness", "learn", "host", "master")
+SUITES = ("dsp", "loudness", "learn", "host", "master", "corrections")
 
 
 def _fmt(v) -> str:

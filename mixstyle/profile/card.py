@@ -11,12 +11,14 @@ from dataclasses import asdict
 
 from mixstyle.train.config import LearnConfig
 from mixstyle.train.loudness import LoudnessHabit
-from mixstyle.train.records import CORRECTION_WEIGHT, SongRecord
+from mixstyle.train.corrections import describe
+from mixstyle.train.records import SongRecord
 
 
 def model_card(records: dict[str, SongRecord], names: list[str], held: list[str],
                held_score: dict | None, config: LearnConfig, n_params: int,
-               scheduler: str | None = None, loudness_habit: dict | None = None) -> dict:
+               scheduler: str | None = None, loudness_habit: dict | None = None,
+               corrections: dict | None = None) -> dict:
     privacy = "trained only on the files listed here, locally; no data left this machine" \
         if scheduler is None else \
         (f"trained only on the files listed here; the song fits of this run were made on the "
@@ -29,7 +31,7 @@ def model_card(records: dict[str, SongRecord], names: list[str], held: list[str]
             "source": records[n].source,
             "mix_overridden": records[n].mix_overridden,
             "fit_quality": records[n].quality} for n in names],
-        "training_data": training_data(records, names),
+        "training_data": training_data(records, names, corrections),
         "held_out_songs": held,
         "held_out_score": held_score,
         "model_parameters": n_params,
@@ -42,16 +44,20 @@ def model_card(records: dict[str, SongRecord], names: list[str], held: list[str]
     }
 
 
-def training_data(records: dict[str, SongRecord], names: list[str]) -> dict:
+def training_data(records: dict[str, SongRecord], names: list[str],
+                  corrections: dict | None = None) -> dict:
     """The kinds of training data: songs fitted to the producer's mix, and corrected songs
-    (their own setting.json), with the songs whose setting overrode a mix."""
+    (their own setting.json), with the songs whose setting overrode a mix and what the
+    corrections taught (``corrections``: ``mixstyle.train.corrections.correction_offsets``;
+    None where the network trained on them, having no fitted song)."""
     fitted = [n for n in names if records[n].source != "correction"]
     corrected = [n for n in names if records[n].source == "correction"]
     return {"fitted_songs": len(fitted),
             "corrected_songs": len(corrected), "corrected": corrected,
-            "correction_weight": CORRECTION_WEIGHT,
             "setting_overrode_mix": {n: records[n].mix_overridden for n in corrected
-                                     if records[n].mix_overridden}}
+                                     if records[n].mix_overridden},
+            "corrections_teach": describe(corrections) if corrections else
+            (["the network trained on them (no fitted songs)"] if corrected else [])}
 
 
 def _corrections_markdown(card: dict) -> list[str]:
@@ -60,11 +66,16 @@ def _corrections_markdown(card: dict) -> list[str]:
         return []
     lines = ["", "## Corrected songs", "",
              f"{data['corrected_songs']} of the training songs are the producer's own console "
-             f"settings (setting.json, e.g. kept in the studio), learned as they are (no fit), "
-             f"each counting as {data['correction_weight']:g} fitted songs: "
+             f"settings (setting.json, e.g. kept in the studio), learned as they are (no fit): "
              + ", ".join(data["corrected"]) + "."]
     for song, mix in sorted(data.get("setting_overrode_mix", {}).items()):
         lines.append(f"- {song}: the setting overrode the mix '{mix}' (the mix was not learned).")
+    taught = data.get("corrections_teach") or []
+    if taught:
+        lines += ["", "What the corrections changed in the style learned from the mixes (per "
+                  "role, the median of the corrected tracks against the network's prediction, "
+                  "n/(n+1) of it for n corrected songs):", ""]
+        lines += [f"- {t}" for t in taught]
     return lines
 
 

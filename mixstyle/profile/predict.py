@@ -22,7 +22,8 @@ from mixstyle.sessions.load import Song
 from mixstyle.train.balance import BUS, LEVEL, PAN_SIDE, assign_sides, output_gains
 from mixstyle.train.features import SongFeatures, role_index, song_features
 from mixstyle.train.loudness import LoudnessHabit
-from mixstyle.train.model import I_LEVEL, I_SIDE, PREDICTED_MASTER, PREDICTED_TRACK, MixNet
+from mixstyle.train.model import (I_LEVEL, I_SIDE, MASTER_TARGETS, PREDICTED_MASTER,
+                                  PREDICTED_TRACK, TRACK_TARGETS, MixNet)
 
 _FADER = spec(TRACK, "output_gain_db")
 
@@ -65,6 +66,7 @@ class Profile:
         mask = torch.ones(1, len(stems), dtype=torch.bool)
         with torch.no_grad():
             tu, mu = self.model(feats[None], roles, mask, song)
+        tu, mu = corrected(self.meta.get("corrections"), [r for _, r, _ in stems], tu, mu)
         full = []   # the learned setting at full strength; the faders follow from it
         for i in range(len(stems)):
             values = {p.name: float(np.clip(p.denormalise(float(tu[0, i, j])), p.min, p.max))
@@ -126,6 +128,24 @@ class Profile:
             top = max(now, min(c.max, habit.true_peak_dbtp)) if habit is not None else c.max
             master["limiter_ceiling_db"] = float(np.clip(now + offset, c.min, top))
         return ConsoleSetting(tuple(tracks), validate(MASTER, master, "master"))
+
+
+def corrected(offsets: dict[str, Any] | None, roles: Sequence[str], tu: torch.Tensor,
+              mu: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The network's normalised outputs plus what the producer's corrections taught (per role
+    and for the master: ``mixstyle.train.corrections``); unchanged without corrections."""
+    if not offsets:
+        return tu, mu
+    if (offsets.get("track_targets") != [p.name for p in TRACK_TARGETS]
+            or offsets.get("master_targets") != [p.name for p in MASTER_TARGETS]):
+        raise ProfileError("profile.json: the corrections' offsets name other parameters than "
+                           "this mixstyle predicts; learn the profile again")
+    tu, mu = tu.clone(), mu.clone()
+    for i, role in enumerate(roles):
+        if role in offsets["track"]:
+            tu[0, i] += torch.tensor(offsets["track"][role], dtype=tu.dtype)
+    mu[0] += torch.tensor(offsets["master"], dtype=mu.dtype)
+    return tu.clamp(0.0, 1.0), mu.clamp(0.0, 1.0)
 
 
 def _sum(stems: Sequence[tuple[str, str, np.ndarray]]) -> np.ndarray:

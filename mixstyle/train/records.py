@@ -187,22 +187,14 @@ class Batch:
     master_w: torch.Tensor       # (B, M)
 
 
-CORRECTION_WEIGHT = 3.0
-
-
 def song_weights(records: list[SongRecord]) -> np.ndarray:
-    """How much each song's setting counts.
-
-    A fitted song whose fit explains the producer's mix worse than their typical song
-    (something in that mix the console cannot make: reverb, saturation, an edit) counts less,
-    by the ratio of unexplained energy (3 dB worse: half). A correction counts
-    ``CORRECTION_WEIGHT`` songs: see docs/LEARNING.md, "Corrections"."""
+    """How much each song's setting counts: a fitted song whose fit explains the producer's mix
+    worse than their typical song (something in that mix the console cannot make: reverb,
+    saturation, an edit) counts less, by the ratio of unexplained energy (3 dB worse: half).
+    A correction (no fit) counts fully."""
     w = np.ones(len(records))
     fits = [i for i, r in enumerate(records) if r.source != "correction"]
     w[fits] = _fit_weights([records[i] for i in fits])
-    for i, r in enumerate(records):
-        if r.source == "correction":
-            w[i] = CORRECTION_WEIGHT
     return w
 
 

@@ -18,8 +18,8 @@ from mixstyle.fit.song import FitConfig
 from mixstyle.io.audio import write_audio_atomic
 from mixstyle.learn import LearnConfig, learn
 from mixstyle.train.loop import TrainConfig
-from mixstyle.train.records import (CORRECTION_WEIGHT, RECORD_VERSION, SongRecord, load_records,
-                                    song_weights)
+from mixstyle.profile.store import load_profile
+from mixstyle.train.records import RECORD_VERSION, SongRecord, load_records, song_weights
 
 SR = 44100.0
 NAMES = ("bass", "keys", "kick", "vocals")
@@ -114,11 +114,27 @@ def test_the_correction_is_the_target_as_it_is(learned):
     assert sum(r.bus_print is not None for r in records.values()) == 5
 
 
-def test_corrections_count_more_than_a_fit(learned):
+def test_corrections_teach_offsets_on_the_style_of_the_mixes(learned):
+    """The network trains on the fitted songs; the corrections' consistent difference from its
+    predictions (here: the vocal's fader 4 dB over the producer's mixes) is what they teach."""
+    profile = load_profile(learned["root"] / "profile")
+    offsets = profile.meta["corrections"]
+    assert offsets["songs"] == ["fixed", "kept"]
+    level = offsets["track_targets"].index("level_lu")
+    assert offsets["track"]["vocals"][level] > 0 > offsets["track"]["bass"][level]
+    assert any(line.startswith("vocals (2 songs): ") and "level_lu +" in line
+               for line in learned["card"]["training_data"]["corrections_teach"])
+    # with the offsets the profile puts the vocal louder against the bass than without
+    stems = [(n, r, a) for n, r, a in zip(NAMES, NAMES, learned["synthetic"](seed=60, seconds=2.0,
+                                                                              n_stems=4))]
+    with_c = profile.predict(stems, SR)
+    without = type(profile)(profile.model, dict(profile.meta, corrections=None)).predict(stems, SR)
+    gain = {s: {t.name: t.params["output_gain_db"] for t in p.tracks}
+            for s, p in (("with", with_c), ("without", without))}
+    assert (gain["with"]["vocals"] - gain["with"]["bass"]) - \
+        (gain["without"]["vocals"] - gain["without"]["bass"]) > 1.0
     records = sorted(load_records(learned["root"] / "profile" / "songs"), key=lambda r: r.song)
-    w = dict(zip([r.song for r in records], song_weights(records)))
-    assert w["fixed"] == w["kept"] == CORRECTION_WEIGHT > 1.0
-    assert all(w[f"song{k}"] <= 1.0 for k in range(5))
+    assert all(w == 1.0 for r, w in zip(records, song_weights(records)) if r.source == "correction")
 
 
 def test_old_records_stay_valid_and_a_changed_setting_is_taken_again(learned, tmp_path):
