@@ -5,10 +5,13 @@ the training songs and predicts the correction songs (as `mixstyle mix --params`
 Two sets of those songs are made, each song with ``setting.json`` and no mix:
 
 (a) the setting as P0 predicted it, unchanged;
-(b) the same corrected by a simulated producer: the lead (vocal, or the lead instrument where
-    the song has no vocal) 4 dB louder on its fader, the bass cut 3 dB at 300 Hz (a free peak
-    band moved to 300 Hz, Q 1; where no band is free, the nearest one), the response at 300 Hz
-    exactly 3 dB lower by dsp's own EQ response.
+(b) the same corrected by a simulated producer: the vocal 4 dB louder on its fader, the bass
+    cut 3 dB at 300 Hz (a free peak band moved to 300 Hz, Q 1; where no band is free, the
+    nearest one), the response at 300 Hz exactly 3 dB lower by dsp's own EQ response.
+
+The correction songs and the new songs are songs with a vocal (role "vocals"; the demo songs
+without one have a lead instrument instead): the first ``corrections`` and the next ``new`` of
+those after the training songs, from ``pool`` more generated songs.
 
 P_a learns the training songs + (a), P_b the training songs + (b) (same seed, same config). On
 the new songs, P_b's predictions against P_a's: the lead's fader should be 4 +- 1 dB higher, the
@@ -30,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 SR = 44100.0
-LEAD_ROLES = ("vocals", "lead")
+LEAD_ROLES = ("vocals",)
 BASS_ROLES = ("bass",)
 VOCAL_DB = 4.0
 BASS_CUT_DB = -3.0
@@ -50,6 +53,8 @@ class Study:
     seconds: float = 12.0
     epochs: int = 400
     audio_epochs: int = 10
+    pool: int = 26          # songs generated beyond the training songs to find the vocal ones
+    fit_steps: int = 6
 
 
 @dataclass
@@ -148,20 +153,26 @@ def _predict(profile, song: Path):
 def run_study(study: Study, work: Path, cache: Path | None = None,
               log=lambda m: None) -> Result:
     from mixstyle.demo.sessions import make_sessions
+    from mixstyle.fit.song import FitConfig
+    from mixstyle.sessions.roles import role_from_name
     from mixstyle.export.json_export import setting_json
     from mixstyle.io.audio import write_text_atomic
     from mixstyle.learn import LearnConfig, learn
     from mixstyle.profile.store import load_profile
     from mixstyle.train.loop import TrainConfig
     t0 = time.perf_counter()
-    n = study.train + study.corrections + study.new
-    songs = make_sessions(work / "all", study.producer, n, study.seed, study.seconds,
-                          cache_dir=cache or work / "cache")
+    songs = make_sessions(work / "all", study.producer, study.train + study.pool, study.seed,
+                          study.seconds, cache_dir=cache or work / "cache")
     train_songs = songs[:study.train]
-    corr_songs = songs[study.train:study.train + study.corrections]
-    new_songs = songs[study.train + study.corrections:]
+    vocal = [s for s in songs[study.train:]
+             if any(role_from_name(p.name) in LEAD_ROLES for p in (s / "stems").glob("*.wav"))]
+    if len(vocal) < study.corrections + study.new:
+        raise RuntimeError(f"only {len(vocal)} of {study.pool} songs have a vocal: raise pool")
+    corr_songs = vocal[:study.corrections]
+    new_songs = vocal[study.corrections:study.corrections + study.new]
     config = LearnConfig(train=replace(TrainConfig(), epochs=study.epochs,
                                        audio_epochs=study.audio_epochs, seed=study.seed),
+                         fit=replace(FitConfig(), steps=study.fit_steps, seed=study.seed),
                          max_seconds=study.seconds, holdout_fraction=0.0)
     for name in ("P0", "a", "b"):
         for song in train_songs:
@@ -237,11 +248,13 @@ if __name__ == "__main__":
     ap.add_argument("--seconds", type=float, default=12.0)
     ap.add_argument("--epochs", type=int, default=400)
     ap.add_argument("--audio-epochs", type=int, default=10)
+    ap.add_argument("--pool", type=int, default=26)
+    ap.add_argument("--fit-steps", type=int, default=6)
     ap.add_argument("--work", default=None)
     ap.add_argument("--cache", default=None)
     a = ap.parse_args()
     st = Study(a.producer, a.seed, a.train, a.corrections, a.new, a.seconds, a.epochs,
-               a.audio_epochs)
+               a.audio_epochs, a.pool, a.fit_steps)
     work = Path(a.work or tempfile.mkdtemp(prefix="corrections_"))
     res = run_study(st, work, Path(a.cache) if a.cache else None, log=print)
     print(res.summary(), "PASS" if res.passed() else "FAIL", f"{res.seconds:.0f} s", work)

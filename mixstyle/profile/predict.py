@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -19,6 +19,9 @@ from mixstyle.errors import ProfileError
 from mixstyle.fit.staging import stage_gain_db
 from mixstyle.profile.novelty import shrink, typical_level, widest_pan
 from mixstyle.sessions.load import Song
+from dsp.eq import eq_curve_db
+from mixstyle.train.corrections import EQ_FREQS_HZ, EQ_PARAMS, peak_curve_db
+from mixstyle.train.features import ANALYSIS_RATE_HZ
 from mixstyle.train.balance import BUS, LEVEL, PAN_SIDE, assign_sides, output_gains
 from mixstyle.train.features import SongFeatures, role_index, song_features
 from mixstyle.train.loudness import LoudnessHabit
@@ -73,6 +76,10 @@ class Profile:
                       for j, p in enumerate(PREDICTED_TRACK)}
             values["input_gain_db"] = stage_gain_db(per_stem[i].loudness_lufs)
             full.append(values)
+        bands = (self.meta.get("corrections") or {}).get("eq_band") or {}
+        for i, (_, role, _) in enumerate(stems):   # the producer's EQ correction for the role
+            if role in bands:
+                place_band(full[i], bands[role])
         levels = [float(LEVEL.denormalise(float(v))) for v in tu[0, :, I_LEVEL]]
         novelty = self.meta.get("novelty")
         away = shrink(novelty, [f.vector for f in per_stem], self.model.feat_mean.numpy(),
@@ -146,6 +153,36 @@ def corrected(offsets: dict[str, Any] | None, roles: Sequence[str], tu: torch.Te
             tu[0, i] += torch.tensor(offsets["track"][role], dtype=tu.dtype)
     mu[0] += torch.tensor(offsets["master"], dtype=mu.dtype)
     return tu.clamp(0.0, 1.0), mu.clamp(0.0, 1.0)
+
+
+PEAKS = ("peak1", "peak2", "peak3")
+
+
+def place_band(values: dict[str, float], band: Mapping[str, float]) -> None:
+    """Put a correction's peaking ``band`` (freq_hz, gain_db, q) into a strip's EQ ``values``
+    the way that brings the strip's EQ curve closest to its curve plus the band's: of the peak
+    bands whose range holds the frequency, one replaced by the band (a free one loses nothing),
+    or one given the band's gain on top of its own (its frequency and Q kept)."""
+    freq = float(band["freq_hz"])
+    gain = spec(TRACK, "peak1_gain_db")
+    g = float(np.clip(band["gain_db"], gain.min, gain.max))
+    eq = {k: v for k, v in values.items() if k in EQ_PARAMS}
+    target = eq_curve_db(TRACK, eq, EQ_FREQS_HZ, ANALYSIS_RATE_HZ) + \
+        peak_curve_db(freq, g, float(band["q"]))
+    options = []
+    for b in PEAKS:
+        f_spec, q_spec = spec(TRACK, f"{b}_freq_hz"), spec(TRACK, f"{b}_q")
+        if not f_spec.min <= freq <= f_spec.max:
+            continue
+        options.append({f"{b}_freq_hz": freq, f"{b}_gain_db": g,
+                        f"{b}_q": float(np.clip(band["q"], q_spec.min, q_spec.max))})
+        options.append({f"{b}_gain_db": float(np.clip(values[f"{b}_gain_db"] + g, gain.min,
+                                                      gain.max))})
+    if not options:
+        return
+    best = min(options, key=lambda o: float(np.sum(
+        (eq_curve_db(TRACK, dict(eq, **o), EQ_FREQS_HZ, ANALYSIS_RATE_HZ) - target) ** 2)))
+    values.update(best)
 
 
 def _sum(stems: Sequence[tuple[str, str, np.ndarray]]) -> np.ndarray:
