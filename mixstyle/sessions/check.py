@@ -76,7 +76,8 @@ PROBLEMS: dict[str, Problem] = {p.code: p for p in (
     Problem("setting_unreadable", True, SessionError,
             "{where} cannot be read: {detail}; expected the console setting JSON that "
             "'mixstyle mix --params' writes"),
-    Problem("setting_invalid", True, SessionError, "{detail}"),
+    Problem("setting_invalid", True, SessionError,
+            "{where} is not a valid console setting: {detail}"),
     Problem("setting_extra_track", True, SessionError,
             "{where} has a track '{track}' but the song has no stem of that name; expected "
             "one track per file in stems/, named after the file without its extension "

@@ -55,9 +55,9 @@ def read_setting(path: Path, song: str) -> ConsoleSetting:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise chk.fail("setting_unreadable", where=where, detail=str(exc)) from None
     try:
-        return setting_from_dict(data, where)
+        return setting_from_dict(data, path.name)
     except ParameterError as exc:
-        raise chk.fail("setting_invalid", detail=str(exc)) from None
+        raise chk.fail("setting_invalid", where=where, detail=str(exc)) from None
 
 
 def match_stems(setting: ConsoleSetting, stems: tuple[Stem, ...], files: tuple[Path, ...],

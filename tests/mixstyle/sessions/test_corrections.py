@@ -75,10 +75,12 @@ def test_song_without_mix_or_setting_names_both(song):
     ("{not json", r"^setting 'setting.json' of song 'ballad' cannot be read: Expecting .*; "
                   r"expected the console setting JSON that 'mixstyle mix --params' writes"),
     (json.dumps({"format": "other"}),
-     r"^setting 'setting.json' of song 'ballad': 'format' must be 'mixstyle.console'"),
+     r"^setting 'setting.json' of song 'ballad' is not a valid console setting: setting.json: "
+     r"'format' must be 'mixstyle.console'"),
     (dumps(_setting()).replace('"output_gain_db": 0.0', '"output_gain_db": 40.0', 1),
-     r"^track.output_gain_db \(setting 'setting.json' of song 'ballad', track 'bass'\) = 40 is "
-     r"out of range: allowed -60 .. 12 dB"),
+     r"^setting 'setting.json' of song 'ballad' is not a valid console setting: "
+     r"track.output_gain_db \(setting.json, track 'bass'\) = 40 is out of range: allowed "
+     r"-60 .. 12 dB"),
 ])
 def test_unreadable_or_invalid_setting(song, text, message):
     (song / "setting.json").write_text(text)
