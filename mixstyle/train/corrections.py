@@ -153,7 +153,7 @@ def fit_band(curve: np.ndarray) -> dict[str, float] | None:
     return best
 
 
-def describe(offsets: dict[str, Any] | None, min_u: float = 0.02) -> list[str]:
+def describe(offsets: dict[str, Any] | None, min_u: float = 0.01) -> list[str]:
     """One line per corrected role (and the master): its offsets in the parameters' units
     (dB/LU as a difference, Hz/ms/Q as a factor), those of at least ``min_u`` of the range."""
     if not offsets:
