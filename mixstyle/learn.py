@@ -6,9 +6,9 @@ producer's own ``setting.json`` (a correction) is learned from that setting, not
 network learns the style from the fitted songs and the corrections teach offsets on top of it
 (``mixstyle.train.corrections``); corrections are never held out (the held-out score compares
 with real mixes), and the level habit and the mastering profile are read off the songs with a
-mix only. The per-song fits run in
-local processes or, with ``scheduler``, on an existing Dask cluster (``mixstyle.fit.pool``); the
-training always runs here, the held-out model beside it in a second process.
+mix only. The per-song fits run in local processes or, with ``scheduler``, on an existing Dask
+cluster (``mixstyle.fit.pool``); the training always runs here, the held-out model beside it in
+a second process.
 """
 
 from __future__ import annotations
