@@ -13,16 +13,18 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import torch
 
+from dsp.biquad import Peak
+from dsp.eq import eq_curve_db
 from dsp.loudness import integrated_loudness
 from dsp.params import MASTER, TRACK, ConsoleSetting, TrackSetting, spec, validate
 from mixstyle.errors import ProfileError
 from mixstyle.fit.staging import stage_gain_db
 from mixstyle.profile.novelty import shrink, typical_level, widest_pan
 from mixstyle.sessions.load import Song
-from dsp.eq import eq_curve_db
 from mixstyle.train.corrections import EQ_FREQS_HZ, EQ_PARAMS, peak_curve_db
 from mixstyle.train.features import ANALYSIS_RATE_HZ
-from mixstyle.train.balance import BUS, LEVEL, PAN_SIDE, assign_sides, output_gains
+from mixstyle.train.balance import (BUS, LEVEL, PAN_SIDE, assign_sides, output_gains,
+                                    strip_loudness)
 from mixstyle.train.features import SongFeatures, role_index, song_features
 from mixstyle.train.loudness import LoudnessHabit
 from mixstyle.train.model import (I_LEVEL, I_SIDE, MASTER_TARGETS, PREDICTED_MASTER,
@@ -77,10 +79,15 @@ class Profile:
             values["input_gain_db"] = stage_gain_db(per_stem[i].loudness_lufs)
             full.append(values)
         bands = (self.meta.get("corrections") or {}).get("eq_band") or {}
-        for i, (_, role, _) in enumerate(stems):   # the producer's EQ correction for the role
+        level_fix = [0.0] * len(stems)
+        for i, (_, role, audio) in enumerate(stems):   # the producer's EQ correction for the role
             if role in bands:
+                before = dict(full[i])
                 place_band(full[i], bands[role])
-        levels = [float(LEVEL.denormalise(float(v))) for v in tu[0, :, I_LEVEL]]
+                level_fix[i] = _placed_vs_meant_db(audio, sample_rate, before, full[i],
+                                                   bands[role])
+        levels = [float(LEVEL.denormalise(float(v))) + fix
+                  for v, fix in zip(tu[0, :, I_LEVEL], level_fix)]
         novelty = self.meta.get("novelty")
         away = shrink(novelty, [f.vector for f in per_stem], self.model.feat_mean.numpy(),
                       self.model.feat_std.numpy())
@@ -183,6 +190,21 @@ def place_band(values: dict[str, float], band: Mapping[str, float]) -> None:
     best = min(options, key=lambda o: float(np.sum(
         (eq_curve_db(TRACK, dict(eq, **o), EQ_FREQS_HZ, ANALYSIS_RATE_HZ) - target) ** 2)))
     values.update(best)
+
+
+def _placed_vs_meant_db(audio: np.ndarray, sample_rate: float, before: dict[str, float],
+                        after: dict[str, float], band: Mapping[str, float]) -> float:
+    """How much louder (LU) the strip is with the correction's band as placed than with the band
+    as meant (on top of the strip as predicted). The corrections' level offset for the role was
+    learned with the band's loudness change in it; where the band could not be placed as meant
+    (no free band), the level follows what was placed."""
+    meant = Peak(float(band["freq_hz"]), float(band["gain_db"]), float(band["q"])).process(
+        np.ascontiguousarray(audio, dtype=np.float32), sample_rate)
+    placed, wanted = strip_loudness(np.stack([audio, meant]), sample_rate,
+                                    [validate(TRACK, after), validate(TRACK, before)])
+    if not (math.isfinite(placed) and math.isfinite(wanted)):
+        return 0.0
+    return float(placed - wanted)
 
 
 def _sum(stems: Sequence[tuple[str, str, np.ndarray]]) -> np.ndarray:
