@@ -17,7 +17,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
-SUITES = ("dsp", "loudness", "learn", "host", "studio_rt", "page", "master")
+SUITES = ("dsp", "loudness", "learn", "corrections", "host", "studio_rt", "page", "master")
 
 
 def _fmt(v) -> str:

@@ -86,7 +86,9 @@ def _learn(args: argparse.Namespace) -> int:
     card = learn(Path(args.sessions), Path(args.out), cfg, progress=bars,
                  log=lambda m: print(m, file=sys.stderr), scheduler=args.scheduler)
     bars.close()
-    print(f"profile written to {args.out} ({len(card['trained_on'])} songs)")
+    corrected = card["training_data"]["corrected_songs"]
+    print(f"profile written to {args.out} ({len(card['trained_on'])} songs"
+          + (f", {corrected} of them corrected (setting.json)" if corrected else "") + ")")
     if card["held_out_score"]:
         from mixstyle.evaluate.score import format_table
         print(format_table(card["held_out_score"], "held-out songs: " +

@@ -1,9 +1,14 @@
 """``mixstyle learn``: sessions -> fits -> song records -> trained network -> profile folder.
 
 Learning on an existing profile keeps its song records, fits only songs that are new or whose
-files changed (by SHA-256), and retrains the network on all of them. The per-song fits run in
-local processes or, with ``scheduler``, on an existing Dask cluster (``mixstyle.fit.pool``); the
-training always runs here, the held-out model beside it in a second process.
+files changed (by SHA-256), and retrains the network on all of them. A song folder with the
+producer's own ``setting.json`` (a correction) is learned from that setting, not fitted: the
+network learns the style from the fitted songs and the corrections teach offsets on top of it
+(``mixstyle.train.corrections``); corrections are never held out (the held-out score compares
+with real mixes), and the level habit and the mastering profile are read off the songs with a
+mix only. The per-song fits run in local processes or, with ``scheduler``, on an existing Dask
+cluster (``mixstyle.fit.pool``); the training always runs here, the held-out model beside it in
+a second process.
 """
 
 from __future__ import annotations
@@ -27,10 +32,11 @@ from mixstyle.profile.ceiling import level_meta
 from mixstyle.profile.store import save_profile
 from mixstyle.sessions.load import Song, song_folders
 from mixstyle.train.config import LearnConfig
+from mixstyle.train.corrections import correction_offsets, network_records
 from mixstyle.train.loop import train
 from mixstyle.train.model import count_parameters
 from mixstyle.train.records import load_records, record_features, save_record
-from mixstyle.train.songs import Loaded, load_folder, staged_excerpt
+from mixstyle.train.songs import AnySong, Loaded, load_folder, staged_excerpt
 
 Progress = Callable[[str, int, int], None]
 
@@ -59,7 +65,7 @@ def learn(sessions: Path, out: Path, config: LearnConfig = LearnConfig(),
     torch.manual_seed(config.train.seed)
     folders = song_folders(sessions)
     records = {r.song: r for r in load_records(out / "songs", skip_stale=True)}
-    loaded: dict[str, Song] = {}
+    loaded: dict[str, AnySong] = {}
     count = {"done": 0}
 
     def finished(folder: Path, result: Loaded) -> None:
@@ -84,15 +90,22 @@ def learn(sessions: Path, out: Path, config: LearnConfig = LearnConfig(),
         cluster_map(work, folders, scheduler, finished)
     else:
         pool_map(work, folders, config.jobs, finished)
-    report_songs = [loaded[f.name] for f in folders if f.name in loaded]
-    if not report_songs:
+    all_songs = [loaded[f.name] for f in folders if f.name in loaded]
+    if not all_songs:
         raise ProfileError(f"{sessions}: no usable songs (expected SESSIONS/<song>/stems/*.wav "
-                           f"and SESSIONS/<song>/mix.wav)")
-    audio = {song.name: staged_excerpt(song, records[song.name], config.train.audio_seconds)
-             for song in report_songs}
+                           f"and SESSIONS/<song>/mix.wav or SESSIONS/<song>/setting.json)")
+    # the songs with a mix: the level habit, the ceiling calibration and the master read theirs
+    report_songs = [s for s in all_songs if isinstance(s, Song)]
     names = sorted(records)
+    # the network learns the style from the fitted songs; the corrections teach offsets on top
+    # (mixstyle.train.corrections); only without any fitted song is it trained on them
+    net_names = [r.song for r in network_records([records[n] for n in names])]
+    audio = {song.name: staged_excerpt(song, records[song.name], config.train.audio_seconds)
+             for song in all_songs if song.name in net_names}
     features = {n: record_features(records[n]) for n in names}
-    train_names, held = split_holdout(names, config.holdout_fraction, config.train.seed)
+    mixed_names = [n for n in names if records[n].source != "correction"]
+    train_names, held = split_holdout(mixed_names, config.holdout_fraction, config.train.seed)
+    train_names = [n for n in net_names if n not in held]
     by_name = {s.name: s for s in report_songs}
     held_score, pending, pool = None, None, None
     if held:
@@ -110,7 +123,7 @@ def learn(sessions: Path, out: Path, config: LearnConfig = LearnConfig(),
     try:
         if pool is not None:
             torch.set_num_threads(1)   # the other core is the held-out model's
-        model, history = train([records[n] for n in names], config.train, audio,
+        model, history = train([records[n] for n in net_names], config.train, audio,
                                progress=progress)
         if pending is not None:
             held_score = pending.result()
@@ -120,10 +133,11 @@ def learn(sessions: Path, out: Path, config: LearnConfig = LearnConfig(),
             pool.shutdown(cancel_futures=True)
     level = level_meta(model, [records[n] for n in names],
                        [by_name[n] for n in names if n in by_name], features)
+    offsets = correction_offsets(model, [records[n] for n in names])
     card = model_card(records, names, held, held_score, config, count_parameters(model),
-                      scheduler, level["loudness_habit"])
+                      scheduler, level["loudness_habit"], offsets)
     meta = {"created": card["created"], "songs": names, "seed": config.train.seed,
-            "learn_config": asdict(config), **level,
+            "learn_config": asdict(config), **level, "corrections": offsets,
             "style_strength": float((held_score or {}).get("style_strength", 1.0))}
     save_profile(out, model, meta, card, card_markdown(card))
     master = learn_master_from_sessions(report_songs)

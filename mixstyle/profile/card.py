@@ -1,6 +1,7 @@
 """The model card of a profile: what it was trained on (every file with its SHA-256), how well
-each song was fitted, the held-out score and where the fits ran -- as JSON (``model_card``) and
-Markdown for people (``card_markdown``).
+each song was fitted, which songs were the producer's own corrected settings (and where such a
+setting overrode a mix), the held-out score and where the fits ran -- as JSON (``model_card``)
+and Markdown for people (``card_markdown``).
 """
 
 from __future__ import annotations
@@ -10,12 +11,14 @@ from dataclasses import asdict
 
 from mixstyle.train.config import LearnConfig
 from mixstyle.train.loudness import LoudnessHabit
+from mixstyle.train.corrections import describe
 from mixstyle.train.records import SongRecord
 
 
 def model_card(records: dict[str, SongRecord], names: list[str], held: list[str],
                held_score: dict | None, config: LearnConfig, n_params: int,
-               scheduler: str | None = None, loudness_habit: dict | None = None) -> dict:
+               scheduler: str | None = None, loudness_habit: dict | None = None,
+               corrections: dict | None = None) -> dict:
     privacy = "trained only on the files listed here, locally; no data left this machine" \
         if scheduler is None else \
         (f"trained only on the files listed here; the song fits of this run were made on the "
@@ -25,7 +28,10 @@ def model_card(records: dict[str, SongRecord], names: list[str], held: list[str]
         "trained_on": [{"song": n, "tracks": [
             {"name": t, "role": r} for t, r in zip(records[n].track_names, records[n].roles)],
             "files": [asdict(f) for f in records[n].files],
+            "source": records[n].source,
+            "mix_overridden": records[n].mix_overridden,
             "fit_quality": records[n].quality} for n in names],
+        "training_data": training_data(records, names, corrections),
         "held_out_songs": held,
         "held_out_score": held_score,
         "model_parameters": n_params,
@@ -38,6 +44,41 @@ def model_card(records: dict[str, SongRecord], names: list[str], held: list[str]
     }
 
 
+def training_data(records: dict[str, SongRecord], names: list[str],
+                  corrections: dict | None = None) -> dict:
+    """The kinds of training data: songs fitted to the producer's mix, and corrected songs
+    (their own setting.json), with the songs whose setting overrode a mix and what the
+    corrections taught (``corrections``: ``mixstyle.train.corrections.correction_offsets``;
+    None where the network trained on them, having no fitted song)."""
+    fitted = [n for n in names if records[n].source != "correction"]
+    corrected = [n for n in names if records[n].source == "correction"]
+    return {"fitted_songs": len(fitted),
+            "corrected_songs": len(corrected), "corrected": corrected,
+            "setting_overrode_mix": {n: records[n].mix_overridden for n in corrected
+                                     if records[n].mix_overridden},
+            "corrections_teach": describe(corrections) if corrections else
+            (["the network trained on them (no fitted songs)"] if corrected else [])}
+
+
+def _corrections_markdown(card: dict) -> list[str]:
+    data = card.get("training_data") or {}
+    if not data.get("corrected_songs"):
+        return []
+    lines = ["", "## Corrected songs", "",
+             f"{data['corrected_songs']} of the training songs are the producer's own console "
+             f"settings (setting.json, e.g. kept in the studio), learned as they are (no fit): "
+             + ", ".join(data["corrected"]) + "."]
+    for song, mix in sorted(data.get("setting_overrode_mix", {}).items()):
+        lines.append(f"- {song}: the setting overrode the mix '{mix}' (the mix was not learned).")
+    taught = data.get("corrections_teach") or []
+    if taught:
+        lines += ["", "What the corrections changed in the style learned from the mixes (per "
+                  "role, the median of the corrected tracks against the network's prediction, "
+                  "n/(n+1) of it for n corrected songs):", ""]
+        lines += [f"- {t}" for t in taught]
+    return lines
+
+
 def card_markdown(card: dict) -> str:
     lines = ["# mixstyle profile: model card", "",
              f"Created {card['created']}. {card['model_parameters']:,} network parameters, "
@@ -48,8 +89,12 @@ def card_markdown(card: dict) -> str:
              "| song | tracks | fit error (dB) | band error (dB) |", "|---|---|---|---|"]
     for s in card["trained_on"]:
         q = s["fit_quality"]
+        if s.get("source") == "correction":
+            lines.append(f"| {s['song']} | {len(s['tracks'])} | correction: no fit | - |")
+            continue
         lines.append(f"| {s['song']} | {len(s['tracks'])} | {q.get('error_db')} | "
                      f"{q.get('band_error_db')} |")
+    lines += _corrections_markdown(card)
     habit = LoudnessHabit.from_dict(card.get("loudness_habit"))
     lines += ["", "## How they set the level", "",
               ("The producer " + habit.describe() + ".") if habit is not None else
@@ -74,5 +119,6 @@ def card_markdown(card: dict) -> str:
     lines += ["", "## Files", "", "| file | SHA-256 | seconds |", "|---|---|---|"]
     for s in card["trained_on"]:
         for f in s["files"]:
-            lines.append(f"| {f['path']} | `{f['sha256'][:16]}…` | {f['seconds']} |")
+            seconds = "setting" if str(f["path"]).endswith(".json") else f["seconds"]
+            lines.append(f"| {f['path']} | `{f['sha256'][:16]}…` | {seconds} |")
     return "\n".join(lines) + "\n"

@@ -8,21 +8,27 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
 
+from dsp.biquad import Peak
+from dsp.eq import eq_curve_db
 from dsp.loudness import integrated_loudness
 from dsp.params import MASTER, TRACK, ConsoleSetting, TrackSetting, spec, validate
 from mixstyle.errors import ProfileError
 from mixstyle.fit.staging import stage_gain_db
 from mixstyle.profile.novelty import shrink, typical_level, widest_pan
 from mixstyle.sessions.load import Song
-from mixstyle.train.balance import BUS, LEVEL, PAN_SIDE, assign_sides, output_gains
+from mixstyle.train.corrections import EQ_FREQS_HZ, EQ_PARAMS, peak_curve_db
+from mixstyle.train.features import ANALYSIS_RATE_HZ
+from mixstyle.train.balance import (BUS, LEVEL, PAN_SIDE, assign_sides, output_gains,
+                                    strip_loudness)
 from mixstyle.train.features import SongFeatures, role_index, song_features
 from mixstyle.train.loudness import LoudnessHabit
-from mixstyle.train.model import I_LEVEL, I_SIDE, PREDICTED_MASTER, PREDICTED_TRACK, MixNet
+from mixstyle.train.model import (I_LEVEL, I_SIDE, MASTER_TARGETS, PREDICTED_MASTER,
+                                  PREDICTED_TRACK, TRACK_TARGETS, MixNet)
 
 _FADER = spec(TRACK, "output_gain_db")
 
@@ -65,13 +71,23 @@ class Profile:
         mask = torch.ones(1, len(stems), dtype=torch.bool)
         with torch.no_grad():
             tu, mu = self.model(feats[None], roles, mask, song)
+        tu, mu = corrected(self.meta.get("corrections"), [r for _, r, _ in stems], tu, mu)
         full = []   # the learned setting at full strength; the faders follow from it
         for i in range(len(stems)):
             values = {p.name: float(np.clip(p.denormalise(float(tu[0, i, j])), p.min, p.max))
                       for j, p in enumerate(PREDICTED_TRACK)}
             values["input_gain_db"] = stage_gain_db(per_stem[i].loudness_lufs)
             full.append(values)
-        levels = [float(LEVEL.denormalise(float(v))) for v in tu[0, :, I_LEVEL]]
+        bands = (self.meta.get("corrections") or {}).get("eq_band") or {}
+        level_fix = [0.0] * len(stems)
+        for i, (_, role, audio) in enumerate(stems):   # the producer's EQ correction for the role
+            if role in bands:
+                before = dict(full[i])
+                place_band(full[i], bands[role])
+                level_fix[i] = _placed_vs_meant_db(audio, sample_rate, before, full[i],
+                                                   bands[role])
+        levels = [float(LEVEL.denormalise(float(v))) + fix
+                  for v, fix in zip(tu[0, :, I_LEVEL], level_fix)]
         novelty = self.meta.get("novelty")
         away = shrink(novelty, [f.vector for f in per_stem], self.model.feat_mean.numpy(),
                       self.model.feat_std.numpy())
@@ -126,6 +142,69 @@ class Profile:
             top = max(now, min(c.max, habit.true_peak_dbtp)) if habit is not None else c.max
             master["limiter_ceiling_db"] = float(np.clip(now + offset, c.min, top))
         return ConsoleSetting(tuple(tracks), validate(MASTER, master, "master"))
+
+
+def corrected(offsets: dict[str, Any] | None, roles: Sequence[str], tu: torch.Tensor,
+              mu: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The network's normalised outputs plus what the producer's corrections taught (per role
+    and for the master: ``mixstyle.train.corrections``); unchanged without corrections."""
+    if not offsets:
+        return tu, mu
+    if (offsets.get("track_targets") != [p.name for p in TRACK_TARGETS]
+            or offsets.get("master_targets") != [p.name for p in MASTER_TARGETS]):
+        raise ProfileError("profile.json: the corrections' offsets name other parameters than "
+                           "this mixstyle predicts; learn the profile again")
+    tu, mu = tu.clone(), mu.clone()
+    for i, role in enumerate(roles):
+        if role in offsets["track"]:
+            tu[0, i] += torch.tensor(offsets["track"][role], dtype=tu.dtype)
+    mu[0] += torch.tensor(offsets["master"], dtype=mu.dtype)
+    return tu.clamp(0.0, 1.0), mu.clamp(0.0, 1.0)
+
+
+PEAKS = ("peak1", "peak2", "peak3")
+
+
+def place_band(values: dict[str, float], band: Mapping[str, float]) -> None:
+    """Put a correction's peaking ``band`` (freq_hz, gain_db, q) into a strip's EQ ``values``
+    the way that brings the strip's EQ curve closest to its curve plus the band's: of the peak
+    bands whose range holds the frequency, one replaced by the band (a free one loses nothing),
+    or one given the band's gain on top of its own (its frequency and Q kept)."""
+    freq = float(band["freq_hz"])
+    gain = spec(TRACK, "peak1_gain_db")
+    g = float(np.clip(band["gain_db"], gain.min, gain.max))
+    eq = {k: v for k, v in values.items() if k in EQ_PARAMS}
+    target = eq_curve_db(TRACK, eq, EQ_FREQS_HZ, ANALYSIS_RATE_HZ) + \
+        peak_curve_db(freq, g, float(band["q"]))
+    options = []
+    for b in PEAKS:
+        f_spec, q_spec = spec(TRACK, f"{b}_freq_hz"), spec(TRACK, f"{b}_q")
+        if not f_spec.min <= freq <= f_spec.max:
+            continue
+        options.append({f"{b}_freq_hz": freq, f"{b}_gain_db": g,
+                        f"{b}_q": float(np.clip(band["q"], q_spec.min, q_spec.max))})
+        options.append({f"{b}_gain_db": float(np.clip(values[f"{b}_gain_db"] + g, gain.min,
+                                                      gain.max))})
+    if not options:
+        return
+    best = min(options, key=lambda o: float(np.sum(
+        (eq_curve_db(TRACK, dict(eq, **o), EQ_FREQS_HZ, ANALYSIS_RATE_HZ) - target) ** 2)))
+    values.update(best)
+
+
+def _placed_vs_meant_db(audio: np.ndarray, sample_rate: float, before: dict[str, float],
+                        after: dict[str, float], band: Mapping[str, float]) -> float:
+    """How much louder (LU) the strip is with the correction's band as placed than with the band
+    as meant (on top of the strip as predicted). The corrections' level offset for the role was
+    learned with the band's loudness change in it; where the band could not be placed as meant
+    (no free band), the level follows what was placed."""
+    meant = Peak(float(band["freq_hz"]), float(band["gain_db"]), float(band["q"])).process(
+        np.ascontiguousarray(audio, dtype=np.float32), sample_rate)
+    placed, wanted = strip_loudness(np.stack([audio, meant]), sample_rate,
+                                    [validate(TRACK, after), validate(TRACK, before)])
+    if not (math.isfinite(placed) and math.isfinite(wanted)):
+        return 0.0
+    return float(placed - wanted)
 
 
 def _sum(stems: Sequence[tuple[str, str, np.ndarray]]) -> np.ndarray:

@@ -72,7 +72,19 @@ PROBLEMS: dict[str, Problem] = {p.code: p for p in (
             "{where} has two stems named '{name}' ({files}); keep one"),
     Problem("missing_mix", True, SessionError,
             "{where} has no mix: expected 'mix' with an audio extension ({extensions}) in "
-            "'{folder}'"),
+            "'{folder}', or the producer's console setting '{setting_file}' there"),
+    Problem("setting_unreadable", True, SessionError,
+            "{where} cannot be read: {detail}; expected the console setting JSON that "
+            "'mixstyle mix --params' writes"),
+    Problem("setting_invalid", True, SessionError,
+            "{where} is not a valid console setting: {detail}"),
+    Problem("setting_extra_track", True, SessionError,
+            "{where} has a track '{track}' but the song has no stem of that name; expected "
+            "one track per file in stems/, named after the file without its extension "
+            "({stems})"),
+    Problem("setting_missing_track", True, SessionError,
+            "{where} has no track for stem '{stem}'; expected one track per file in stems/ "
+            "(its tracks: {tracks})"),
     Problem("ambiguous_file", True, SessionError,
             "{where} has more than one {kind} file ({files}); keep one"),
     Problem("silent_mix", True, SessionError,
@@ -109,6 +121,9 @@ PROBLEMS: dict[str, Problem] = {p.code: p for p in (
             "name the stem or set its role in {roles_file} if this is wrong"),
     Problem("role_unknown", False, MixstyleError,
             "{where}: role '{role}': {reason}; set its role in {roles_file}"),
+    Problem("mix_overridden", False, MixstyleError,
+            "{where}: the producer's console setting '{setting_file}' is learned, not the mix "
+            "'{mix}' (the setting is their last word on this song)"),
     Problem("unused_role", False, MixstyleError,
             "{where} names track '{track}' but there is no such stem; entry ignored"),
 )}

@@ -3,9 +3,11 @@
 Layout::
 
     SESSIONS/<song>/stems/<track>.<wav|flac|aiff|aif|mp3|ogg>
-    SESSIONS/<song>/mix.<ext>          their final mix (required)
+    SESSIONS/<song>/mix.<ext>          their final mix (required, unless setting.json)
     SESSIONS/<song>/master.<ext>       their master of that mix (optional)
     SESSIONS/<song>/roles.toml         track = "role" overrides (optional)
+    SESSIONS/<song>/setting.json       their own console setting for the song, a correction
+                                       (``mixstyle.sessions.corrections``; wins over the mix)
 
 ``load_stems`` reads a folder of new stems (files directly inside, optional roles.toml) for
 ``mixstyle mix``. Files are scanned once in chunks (errors, clipping, loudness per 0.1 s), then
@@ -32,6 +34,7 @@ from mixstyle.sessions.align import (FIT_WINDOW_SECONDS, loudest_start, loudest_
 from mixstyle.sessions.check import FileScan, Issue
 
 _EXTS = ", ".join(AUDIO_EXTENSIONS)
+SETTING_FILE = "setting.json"
 
 
 class SessionWarning(UserWarning):
@@ -130,7 +133,8 @@ def _named_file(folder: Path, base: str, place: _Place, required: bool) -> Path 
         raise chk.fail("ambiguous_file", where=place.label, kind=base,
                        files=", ".join(p.name for p in found))
     if not found and required:
-        raise chk.fail("missing_mix", where=place.label, extensions=_EXTS, folder=folder)
+        raise chk.fail("missing_mix", where=place.label, extensions=_EXTS, folder=folder,
+                       setting_file=SETTING_FILE)
     return found[0] if found else None
 
 
@@ -349,9 +353,47 @@ def load_song(folder: str | Path, sample_rate: float | None = 44100,
     loaded = _load_set(place, stem_paths, mix_path, master_path, _roles_override(folder), sr,
                        max_seconds, offset_seconds, issues)
     if loaded.mix is None:  # cannot happen: the mix is required above
-        raise chk.fail("missing_mix", where=place.label, extensions=_EXTS, folder=folder)
+        raise chk.fail("missing_mix", where=place.label, extensions=_EXTS, folder=folder,
+                       setting_file=SETTING_FILE)
     return Song(folder.name, folder, loaded.sample_rate, tuple(loaded.stems), loaded.mix,
                 loaded.master, loaded.offset_samples, tuple(loaded.issues), loaded.start_seconds)
+
+
+@dataclass(frozen=True)
+class SongStems:
+    """A song folder's stems alone (its mix, if any, not read): what a corrected song is
+    learned from (``mixstyle.sessions.corrections``). ``files`` are all the stem files found,
+    those skipped as silent included; ``mix_file`` is the mix the folder has (or None)."""
+
+    name: str
+    folder: Path
+    sample_rate: float
+    stems: tuple[Stem, ...]
+    files: tuple[Path, ...]
+    mix_file: Path | None
+    warnings: tuple[Issue, ...]
+    start_seconds: float = 0.0
+
+
+def load_song_stems(folder: str | Path, sample_rate: float | None = 44100,
+                    max_seconds: float | None = None) -> SongStems:
+    """The stems of one song folder, loaded and checked as ``load_song`` loads them (the same
+    excerpt of ``max_seconds``: the loudest region of the stem sum), without its mix."""
+    folder = Path(folder)
+    place = _Place(f"song '{folder.name}'", "of")
+    sr = _check_options(sample_rate, max_seconds, None)
+    if not folder.is_dir():
+        raise chk.fail("missing_folder", where=place.label, folder=folder)
+    stems_dir = folder / "stems"
+    issues: list[Issue] = []
+    stem_paths = _audio_files(stems_dir, place, issues) if stems_dir.is_dir() else []
+    if not stem_paths:
+        raise chk.fail("no_stems", where=place.label, extensions=_EXTS, folder=stems_dir)
+    mix_path = _named_file(folder, "mix", place, required=False)
+    loaded = _load_set(place, stem_paths, None, None, _roles_override(folder), sr, max_seconds,
+                       None, issues)
+    return SongStems(folder.name, folder, loaded.sample_rate, tuple(loaded.stems),
+                     tuple(stem_paths), mix_path, tuple(loaded.issues), loaded.start_seconds)
 
 
 def song_folders(root: str | Path) -> list[Path]:

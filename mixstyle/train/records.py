@@ -1,9 +1,11 @@
 """Training records: what the profile keeps of each past song (no audio, only numbers).
 
-A record holds the song's stem features, roles, the recovered console setting (the fit) and its
-quality, plus the hash and duration of every file it came from (for the model card). Records are
-stored in the profile (``songs/<song>.json``) so ``learn`` on an existing profile with new songs
-only fits the new ones and retrains on all.
+A record holds the song's stem features, roles, the console setting to learn and where it came
+from (``source``): "fit", the setting recovered from the producer's mix, with the fit's quality;
+or "correction", the producer's own setting for the song (``setting.json``, e.g. kept from the
+studio), learned as it is. Plus the hash and duration of every file it came from (for the model
+card). Records are stored in the profile (``songs/<song>.json``) so ``learn`` on an existing
+profile with new songs only fits the new ones and retrains on all.
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from dsp.params import MASTER, TRACK, normalise_all, section_specs, setting_from_dict, \
-    setting_to_dict, spec
+from dsp.params import MASTER, TRACK, ConsoleSetting, normalise_all, section_specs, \
+    setting_from_dict, setting_to_dict, spec
+from dsp.render import render
 from mixstyle.train.balance import BUS, LEVEL, track_levels
 from mixstyle.errors import ProfileError
 from mixstyle.train.features import SongFeatures, from_vector, role_index, stem_features
@@ -27,7 +30,10 @@ from mixstyle.fit.song import FitResult
 from mixstyle.train.model import (I_PAN, I_SIDE, MASTER_TARGETS, PREDICTED_MASTER, PREDICTED_TRACK,
                             TRACK_TARGETS)
 
-RECORD_VERSION = 3  # 2: track balance as loudness (levels_lu, bus_lufs); 3: bus_print
+RECORD_VERSION = 4  # 2: track balance as loudness (levels_lu, bus_lufs); 3: bus_print;
+#                    4: source ("fit" | "correction") and mix_overridden
+READABLE_VERSIONS = (3, 4)   # a version 3 record is a fit: read as one, nothing is refitted
+SOURCES = ("fit", "correction")
 
 
 def sha256_file(path: Path) -> str:
@@ -60,7 +66,13 @@ class SongRecord:
     levels_lu: list[float | None] = field(default_factory=list)
     bus_lufs: float | None = None
     # what the producer's mix bus did to the level (mixstyle.fit.bus.BusPrint); None: unknown
+    # (always for a correction: it has no mix)
     bus_print: dict[str, Any] | None = None
+    # "fit": ``setting`` was recovered from the producer's mix; "correction": it is their own
+    # setting.json, learned as it is
+    source: str = "fit"
+    # a correction's song folder also had a mix, this file, which was not learned
+    mix_overridden: str | None = None
 
     def to_json(self) -> str:
         data = asdict(self)
@@ -72,11 +84,13 @@ class SongRecord:
         try:
             data = json.loads(text)
             version = data.pop("version", None)
-            if version != RECORD_VERSION:
+            if version not in READABLE_VERSIONS:
                 raise StaleRecord(f"{where}: song record version {version!r}, this mixstyle "
                                   f"writes {RECORD_VERSION}")
             data["files"] = [SourceFile(**f) for f in data["files"]]
             rec = SongRecord(**data)
+            if rec.source not in SOURCES:
+                raise ValueError(f"source {rec.source!r}, expected one of {SOURCES}")
             setting_from_dict(rec.setting, where)
             return rec
         except (KeyError, TypeError, ValueError) as e:
@@ -102,6 +116,27 @@ def make_record(song_name: str, names: list[str], roles: list[str], stems: np.nd
     return SongRecord(song_name, list(names), list(roles), feats, song_feat,
                       setting_to_dict(fit.setting), fit.quality(), files, levels, bus,
                       printed.to_dict() if printed is not None else None)
+
+
+def correction_record(song_name: str, stems: np.ndarray, sample_rate: float,
+                      setting: ConsoleSetting, files: list[SourceFile],
+                      mix_overridden: str | None = None) -> SongRecord:
+    """The record of a corrected song: the producer's ``setting`` (tracks in the order of
+    ``stems``) is the target as it is, no fit. Features, track levels and bus loudness are
+    measured on the stems through it as for a fitted song. The master's level is the setting's
+    own: its loudness target, or where it has none, the loudness its render reaches."""
+    feats = [stem_features(s, sample_rate).vector.tolist() for s in stems]
+    song_feat = stem_features(stems.sum(axis=0), sample_rate).vector.tolist()
+    levels, bus = track_levels(stems, sample_rate, [t.params for t in setting.tracks])
+    data = setting_to_dict(setting)
+    if data["master"].get("target_lufs") is None:
+        loud = render(stems, sample_rate, setting).loudness_lufs
+        target = spec(MASTER, "target_lufs")
+        if np.isfinite(loud):
+            data["master"]["target_lufs"] = float(np.clip(loud, target.min, target.max))
+    return SongRecord(song_name, [t.name for t in setting.tracks],
+                      [t.role for t in setting.tracks], feats, song_feat, data, {}, files,
+                      levels, bus, None, "correction", mix_overridden)
 
 
 def record_features(record: SongRecord) -> SongFeatures:
@@ -153,9 +188,17 @@ class Batch:
 
 
 def song_weights(records: list[SongRecord]) -> np.ndarray:
-    """How much each song's fitted setting counts: a song whose fit explains the producer's mix
+    """How much each song's setting counts: a fitted song whose fit explains the producer's mix
     worse than their typical song (something in that mix the console cannot make: reverb,
-    saturation, an edit) counts less, by the ratio of unexplained energy (3 dB worse: half)."""
+    saturation, an edit) counts less, by the ratio of unexplained energy (3 dB worse: half).
+    A correction (no fit) counts fully."""
+    w = np.ones(len(records))
+    fits = [i for i, r in enumerate(records) if r.source != "correction"]
+    w[fits] = _fit_weights([records[i] for i in fits])
+    return w
+
+
+def _fit_weights(records: list[SongRecord]) -> np.ndarray:
     errors = np.array([float(r.quality.get("error_db", np.nan)) for r in records])
     ok = np.isfinite(errors)
     if ok.sum() < 3:

@@ -1,0 +1,182 @@
+"""What the producer's corrections teach: how they consistently change the profile's output.
+
+A corrected song (``setting.json``) is the producer's own decision on a song the profile mixed:
+"the vocal 4 dB up, the bass a little thinner at 300 Hz". Its targets are exact, but a handful
+of them beside many fitted songs cannot teach the network a habit: measured on the demo
+producers (bench/corrections_bench.py), a network trained on 12 fitted songs + 6 corrections
+learned each corrected song by itself (its features tell it apart) and moved its predictions on
+new songs by -1.5 .. +0.9 dB for a correction of +4 dB; and two trainings that differ only in
+those 6 songs moved every other track by up to 3.5 dB.
+
+So the network learns the style from the producer's mixes (the fitted songs), and the
+corrections teach what is left over: per role and per predicted parameter (and for the master
+bus), the weighted median over the corrected tracks of (their setting - the network's
+prediction for them), in the table's normalised units, the target weights of the training loss
+as weights (a band's frequency only counts where the band does something). The median keeps a
+correction made once, or in opposite directions on different songs, from becoming a habit.
+It is taken ``n / (n + 1)`` of the way for a role corrected in ``n`` songs: the profile's own
+prediction counts as one more song, left as it was (one correction moves it half way, six 86%).
+``Profile.predict`` adds the offsets to the network's output. Where there are no fitted songs at
+all, the corrections are the style: the network trains on them and there are no offsets.
+
+The EQ is taught as a change of the *response*, not of band parameters: a producer who cuts the
+bass at 300 Hz uses whichever band is free on that song, so the parameter differences scatter
+over the bands and their median says little. Per role the pointwise median (over the corrected
+tracks, n/(n+1) of it) of (the setting's EQ curve - the predicted one) in dB on ``EQ_FREQS_HZ``
+is fitted with one peaking band (``eq_band``: frequency, gain, Q, on a grid); ``Profile.predict``
+puts that band into the strip's free peak band (the one in range with the smallest gain, if
+under ``FREE_BAND_DB``) or adds its gain to the nearest band in range. The EQ parameters get no
+offsets of their own.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from dsp.biquad import PEAK, design, response_db
+from dsp.eq import eq_curve_db
+from dsp.params import TRACK, spec
+from mixstyle.train.features import ANALYSIS_RATE_HZ
+from mixstyle.train.loudness import habit_from_records, with_habit
+from mixstyle.train.model import MASTER_TARGETS, TRACK_TARGETS, MixNet
+from mixstyle.train.records import SongRecord, collate
+
+MIN_WEIGHT = 0.5    # a parameter with less target weight than this over a role gets no offset
+EQ_FREQS_HZ = np.geomspace(30.0, 16000.0, 55)
+EQ_QS = (0.5, 0.7, 1.0, 1.4, 2.0, 3.0, 4.0)
+MIN_EQ_DB = 0.5     # a median EQ change smaller than this everywhere is no correction
+EQ_PARAMS = frozenset(p.name for p in TRACK_TARGETS if p.name.startswith(
+    ("hpf_", "low_shelf_", "peak", "high_shelf_", "lpf_")))
+
+
+def network_records(records: Sequence[SongRecord]) -> list[SongRecord]:
+    """The records the network trains on: the fitted songs, or every song if none is fitted."""
+    fits = [r for r in records if r.source != "correction"]
+    return fits if fits else list(records)
+
+
+def _weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
+    order = np.argsort(values, kind="stable")
+    v, w = values[order], weights[order]
+    cum = np.cumsum(w)
+    return float(v[int(np.searchsorted(cum, 0.5 * cum[-1]))])
+
+
+def correction_offsets(model: MixNet, records: Sequence[SongRecord]) -> dict[str, Any] | None:
+    """The offsets the corrections among ``records`` teach ``model`` (trained on the others);
+    None when there is nothing to correct (no corrections, or the model was trained on them)."""
+    corrected = [r for r in records if r.source == "correction"]
+    if not corrected or len(network_records(records)) == len(records):
+        return None
+    habit = habit_from_records([r for r in records if r.source != "correction"])
+    batch = collate(with_habit(corrected, habit))
+    model.eval()
+    with torch.no_grad():
+        tu, mu = model(batch.feats, batch.roles, batch.mask, batch.song_feats)
+    res_t = (batch.track_u - tu).numpy()
+    w_t = (batch.track_w * batch.mask[..., None]).numpy()
+    track: dict[str, list[float]] = {}
+    eq_bands: dict[str, dict[str, float]] = {}
+    songs: dict[str, int] = {}
+    roles = sorted({role for r in corrected for role in r.roles})
+    for role in roles:
+        here = np.array([[j < len(r.roles) and r.roles[j] == role
+                          for j in range(batch.mask.shape[1])] for r in corrected])
+        n = int(here.any(axis=1).sum())
+        songs[role] = n
+        offsets = []
+        for k, p in enumerate(TRACK_TARGETS):
+            v, w = res_t[..., k][here], w_t[..., k][here]
+            ok = w > 0
+            offsets.append(0.0 if w[ok].sum() < MIN_WEIGHT or p.name in EQ_PARAMS else
+                           round(n / (n + 1) * _weighted_median(v[ok], w[ok]), 5))
+        track[role] = offsets
+        curves = [_eq_change(corrected[i].setting["tracks"][j]["params"], tu[i, j].numpy())
+                  for i, j in zip(*np.nonzero(here))]
+        band = fit_band(n / (n + 1) * np.median(curves, axis=0))
+        if band is not None:
+            eq_bands[role] = band
+    res_m = (batch.master_u - mu).numpy()
+    w_m = batch.master_w.numpy()
+    n = len(corrected)
+    master = []
+    for k in range(len(MASTER_TARGETS)):
+        ok = w_m[:, k] > 0
+        master.append(0.0 if w_m[ok, k].sum() < MIN_WEIGHT else
+                      round(n / (n + 1) * _weighted_median(res_m[ok, k], w_m[ok, k]), 5))
+    return {"songs": [r.song for r in corrected], "songs_per_role": songs,
+            "track_targets": [p.name for p in TRACK_TARGETS],
+            "master_targets": [p.name for p in MASTER_TARGETS],
+            "track": track, "master": master, "eq_band": eq_bands}
+
+
+def _predicted_params(u: np.ndarray) -> dict[str, float]:
+    """The track parameters of normalised network outputs ``u`` (one track)."""
+    return {p.name: float(np.clip(p.denormalise(float(u[k])), p.min, p.max))
+            for k, p in enumerate(TRACK_TARGETS) if p.name in EQ_PARAMS}
+
+
+def _eq_change(target: dict[str, float], u: np.ndarray) -> np.ndarray:
+    """(the target's EQ curve - the predicted one) in dB on ``EQ_FREQS_HZ``."""
+    return (eq_curve_db(TRACK, {k: v for k, v in target.items() if k in EQ_PARAMS},
+                        EQ_FREQS_HZ, ANALYSIS_RATE_HZ)
+            - eq_curve_db(TRACK, _predicted_params(u), EQ_FREQS_HZ, ANALYSIS_RATE_HZ))
+
+
+def peak_curve_db(freq_hz: float, gain_db: float, q: float) -> np.ndarray:
+    """One peaking band's response (dB) on ``EQ_FREQS_HZ`` (dsp's design and response)."""
+    return response_db(np.array(design(PEAK, freq_hz, gain_db, q, ANALYSIS_RATE_HZ)),
+                       EQ_FREQS_HZ, ANALYSIS_RATE_HZ)
+
+
+def fit_band(curve: np.ndarray) -> dict[str, float] | None:
+    """The peaking band (frequency on ``EQ_FREQS_HZ`` within the peak bands' reach, Q of
+    ``EQ_QS``, gain the curve's value there) whose response comes closest to ``curve`` (dB on
+    ``EQ_FREQS_HZ``); None for a curve within ``MIN_EQ_DB`` of flat."""
+    if float(np.max(np.abs(curve))) < MIN_EQ_DB:
+        return None
+    g = spec(TRACK, "peak1_gain_db")
+    lo, hi = spec(TRACK, "peak1_freq_hz").min, spec(TRACK, "peak3_freq_hz").max
+    best, best_err = None, np.inf
+    for f, c in zip(EQ_FREQS_HZ, curve):
+        gain = float(np.clip(c, g.min, g.max))
+        if not lo <= f <= hi or abs(gain) < 1e-3:
+            continue
+        for q in EQ_QS:
+            err = float(np.sum((peak_curve_db(float(f), gain, q) - curve) ** 2))
+            if err < best_err:
+                best, best_err = {"freq_hz": round(float(f), 2), "gain_db": round(gain, 3),
+                                  "q": q}, err
+    return best
+
+
+def describe(offsets: dict[str, Any] | None, min_u: float = 0.01) -> list[str]:
+    """One line per corrected role (and the master): its offsets in the parameters' units
+    (dB/LU as a difference, Hz/ms/Q as a factor), those of at least ``min_u`` of the range."""
+    if not offsets:
+        return []
+    specs = {p.name: p for p in TRACK_TARGETS + MASTER_TARGETS}
+
+    def text(name: str, du: float) -> str:
+        p = specs[name]
+        if p.scale == "log":
+            return f"{name} x{(p.max / p.min) ** du:.2f}"
+        return f"{name} {du * (p.max - p.min):+.2f} {p.unit}".rstrip()
+
+    lines = []
+    bands = offsets.get("eq_band", {})
+    for role, values in sorted(offsets["track"].items()):
+        moved = [text(n, d) for n, d in zip(offsets["track_targets"], values) if abs(d) >= min_u]
+        if role in bands:
+            b = bands[role]
+            moved.append(f"EQ {b['gain_db']:+.1f} dB at {b['freq_hz']:.0f} Hz (Q {b['q']:g})")
+        if moved:
+            lines.append(f"{role} ({offsets['songs_per_role'][role]} songs): " + ", ".join(moved))
+    moved = [text(n, d) for n, d in zip(offsets["master_targets"], offsets["master"])
+             if abs(d) >= min_u]
+    if moved:
+        lines.append("master: " + ", ".join(moved))
+    return lines

@@ -1,0 +1,52 @@
+"""What corrections teach (mixstyle.train.corrections): per role the weighted median of the
+corrected tracks against the network, n/(n+1) of it; applied by Profile.predict."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from mixstyle.errors import ProfileError
+from mixstyle.profile.predict import corrected
+from mixstyle.train.corrections import _weighted_median, describe, network_records
+from mixstyle.train.model import MASTER_TARGETS, TRACK_TARGETS
+from mixstyle.train.records import SongRecord
+
+
+def _rec(name, source):
+    return SongRecord(name, [], [], [], [], {}, {}, [], source=source)
+
+
+def test_a_one_off_correction_is_not_a_habit():
+    # four songs raised the vocal by 0.1 of the range, one lowered it a lot: the median stays
+    values = np.array([0.1, 0.1, 0.1, 0.1, -0.6])
+    assert _weighted_median(values, np.ones(5)) == pytest.approx(0.1)
+    # a band's frequency counts only where the band does something (its target weight)
+    assert _weighted_median(np.array([0.3, -0.2, -0.2]), np.array([1.0, 0.05, 0.05])) == 0.3
+
+
+def test_the_network_learns_from_the_mixes_unless_there_are_none():
+    recs = [_rec("a", "fit"), _rec("b", "correction"), _rec("c", "fit")]
+    assert [r.song for r in network_records(recs)] == ["a", "c"]
+    only = [_rec("b", "correction")]
+    assert network_records(only) == only
+
+
+def test_offsets_are_added_per_role_and_clamped():
+    level = [p.name for p in TRACK_TARGETS].index("level_lu")
+    offsets = {"track_targets": [p.name for p in TRACK_TARGETS],
+               "master_targets": [p.name for p in MASTER_TARGETS],
+               "track": {"vocals": [0.0] * level + [0.05] + [0.0] * (len(TRACK_TARGETS) - level - 1)},
+               "master": [0.0] * len(MASTER_TARGETS), "songs": ["x"],
+               "songs_per_role": {"vocals": 1}}
+    tu = torch.full((1, 2, len(TRACK_TARGETS)), 0.5)
+    tu[0, 0, level] = 0.98
+    mu = torch.full((1, len(MASTER_TARGETS)), 0.5)
+    t2, m2 = corrected(offsets, ["vocals", "bass"], tu, mu)
+    assert float(t2[0, 0, level]) == 1.0                 # clamped to the range
+    assert torch.equal(t2[0, 1], tu[0, 1]) and torch.equal(m2, mu)   # bass: no offsets
+    assert float(tu[0, 0, level]) == pytest.approx(0.98)  # the network's output is not changed
+    assert describe(offsets) == ["vocals (1 songs): level_lu +2.80 LU"]   # 0.05 of 56 LU
+    with pytest.raises(ProfileError, match="learn the profile again"):
+        corrected(dict(offsets, track_targets=["x"]), ["vocals"], tu, mu)
