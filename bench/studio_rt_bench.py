@@ -237,19 +237,17 @@ def studio_page(song: str, session: str | None, dump: str,
 
 PAGE_RATE_JS = """
 (seconds) => new Promise((resolve) => {
-  let frames = 0, ticks = 0, lag = 0;
+  // the page's own frames (window.studio.state.frames): no requestAnimationFrame loop of ours,
+  // which would make the browser draw 60 frames a second the page does not ask for
+  let ticks = 0, lag = 0;
+  const f0 = window.studio.state.frames;
   const t0 = performance.now();
   let last = t0;
-  const raf = () => {
-    frames++;
-    if (performance.now() - t0 < seconds * 1000) requestAnimationFrame(raf);
-  };
-  requestAnimationFrame(raf);
   const id = setInterval(() => {
     const now = performance.now(); lag = Math.max(lag, now - last - 50); last = now; ticks++;
     if (now - t0 >= seconds * 1000) {
       clearInterval(id);
-      resolve([frames / seconds, ticks / seconds, lag]);
+      resolve([(window.studio.state.frames - f0) / seconds, ticks / seconds, lag]);
     }
   }, 50);
 })

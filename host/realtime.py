@@ -7,8 +7,10 @@ outside it (measured in docs/studies/realtime_stalls.md):
   tap is zero-filled lazily, and numpy asks for transparent huge pages, so one fault allocates
   and zeroes 2 MB) and, as long as it played, on pages the kernel had taken back (reclaim; this
   VM runs DAMON proactive reclaim); one fault can cost a whole period.
-  ``mlockall(MCL_CURRENT | MCL_FUTURE)`` makes every page resident now and every later mapping
-  resident when it is made, and the kernel never takes them away.
+  ``mlockall(MCL_CURRENT)`` makes every page mapped at start resident, and
+  ``mlockall(MCL_FUTURE | MCL_ONFAULT)`` keeps every later page once touched; the kernel never
+  takes them away. (Not plain ``MCL_FUTURE``: filling every new mapping at once put so much work
+  into the kernel that, on this non-preemptible kernel, the JACK server's xruns multiplied.)
 - **Garbage collection.** A collection holds the GIL for as long as it walks its generation; a
   full one over the ~10^5 objects of numba, numpy and the application takes tens of ms in any
   thread, the callback waiting for the GIL meanwhile. After warm-up everything alive is moved to
@@ -45,7 +47,7 @@ from typing import Any
 
 from dsp.errors import HostError
 
-MCL_CURRENT, MCL_FUTURE = 1, 2
+MCL_CURRENT, MCL_FUTURE, MCL_ONFAULT = 1, 2, 4
 TIMING_DUMP_ENV = "MIXSTYLE_TIMING_DUMP"
 REALTIME_ENV = "MIXSTYLE_REALTIME"
 
@@ -65,14 +67,26 @@ def _libc() -> Any:
 
 
 def lock_memory() -> str | None:
-    """mlockall(MCL_CURRENT | MCL_FUTURE); None when done, else why not (a sentence)."""
+    """Lock what the process has mapped now (``mlockall(MCL_CURRENT)``) and every later mapping
+    as its pages are first touched (``mlockall(MCL_FUTURE | MCL_ONFAULT)``); None when done, else
+    why not (a sentence).
+
+    Not ``MCL_FUTURE`` alone: that makes the kernel fill every new mapping when it is made, and
+    Python maps and unmaps memory all the time (1 MiB allocator arenas, thread stacks, numpy
+    temporaries): each one zeroed and locked in the kernel, in whichever thread allocates, the
+    audio thread included (it spent ~4% of the CPU in the kernel that way). On a kernel without
+    forced preemption (``PREEMPT_NONE``) that kernel work also holds off the audio thread's
+    wake-up: with the studio the JACK server's xruns were 3-10x the bare server's
+    (docs/studies/realtime_stalls.md). Where ``MCL_ONFAULT`` is unknown (Linux < 4.4) the
+    current mappings are locked alone."""
     libc = _libc()
     if libc is None:
         return f"mlockall is not available on {sys.platform}"
-    if libc.mlockall(MCL_CURRENT | MCL_FUTURE) != 0:
+    if libc.mlockall(MCL_CURRENT) != 0:
         err = ctypes.get_errno()
         return (f"mlockall refused ({os.strerror(err)}): raise 'ulimit -l' or grant "
                 f"CAP_IPC_LOCK to keep the engine's memory resident")
+    libc.mlockall(MCL_FUTURE | MCL_ONFAULT)  # EINVAL on old kernels: current pages only
     return None
 
 

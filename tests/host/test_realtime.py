@@ -70,6 +70,32 @@ def test_guard_locks_memory_or_says_why():
     assert _locked_kb() in (0, -1)
 
 
+def _rollup_kb(field: str) -> int:
+    with open("/proc/self/smaps_rollup") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return -1
+
+
+def test_later_memory_is_locked_when_touched_not_when_mapped():
+    """Memory mapped after the guard started is locked page by page as it is first touched
+    (MCL_ONFAULT), not filled and locked in full when it is mapped (plain MCL_FUTURE: the kernel
+    work that held off the audio thread's wake-ups)."""
+    with RealtimeGuard(gc=False) as g:
+        if not g.status()["memory_locked"]:
+            pytest.skip("memory locking is not permitted here: " + str(g.status()["problems"]))
+        rss0, locked0 = _rollup_kb("Rss"), _rollup_kb("Locked")
+        block = np.empty(64 << 20, np.uint8)          # 64 MiB mapped, not touched
+        rss1 = _rollup_kb("Rss")
+        block[::4096] = 1                              # touch every page
+        rss2, locked2 = _rollup_kb("Rss"), _rollup_kb("Locked")
+        assert rss1 - rss0 < 16 << 10, (rss0, rss1)   # not filled when mapped
+        assert rss2 - rss1 > 60 << 10, (rss1, rss2)
+        assert locked2 - locked0 > 60 << 10, (locked0, locked2)  # locked once touched
+        del block
+
+
 def test_engine_audio_same_with_and_without_guard(make_stems):
     stems = make_stems(3, seconds=1.0, n_stems=3, sample_rate=SR)
     setting = ConsoleSetting(tracks=tuple(

@@ -99,7 +99,6 @@ function stepValue(spec, v, dir, fine) {
 // ---------------------------------------------------------------------------------------------
 // outgoing messages: `set` coalesced per animation frame, everything else in order after it
 const pendingSets = new Map();
-let flushScheduled = false;
 function send(msg) {
   flushSets();
   if (ws && ws.readyState === 1) ws.send(JSON.stringify(msg));
@@ -121,10 +120,7 @@ function setValue(target, value) {
   S.overrides[target] = value;
   S.localEdit[target] = performance.now();
   pendingSets.set(target, value);
-  if (!flushScheduled) {
-    flushScheduled = true;
-    requestAnimationFrame(() => { flushScheduled = false; flushSets(); });
-  }
+  wake();
   refreshTarget(target);
 }
 function release(target) {
@@ -578,7 +574,7 @@ function showMuteSolo() {
 // EQ thumbnails (redrawn only when their values change, at most once per frame)
 const thumbFreqs = logFreqs(64, 20, 20000);
 const dirtyThumbs = new Set();
-function thumbDirty(where) { dirtyThumbs.add(where); }
+function thumbDirty(where) { dirtyThumbs.add(where); wake(); }
 function drawThumb(canvas, where) {
   const section = where === "master" ? "master" : "track";
   const ctx = canvas.getContext("2d");
@@ -604,7 +600,7 @@ function drawThumb(canvas, where) {
 const EQ_LO = 10, EQ_DB = 24;
 let EQ_HI = 24000;                     // set to the Nyquist frequency by the hello
 const eq = { canvas: null, w: 0, h: 0, dpr: 1, dirty: true, drag: null, hover: null, active: null, freqs: null };
-function eqDirty() { eq.dirty = true; }
+function eqDirty() { eq.dirty = true; wake(); }
 function eqX(f) { return Math.log(f / EQ_LO) / Math.log(EQ_HI / EQ_LO) * eq.w; }
 function eqF(x) { return EQ_LO * Math.pow(EQ_HI / EQ_LO, clamp(x / eq.w, 0, 1)); }
 function eqY(db) { return eq.h / 2 - db / EQ_DB * (eq.h / 2 - 8); }
@@ -621,7 +617,7 @@ function resizeEq() {
   const n = Math.round(eq.w / 2);
   eq.freqs = new Float64Array(n);
   for (let i = 0; i < n; i++) eq.freqs[i] = eqF((i / (n - 1)) * eq.w);
-  eq.dirty = true;
+  eqDirty();
 }
 // Where a band's node sits: (frequency, gain) for shelves and peaks, on the curve for the filters.
 function nodeOf(band) {
@@ -749,7 +745,7 @@ function setupEq() {
     const get = getterFor(S.selected);
     eq.drag = { band: b, x0: x, y0: y, nx: n.x, ny: n.y, q0: b.q ? get(b.q) : null };
     eq.active = b.id;
-    eq.dirty = true;
+    eqDirty();
     e.preventDefault();
   });
   c.addEventListener("pointermove", (e) => {
@@ -757,7 +753,7 @@ function setupEq() {
     if (!eq.drag) {
       const b = S.selected && nodeAt(x, y);
       const id = b ? b.id : null;
-      if (id !== eq.hover) { eq.hover = id; eq.dirty = true; }
+      if (id !== eq.hover) { eq.hover = id; eqDirty(); }
       c.style.cursor = b ? "grab" : "default";
       return;
     }
@@ -775,10 +771,10 @@ function setupEq() {
       setValue(selTarget(b.gain), clamp(g, gSpec.min, gSpec.max));
     }
   });
-  const end = () => { if (eq.drag) { eq.drag = null; eq.active = null; eq.dirty = true; } };
+  const end = () => { if (eq.drag) { eq.drag = null; eq.active = null; eqDirty(); } };
   c.addEventListener("pointerup", end);
   c.addEventListener("pointercancel", end);
-  c.addEventListener("pointerleave", () => { if (!eq.drag && eq.hover) { eq.hover = null; eq.dirty = true; } });
+  c.addEventListener("pointerleave", () => { if (!eq.drag && eq.hover) { eq.hover = null; eqDirty(); } });
   c.addEventListener("wheel", (e) => {
     if (!S.selected) return;
     const [x, y] = eqPointer(e);
@@ -806,7 +802,7 @@ function select(where) {
   $("ins-title").textContent = name;
   buildEqControls();
   renderInserts();
-  eq.dirty = true;
+  eqDirty();
 }
 function buildEqControls() {
   const box = $("eq-controls");
@@ -1051,7 +1047,7 @@ function onHello(h) {
       const st = stripByRoot.get(e.target);
       if (st) st.visible = e.isIntersecting;
     }
-    S.metersDirty = true;
+    S.metersDirty = true; wake();
   }, { root: box, rootMargin: "0px 200px" });
   stripByRoot.clear();
   for (const st of strips) { stripByRoot.set(st.root, st); stripObserver.observe(st.root); }
@@ -1130,7 +1126,7 @@ function onMessage(ev) {
   try { msg = JSON.parse(ev.data); } catch { return; }
   switch (msg.type) {
     case "hello": onHello(msg); break;
-    case "meters": S.meters = msg; S.metersDirty = true; break;
+    case "meters": S.meters = msg; S.metersDirty = true; wake(); break;
     case "values": onValues(msg.values || {}); break;
     case "state": onState(msg); break;
     case "message": addMessage(msg.level || "info", msg.text); break;
@@ -1142,11 +1138,20 @@ function onMessage(ev) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// the frame loop: meters from the latest snapshot, EQ and thumbnails when dirty
+// the frame loop: meters from the latest snapshot, EQ and thumbnails when dirty. A frame is
+// asked for only when something changed (wake()): meters arrive at ~20 Hz, so an idle page draws
+// at most 20 times a second and nothing at all when the engine is stopped (an endless
+// requestAnimationFrame loop would make the browser run 60 frames a second for nothing, which
+// with software rendering is CPU taken from the audio on a small machine).
 let lastPos = -1, lastPlaying = null, lastStatus = "";
+let frameScheduled = false;
+function wake() {
+  if (!frameScheduled) { frameScheduled = true; requestAnimationFrame(frame); }
+}
 function frame(now) {
-  requestAnimationFrame(frame);
+  frameScheduled = false;
   S.frames += 1;
+  if (pendingSets.size) flushSets();
   const m = S.meters;
   if (m && S.metersDirty) {
     S.metersDirty = false;
@@ -1275,4 +1280,4 @@ setupEq();
 setupOverview();
 setupButtons();
 connect();
-requestAnimationFrame(frame);
+wake();
