@@ -331,6 +331,17 @@ def _roles_override(folder: Path) -> dict[str, str]:
     return load_roles_override(path) if path.is_file() else {}
 
 
+def _song_stem_paths(folder: Path, place: "_Place", issues: list[Issue]) -> list[Path]:
+    """The stem files of a song folder's ``stems/``; a missing folder or no stems is an error."""
+    if not folder.is_dir():
+        raise chk.fail("missing_folder", where=place.label, folder=folder)
+    stems_dir = folder / "stems"
+    stem_paths = _audio_files(stems_dir, place, issues) if stems_dir.is_dir() else []
+    if not stem_paths:
+        raise chk.fail("no_stems", where=place.label, extensions=_EXTS, folder=stems_dir)
+    return stem_paths
+
+
 def load_song(folder: str | Path, sample_rate: float | None = 44100,
               max_seconds: float | None = None, offset_seconds: float | None = None) -> Song:
     """Load, check and align one song folder (see the module docstring for the layout).
@@ -341,13 +352,8 @@ def load_song(folder: str | Path, sample_rate: float | None = 44100,
     folder = Path(folder)
     place = _Place(f"song '{folder.name}'", "of")
     sr = _check_options(sample_rate, max_seconds, offset_seconds)
-    if not folder.is_dir():
-        raise chk.fail("missing_folder", where=place.label, folder=folder)
-    stems_dir = folder / "stems"
     issues: list[Issue] = []
-    stem_paths = _audio_files(stems_dir, place, issues) if stems_dir.is_dir() else []
-    if not stem_paths:
-        raise chk.fail("no_stems", where=place.label, extensions=_EXTS, folder=stems_dir)
+    stem_paths = _song_stem_paths(folder, place, issues)
     mix_path = _named_file(folder, "mix", place, required=True)
     master_path = _named_file(folder, "master", place, required=False)
     loaded = _load_set(place, stem_paths, mix_path, master_path, _roles_override(folder), sr,
@@ -382,13 +388,8 @@ def load_song_stems(folder: str | Path, sample_rate: float | None = 44100,
     folder = Path(folder)
     place = _Place(f"song '{folder.name}'", "of")
     sr = _check_options(sample_rate, max_seconds, None)
-    if not folder.is_dir():
-        raise chk.fail("missing_folder", where=place.label, folder=folder)
-    stems_dir = folder / "stems"
     issues: list[Issue] = []
-    stem_paths = _audio_files(stems_dir, place, issues) if stems_dir.is_dir() else []
-    if not stem_paths:
-        raise chk.fail("no_stems", where=place.label, extensions=_EXTS, folder=stems_dir)
+    stem_paths = _song_stem_paths(folder, place, issues)
     mix_path = _named_file(folder, "mix", place, required=False)
     loaded = _load_set(place, stem_paths, None, None, _roles_override(folder), sr, max_seconds,
                        None, issues)
