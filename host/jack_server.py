@@ -34,6 +34,17 @@ def jack_missing_reason() -> str | None:
     return None
 
 
+def end_process(proc: subprocess.Popen, timeout_s: float = 5.0) -> None:
+    """Terminate a child process still running, killing it if it does not end in time."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=timeout_s)
+
+
 @dataclass
 class JackServer:
     """A ``jackd -d dummy`` (or other driver) server owned by this process.
@@ -129,13 +140,7 @@ class JackServer:
     def stop(self) -> None:
         proc, self._proc = self._proc, None
         if proc is not None:
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=5)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait(timeout=5)
+            end_process(proc)
         if self._logfile is not None:
             self._logfile.close()
             self._logfile = None

@@ -21,6 +21,7 @@ from typing import Any, Callable, TextIO
 
 from dsp.errors import HostError
 from dsp.params import ConsoleSetting, TrackSetting
+from host.jack_server import end_process
 from host.realtime import make_thread_realtime
 from host.studio.service import StudioService
 
@@ -207,13 +208,8 @@ class Studio:
 
     def _kill(self) -> None:
         proc, self.proc = self.proc, None
-        if proc is not None and proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=5)
+        if proc is not None:
+            end_process(proc)
 
     def __enter__(self) -> "Studio":
         return self.start()
