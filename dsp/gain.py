@@ -126,6 +126,9 @@ class Gain:
     def gain_db(self, value: float) -> None:
         self._gain_db = check_arg("Gain", "gain", "gain_db", value)
 
+    def __repr__(self) -> str:
+        return f"Gain(gain_db={self._gain_db})"
+
     def process(self, audio: np.ndarray, sample_rate: float) -> np.ndarray:
         check_sample_rate(sample_rate)
         x = check_audio(audio)
@@ -153,6 +156,9 @@ class Pan:
     @pan.setter
     def pan(self, value: float) -> None:
         self._pan = check_arg("Pan", "pan", "pan", value)
+
+    def __repr__(self) -> str:
+        return f"Pan(pan={self._pan})"
 
     @property
     def gains(self) -> tuple[float, float]:
