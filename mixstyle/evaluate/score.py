@@ -1,5 +1,9 @@
 """Scores per song and over songs: the learned mix against the producer's, next to the
 baselines (``metrics``); ``evaluate_profile`` scores a profile on a sessions folder.
+
+A corrected song (``setting.json``, the producer's own console setting: see
+``mixstyle.sessions.corrections``) is scored against that setting rendered by mixstyle's
+console, as ``learn`` learns it: the setting wins over a mix in the same folder.
 """
 
 from __future__ import annotations
@@ -9,11 +13,12 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from dsp.render import render
-from mixstyle.errors import SessionError
+from mixstyle.errors import MixstyleError, SessionError
 from mixstyle.evaluate.metrics import METRICS, automix, metrics, plain_sum
 from mixstyle.profile.predict import Profile, predict_song
 from mixstyle.profile.store import load_profile
-from mixstyle.sessions.load import Song, load_sessions
+from mixstyle.sessions.corrections import has_setting, load_corrected_song
+from mixstyle.sessions.load import Song, load_song, song_folders
 from mixstyle.train.features import SongFeatures
 
 # the metrics whose share of the plain sum's error closed is reported (the plain sum is matched in
@@ -66,21 +71,55 @@ def format_table(summary: dict, title: str = "") -> str:
     if by:
         rows.append("share of the plain sum's error closed: " + ", ".join(
             f"{m.replace('_error_db', '')} {by[m]:.2f}" for m in CLOSED if m in by))
+    if summary.get("target_is_setting"):
+        rows.append("scored against the producer's setting.json (corrected songs): "
+                    + ", ".join(summary["target_is_setting"]))
+    if summary.get("trained_on"):
+        rows.append(f"{len(summary['trained_on'])} of these song(s) were learned by the "
+                    f"profile: their scores are not those of new songs")
+    for name, why in (summary.get("skipped") or {}).items():
+        rows.append(f"skipped {name}: {why}")
     return "\n".join(rows)
 
 
+def evaluation_songs(sessions, max_seconds: float | None = 30.0
+                     ) -> tuple[list[Song], dict[str, str], list[str]]:
+    """The songs of SESSIONS to score, the songs skipped (name -> why) and the corrected songs
+    (whose target is their ``setting.json`` rendered, not a mix)."""
+    songs, skipped, corrected = [], {}, []
+    for folder in song_folders(sessions):
+        try:
+            if has_setting(folder):
+                c = load_corrected_song(folder, max_seconds=max_seconds)
+                target = render(np.stack([x.audio for x in c.stems]), c.sample_rate,
+                                c.setting).audio
+                songs.append(Song(c.name, c.folder, c.sample_rate, c.stems, target, None, 0,
+                                  c.warnings))
+                corrected.append(c.name)
+            else:
+                songs.append(load_song(folder, max_seconds=max_seconds))
+        except MixstyleError as exc:
+            skipped[folder.name] = str(exc)
+    return songs, skipped, corrected
+
+
 def evaluate_profile(sessions, profile_dir, progress=None, max_seconds: float = 30.0) -> dict:
-    """Score a profile on every song of SESSIONS (songs it was trained on count too: say so)."""
+    """Score a profile on every song of SESSIONS (songs it was trained on count too: say so;
+    corrected songs against their setting; songs that cannot be loaded are named, with why)."""
     profile = load_profile(profile_dir)
-    report = load_sessions(sessions, max_seconds=max_seconds)
+    songs, skipped, corrected = evaluation_songs(sessions, max_seconds)
     per = {}
-    for k, song in enumerate(report.songs):
+    for k, song in enumerate(songs):
         per[song.name] = song_scores(song, predict_song(profile, song))
         if progress:
-            progress("evaluate", k + 1, len(report.songs))
+            progress("evaluate", k + 1, len(songs))
     if not per:
-        raise SessionError(f"{sessions}: no usable songs to evaluate")
+        why = "; ".join(f"{name}: {reason}" for name, reason in skipped.items())
+        raise SessionError(f"{sessions}: no usable songs to evaluate" + (f" ({why})" if why
+                                                                          else ""))
     out = summarise(per)
     out["per_song"] = per
     out["trained_on"] = sorted(set(per) & set(profile.meta.get("songs", [])))
+    out["target_is_setting"] = corrected
+    out["skipped"] = skipped
     return out
