@@ -13,7 +13,6 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import torch
 
-from dsp.biquad import Peak
 from dsp.eq import eq_curve_db
 from dsp.loudness import integrated_loudness
 from dsp.params import MASTER, TRACK, ConsoleSetting, TrackSetting, spec, validate
@@ -84,8 +83,7 @@ class Profile:
             if role in bands:
                 before = dict(full[i])
                 place_band(full[i], bands[role])
-                level_fix[i] = _placed_vs_meant_db(audio, sample_rate, before, full[i],
-                                                   bands[role])
+                level_fix[i] = _band_loudness_db(audio, sample_rate, before, full[i])
         levels = [float(LEVEL.denormalise(float(v))) + fix
                   for v, fix in zip(tu[0, :, I_LEVEL], level_fix)]
         novelty = self.meta.get("novelty")
@@ -192,19 +190,17 @@ def place_band(values: dict[str, float], band: Mapping[str, float]) -> None:
     values.update(best)
 
 
-def _placed_vs_meant_db(audio: np.ndarray, sample_rate: float, before: dict[str, float],
-                        after: dict[str, float], band: Mapping[str, float]) -> float:
-    """How much louder (LU) the strip is with the correction's band as placed than with the band
-    as meant (on top of the strip as predicted). The corrections' level offset for the role was
-    learned with the band's loudness change in it; where the band could not be placed as meant
-    (no free band), the level follows what was placed."""
-    meant = Peak(float(band["freq_hz"]), float(band["gain_db"]), float(band["q"])).process(
-        np.ascontiguousarray(audio, dtype=np.float32), sample_rate)
-    placed, wanted = strip_loudness(np.stack([audio, meant]), sample_rate,
-                                    [validate(TRACK, after), validate(TRACK, before)])
-    if not (math.isfinite(placed) and math.isfinite(wanted)):
+def _band_loudness_db(audio: np.ndarray, sample_rate: float, before: dict[str, float],
+                      after: dict[str, float]) -> float:
+    """How much louder (LU) the strip is with the correction's band placed (``after``) than
+    without it (``before``). The corrections' level offsets were learned without the loudness
+    their EQ change made (``corrections.eq_loudness_change_db``): the track's level follows
+    its EQ here, so the fader stays where the producer would leave it."""
+    placed, was = strip_loudness(np.stack([audio, audio]), sample_rate,
+                                 [validate(TRACK, after), validate(TRACK, before)])
+    if not (math.isfinite(placed) and math.isfinite(was)):
         return 0.0
-    return float(placed - wanted)
+    return float(placed - was)
 
 
 def _sum(stems: Sequence[tuple[str, str, np.ndarray]]) -> np.ndarray:

@@ -19,6 +19,13 @@ prediction counts as one more song, left as it was (one correction moves it half
 ``Profile.predict`` adds the offsets to the network's output. Where there are no fitted songs at
 all, the corrections are the style: the network trains on them and there are no offsets.
 
+A track's level (its loudness in the mix) moves with its EQ as well as its fader: a bass cut
+3 dB at 300 Hz is quieter with the fader untouched, by an amount that depends on how much of the
+bass sits at 300 Hz. So the level residual of each corrected track is taken without the loudness
+its EQ change makes (``eq_loudness_change_db``, estimated from the stem's band spectrum, the
+features the record keeps), and ``Profile.predict`` adds back what the placed band measures on
+each new track: an EQ correction moves no fader, on a song with much or little at 300 Hz alike.
+
 The EQ is taught as a change of the *response*, not of band parameters: a producer who cuts the
 bass at 300 Hz uses whichever band is free on that song, so the parameter differences scatter
 over the bands and their median says little. Per role the pointwise median (over the corrected
@@ -38,10 +45,12 @@ import torch
 
 from dsp.biquad import PEAK, design, response_db
 from dsp.eq import eq_curve_db
+from dsp.loudness import k_weighting_coeffs
 from dsp.params import TRACK, spec
-from mixstyle.train.features import ANALYSIS_RATE_HZ
+from mixstyle.train.balance import LEVEL as LEVEL_SPEC
+from mixstyle.train.features import ANALYSIS_RATE_HZ, BAND_EDGES_HZ, N_BANDS, SCALAR_NAMES
 from mixstyle.train.loudness import habit_from_records, with_habit
-from mixstyle.train.model import MASTER_TARGETS, TRACK_TARGETS, MixNet
+from mixstyle.train.model import I_LEVEL, MASTER_TARGETS, TRACK_TARGETS, MixNet
 from mixstyle.train.records import SongRecord, collate
 
 MIN_WEIGHT = 0.5    # a parameter with less target weight than this over a role gets no offset
@@ -50,6 +59,9 @@ EQ_QS = (0.5, 0.7, 1.0, 1.4, 2.0, 3.0, 4.0)
 MIN_EQ_DB = 0.5     # a median EQ change smaller than this everywhere is no correction
 EQ_PARAMS = frozenset(p.name for p in TRACK_TARGETS if p.name.startswith(
     ("hpf_", "low_shelf_", "peak", "high_shelf_", "lpf_")))
+BAND_CENTRES_HZ = np.sqrt(BAND_EDGES_HZ[:-1] * BAND_EDGES_HZ[1:])
+_K_DB = response_db(k_weighting_coeffs(ANALYSIS_RATE_HZ), BAND_CENTRES_HZ, ANALYSIS_RATE_HZ)
+_BAND_MEAN = slice(len(SCALAR_NAMES), len(SCALAR_NAMES) + N_BANDS)   # in the feature vector
 
 
 def network_records(records: Sequence[SongRecord]) -> list[SongRecord]:
@@ -77,6 +89,11 @@ def correction_offsets(model: MixNet, records: Sequence[SongRecord]) -> dict[str
     with torch.no_grad():
         tu, mu = model(batch.feats, batch.roles, batch.mask, batch.song_feats)
     res_t = (batch.track_u - tu).numpy()
+    for i, r in enumerate(corrected):   # the level without what the EQ change made of it
+        for j, t in enumerate(r.setting["tracks"]):
+            d = eq_loudness_change_db(r.features[j], _predicted_params(tu[i, j].numpy()),
+                                      t["params"])
+            res_t[i, j, I_LEVEL] -= d / (LEVEL_SPEC.max - LEVEL_SPEC.min)
     w_t = (batch.track_w * batch.mask[..., None]).numpy()
     track: dict[str, list[float]] = {}
     eq_bands: dict[str, dict[str, float]] = {}
@@ -111,6 +128,22 @@ def correction_offsets(model: MixNet, records: Sequence[SongRecord]) -> dict[str
             "track_targets": [p.name for p in TRACK_TARGETS],
             "master_targets": [p.name for p in MASTER_TARGETS],
             "track": track, "master": master, "eq_band": eq_bands}
+
+
+def eq_loudness_change_db(features: Sequence[float], before: dict[str, float],
+                          after: dict[str, float]) -> float:
+    """How much louder (LU) a stem gets when its EQ goes from ``before`` to ``after`` (strip
+    parameters; only the EQ's are read), estimated from the stem's band spectrum
+    (``features``: its feature vector, the band means) K-weighted: the loudness change of
+    stationary sound with that spectrum. The compressor's reaction is left out."""
+    def curve(params: dict[str, float]) -> np.ndarray:
+        return eq_curve_db(TRACK, {k: v for k, v in params.items() if k in EQ_PARAMS},
+                           BAND_CENTRES_HZ, ANALYSIS_RATE_HZ)
+    power = 10.0 ** ((np.asarray(features, dtype=np.float64)[_BAND_MEAN] + _K_DB) / 10.0)
+    if not np.isfinite(power).all() or power.sum() <= 0.0:
+        return 0.0
+    gain = 10.0 ** ((curve(after) - curve(before)) / 10.0)
+    return float(10.0 * np.log10(np.sum(power * gain) / np.sum(power)))
 
 
 def _predicted_params(u: np.ndarray) -> dict[str, float]:

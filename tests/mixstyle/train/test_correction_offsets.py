@@ -50,3 +50,30 @@ def test_offsets_are_added_per_role_and_clamped():
     assert describe(offsets) == ["vocals (1 songs): level_lu +2.80 LU"]   # 0.05 of 56 LU
     with pytest.raises(ProfileError, match="learn the profile again"):
         corrected(dict(offsets, track_targets=["x"]), ["vocals"], tu, mu)
+
+
+
+def _noise_features(seed: int, below_hz: float | None = None) -> np.ndarray:
+    """The feature vector of 3 s of stereo noise, white or with nothing above ``below_hz``."""
+    from mixstyle.train.features import stem_features
+    rng = np.random.default_rng(seed)
+    spec = np.fft.rfft(rng.standard_normal((2, 44100 * 3)), axis=1)
+    if below_hz is not None:
+        spec[:, np.fft.rfftfreq(44100 * 3, 1 / 44100.0) > below_hz] = 0.0
+    x = np.fft.irfft(spec, axis=1)
+    return stem_features((0.1 * x / np.abs(x).max()).astype(np.float32), 44100.0).vector
+
+
+def test_an_eq_change_makes_the_loudness_its_spectrum_says():
+    """A corrected track's level residual is taken without its EQ change's loudness: a 300 Hz
+    cut takes more from a stem that lives there than from a bright one; the same EQ on both
+    sides makes nothing."""
+    from mixstyle.train.corrections import eq_loudness_change_db
+    white, low = _noise_features(1), _noise_features(2, below_hz=500.0)
+    flat = {"peak1_gain_db": 0.0, "peak1_freq_hz": 300.0, "peak1_q": 1.0}
+    cut = dict(flat, peak1_gain_db=-3.0)
+    assert eq_loudness_change_db(white, flat, flat) == 0.0
+    low_cut, white_cut = eq_loudness_change_db(low, flat, cut), eq_loudness_change_db(white,
+                                                                                      flat, cut)
+    assert -3.0 < low_cut < -1.0, low_cut
+    assert -0.3 < white_cut < 0.0, white_cut
