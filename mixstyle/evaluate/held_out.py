@@ -84,8 +84,8 @@ def held_out_score(records: list[SongRecord], config: TrainConfig,
     balance = min(BALANCE_STRENGTHS, key=lambda b: (band((b, 1.0, "network")), -b))
     style = min(STYLE_STRENGTHS, key=lambda s: (band((balance, s, "network")), -s))
     source = "network"
-    if meta.get("sum_offset_lu") is not None and \
-            loudness((balance, style, "sum")) < loudness((balance, style, "network")) - SUM_MARGIN_LU:
+    if meta.get("sum_offset_lu") is not None and loudness((balance, style, "sum")) < \
+            loudness((balance, style, "network")) - SUM_MARGIN_LU:
         source = "sum"
     per = {name: {"learned": m, **base[name]} for name, (m, _) in
            run(balance, style, source).items()}
