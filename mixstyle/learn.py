@@ -140,6 +140,9 @@ def learn(sessions: Path, out: Path, config: LearnConfig = LearnConfig(),
             "learn_config": asdict(config), **level, "corrections": offsets,
             "style_strength": float((held_score or {}).get("style_strength", 1.0)),
             "balance_strength": float((held_score or {}).get("balance_strength", 1.0)),
+            "pan_strength": float((held_score or {}).get("pan_strength",
+                                                         (held_score or {}).get("style_strength",
+                                                                                1.0))),
             "loudness_source": str((held_score or {}).get("loudness_source", "network"))}
     save_profile(out, model, meta, card, card_markdown(card))
     master = learn_master_from_sessions(report_songs)

@@ -154,10 +154,14 @@ def main(argv: list[str] | None = None) -> int:
     t_score = time.perf_counter() - t2
     text = table(per, f"real set, split {args.split}: learned on {len(train)} songs, judged on "
                       f"{len(held)} held-out songs")
+    choice = {k: profile.meta.get(k) for k in ("balance_strength", "style_strength",
+                                               "pan_strength", "loudness_source",
+                                               "sum_offset_lu")}
+    text += "\nlearn's held-out choice: " + ", ".join(f"{k} {v}" for k, v in choice.items())
     print(text)
     print(f"time: build/check {t_build:.0f} s, learn {t_learn:.0f} s, score {t_score:.0f} s")
     (out / "result.json").write_text(json.dumps(
-        {"split": args.split, "train": train, "held_out": held, "per_song": per,
+        {"split": args.split, "train": train, "held_out": held, "per_song": per, "choice": choice,
          "seconds": {"build": t_build, "learn": t_learn, "score": t_score}}, indent=2) + "\n")
     return 0
 

@@ -121,6 +121,12 @@ def card_markdown(card: dict) -> str:
                       + ", ".join(f"{float(k):.0%}: {v} dB" for k, v in
                                   hs.get("band_error_by_style_strength", {}).items())
                       + ") it came closest to the producer's mixes; the level habit is whole."]
+        if "pan_strength" in hs:
+            lines += ["", f"The pans keep {hs['pan_strength']:.0%} of the learned pans: of the "
+                      f"shares tried (width error "
+                      + ", ".join(f"{float(k):.0%}: {v} dB" for k, v in
+                                  hs.get("width_error_by_pan_strength", {}).items())
+                      + ") it came closest to the producer's stereo image."]
         if "loudness_source" in hs:
             by = hs.get("loudness_error_by_source", {})
             lines += ["", "The loudness of a new mix is "

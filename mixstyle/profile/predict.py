@@ -120,11 +120,16 @@ class Profile:
         # producer's strips are predicted worse than left alone (``style_strength`` < 1); the
         # level habit (master) is not scaled by it
         s_track = strength * float(np.clip(self.meta.get("style_strength", 1.0), 0.0, 1.0))
+        # the pans' share (learn's held-out choice by the width error; the strips' without one)
+        s_pan = strength * float(np.clip(self.meta.get("pan_strength",
+                                                       self.meta.get("style_strength", 1.0)),
+                                         0.0, 1.0))
         for i, (name, role, _) in enumerate(stems):
             values = {"input_gain_db": s_track * full[i]["input_gain_db"],
                       "output_gain_db": _blend(_FADER, _FADER.normalise(faders[i]), s_track)}
             for p in PREDICTED_TRACK:
-                values[p.name] = _blend(p, p.normalise(full[i][p.name]), s_track)
+                values[p.name] = _blend(p, p.normalise(full[i][p.name]),
+                                        s_pan if p.name == "pan" else s_track)
             tracks.append(TrackSetting(name, validate(TRACK, values, f"track {name!r}"), role))
         master: dict[str, Any] = {}
         for j, p in enumerate(PREDICTED_MASTER):

@@ -71,6 +71,7 @@ def test_unity_producer_gets_the_plain_balance(unity_profile):
     assert _level_error(unity_profile, stems, chosen) < _level_error(unity_profile, stems, 1.0)
     card = (Path(unity_profile.folder) / "model_card.md").read_text()
     assert f"The balance keeps {chosen:.0%} of the learned levels" in card
+    assert f"The pans keep {unity_profile.meta['pan_strength']:.0%} of the learned pans" in card
 
 
 def test_balance_strength_zero_puts_every_track_at_its_plain_level(unity_profile):
@@ -90,3 +91,22 @@ def test_loudness_follows_the_plain_sum(unity_profile):
     got = integrated_loudness(render(stems, SR, setting).audio, SR)
     want = integrated_loudness(stems.sum(axis=0), SR) + OFFSET_DB
     assert got == pytest.approx(want, abs=0.5)
+
+
+def test_pan_strength_scales_the_pans_only(unity_profile):
+    stems = [(r, r, a) for r, a in zip(ROLES, _stems(53))]
+    meta = dict(unity_profile.meta)
+    try:
+        # without novelty data no pan is capped at the producer's widest (theirs is centre)
+        unity_profile.meta.update(style_strength=1.0, balance_strength=1.0, pan_strength=1.0,
+                                  novelty=None)
+        whole = unity_profile.predict(stems, SR)
+        unity_profile.meta["pan_strength"] = 0.0
+        centred = unity_profile.predict(stems, SR)
+    finally:
+        unity_profile.meta = meta
+    assert any(abs(t.params["pan"]) > 1e-3 for t in whole.tracks)
+    assert all(t.params["pan"] == 0.0 for t in centred.tracks)
+    for a, b in zip(whole.tracks, centred.tracks):   # the strips are the same
+        assert a.params["peak1_gain_db"] == b.params["peak1_gain_db"]
+        assert a.params["comp_ratio"] == b.params["comp_ratio"]
