@@ -117,7 +117,8 @@ def card_markdown(card: dict) -> str:
                       + ") it came closest to the producer's mixes."]
         if "style_strength" in hs:
             lines += ["", f"The strips keep {hs['style_strength']:.0%} of the learned style: of "
-                      f"the shares tried on these songs (band error "
+                      f"the shares tried on these songs (band error"
+                      + (" at the producer's loudness " if "balance_strength" in hs else " ")
                       + ", ".join(f"{float(k):.0%}: {v} dB" for k, v in
                                   hs.get("band_error_by_style_strength", {}).items())
                       + ") it came closest to the producer's mixes; the level habit is whole."]
@@ -130,7 +131,7 @@ def card_markdown(card: dict) -> str:
         if "loudness_source" in hs:
             by = hs.get("loudness_error_by_source", {})
             lines += ["", "The loudness of a new mix is "
-                      + ("the plain sum of its stems' plus the producer's usual offset"
+                      + ("that of the plain sum of its stems plus the producer's usual offset"
                          if hs["loudness_source"] == "sum" else "the network's prediction")
                       + " (loudness error on these songs: "
                       + ", ".join(f"{k} {v} LU" for k, v in by.items()) + ")."]
