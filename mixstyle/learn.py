@@ -138,7 +138,12 @@ def learn(sessions: Path, out: Path, config: LearnConfig = LearnConfig(),
                       scheduler, level["loudness_habit"], offsets)
     meta = {"created": card["created"], "songs": names, "seed": config.train.seed,
             "learn_config": asdict(config), **level, "corrections": offsets,
-            "style_strength": float((held_score or {}).get("style_strength", 1.0))}
+            "style_strength": float((held_score or {}).get("style_strength", 1.0)),
+            "balance_strength": float((held_score or {}).get("balance_strength", 1.0)),
+            "pan_strength": float((held_score or {}).get("pan_strength",
+                                                         (held_score or {}).get("style_strength",
+                                                                                1.0))),
+            "loudness_source": str((held_score or {}).get("loudness_source", "network"))}
     save_profile(out, model, meta, card, card_markdown(card))
     master = learn_master_from_sessions(report_songs)
     if master is not None:

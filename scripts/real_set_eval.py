@@ -13,7 +13,9 @@ built first (``mixstyle realset``; built songs are kept).
 
 Metrics (lower is better): band error (dB), MR-STFT, loudness error (LU), width error (dB) as in
 mixstyle.evaluate.metrics, plus the PLR error: |(true peak - integrated loudness) of the mix
-- the same of the author's mix| in dB.
+- the same of the author's mix| in dB, and ``band_error_matched_db``: the band error with each
+mix brought to the loudness of the author's mix first (the tone and balance alone; the plain sum
+is matched anyway).
 """
 
 from __future__ import annotations
@@ -36,14 +38,15 @@ sys.path.insert(0, str(REPO))
 from dsp.loudness import integrated_loudness, true_peak_dbtp  # noqa: E402
 from dsp.render import render  # noqa: E402
 from mixstyle.demo.realset.build import HYDROGEN, build_realset  # noqa: E402
-from mixstyle.evaluate.metrics import METRICS, automix, metrics, plain_sum  # noqa: E402
+from mixstyle.evaluate.metrics import (METRICS, automix, matched_band_error, metrics,
+                                       plain_sum)  # noqa: E402
 from mixstyle.profile.predict import predict_song  # noqa: E402
 from mixstyle.profile.store import load_profile  # noqa: E402
 from mixstyle.sessions.load import load_song  # noqa: E402
 
 SPLITS = {"pingus+hydrogen": ("pingus-data", HYDROGEN), "all": None}
 SYSTEMS = ("learned", "plain_sum", "automix")
-ALL_METRICS = METRICS + ("plr_error_db",)
+ALL_METRICS = METRICS + ("band_error_matched_db",)
 EXCERPT_SECONDS = 30.0
 
 
@@ -92,6 +95,7 @@ def score_song(folder: Path, profile) -> dict[str, dict[str, float]]:
         m = metrics(x, ref, sr)
         n = min(x.shape[-1], ref.shape[-1])
         m["plr_error_db"] = abs(plr_db(x[:, :n], sr) - plr_db(ref[:, :n], sr))
+        m["band_error_matched_db"] = matched_band_error(x, ref, sr)
         out[system] = m
     return out
 
@@ -150,10 +154,14 @@ def main(argv: list[str] | None = None) -> int:
     t_score = time.perf_counter() - t2
     text = table(per, f"real set, split {args.split}: learned on {len(train)} songs, judged on "
                       f"{len(held)} held-out songs")
+    choice = {k: profile.meta.get(k) for k in ("balance_strength", "style_strength",
+                                               "pan_strength", "loudness_source",
+                                               "sum_offset_lu")}
+    text += "\nlearn's held-out choice: " + ", ".join(f"{k} {v}" for k, v in choice.items())
     print(text)
     print(f"time: build/check {t_build:.0f} s, learn {t_learn:.0f} s, score {t_score:.0f} s")
     (out / "result.json").write_text(json.dumps(
-        {"split": args.split, "train": train, "held_out": held, "per_song": per,
+        {"split": args.split, "train": train, "held_out": held, "per_song": per, "choice": choice,
          "seconds": {"build": t_build, "learn": t_learn, "score": t_score}}, indent=2) + "\n")
     return 0
 

@@ -11,7 +11,7 @@ import numpy as np
 
 from dsp.render import render
 from mixstyle.errors import SessionError
-from mixstyle.evaluate.metrics import automix, metrics, plain_sum
+from mixstyle.evaluate.metrics import automix, matched_band_error, metrics, plain_sum
 from mixstyle.evaluate.score import song_scores, summarise
 from mixstyle.profile.ceiling import level_meta
 from mixstyle.profile.predict import Profile, predict_song
@@ -23,46 +23,95 @@ from mixstyle.train.records import SongRecord
 from mixstyle.train.songs import fit_songs, staged_excerpt
 
 Progress = Callable[[str, int, int], None]
-# the strips' share of the style tried on learn's held-out songs (the level habit stays whole):
-# where the held-out songs sound closer to the producer with less of it, the profile keeps less
+# the shares of the style tried on learn's held-out songs; where those songs sound closer to the
+# producer with less of it, the profile keeps less. The balance first (the predicted levels
+# against the plain sum's own balance, the strips whole), then the strips (EQ, compressor, pan;
+# at the balance chosen)
+BALANCE_STRENGTHS = (1.0, 0.75, 0.5, 0.25, 0.0)
 STYLE_STRENGTHS = (1.0, 0.75, 0.5, 0.25, 0.0)
+# the pans' share, by the held-out width error: no panning the producer would not do, nor less
+PAN_STRENGTHS = (1.0, 0.5, 0.0)
+# where the loudness of a new mix comes from: the network's target, or the stems' plain sum plus
+# the producer's median offset (``ceiling.sum_offset``); "sum" must be better by this much (LU)
+LOUDNESS_SOURCES = ("network", "sum")
+SUM_MARGIN_LU = 0.1
 
 
 def held_out_score(records: list[SongRecord], config: TrainConfig,
                    audio: dict[str, SongAudio], train_songs: list[Song], held_songs: list[Song],
                    features: dict[str, SongFeatures], progress: Progress | None = None) -> dict:
-    """Train on ``records`` only and score the songs kept out (their mixes never seen), at each
-    of ``STYLE_STRENGTHS``; the score is that of the strength with the lowest band error (the
-    largest on a tie, to 1e-3 dB), which the result names as ``style_strength``: the profile
-    learned beside it uses it (a choice made on these songs, so their score is a little
-    optimistic where it is below 1; ``band_error_by_style_strength`` shows all)."""
+    """Train on ``records`` only and score the songs kept out (their mixes never seen).
+
+    Four choices are made on these songs, the largest share on a tie. The strengths by the
+    learned mixes brought to the producer's loudness (the tone and balance alone,
+    ``matched_band_error``, to 1e-3 dB): ``balance_strength`` (of ``BALANCE_STRENGTHS``, the
+    strips whole), then ``style_strength`` (of ``STYLE_STRENGTHS``, at that balance, the pans
+    with the strips); then ``pan_strength`` (of ``PAN_STRENGTHS``, by the width error, to
+    0.01 dB) and ``loudness_source`` (by the loudness error: "sum" where it beats the network's
+    target by ``SUM_MARGIN_LU``). The profile learned beside it uses all four; the score is that
+    of the mixes at the choice (a choice made on these songs, so a little optimistic where it
+    moved; ``band_error_by_*``, ``width_error_by_pan_strength`` and
+    ``loudness_error_by_source`` show all).
+    """
     model, _ = train(records, config, audio, progress=progress)
     meta = level_meta(model, records, train_songs, features)
     prof = Profile(model, meta)
-    base = {}   # the baselines do not depend on the strength: measured once per song
+    base = {}   # the baselines do not depend on the choices: measured once per song
+    stems_of = {}
     for song in held_songs:
-        stems = np.stack([x.audio for x in song.stems])
+        stems = stems_of[song.name] = np.stack([x.audio for x in song.stems])
         base[song.name] = {
             "plain_sum": metrics(plain_sum(stems, song.mix, song.sample_rate), song.mix,
                                  song.sample_rate),
             "automix": metrics(automix(stems, song.sample_rate), song.mix, song.sample_rate)}
-    scores = {}
-    for strength in STYLE_STRENGTHS:
-        prof.meta["style_strength"] = strength
-        per = {}
-        for song in held_songs:
-            stems = np.stack([x.audio for x in song.stems])
-            setting = predict_song(prof, song, features=features.get(song.name))
-            learned = render(stems, song.sample_rate, setting).audio
-            per[song.name] = {"learned": metrics(learned, song.mix, song.sample_rate),
-                              **base[song.name]}
-        scores[strength] = summarise(per)
-    best = min(STYLE_STRENGTHS, key=lambda s: (round(scores[s]["learned"]["band_error_db"], 3),
-                                               -s))
-    out = dict(scores[best])
-    out["style_strength"] = best
-    out["band_error_by_style_strength"] = {str(s): round(scores[s]["learned"]["band_error_db"], 3)
+    runs: dict[tuple, dict[str, tuple[dict[str, float], float]]] = {}
+
+    def run(balance: float, style: float, source: str, pan: float | None = None) -> dict:
+        pan = style if pan is None else pan   # the pans follow the strips until chosen
+        key = (balance, style, source, pan)
+        if key not in runs:
+            prof.meta.update(balance_strength=balance, style_strength=style,
+                             loudness_source=source, pan_strength=pan)
+            per = {}
+            for song in held_songs:
+                setting = predict_song(prof, song, features=features.get(song.name))
+                x = render(stems_of[song.name], song.sample_rate, setting).audio
+                per[song.name] = (metrics(x, song.mix, song.sample_rate),
+                                  matched_band_error(x, song.mix, song.sample_rate))
+            runs[key] = per
+        return runs[key]
+
+    def band(key: tuple) -> float:
+        return round(float(np.mean([b for _, b in run(*key).values()])), 3)
+
+    def mean_of(metric: str, key: tuple) -> float:
+        return round(float(np.mean([m[metric] for m, _ in run(*key).values()])), 3)
+
+    balance = min(BALANCE_STRENGTHS, key=lambda b: (band((b, 1.0, "network")), -b))
+    style = min(STYLE_STRENGTHS, key=lambda s: (band((balance, s, "network")), -s))
+    pan = min(PAN_STRENGTHS, key=lambda p: (round(mean_of("width_error_db",
+                                                          (balance, style, "network", p)), 2), -p))
+    source = "network"
+    if meta.get("sum_offset_lu") is not None and \
+            mean_of("loudness_error_lu", (balance, style, "sum", pan)) < \
+            mean_of("loudness_error_lu", (balance, style, "network", pan)) - SUM_MARGIN_LU:
+        source = "sum"
+    per = {name: {"learned": m, **base[name]} for name, (m, _) in
+           run(balance, style, source, pan).items()}
+    out = dict(summarise(per))
+    out.update(balance_strength=balance, style_strength=style, loudness_source=source,
+               pan_strength=pan)
+    out["band_error_by_balance_strength"] = {str(b): band((b, 1.0, "network"))
+                                             for b in BALANCE_STRENGTHS}
+    out["band_error_by_style_strength"] = {str(s): band((balance, s, "network"))
                                            for s in STYLE_STRENGTHS}
+    out["width_error_by_pan_strength"] = {str(p): mean_of("width_error_db",
+                                                          (balance, style, "network", p))
+                                          for p in PAN_STRENGTHS}
+    out["loudness_error_by_source"] = {src: mean_of("loudness_error_lu",
+                                                    (balance, style, src, pan))
+                                       for src in LOUDNESS_SOURCES
+                                       if (balance, style, src, pan) in runs}
     return out
 
 

@@ -6,7 +6,9 @@ Metrics (lower is better), each comparing a mix with the producer's mix of the s
   placement is measured by the width error, not twice);
 - ``mrstft``: multi-resolution STFT distance (spectral convergence + log magnitude);
 - ``loudness_error_lu``: |integrated loudness difference| (BS.1770);
-- ``width_error_db``: |difference of side/mid energy ratio| -- stereo width;
+- ``width_error_db``: |difference of side/mid energy ratio| -- stereo width; the ratio is held
+  within +-40 dB (a side 40 dB under the mid is mono to the ear: a near-mono reference must not
+  make every width error 100 dB);
 - ``plr_error_db``: |difference of peak-to-loudness ratio| (true peak - integrated loudness):
   how dense and limited the mix is;
 - ``crest_error_db``: |difference of crest factor| (sample peak - RMS): how punchy.
@@ -34,10 +36,18 @@ METRICS = ("band_error_db", "mrstft", "loudness_error_lu", "plr_error_db", "cres
 AUTOMIX_LUFS = -14.0
 
 
+# a side this far under the mid (or over it) is heard as mono (or as anti-phase) whatever its
+# exact level: without the limit a near-mono mix (side at -120 dB) made every other mix's width
+# error some 100 dB
+WIDTH_LIMIT_DB = 40.0
+
+
 def _width_db(x: np.ndarray) -> float:
+    """Side over mid energy (dB), within +-``WIDTH_LIMIT_DB``."""
     mid = 0.5 * (x[0].astype(np.float64) + x[1])
     side = 0.5 * (x[0].astype(np.float64) - x[1])
-    return 10 * math.log10((np.sum(side ** 2) + 1e-12) / (np.sum(mid ** 2) + 1e-12))
+    ratio = 10 * math.log10((np.sum(side ** 2) + 1e-12) / (np.sum(mid ** 2) + 1e-12))
+    return float(np.clip(ratio, -WIDTH_LIMIT_DB, WIDTH_LIMIT_DB))
 
 
 def _lufs(x: np.ndarray, sr: float) -> float:
@@ -69,6 +79,18 @@ def metrics(est: np.ndarray, ref: np.ndarray, sample_rate: float) -> dict[str, f
                                                                             sample_rate)),
             "plr_error_db": abs(plr_e - plr_r), "crest_error_db": abs(crest_e - crest_r),
             "width_error_db": abs(_width_db(est[:, :n]) - _width_db(ref[:, :n]))}
+
+
+def matched_band_error(est: np.ndarray, ref: np.ndarray, sample_rate: float) -> float:
+    """``band_error_db`` of ``est`` brought to the loudness of ``ref`` first: the tone and
+    balance alone, whatever the loudness (what ``held_out_score`` chooses the strengths by)."""
+    n = min(est.shape[-1], ref.shape[-1])
+    gain_db = _lufs(ref[:, :n], sample_rate) - _lufs(est[:, :n], sample_rate)
+    e = torch.from_numpy(np.ascontiguousarray(est[:, :n] * 10 ** (gain_db / 20), dtype=np.float32))
+    r = torch.from_numpy(np.ascontiguousarray(ref[:, :n], dtype=np.float32))
+    with torch.no_grad():
+        return float(losses.band_db(e.mean(dim=0, keepdim=True), r.mean(dim=0, keepdim=True),
+                                    sample_rate))
 
 
 def plain_sum(stems: np.ndarray, ref: np.ndarray, sample_rate: float) -> np.ndarray:

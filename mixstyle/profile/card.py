@@ -108,12 +108,33 @@ def card_markdown(card: dict) -> str:
         lines.append("|---|---|---|")
         for k, v in hs["learned"].items():
             lines.append(f"| {k} | {v:.3f} | {hs['plain_sum'][k]:.3f} |")
+        if "balance_strength" in hs:
+            lines += ["", f"The balance keeps {hs['balance_strength']:.0%} of the learned "
+                      f"levels, the rest is the plain sum's own balance: of the shares tried on "
+                      f"these songs (band error at the producer's loudness "
+                      + ", ".join(f"{float(k):.0%}: {v} dB" for k, v in
+                                  hs.get("band_error_by_balance_strength", {}).items())
+                      + ") it came closest to the producer's mixes."]
         if "style_strength" in hs:
             lines += ["", f"The strips keep {hs['style_strength']:.0%} of the learned style: of "
-                      f"the shares tried on these songs (band error "
+                      f"the shares tried on these songs (band error"
+                      + (" at the producer's loudness " if "balance_strength" in hs else " ")
                       + ", ".join(f"{float(k):.0%}: {v} dB" for k, v in
                                   hs.get("band_error_by_style_strength", {}).items())
                       + ") it came closest to the producer's mixes; the level habit is whole."]
+        if "pan_strength" in hs:
+            lines += ["", f"The pans keep {hs['pan_strength']:.0%} of the learned pans: of the "
+                      f"shares tried (width error "
+                      + ", ".join(f"{float(k):.0%}: {v} dB" for k, v in
+                                  hs.get("width_error_by_pan_strength", {}).items())
+                      + ") it came closest to the producer's stereo image."]
+        if "loudness_source" in hs:
+            by = hs.get("loudness_error_by_source", {})
+            lines += ["", "The loudness of a new mix is "
+                      + ("that of the plain sum of its stems plus the producer's usual offset"
+                         if hs["loudness_source"] == "sum" else "the network's prediction")
+                      + " (loudness error on these songs: "
+                      + ", ".join(f"{k} {v} LU" for k, v in by.items()) + ")."]
     else:
         lines.append("Too few songs for a held-out score (needs at least 4).")
     lines += ["", "## Files", "", "| file | SHA-256 | seconds |", "|---|---|---|"]

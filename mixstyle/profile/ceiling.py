@@ -29,14 +29,33 @@ def level_meta(model: MixNet, records: list[SongRecord], songs: list[Song],
     """The profile metadata about level: ``loudness_habit`` (read off ``records``),
     ``ceiling_offset_db`` (calibrated on ``songs`` with the habit applied; 0 for a producer who
     limits or clips: they reach their aim through the limiter, not by the ceiling) and
-    ``novelty`` (``mixstyle.profile.novelty``: the training tracks and the typical levels)."""
+    ``novelty`` (``mixstyle.profile.novelty``: the training tracks and the typical levels) and
+    ``sum_offset_lu`` (``sum_offset``)."""
     habit = habit_from_records(records)
     meta: dict = {"loudness_habit": habit.to_dict() if habit is not None else None}
     limits = habit is not None and habit.mechanism in ("limiter", "clipper")
     meta["ceiling_offset_db"] = 0.0 if limits else calibrate_ceiling(model, songs, features,
                                                                      habit)
     meta["novelty"] = novelty_meta(records, model.feat_mean.numpy(), model.feat_std.numpy())
+    meta["sum_offset_lu"] = sum_offset(songs)
     return meta
+
+
+def sum_offset(songs: list[Song]) -> float | None:
+    """The producer's median loudness of their mix over that of the plain sum of its stems
+    (LU): where their loudness follows the stems' own sum (no normalising, a fixed master gain),
+    a new song's mix is its plain sum's loudness plus this (``Profile.predict`` with
+    ``loudness_source`` "sum"). None with fewer than ``CALIBRATE_MIN_SONGS`` songs."""
+    diffs = []
+    for song in songs:
+        theirs = integrated_loudness(song.mix, song.sample_rate)
+        plain = integrated_loudness(np.sum([s.audio for s in song.stems], axis=0)
+                                    .astype(np.float32), song.sample_rate)
+        if math.isfinite(theirs) and math.isfinite(plain):
+            diffs.append(theirs - plain)
+    if len(diffs) < CALIBRATE_MIN_SONGS:
+        return None
+    return round(float(np.median(diffs)), 3)
 
 
 def calibrate_ceiling(model: MixNet, songs: list[Song],

@@ -23,7 +23,7 @@ from mixstyle.sessions.load import Song
 from mixstyle.train.corrections import EQ_FREQS_HZ, EQ_PARAMS, peak_curve_db
 from mixstyle.train.features import ANALYSIS_RATE_HZ
 from mixstyle.train.balance import (BUS, LEVEL, PAN_SIDE, assign_sides, output_gains,
-                                    strip_loudness)
+                                    plain_levels, strip_loudness)
 from mixstyle.train.features import SongFeatures, role_index, song_features
 from mixstyle.train.loudness import LoudnessHabit
 from mixstyle.train.model import (I_LEVEL, I_SIDE, MASTER_TARGETS, PREDICTED_MASTER,
@@ -70,6 +70,7 @@ class Profile:
         mask = torch.ones(1, len(stems), dtype=torch.bool)
         with torch.no_grad():
             tu, mu = self.model(feats[None], roles, mask, song)
+        net_levels = [float(LEVEL.denormalise(float(v))) for v in tu[0, :, I_LEVEL]]
         tu, mu = corrected(self.meta.get("corrections"), [r for _, r, _ in stems], tu, mu)
         full = []   # the learned setting at full strength; the faders follow from it
         for i in range(len(stems)):
@@ -94,6 +95,17 @@ class Profile:
                 levels[i] = (1 - a) * levels[i] + a * typical_level(novelty, stems[i][1])
                 for p in PREDICTED_TRACK:
                     full[i][p.name] = _blend(p, p.normalise(full[i][p.name]), 1.0 - float(a))
+        balance = float(np.clip(self.meta.get("balance_strength", 1.0), 0.0, 1.0))
+        if balance < 1.0:
+            # the balance's share of the style: learn's held-out songs may have shown that this
+            # producer's levels are predicted worse than the plain sum's own balance (a producer
+            # who leaves the faders near unity); what the corrections taught stays whole
+            plain = plain_levels(np.stack([a for _, _, a in stems]), sample_rate)
+            for i, p_level in enumerate(plain):
+                if math.isfinite(p_level):
+                    taught = float(LEVEL.denormalise(float(tu[0, i, I_LEVEL]))) + level_fix[i] \
+                        - net_levels[i]
+                    levels[i] = taught + balance * (levels[i] - taught) + (1.0 - balance) * p_level
         for i, (_, role, _) in enumerate(stems):   # no panning wider than they ever did
             full[i]["pan"] = min(full[i]["pan"], widest_pan(novelty, role))
         sides = [float(PAN_SIDE.denormalise(float(v))) for v in tu[0, :, I_SIDE]]
@@ -106,11 +118,16 @@ class Profile:
         # producer's strips are predicted worse than left alone (``style_strength`` < 1); the
         # level habit (master) is not scaled by it
         s_track = strength * float(np.clip(self.meta.get("style_strength", 1.0), 0.0, 1.0))
+        # the pans' share (learn's held-out choice by the width error; the strips' without one)
+        s_pan = strength * float(np.clip(self.meta.get("pan_strength",
+                                                       self.meta.get("style_strength", 1.0)),
+                                         0.0, 1.0))
         for i, (name, role, _) in enumerate(stems):
             values = {"input_gain_db": s_track * full[i]["input_gain_db"],
                       "output_gain_db": _blend(_FADER, _FADER.normalise(faders[i]), s_track)}
             for p in PREDICTED_TRACK:
-                values[p.name] = _blend(p, p.normalise(full[i][p.name]), s_track)
+                values[p.name] = _blend(p, p.normalise(full[i][p.name]),
+                                        s_pan if p.name == "pan" else s_track)
             tracks.append(TrackSetting(name, validate(TRACK, values, f"track {name!r}"), role))
         master: dict[str, Any] = {}
         for j, p in enumerate(PREDICTED_MASTER):
@@ -119,6 +136,13 @@ class Profile:
             master[p.name] = _blend(p, float(mu[0, j]), strength)
         target = spec(MASTER, "target_lufs").denormalise(
             float(mu[0, [q.name for q in PREDICTED_MASTER].index("target_lufs")]))
+        if self.meta.get("loudness_source") == "sum" and self.meta.get("sum_offset_lu") is not None:
+            # learn's held-out songs showed this producer's loudness follows the stems' own sum
+            # (a fixed master gain) better than the network predicts it
+            plain = integrated_loudness(_sum(stems).astype(np.float32), sample_rate)
+            if math.isfinite(plain):
+                t = spec(MASTER, "target_lufs")
+                target = float(np.clip(plain + float(self.meta["sum_offset_lu"]), t.min, t.max))
         if strength >= 1.0:
             master["target_lufs"] = float(target)
         elif strength > 0.0:

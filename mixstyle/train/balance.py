@@ -83,6 +83,13 @@ def output_gains(stems: np.ndarray, sample_rate: float, tracks: Sequence[Mapping
             else 0.0 for level, v in zip(levels, at_unity)]
 
 
+def plain_levels(stems: np.ndarray, sample_rate: float) -> list[float]:
+    """Each stem's level (LU re their sum) in the plain sum, the stems summed as they are: the
+    balance of a producer who leaves every fader at unity. A silent stem (or sum) gives -inf."""
+    bus = _lufs(np.sum(stems, axis=0), sample_rate)
+    return [_lufs(s, sample_rate) - bus if math.isfinite(bus) else -math.inf for s in stems]
+
+
 def assign_sides(spread: Sequence[float], side: Sequence[float], levels: Sequence[float]
                  ) -> list[float]:
     """Signed pans from each track's predicted spread (``|pan|``) and side habit.

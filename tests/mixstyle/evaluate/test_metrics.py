@@ -35,3 +35,29 @@ def test_summary_table_names_every_metric():
     assert summary["closed"] == pytest.approx(0.5) and summary["songs"] == 1
     table = format_table(summary, "t")
     assert all(m in table for m in METRICS) and "closed 50%" in table
+
+
+def test_width_error_of_a_near_mono_reference_is_bounded(make_stems):
+    """A reference whose side is near silence (a mono mix) must not make a width error of some
+    100 dB: the side/mid ratio is held within +-WIDTH_LIMIT_DB, so a mix with its side 20 dB
+    under the mid is 20 dB wider than mono."""
+    import numpy as np
+    from mixstyle.evaluate.metrics import WIDTH_LIMIT_DB
+    mono = make_stems(seed=6, seconds=2.0, n_stems=1)[0, :1].repeat(2, axis=0)
+    ref = mono + 1e-7 * np.array([[1.0], [-1.0]], dtype=np.float32) * mono
+    side = 0.1 * mono[0]
+    wide = np.stack([mono[0] + side, mono[0] - side])   # side/mid = -20 dB
+    assert metrics(wide, ref, SR)["width_error_db"] == pytest.approx(WIDTH_LIMIT_DB - 20.0,
+                                                                     abs=0.01)
+    assert metrics(mono, ref, SR)["width_error_db"] == pytest.approx(0.0, abs=1e-6)
+
+
+def test_matched_band_error_ignores_loudness_only(make_stems):
+    from mixstyle.evaluate.metrics import matched_band_error
+    stems = make_stems(seed=7, seconds=2.0, n_stems=3)
+    ref = stems.sum(axis=0)
+    quiet = 0.25 * ref
+    assert metrics(quiet, ref, SR)["band_error_db"] > 10.0
+    assert matched_band_error(quiet, ref, SR) == pytest.approx(0.0, abs=1e-3)
+    other = stems[0] * 2.0 + stems[1] + stems[2]   # a different balance is still an error
+    assert matched_band_error(other, ref, SR) > 0.3
