@@ -56,28 +56,6 @@ def strip_loudness(stems: np.ndarray, sample_rate: float,
                      for s, p in zip(stems, tracks)])
 
 
-def level_slopes(stems: np.ndarray, sample_rate: float, tracks: Sequence[Mapping[str, float]],
-                 step_db: float = 1.0) -> list[float | None]:
-    """How many LU each track's loudness through its strip moves per dB of level at the strip's
-    input: 1 through a strip that does not compress, less where the compressor takes part of a
-    change back (1/ratio deep in compression). Measured with the input ``step_db`` down (up
-    where the input gain is at its floor). None for a track silent through its strip."""
-    gain = spec(TRACK, "input_gain_db")
-    moved = []
-    for p in tracks:
-        g = float(p["input_gain_db"])
-        to = g - step_db if g - step_db >= gain.min else min(gain.max, g + step_db)
-        moved.append(dict(p, input_gain_db=to))
-    base = strip_loudness(stems, sample_rate, tracks)
-    other = strip_loudness(stems, sample_rate, moved)
-    out: list[float | None] = []
-    for b, o, p, q in zip(base, other, tracks, moved):
-        step = float(q["input_gain_db"]) - float(p["input_gain_db"])
-        ok = math.isfinite(b) and math.isfinite(o) and step != 0.0
-        out.append(round(float(np.clip((o - b) / step, 0.0, 1.5)), 4) if ok else None)
-    return out
-
-
 def track_levels(stems: np.ndarray, sample_rate: float, tracks: Sequence[Mapping[str, float]]
                  ) -> tuple[list[float | None], float | None]:
     """Measure ``(level_lu per track, bus_lufs)`` of a setting on ``stems (N, C, n)``.

@@ -21,13 +21,10 @@ all, the corrections are the style: the network trains on them and there are no 
 
 A track's level (its loudness in the mix) moves with its EQ as well as its fader: a bass cut
 3 dB at 300 Hz is quieter with the fader untouched, by an amount that depends on how much of the
-bass sits at 300 Hz, and how much of that its compressor takes back. So the level residual of
-each corrected track is taken without the loudness its EQ change makes: estimated from the
-stem's band spectrum (``eq_loudness_change_db``, the features the record keeps) times the
-strip's level slope (``balance.level_slopes``, measured when the record is made: 1 without
-compression, about 1/ratio deep in it); ``Profile.predict`` adds back what the placed band
-measures on each new track through its strip. An EQ correction moves no fader, on a song with
-much or little at 300 Hz alike.
+bass sits at 300 Hz. So the level residual of each corrected track is taken without the loudness
+its EQ change makes (``eq_loudness_change_db``, estimated from the stem's band spectrum, the
+features the record keeps), and ``Profile.predict`` adds back what the placed band measures on
+each new track: an EQ correction moves no fader, on a song with much or little at 300 Hz alike.
 
 The EQ is taught as a change of the *response*, not of band parameters: a producer who cuts the
 bass at 300 Hz uses whichever band is free on that song, so the parameter differences scatter
@@ -93,12 +90,10 @@ def correction_offsets(model: MixNet, records: Sequence[SongRecord]) -> dict[str
         tu, mu = model(batch.feats, batch.roles, batch.mask, batch.song_feats)
     res_t = (batch.track_u - tu).numpy()
     for i, r in enumerate(corrected):   # the level without what the EQ change made of it
-        slopes = r.level_slopes or []
         for j, t in enumerate(r.setting["tracks"]):
             d = eq_loudness_change_db(r.features[j], _predicted_params(tu[i, j].numpy()),
                                       t["params"])
-            slope = slopes[j] if j < len(slopes) and slopes[j] is not None else 1.0
-            res_t[i, j, I_LEVEL] -= slope * d / (LEVEL_SPEC.max - LEVEL_SPEC.min)
+            res_t[i, j, I_LEVEL] -= d / (LEVEL_SPEC.max - LEVEL_SPEC.min)
     w_t = (batch.track_w * batch.mask[..., None]).numpy()
     track: dict[str, list[float]] = {}
     eq_bands: dict[str, dict[str, float]] = {}

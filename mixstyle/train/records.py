@@ -22,7 +22,7 @@ import torch
 from dsp.params import MASTER, TRACK, ConsoleSetting, normalise_all, section_specs, \
     setting_from_dict, setting_to_dict, spec
 from dsp.render import render
-from mixstyle.train.balance import BUS, LEVEL, level_slopes, track_levels
+from mixstyle.train.balance import BUS, LEVEL, track_levels
 from mixstyle.errors import ProfileError
 from mixstyle.train.features import SongFeatures, from_vector, role_index, stem_features
 from mixstyle.fit.bus import measure_bus
@@ -30,11 +30,9 @@ from mixstyle.fit.song import FitResult
 from mixstyle.train.model import (I_PAN, I_SIDE, MASTER_TARGETS, PREDICTED_MASTER, PREDICTED_TRACK,
                             TRACK_TARGETS)
 
-RECORD_VERSION = 5  # 2: track balance as loudness (levels_lu, bus_lufs); 3: bus_print;
-#                    4: source ("fit" | "correction") and mix_overridden; 5: level_slopes
-# a version 3 record is a fit, read as one; a version 4 correction has no level slopes (read as
-# 1: no compressor): nothing is refitted
-READABLE_VERSIONS = (3, 4, 5)
+RECORD_VERSION = 4  # 2: track balance as loudness (levels_lu, bus_lufs); 3: bus_print;
+#                    4: source ("fit" | "correction") and mix_overridden
+READABLE_VERSIONS = (3, 4)   # a version 3 record is a fit: read as one, nothing is refitted
 SOURCES = ("fit", "correction")
 
 
@@ -75,9 +73,6 @@ class SongRecord:
     source: str = "fit"
     # a correction's song folder also had a mix, this file, which was not learned
     mix_overridden: str | None = None
-    # a correction's tracks: LU of loudness per dB at the strip's input (balance.level_slopes:
-    # how much of an EQ change's loudness the compressor leaves); None: unknown (read as 1)
-    level_slopes: list[float | None] | None = None
 
     def to_json(self) -> str:
         data = asdict(self)
@@ -133,7 +128,6 @@ def correction_record(song_name: str, stems: np.ndarray, sample_rate: float,
     feats = [stem_features(s, sample_rate).vector.tolist() for s in stems]
     song_feat = stem_features(stems.sum(axis=0), sample_rate).vector.tolist()
     levels, bus = track_levels(stems, sample_rate, [t.params for t in setting.tracks])
-    slopes = level_slopes(stems, sample_rate, [t.params for t in setting.tracks])
     data = setting_to_dict(setting)
     if data["master"].get("target_lufs") is None:
         loud = render(stems, sample_rate, setting).loudness_lufs
@@ -142,7 +136,7 @@ def correction_record(song_name: str, stems: np.ndarray, sample_rate: float,
             data["master"]["target_lufs"] = float(np.clip(loud, target.min, target.max))
     return SongRecord(song_name, [t.name for t in setting.tracks],
                       [t.role for t in setting.tracks], feats, song_feat, data, {}, files,
-                      levels, bus, None, "correction", mix_overridden, slopes)
+                      levels, bus, None, "correction", mix_overridden)
 
 
 def record_features(record: SongRecord) -> SongFeatures:

@@ -77,20 +77,3 @@ def test_an_eq_change_makes_the_loudness_its_spectrum_says():
                                                                                       flat, cut)
     assert -3.0 < low_cut < -1.0, low_cut
     assert -0.3 < white_cut < 0.0, white_cut
-
-
-def test_the_level_slope_is_what_the_compressor_leaves_of_a_change():
-    """1 LU per dB through a strip without compression; about 1/ratio through one that
-    compresses the whole stem hard (threshold far below it, ratio 4)."""
-    from dsp.params import TRACK, validate
-    from mixstyle.train.balance import level_slopes
-    rng = np.random.default_rng(3)
-    stem = (0.1 * rng.standard_normal((2, 44100 * 3))).astype(np.float32)
-    plain = validate(TRACK, {})
-    squashed = validate(TRACK, {"comp_threshold_db": -50.0, "comp_ratio": 4.0,
-                                "comp_knee_db": 0.0})
-    floor = validate(TRACK, {"input_gain_db": -24.0})   # at the floor: measured upward
-    slopes = level_slopes(np.stack([stem, stem, stem]), 44100.0, [plain, squashed, floor])
-    assert slopes[0] == pytest.approx(1.0, abs=0.01)
-    assert slopes[1] == pytest.approx(0.25, abs=0.05)
-    assert slopes[2] == pytest.approx(1.0, abs=0.01)
