@@ -133,7 +133,9 @@ def learn(sessions: Path, out: Path, config: LearnConfig = LearnConfig(),
             pool.shutdown(cancel_futures=True)
     level = level_meta(model, [records[n] for n in names],
                        [by_name[n] for n in names if n in by_name], features)
-    offsets = correction_offsets(model, [records[n] for n in names])
+    corrected_stems = {s.name: (np.stack([x.audio for x in s.stems]), s.sample_rate)
+                       for s in all_songs if records[s.name].source == "correction"}
+    offsets = correction_offsets(model, [records[n] for n in names], corrected_stems)
     card = model_card(records, names, held, held_score, config, count_parameters(model),
                       scheduler, level["loudness_habit"], offsets)
     meta = {"created": card["created"], "songs": names, "seed": config.train.seed,

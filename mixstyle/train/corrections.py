@@ -21,10 +21,13 @@ all, the corrections are the style: the network trains on them and there are no 
 
 A track's level (its loudness in the mix) moves with its EQ as well as its fader: a bass cut
 3 dB at 300 Hz is quieter with the fader untouched, by an amount that depends on how much of the
-bass sits at 300 Hz. So the level residual of each corrected track is taken without the loudness
-its EQ change makes (``eq_loudness_change_db``, estimated from the stem's band spectrum, the
-features the record keeps), and ``Profile.predict`` adds back what the placed band measures on
-each new track: an EQ correction moves no fader, on a song with much or little at 300 Hz alike.
+bass sits at 300 Hz, and on how much of that the strip's compressor takes back. So the level
+residual of each corrected track is taken without the loudness its EQ change makes, measured
+through its strip on its stems (``eq_loudness_through_strip``: the setting against the same
+with the predicted EQ; without the stems, estimated from the record's band spectrum,
+``eq_loudness_change_db``), and ``Profile.predict`` adds back what the placed band measures on
+each new track through its strip: an EQ correction moves no fader, on a song with much or
+little at 300 Hz alike.
 
 The EQ is taught as a change of the *response*, not of band parameters: a producer who cuts the
 bass at 300 Hz uses whichever band is free on that song, so the parameter differences scatter
@@ -38,7 +41,7 @@ offsets of their own.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -48,6 +51,7 @@ from dsp.eq import eq_curve_db
 from dsp.loudness import k_weighting_coeffs
 from dsp.params import TRACK, spec
 from mixstyle.train.balance import LEVEL as LEVEL_SPEC
+from mixstyle.train.balance import strip_loudness
 from mixstyle.train.features import ANALYSIS_RATE_HZ, BAND_EDGES_HZ, N_BANDS, SCALAR_NAMES
 from mixstyle.train.loudness import habit_from_records, with_habit
 from mixstyle.train.model import I_LEVEL, MASTER_TARGETS, TRACK_TARGETS, MixNet
@@ -77,9 +81,14 @@ def _weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
     return float(v[int(np.searchsorted(cum, 0.5 * cum[-1]))])
 
 
-def correction_offsets(model: MixNet, records: Sequence[SongRecord]) -> dict[str, Any] | None:
+def correction_offsets(model: MixNet, records: Sequence[SongRecord],
+                       stems: Mapping[str, tuple[np.ndarray, float]] | None = None
+                       ) -> dict[str, Any] | None:
     """The offsets the corrections among ``records`` teach ``model`` (trained on the others);
-    None when there is nothing to correct (no corrections, or the model was trained on them)."""
+    None when there is nothing to correct (no corrections, or the model was trained on them).
+    ``stems``: song name -> (its stems (N, 2, n) in the record's track order, sample rate), for
+    the loudness of each corrected track's EQ change through its strip (estimated from the
+    record's features for a song not given)."""
     corrected = [r for r in records if r.source == "correction"]
     if not corrected or len(network_records(records)) == len(records):
         return None
@@ -90,9 +99,13 @@ def correction_offsets(model: MixNet, records: Sequence[SongRecord]) -> dict[str
         tu, mu = model(batch.feats, batch.roles, batch.mask, batch.song_feats)
     res_t = (batch.track_u - tu).numpy()
     for i, r in enumerate(corrected):   # the level without what the EQ change made of it
+        audio = (stems or {}).get(r.song)
         for j, t in enumerate(r.setting["tracks"]):
-            d = eq_loudness_change_db(r.features[j], _predicted_params(tu[i, j].numpy()),
-                                      t["params"])
+            predicted_eq = _predicted_params(tu[i, j].numpy())
+            if audio is not None:
+                d = eq_loudness_through_strip(audio[0][j], audio[1], predicted_eq, t["params"])
+            else:
+                d = eq_loudness_change_db(r.features[j], predicted_eq, t["params"])
             res_t[i, j, I_LEVEL] -= d / (LEVEL_SPEC.max - LEVEL_SPEC.min)
     w_t = (batch.track_w * batch.mask[..., None]).numpy()
     track: dict[str, list[float]] = {}
@@ -130,6 +143,16 @@ def correction_offsets(model: MixNet, records: Sequence[SongRecord]) -> dict[str
             "track": track, "master": master, "eq_band": eq_bands}
 
 
+def eq_loudness_through_strip(stem: np.ndarray, sample_rate: float, before: dict[str, float],
+                              setting: dict[str, float]) -> float:
+    """How much louder (LU) a stem comes out of its strip as set (``setting``) than with the
+    EQ parameters of ``before`` instead: the EQ change's loudness, with what the strip's
+    compressor takes back of it."""
+    with_before = dict(setting, **{k: v for k, v in before.items() if k in EQ_PARAMS})
+    now, was = strip_loudness(np.stack([stem, stem]), sample_rate, [setting, with_before])
+    return float(now - was) if np.isfinite(now) and np.isfinite(was) else 0.0
+
+
 def eq_loudness_change_db(features: Sequence[float], before: dict[str, float],
                           after: dict[str, float]) -> float:
     """How much louder (LU) a stem gets when its EQ goes from ``before`` to ``after`` (strip
@@ -142,8 +165,9 @@ def eq_loudness_change_db(features: Sequence[float], before: dict[str, float],
     power = 10.0 ** ((np.asarray(features, dtype=np.float64)[_BAND_MEAN] + _K_DB) / 10.0)
     if not np.isfinite(power).all() or power.sum() <= 0.0:
         return 0.0
-    gain = 10.0 ** ((curve(after) - curve(before)) / 10.0)
-    return float(10.0 * np.log10(np.sum(power * gain) / np.sum(power)))
+    through = power * 10.0 ** (curve(before) / 10.0)   # the stem as it sounds through ``before``
+    return float(10.0 * np.log10(np.sum(power * 10.0 ** (curve(after) / 10.0))
+                                 / np.sum(through)))
 
 
 def _predicted_params(u: np.ndarray) -> dict[str, float]:

@@ -77,3 +77,24 @@ def test_an_eq_change_makes_the_loudness_its_spectrum_says():
                                                                                       flat, cut)
     assert -3.0 < low_cut < -1.0, low_cut
     assert -0.3 < white_cut < 0.0, white_cut
+
+
+def test_an_eq_change_through_the_strip_keeps_what_the_compressor_takes_back():
+    """Through a strip without compression the measured loudness of a 300 Hz cut is what the
+    band spectrum says; through a compressor holding the stem down, a smaller part of it."""
+    from dsp.params import TRACK, validate
+    from mixstyle.train.corrections import eq_loudness_change_db, eq_loudness_through_strip
+    from mixstyle.train.features import stem_features
+    rng = np.random.default_rng(5)
+    spec = np.fft.rfft(rng.standard_normal((2, 44100 * 3)), axis=1)
+    spec[:, np.fft.rfftfreq(44100 * 3, 1 / 44100.0) > 600.0] = 0.0
+    x = np.fft.irfft(spec, axis=1)
+    stem = (0.3 * x / np.abs(x).max()).astype(np.float32)
+    flat = {"peak1_gain_db": 0.0, "peak1_freq_hz": 300.0, "peak1_q": 1.0}
+    cut = validate(TRACK, dict(flat, peak1_gain_db=-6.0))
+    squashed = validate(TRACK, dict(cut, comp_threshold_db=-40.0, comp_ratio=8.0))
+    spectrum = eq_loudness_change_db(stem_features(stem, 44100.0).vector, flat, cut)
+    plain = eq_loudness_through_strip(stem, 44100.0, flat, cut)
+    held = eq_loudness_through_strip(stem, 44100.0, flat, squashed)
+    assert plain < -2.0 and abs(plain - spectrum) < 0.5, (plain, spectrum)
+    assert 0.5 * plain < held < 0.0, (plain, held)   # less than half of it is left
