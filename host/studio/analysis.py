@@ -161,20 +161,6 @@ def excerpt_lufs(tracks: Sequence[tuple[str, str, str]], sample_rate: float,
     return float(meter.integrated_lufs)
 
 
-def _exit_with_parent(parent: int) -> None:
-    """Worker initializer: end this process when the studio that started it is gone (killed,
-    or ended without shutting its pool down), instead of living on as an orphan that holds the
-    studio's output pipes open."""
-    import threading
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(0.5)
-        os._exit(0)
-
-    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
-
-
 class Rematch:
     """Keeps the A/B loudness match current while the learned mix is edited.
 
@@ -233,9 +219,7 @@ class Rematch:
         """Start the worker process now (before the engine plays: a process forked later from
         the engine's, with its memory locked, would cost the audio thread a period)."""
         if self._ok and self._pool is None:
-            self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
-                                             initializer=_exit_with_parent,
-                                             initargs=(os.getpid(),))
+            self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
             self._pool.submit(os.getpid).result()
         return self
 
