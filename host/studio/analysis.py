@@ -1,33 +1,24 @@
-"""What the studio measures: the waveform overview and the A/B loudness.
+"""What the studio measures once, before playing: the waveform overview and the A/B loudness.
 
-Before playing, one pass over every track in one-second chunks (never the whole song in memory):
-the plain sum of all tracks gives the waveform overview (min/max per column); over an excerpt
-(the middle ``excerpt_s`` seconds) the learned console, the plain console and the song's own mix
-are metered (BS.1770 integrated loudness) so A/B can play them loudness-matched to the learned
-mix.
-
-While the producer edits, the learned mix's loudness moves (a fader up 3 dB, a louder master).
-``Rematch`` measures it again over the same excerpt once the edits have rested, in a separate
-process -- in the engine's process the measurement would hold the GIL the audio callback needs --
-and the match gains of the plain sum and the mix follow, so the louder one never wins.
+One pass over every track in one-second chunks (never the whole song in memory): the plain sum
+of all tracks gives the waveform overview (min/max per column); over an excerpt (the middle
+``excerpt_s`` seconds) the learned console, the plain console and the song's own mix are metered
+(BS.1770 integrated loudness) so A/B can play them loudness-matched to the learned mix.
 """
 
 from __future__ import annotations
 
 import math
-import multiprocessing
 import os
-import time
-from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 
 from dsp.console import Console
 from dsp.errors import HostError
 from dsp.loudness import LoudnessMeter
-from dsp.params import ConsoleSetting, setting_from_dict, setting_to_dict
+from dsp.params import ConsoleSetting
 from host.reader import OpenedTrack, TrackSource
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".aiff", ".aif", ".mp3", ".ogg")
@@ -71,7 +62,9 @@ def analyse(sources: Sequence[TrackSource], sample_rate: float, learned: Console
     """Waveform of the plain sum, loudness of learned/plain/mix over the middle excerpt."""
     sr = float(sample_rate)
     n = max(1, int(length_frames))
-    ex0, ex1 = _excerpt(n, sr, excerpt_s)
+    ex = min(n, int(excerpt_s * sr))
+    ex0 = max(0, (n - ex) // 2)
+    ex1 = ex0 + ex
     chunk = int(sr)
     opened = [OpenedTrack(s, sr) for s in sources]
     consoles = {"learned": Console(sr, learned)}
@@ -126,112 +119,3 @@ def analyse(sources: Sequence[TrackSource], sample_rate: float, learned: Console
         gain[k] = float(np.clip(g, -MAX_MATCH_DB, MAX_MATCH_DB))
     return Analysis(waveform=[[round(float(a), 4), round(float(b), 4)]
                               for a, b in zip(wmin, wmax)], lufs=lufs, gain_db=gain)
-
-
-def _excerpt(length_frames: int, sample_rate: float, excerpt_s: float) -> tuple[int, int]:
-    """The frames [start, end) of the middle ``excerpt_s`` seconds (``analyse``'s excerpt)."""
-    n = max(1, int(length_frames))
-    ex = min(n, int(excerpt_s * float(sample_rate)))
-    ex0 = max(0, (n - ex) // 2)
-    return ex0, ex0 + ex
-
-
-def excerpt_lufs(tracks: Sequence[tuple[str, str, str]], sample_rate: float,
-                 setting: dict, length_frames: int, excerpt_s: float = 30.0) -> float:
-    """Integrated loudness of the console ``setting`` (its dict form) on the tracks
-    ``(name, path, role)`` over the excerpt ``analyse`` meters: only the excerpt is read."""
-    sr = float(sample_rate)
-    ex0, ex1 = _excerpt(length_frames, sr, excerpt_s)
-    console = Console(sr, setting_from_dict(setting, "A/B rematch"))
-    meter = LoudnessMeter(sr)
-    opened = [OpenedTrack(TrackSource(n, path=p, role=r), sr) for n, p, r in tracks]
-    chunk = int(sr)
-    stems = np.zeros((len(opened), 2, chunk), dtype=np.float32)
-    out = np.zeros((2, chunk), dtype=np.float32)
-    try:
-        for pos in range(ex0, ex1, chunk):
-            k = min(chunk, ex1 - pos)
-            for t, o in enumerate(opened):
-                o.read_into(pos, k, stems[t])
-            console.process_into(np.ascontiguousarray(stems[:, :, :k]), out[:, :k])
-            meter.process_into(np.ascontiguousarray(out[:, :k]))
-    finally:
-        for o in opened:
-            o.close()
-    return float(meter.integrated_lufs)
-
-
-class Rematch:
-    """Keeps the A/B loudness match current while the learned mix is edited.
-
-    ``poll(key, setting)`` is called often (the studio's tick): ``key`` is any cheap value that
-    changes with the learned console's effective values, ``setting()`` makes that setting. Once
-    the key has differed from the one last measured and stayed unchanged for ``settle_s``, the
-    setting's loudness is measured again (``excerpt_lufs``) in a worker process; a later
-    ``poll`` returns the new match gains (source -> dB, relative to the learned mix) when the
-    measurement is done, else None. Tracks in memory (no file) cannot be measured there: then
-    it never measures."""
-
-    def __init__(self, tracks: Sequence[TrackSource], sample_rate: float, length_frames: int,
-                 analysis: Analysis, excerpt_s: float = 30.0,
-                 settle_s: float = 1.0) -> None:
-        self._tracks = [(t.name, t.path, t.role) for t in tracks]
-        self._ok = all(t.path is not None for t in tracks) and "learned" in analysis.lufs
-        self._sr, self._n, self._excerpt_s = float(sample_rate), int(length_frames), excerpt_s
-        self._analysis = analysis
-        self._settle_s = settle_s
-        self._measured: Any = None   # the key analysis.lufs["learned"] is of (None: at start)
-        self._seen: Any = None
-        self._since = 0.0
-        self._running: Future | None = None
-        self._pool: ProcessPoolExecutor | None = None
-        self.measurements = 0
-
-    def poll(self, key: Any, setting: Callable[[], ConsoleSetting],
-             now: float | None = None) -> dict[str, float] | None:
-        if not self._ok:
-            return None
-        now = time.monotonic() if now is None else now
-        if self._measured is None:      # the first key is that of the setting analysed
-            self._measured = self._seen = key
-        if key != self._seen:
-            self._seen, self._since = key, now
-        result = None
-        if self._running is not None and self._running.done():
-            done, self._running = self._running, None
-            try:
-                lufs = done.result()
-            except Exception:  # noqa: BLE001 - a failed measurement keeps the old match
-                lufs = math.nan
-            if math.isfinite(lufs):
-                self.measurements += 1
-                result = self._apply(lufs)
-        if (self._running is None and self._seen != self._measured
-                and now - self._since >= self._settle_s):
-            self.start()
-            self._measured = self._seen
-            self._running = self._pool.submit(excerpt_lufs, self._tracks, self._sr,
-                                              setting_to_dict(setting()), self._n,
-                                              self._excerpt_s)
-        return result
-
-    def start(self) -> "Rematch":
-        """Start the worker process now (before the engine plays: a process forked later from
-        the engine's, with its memory locked, would cost the audio thread a period)."""
-        if self._ok and self._pool is None:
-            self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
-            self._pool.submit(os.getpid).result()
-        return self
-
-    def _apply(self, learned_lufs: float) -> dict[str, float]:
-        a = self._analysis
-        a.lufs["learned"] = learned_lufs
-        for k, v in a.lufs.items():
-            g = learned_lufs - v if math.isfinite(v) else 0.0
-            a.gain_db[k] = float(np.clip(g, -MAX_MATCH_DB, MAX_MATCH_DB))
-        return dict(a.gain_db)
-
-    def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            self._pool = None
