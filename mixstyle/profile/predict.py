@@ -23,7 +23,7 @@ from mixstyle.sessions.load import Song
 from mixstyle.train.corrections import EQ_FREQS_HZ, EQ_PARAMS, peak_curve_db
 from mixstyle.train.features import ANALYSIS_RATE_HZ
 from mixstyle.train.balance import (BUS, LEVEL, PAN_SIDE, assign_sides, output_gains,
-                                    plain_levels, strip_loudness)
+                                    plain_levels, strip_loudness_change_db)
 from mixstyle.train.features import SongFeatures, role_index, song_features
 from mixstyle.train.loudness import LoudnessHabit
 from mixstyle.train.model import (I_LEVEL, I_SIDE, MASTER_TARGETS, PREDICTED_MASTER,
@@ -84,7 +84,12 @@ class Profile:
             if role in bands:
                 before = dict(full[i])
                 place_band(full[i], bands[role])
-                level_fix[i] = _band_loudness_db(audio, sample_rate, before, full[i])
+                # the offsets were learned without their EQ change's loudness
+                # (corrections.eq_loudness_through_strip): the level follows the band as placed,
+                # so the fader stays where the producer would leave it
+                level_fix[i] = strip_loudness_change_db(audio, sample_rate,
+                                                        validate(TRACK, before),
+                                                        validate(TRACK, full[i]))
         levels = [float(LEVEL.denormalise(float(v))) + fix
                   for v, fix in zip(tu[0, :, I_LEVEL], level_fix)]
         novelty = self.meta.get("novelty")
@@ -212,19 +217,6 @@ def place_band(values: dict[str, float], band: Mapping[str, float]) -> None:
     best = min(options, key=lambda o: float(np.sum(
         (eq_curve_db(TRACK, dict(eq, **o), EQ_FREQS_HZ, ANALYSIS_RATE_HZ) - target) ** 2)))
     values.update(best)
-
-
-def _band_loudness_db(audio: np.ndarray, sample_rate: float, before: dict[str, float],
-                      after: dict[str, float]) -> float:
-    """How much louder (LU) the strip is with the correction's band placed (``after``) than
-    without it (``before``). The corrections' level offsets were learned without the loudness
-    their EQ change made (``corrections.eq_loudness_change_db``): the track's level follows
-    its EQ here, so the fader stays where the producer would leave it."""
-    placed, was = strip_loudness(np.stack([audio, audio]), sample_rate,
-                                 [validate(TRACK, after), validate(TRACK, before)])
-    if not (math.isfinite(placed) and math.isfinite(was)):
-        return 0.0
-    return float(placed - was)
 
 
 def _sum(stems: Sequence[tuple[str, str, np.ndarray]]) -> np.ndarray:

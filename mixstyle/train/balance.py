@@ -56,6 +56,15 @@ def strip_loudness(stems: np.ndarray, sample_rate: float,
                      for s, p in zip(stems, tracks)])
 
 
+def strip_loudness_change_db(stem: np.ndarray, sample_rate: float,
+                             before: Mapping[str, float], after: Mapping[str, float]) -> float:
+    """How much louder (LU) ``stem`` comes out of its strip set as ``after`` than as ``before``
+    (0 where either is silent)."""
+    now = _lufs(_strip_out(stem, sample_rate, after), sample_rate)
+    was = _lufs(_strip_out(stem, sample_rate, before), sample_rate)
+    return float(now - was) if math.isfinite(now) and math.isfinite(was) else 0.0
+
+
 def track_levels(stems: np.ndarray, sample_rate: float, tracks: Sequence[Mapping[str, float]]
                  ) -> tuple[list[float | None], float | None]:
     """Measure ``(level_lu per track, bus_lufs)`` of a setting on ``stems (N, C, n)``.

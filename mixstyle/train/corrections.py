@@ -51,7 +51,7 @@ from dsp.eq import eq_curve_db
 from dsp.loudness import k_weighting_coeffs
 from dsp.params import TRACK, spec
 from mixstyle.train.balance import LEVEL as LEVEL_SPEC
-from mixstyle.train.balance import strip_loudness
+from mixstyle.train.balance import strip_loudness_change_db
 from mixstyle.train.features import ANALYSIS_RATE_HZ, BAND_EDGES_HZ, N_BANDS, SCALAR_NAMES
 from mixstyle.train.loudness import habit_from_records, with_habit
 from mixstyle.train.model import I_LEVEL, MASTER_TARGETS, TRACK_TARGETS, MixNet
@@ -149,8 +149,7 @@ def eq_loudness_through_strip(stem: np.ndarray, sample_rate: float, before: dict
     EQ parameters of ``before`` instead: the EQ change's loudness, with what the strip's
     compressor takes back of it."""
     with_before = dict(setting, **{k: v for k, v in before.items() if k in EQ_PARAMS})
-    now, was = strip_loudness(np.stack([stem, stem]), sample_rate, [setting, with_before])
-    return float(now - was) if np.isfinite(now) and np.isfinite(was) else 0.0
+    return strip_loudness_change_db(stem, sample_rate, with_before, setting)
 
 
 def eq_loudness_change_db(features: Sequence[float], before: dict[str, float],
