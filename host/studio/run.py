@@ -222,15 +222,16 @@ def prepare(engine: Any, song_dir: str, stems_dir: str, **service_kwargs: Any
             ) -> StudioService:
     """Measure (waveform, A/B loudness), set up A/B on ``engine`` (not started yet) and
     build its StudioService."""
-    from host.studio.analysis import analyse, find_mix, read_whole
+    from host.studio.analysis import Rematch, analyse, find_mix, read_whole
     mix_path = find_mix(song_dir, stems_dir)
     mix = read_whole(mix_path, engine.sample_rate) if mix_path else None
     plain = neutral_setting(engine)
     analysis = analyse(engine.sources, engine.sample_rate, engine.control.setting(), plain,
                        mix, engine.length_frames)
     engine.setup_ab(plain, mix)
+    rematch = Rematch(engine.sources, engine.sample_rate, engine.length_frames, analysis)
     return StudioService(engine, song_dir, stems_dir=stems_dir, analysis=analysis,
-                         **service_kwargs)
+                         rematch=rematch, **service_kwargs)
 
 
 def run_studio(stems_dir: str, make_predict: Callable[[float], Any] | None = None,
@@ -285,6 +286,8 @@ def run_studio(stems_dir: str, make_predict: Callable[[float], Any] | None = Non
                       f"time, no sound", file=sys.stderr)
         if output is None:
             output = PacedOutput(engine)
+        if service.rematch is not None:
+            service.rematch.start()
         engine.start()
         try:
             output.start()
@@ -331,6 +334,7 @@ def run_studio(stems_dir: str, make_predict: Callable[[float], Any] | None = Non
             if worker is not None:
                 worker.stop()
             output.stop()
+            service.close()
     finally:
         engine.close()
     return 0

@@ -32,7 +32,7 @@ from host.midi import Binding, MidiMap, MidiRouter, parse_target
 from host.plugins import VST3_DIRS, PluginInsert, load_insert
 from host.session import FORMAT as SESSION_FORMAT
 from host.session import capture, save_session
-from host.studio.analysis import Analysis
+from host.studio.analysis import Analysis, Rematch
 
 FLOOR_DB = -120.0
 MASTER_LIVE = [p for p in MASTER_PARAMS if p.name not in NOT_LIVE]
@@ -111,7 +111,8 @@ class StudioService:
 
     def __init__(self, engine: Engine, song_dir: str, *, stems_dir: str | None = None,
                  midi_map: MidiMap | None = None, session_path: str | None = None,
-                 analysis: Analysis | None = None, worker: Any = None,
+                 analysis: Analysis | None = None, rematch: Rematch | None = None,
+                 worker: Any = None,
                  midi_input: Any = None, midi_status: str | None = None,
                  record_dir: str | None = None,
                  vst3_dirs: Sequence[str] = VST3_DIRS,
@@ -127,6 +128,7 @@ class StudioService:
         self.midi_input = midi_input
         self.midi_status = midi_status
         self.analysis = analysis or Analysis()
+        self.rematch = rematch
         self.worker = worker
         self.record_dir = os.path.abspath(record_dir or os.path.join(self.song_dir,
                                                                      "recordings"))
@@ -151,6 +153,7 @@ class StudioService:
             "midi_unbind": self._midi_unbind, "save": self._save, "keep": self._keep,
             "record": self._record, "freeze": self._freeze,
         }
+        self._rematch()   # the setting the analysis measured: the one the match is of
 
     # the page's view --------------------------------------------------------------------
     def values(self) -> dict[str, float]:
@@ -511,6 +514,8 @@ class StudioService:
             "loop_s": lambda: list(e.loop_s) if e.loop_s else None,
             "midi_map": self.midi_map_list, "session_path": lambda: self.session_path,
             "predicted": self.predicted,
+            "ab_gain_db": lambda: {k: v for k, v in self.analysis.gain_db.items()
+                                   if k in e.ab_available},
         }
         return {"type": "state", **{k: getters[k]() for k in keys}}
 
@@ -539,7 +544,26 @@ class StudioService:
             if failure:
                 out.append(_warning(failure))
         out += self._finish_record()
+        out += self._rematch()
         return out
+
+    def _rematch(self) -> list[dict[str, Any]]:
+        """The learned mix edited: its A/B match measured again (``analysis.Rematch``)."""
+        if self.rematch is None:
+            return []
+        t, m = self.control.effective()
+        gains = self.rematch.poll((t.tobytes(), m.tobytes()), self.control.setting)
+        if not gains:
+            return []
+        for source, gain in gains.items():
+            if source in self.engine.ab_available:
+                self.engine.set_ab_gain(source, gain)
+        return [self._state("ab_gain_db")]
+
+    def close(self) -> None:
+        """Stop what the service started besides the engine (the A/B measuring process)."""
+        if self.rematch is not None:
+            self.rematch.close()
 
 
 def setting_json_text(setting: Any, sample_rate_hz: float) -> str:

@@ -124,6 +124,98 @@ def test_ab_plain_and_mix_are_played_loudness_matched(song):
     assert _errors(svc.handle({"type": "ab", "source": "nothing"}))
 
 
+def test_the_ab_match_follows_edits_of_the_learned_mix(song):
+    """All faders 6 dB down make the learned mix 6 LU quieter: once the edits rest, its loudness
+    is measured again (in a worker process) and the plain sum and the mix are matched to it."""
+    import time
+    from dsp.loudness import integrated_loudness
+    folder, stems = song
+    svc = _service(folder)
+    try:
+        before, before_lufs = dict(svc.analysis.gain_db), svc.analysis.lufs["learned"]
+        for name in ("bass", "tone", "vox"):
+            svc.handle({"type": "set", "target": f"track:{name}:output_gain_db", "value": -6.0})
+        replies, deadline = [], time.monotonic() + 60.0
+        while not any("ab_gain_db" in r for r in replies) and time.monotonic() < deadline:
+            replies += svc.tick(meters=False)
+            time.sleep(0.05)
+        state = [r for r in replies if "ab_gain_db" in r]
+        assert state, "the match was not measured again within 60 s"
+        gains = state[-1]["ab_gain_db"]
+        assert gains["plain"] == pytest.approx(before["plain"] - 6.0, abs=0.05)
+        assert gains["mix"] == pytest.approx(before["mix"] - 6.0, abs=0.05)
+        assert svc.rematch.measurements == 1
+        assert svc.analysis.lufs["learned"] == pytest.approx(before_lufs - 6.0, abs=0.05)
+        # what plays on "mix" now is as loud as the edited learned mix (the song is shorter
+        # than the excerpt: the whole song was measured)
+        svc.handle({"type": "ab", "source": "mix"})
+        svc.engine.settle()
+        mix_out = render_engine(svc.engine)
+        assert integrated_loudness(mix_out, SR) == pytest.approx(svc.analysis.lufs["learned"],
+                                                                 abs=0.1)
+        for _ in range(30):   # nothing changed since: no other measurement
+            assert not any("ab_gain_db" in r for r in svc.tick(meters=False))
+            time.sleep(0.05)
+        assert svc.rematch.measurements == 1
+        proc = svc.rematch._proc
+        assert proc is not None and proc.is_alive()
+    finally:
+        svc.close()
+    assert not proc.is_alive(), "the measuring process outlived the studio"
+
+
+def test_the_measuring_process_ends_when_the_studio_is_killed(song, tmp_path):
+    """A studio killed with SIGKILL (no clean-up runs) must leave no measuring process behind
+    holding its output streams: the pipe to it ends, and so does the process."""
+    import signal
+    import subprocess
+    import sys
+    import time
+    folder, stems = song
+    script = tmp_path / "studio_like.py"
+    script.write_text(
+        "import os, sys, time\n"
+        "from dsp.params import setting_to_dict\n"
+        "from host.engine import Engine, EngineConfig\n"
+        "from host.reader import TrackSource\n"
+        "from host.studio.run import prepare, song_folders\n"
+        "if __name__ == '__main__':\n"
+        f"    song_dir, stems_dir = song_folders({str(folder)!r})\n"
+        "    eng = Engine([TrackSource(n, path=os.path.join(stems_dir, n + '.wav'))\n"
+        "                  for n in ('bass', 'tone', 'vox')], None, EngineConfig(48000, 128))\n"
+        "    svc = prepare(eng, song_dir, stems_dir)\n"
+        "    r = svc.rematch.start()\n"
+        "    r._conn.send(setting_to_dict(svc.control.setting()))\n"
+        "    assert r._conn.recv()[0] == 'lufs'  # it is in its loop now\n"
+        "    print(r._proc.pid, flush=True)\n"
+        "    time.sleep(600)\n")
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = dict(os.environ, PYTHONPATH=root)
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True,
+                            env=env)
+    try:
+        child = int(proc.stdout.readline())
+        assert os.path.exists(f"/proc/{child}")
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                with open(f"/proc/{child}/stat") as f:
+                    if f.read().split(")")[-1].split()[0] == "Z":
+                        break    # a zombie: it ended (init has not reaped it yet)
+            except FileNotFoundError:
+                break
+            time.sleep(0.1)
+        else:
+            os.kill(child, signal.SIGKILL)
+            pytest.fail("the measuring process outlived the killed studio by 20 s")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
 def test_save_refuses_paths_outside_and_foreign_files_and_writes_a_session(song, tmp_path):
     folder, _ = song
     svc = _service(folder)
