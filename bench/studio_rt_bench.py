@@ -332,17 +332,39 @@ def measure_studio(song: str, session: str | None, seconds: float, realtime: boo
             try:
                 time.sleep(1.0)
                 m0 = _counters(ed.meters)
-                server0 = srv.log().count("XRun")
+                log0 = srv.log()
+                server0 = log0.count("XRun")
                 cpu0 = hb.cpu_times()
                 got: dict = {}
                 th = threading.Thread(target=lambda: got.update(
                     sent=ed.stream(seconds, EDITS_PER_S)), daemon=True)
+                t_start = time.monotonic()
+                when: list[float] = []   # seconds into the window of each xrun JACK logged
+                watching = threading.Event()
+
+                def watch() -> None:
+                    seen = server0
+                    while not watching.wait(0.1):
+                        now = srv.log().count("XRun")
+                        when.extend([round(time.monotonic() - t_start, 1)] * (now - seen))
+                        seen = now
+                watcher = threading.Thread(target=watch, daemon=True)
+                watcher.start()
                 th.start()
                 fps, ticks, lag_ms = page.evaluate(PAGE_RATE_JS, seconds)  # the page meanwhile
                 th.join()
+                watching.set()
+                watcher.join()
                 m1 = _counters(ed.meters)
                 steal = hb.steal_pct(cpu0, hb.cpu_times())
-                server = srv.log().count("XRun") - server0
+                log1 = srv.log()
+                server = log1.count("XRun") - server0
+                # what JACK said about each xrun of the window (which client it waited for)
+                said = [ln.strip() for ln in log1[len(log0):].splitlines()
+                        if "xrun" in ln.lower() or "not finished" in ln]
+                if when:
+                    said.insert(0, "at " + ", ".join(f"{t:.1f}" for t in when[:8])
+                                + " s into the window")
                 sent, values, errors = got.get("sent", 0), ed.values, ed.errors
             finally:
                 ed.close()
@@ -366,7 +388,7 @@ def measure_studio(song: str, session: str | None, seconds: float, realtime: boo
         xruns = int(d["late"]) + int(d["flagged"])
     return dict(p99=100.0 * float(np.percentile(w, 99)) / period_ns,
                 max=100.0 * float(w.max()) / period_ns, late=late, xruns=xruns,
-                server_xruns=server, steal=steal, edits=sent, values=values,
+                server_xruns=server, jack_said=said[:4], steal=steal, edits=sent, values=values,
                 errors=errors[:3], blocks=len(w), window=window, playing=bool(m1["playing"]),
                 fps=fps, ticks=ticks, lag_ms=lag_ms)
 
@@ -446,7 +468,8 @@ def _rows(label: str, m: dict, ref: dict, mode: str, extra: str) -> list[dict]:
         dict(name=f"{base}: xruns", ours=m["xruns"], reference=ref["xruns"], ratio=None,
              target=ref["xruns"], unit="count (<= target = the bare server's)",
              note=f"bare server: {ref['late_callbacks']} late + {ref['flagged']} flags; "
-                  + note),
+                  + note + ("; JACK's messages: " + " | ".join(m["jack_said"])
+                            if m.get("jack_said") else "")),
     ]
 
 
