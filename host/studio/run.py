@@ -29,6 +29,7 @@ METER_PERIOD_S = 0.05
 # page messages applied per meter period at most (a page flooding edits must not keep the control
 # thread holding the GIL the audio callback needs; an edit costs ~0.1-0.2 ms at 64 tracks)
 MAX_MESSAGES_PER_TICK = 50
+MIN_TICK_GAP_S = 0.5 * METER_PERIOD_S  # the control thread rests at least this after a tick
 START_TIMEOUT_S = 30.0
 
 
@@ -164,12 +165,14 @@ class Studio:
                     time.sleep(wait)
                 budget = MAX_MESSAGES_PER_TICK
                 next_tick += METER_PERIOD_S
-                if next_tick < time.monotonic() - 1.0:
-                    next_tick = time.monotonic()
                 replies = service.tick(meters=bool(self._clients))
                 if self._clients:
                     for r in replies:
                         self._send(None, r)
+                # never catch up on missed ticks: on a machine so busy that a tick takes longer
+                # than the period, this real-time thread would run without pause and starve
+                # the ordinary threads of its core (the main thread, which must see Ctrl-C)
+                next_tick = max(next_tick, time.monotonic() + MIN_TICK_GAP_S)
             except (EOFError, OSError) as e:  # the web process went away
                 if not self._stop.is_set():
                     self.error = e

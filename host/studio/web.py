@@ -225,7 +225,8 @@ def serve(link_address: str, authkey: bytes, token: str, port: int = 0) -> None:
     port = sock.getsockname()[1]
     hub = Hub(link)
     config = uvicorn.Config(build_app(hub, token, port), log_level="warning", lifespan="off",
-                            ws_max_size=MAX_MESSAGE, access_log=False)
+                            ws_max_size=MAX_MESSAGE, access_log=False,
+                            timeout_graceful_shutdown=2)  # pages left open never hold the exit
     server = uvicorn.Server(config)
 
     def closed() -> None:

@@ -265,6 +265,37 @@ def test_mixstyle_studio_offline_serves_the_page_and_plays_in_real_time(tmp_path
     assert code == 0, studio.proc.stderr.read()
 
 
+def test_a_slow_tick_never_keeps_the_real_time_control_thread_from_resting(song):
+    """On a machine so busy that a tick takes longer than the meter period, the control thread
+    (SCHED_FIFO) still rests after every tick: were it to catch up without pause it would
+    starve the ordinary threads of its core, the main thread among them (Ctrl-C unseen)."""
+    from host.studio.run import MIN_TICK_GAP_S
+    eng = Engine([TrackSource(n, path=str(song / "stems" / f"{n}.wav"))
+                  for n in ("noise", "tone")], None, EngineConfig(SR, BLOCK))
+    svc = prepare(eng, str(song), str(song / "stems"))
+    spans = []
+    real_tick = svc.tick
+
+    def slow_tick(meters):
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < 0.08:   # 80 ms of work: longer than the 50 ms period
+            pass
+        out = real_tick(meters=meters)
+        spans.append((t0, time.monotonic()))
+        return out
+
+    svc.tick = slow_tick
+    try:
+        with Studio(svc):
+            time.sleep(1.5)
+    finally:
+        svc.close()
+        eng.close()
+    gaps = [b0 - a1 for (_, a1), (b0, _) in zip(spans, spans[1:])]
+    assert len(gaps) >= 5
+    assert min(gaps) >= 0.9 * MIN_TICK_GAP_S, gaps
+
+
 def test_a_taken_port_is_a_clear_error_and_stopping_ends_the_web_process(studio):
     from dsp.errors import HostError
     st, svc, _ = studio
