@@ -57,6 +57,31 @@ def gain_penalty(v: torch.Tensor) -> torch.Tensor:
                          else torch.ones_like(v[:, 0]) for q in _GAIN_Q], dim=1)
     excess = (g.abs() - FREE_GAIN_DB / broad).clamp_min(0.0) * torch.sign(g) * broad
     return torch.cat([math.sqrt(_EQ_GAIN_PENALTY) * g, math.sqrt(EXCESS_PENALTY) * excess], dim=1)
+
+
+def free_gain_db(values: dict[str, float], gain_name: str) -> float:
+    """How far band ``gain_name`` may go from 0 dB before ``gain_penalty``'s excess starts,
+    for the EQ ``values``: FREE_GAIN_DB, less for a broad peak (Q < BROAD_Q)."""
+    if not gain_name.startswith("peak"):
+        return FREE_GAIN_DB
+    q = float(values[gain_name.replace("gain_db", "q")])
+    return FREE_GAIN_DB / max(BROAD_Q / q, 1.0)
+
+
+POLISH_GROWTH_DB = 1.0   # how much a polish may add to a boost or cut the curve fit chose
+
+
+def hold_gains(values: dict[str, float], start: dict[str, float]) -> dict[str, float]:
+    """``values`` with each band gain held within +-max(|its ``start``| + POLISH_GROWTH_DB,
+    its free zone): a polish after the curve fit may refine a boost the curve fit judged worth
+    its penalty, and move any band inside the free zone, but not make a band much bigger."""
+    out = dict(values)
+    for name, limit in start.items():
+        bound = max(abs(limit) + POLISH_GROWTH_DB, free_gain_db(out, name))
+        out[name] = float(np.clip(out[name], -bound, bound))
+    return out
+
+
 _HPF, _LPF = EQ_NAMES.index("hpf_freq_hz"), EQ_NAMES.index("lpf_freq_hz")
 
 

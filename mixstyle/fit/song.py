@@ -199,16 +199,24 @@ def _nudge(name: str, value: float, step: float) -> float:
 
 def refine_eq(stem: np.ndarray, target: np.ndarray, values: dict[str, float],
               gains: tuple[float, float], sample_rate: float, comp_gain: np.ndarray | None = None,
-              iters: int = 6) -> tuple[dict[str, float], tuple[float, float], float]:
+              iters: int = 6, held_to: dict[str, float] | None = None
+              ) -> tuple[dict[str, float], tuple[float, float], float]:
     """Levenberg-Marquardt on the waveform: ``gains * comp_gain * EQ(stem) ~ target`` (2, n).
 
     Only the parameters of EQ sections that do something move (the curve fit chose which
     filters are in use); the compressor gain per sample is held fixed. Jacobian columns by
-    finite differences in the table's logit units, one biquad re-run per column. Returns
-    (EQ values, L/R gains, squared error)."""
+    finite differences in the table's logit units, one biquad re-run per column.
+
+    No band gain grows beyond both the curve fit's (``held_to``, default ``values``) + 1 dB
+    and its free zone (``eq.hold_gains``): the curve fit has weighed each boost against the
+    gain penalty; the waveform, which has no such weight, would otherwise push a band the stem
+    hardly plays to +12 dB to explain a few samples of another source, or a broad boost in for
+    the fader. Returns (EQ values, L/R gains, squared error)."""
     x, t = stem.astype(np.float64), target.astype(np.float64)
     m = 1.0 if comp_gain is None else comp_gain.astype(np.float64)
     vals, a = dict(values), np.array(gains, dtype=np.float64)
+    limits = {n: float((values if held_to is None else held_to)[n])
+              for n in feq.EQ_NAMES if n.endswith("gain_db")}
 
     def state(v: dict[str, float], gain: np.ndarray):
         rows = [_sos_row(s, v, sample_rate) for s in _SECTIONS]
@@ -241,8 +249,9 @@ def refine_eq(stem: np.ndarray, target: np.ndarray, values: dict[str, float],
         for _ in range(4):
             damped = jtj + np.diag(mu * np.diag(jtj) + 1e-12 * np.trace(jtj) + 1e-300)
             delta = np.linalg.solve(damped, jtr)
-            trial = dict(vals, **{n: _nudge(n, vals[n], float(np.clip(d, -1.0, 1.0)))
-                                  for (_, n), d in zip(names, delta)})
+            trial = feq.hold_gains(dict(vals, **{n: _nudge(n, vals[n],
+                                                           float(np.clip(d, -1.0, 1.0)))
+                                                 for (_, n), d in zip(names, delta)}), limits)
             a_trial = np.maximum(a + delta[-2:], 0.0)
             rows_t, e_t, r_t = state(trial, a_trial)
             cost_t = float((r_t * r_t).sum())
@@ -320,11 +329,13 @@ def identify(stems: np.ndarray, mix: np.ndarray, sample_rate: float,
         contrib[i] = gains[i][:, None] * eq_out[i]
     comp_gain = np.ones((n_stems, stems.shape[-1]))
     comps: list[dict[str, float]] = [comp.uncompressed() for _ in range(n_stems)]
+    curve_fit = list(eq_values)  # what every round's polish is held to
     for rnd in range(config.rounds):
         for i in order:
             target = ref - (contrib.sum(axis=0) - contrib[i])
             eq_values[i], g, _ = refine_eq(stems[i], target, eq_values[i], tuple(gains[i]),
-                                           sample_rate, comp_gain[i], config.steps)
+                                           sample_rate, comp_gain[i], config.steps,
+                                           held_to=curve_fit[i])
             eq_out[i] = render_eq(stems[i:i + 1], eq_values[i:i + 1], sample_rate)[0]
             c = comp.fit_compressor(eq_out[i], target, sample_rate, comps[i],
                                   config.comp_evals // (3 if rnd else 1))

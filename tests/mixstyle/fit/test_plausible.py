@@ -137,3 +137,33 @@ def test_a_pure_gain_curve_is_a_fader_not_eq():
     best = feq.rank_eq(feq.fit_eq(centres, bands[None], weights[None], SR)[0])[0]
     assert best.gain_db == pytest.approx(7.0, abs=0.3), best
     assert max(abs(best.params[n]) for n in feq.EQ_NAMES if n.endswith("gain_db")) <= 1.0, best
+
+
+
+def test_the_waveform_polish_refines_the_curve_fits_boosts_but_makes_none_of_its_own():
+    """A bass-like stem with a faint band at 4 kHz (30 dB under its body) that the producer
+    boosted 12 dB. Started from a +2 dB peak there (a curve fit that judged the boost not
+    worth its penalty), the waveform polish, which has no penalty of its own, would take it to
+    +12 dB (it did before): now it stays within the free zone (3 dB). Started from the curve
+    fit's +11 dB, the polish refines it to the producer's 12 dB. The level stays the
+    producer's either way."""
+    import scipy.signal as ss
+    from dsp.params import TRACK, neutral
+    from mixstyle.fit import eq as feq
+    from mixstyle.fit.song import refine_eq, render_eq
+    rng = np.random.default_rng(9)
+    n = int(3 * SR)
+    body = ss.sosfilt(ss.butter(4, 300.0, "low", fs=SR, output="sos"), rng.normal(size=n))
+    band = ss.sosfilt(ss.butter(2, [3000.0, 5500.0], "band", fs=SR, output="sos"),
+                      rng.normal(size=n))
+    band *= math.sqrt(np.mean(body ** 2) / np.mean(band ** 2)) * 10 ** (-30 / 20)
+    stem = (0.2 * np.stack([body + band, body + band])).astype(np.float32)
+    true = dict(neutral(TRACK), peak3_freq_hz=4000.0, peak3_gain_db=12.0, peak3_q=1.0)
+    true = {k: true[k] for k in feq.EQ_NAMES}
+    target = 10 ** (2.0 / 20) * render_eq(stem[None], [true], SR)[0]
+    for start_db, lo, hi in ((2.0, 0.0, feq.FREE_GAIN_DB), (11.0, 11.8, 12.2)):
+        values, gains, _ = refine_eq(stem, target, dict(true, peak3_gain_db=start_db),
+                                     (1.0, 1.0), SR, None, iters=6)
+        assert lo <= values["peak3_gain_db"] <= hi + 1e-9, (start_db, values)
+        level_db = 20 * math.log10(math.sqrt((gains[0] ** 2 + gains[1] ** 2) / 2))
+        assert level_db == pytest.approx(2.0, abs=0.1), (start_db, gains)
