@@ -33,7 +33,7 @@ from mixstyle.profile.store import save_profile
 from mixstyle.sessions.load import Song, song_folders
 from mixstyle.train.config import LearnConfig
 from mixstyle.train.corrections import correction_offsets, network_records
-from mixstyle.train.loop import train, with_weights
+from mixstyle.train.loop import train
 from mixstyle.train.model import count_parameters
 from mixstyle.train.records import load_records, record_features, save_record
 from mixstyle.train.songs import AnySong, Loaded, load_folder, staged_excerpt
@@ -123,14 +123,10 @@ def learn(sessions: Path, out: Path, config: LearnConfig = LearnConfig(),
     try:
         if pool is not None:
             torch.set_num_threads(1)   # the other core is the held-out model's
-        snaps: dict = {}
         model, history = train([records[n] for n in net_names], config.train, audio,
-                               progress=progress, snapshots=snaps)
+                               progress=progress)
         if pending is not None:
             held_score = pending.result()
-        if (held_score or {}).get("phase") == "parameters" and "parameters" in snaps:
-            # the held-out songs came out closer to the producer without the audio phase
-            model = with_weights(model, snaps["parameters"])
     finally:
         torch.set_num_threads(threads)
         if pool is not None:
@@ -149,8 +145,7 @@ def learn(sessions: Path, out: Path, config: LearnConfig = LearnConfig(),
             "pan_strength": float((held_score or {}).get("pan_strength",
                                                          (held_score or {}).get("style_strength",
                                                                                 1.0))),
-            "loudness_source": str((held_score or {}).get("loudness_source", "network")),
-            "phase": str((held_score or {}).get("phase", "audio"))}
+            "loudness_source": str((held_score or {}).get("loudness_source", "network"))}
     save_profile(out, model, meta, card, card_markdown(card))
     master = learn_master_from_sessions(report_songs)
     if master is not None:

@@ -18,7 +18,7 @@ from mixstyle.profile.predict import Profile, predict_song
 from mixstyle.sessions.load import Song, load_sessions
 from mixstyle.train.config import LearnConfig
 from mixstyle.train.features import SongFeatures
-from mixstyle.train.loop import SongAudio, TrainConfig, train, with_weights
+from mixstyle.train.loop import SongAudio, TrainConfig, train
 from mixstyle.train.records import SongRecord
 from mixstyle.train.songs import fit_songs, staged_excerpt
 
@@ -35,11 +35,6 @@ PAN_STRENGTHS = (1.0, 0.5, 0.0)
 # the producer's median offset (``ceiling.sum_offset``); "sum" must be better by this much (LU)
 LOUDNESS_SOURCES = ("network", "sum")
 SUM_MARGIN_LU = 0.1
-# the network's weights: after the audio phase, or as the parameter phase left them; the audio
-# phase is kept unless the held-out mixes (as they come out, loudness included) are closer to
-# the producer's without it by this much (dB of band error)
-PHASES = ("audio", "parameters")
-PHASE_MARGIN_DB = 0.01
 
 
 def held_out_score(records: list[SongRecord], config: TrainConfig,
@@ -47,11 +42,7 @@ def held_out_score(records: list[SongRecord], config: TrainConfig,
                    features: dict[str, SongFeatures], progress: Progress | None = None) -> dict:
     """Train on ``records`` only and score the songs kept out (their mixes never seen).
 
-    First the network's weights (``phase``, of ``PHASES``): those after the audio phase, or
-    those the parameter phase left, by the band error of the mixes as they come out (all
-    strengths whole, the network's loudness; "parameters" where it wins by
-    ``PHASE_MARGIN_DB``). Then four choices are made on these songs with those weights, the
-    largest share on a tie. The strengths by the
+    Four choices are made on these songs, the largest share on a tie. The strengths by the
     learned mixes brought to the producer's loudness (the tone and balance alone,
     ``matched_band_error``, to 1e-3 dB): ``balance_strength`` (of ``BALANCE_STRENGTHS``, the
     strips whole), then ``style_strength`` (of ``STYLE_STRENGTHS``, at that balance, the pans
@@ -62,11 +53,9 @@ def held_out_score(records: list[SongRecord], config: TrainConfig,
     moved; ``band_error_by_*``, ``width_error_by_pan_strength`` and
     ``loudness_error_by_source`` show all).
     """
-    snaps: dict = {}
-    model, _ = train(records, config, audio, progress=progress, snapshots=snaps)
-    models = {"audio": model}
-    if "parameters" in snaps and config.audio_epochs and audio:
-        models["parameters"] = with_weights(model, snaps["parameters"])
+    model, _ = train(records, config, audio, progress=progress)
+    meta = level_meta(model, records, train_songs, features)
+    prof = Profile(model, meta)
     base = {}   # the baselines do not depend on the choices: measured once per song
     stems_of = {}
     for song in held_songs:
@@ -75,22 +64,6 @@ def held_out_score(records: list[SongRecord], config: TrainConfig,
             "plain_sum": metrics(plain_sum(stems, song.mix, song.sample_rate), song.mix,
                                  song.sample_rate),
             "automix": metrics(automix(stems, song.sample_rate), song.mix, song.sample_rate)}
-    def as_they_come(m) -> tuple[float, Profile]:
-        p = Profile(m, level_meta(m, records, train_songs, features))
-        errors = []
-        for song in held_songs:
-            setting = predict_song(p, song, features=features.get(song.name))
-            x = render(stems_of[song.name], song.sample_rate, setting).audio
-            errors.append(metrics(x, song.mix, song.sample_rate)["band_error_db"])
-        return round(float(np.mean(errors)), 3), p
-
-    tried = {name: as_they_come(m) for name, m in models.items()}
-    phase = "audio"
-    if "parameters" in tried and \
-            tried["parameters"][0] < tried["audio"][0] - PHASE_MARGIN_DB:
-        phase = "parameters"
-    prof = tried[phase][1]
-    meta = prof.meta
     runs: dict[tuple, dict[str, tuple[dict[str, float], float]]] = {}
 
     def run(balance: float, style: float, source: str, pan: float | None = None) -> dict:
@@ -127,8 +100,7 @@ def held_out_score(records: list[SongRecord], config: TrainConfig,
            run(balance, style, source, pan).items()}
     out = dict(summarise(per))
     out.update(balance_strength=balance, style_strength=style, loudness_source=source,
-               pan_strength=pan, phase=phase)
-    out["band_error_by_phase"] = {name: t[0] for name, t in tried.items()}
+               pan_strength=pan)
     out["band_error_by_balance_strength"] = {str(b): band((b, 1.0, "network"))
                                              for b in BALANCE_STRENGTHS}
     out["band_error_by_style_strength"] = {str(s): band((balance, s, "network"))
