@@ -72,12 +72,13 @@ POLISH_GROWTH_DB = 1.0   # how much a polish may add to a boost or cut the curve
 
 
 def hold_gains(values: dict[str, float], start: dict[str, float]) -> dict[str, float]:
-    """``values`` with each band gain held within +-max(|its ``start``| + POLISH_GROWTH_DB,
-    its free zone): a polish after the curve fit may refine a boost the curve fit judged worth
-    its penalty, and move any band inside the free zone, but not make a band much bigger."""
+    """``values`` with each band gain named in ``start`` held within +-max(|its gain there| +
+    POLISH_GROWTH_DB, its free zone): a polish after the curve fit may refine a boost the
+    curve fit judged worth its penalty, and move any band inside the free zone, but not make
+    a band much bigger."""
     out = dict(values)
-    for name, limit in start.items():
-        bound = max(abs(limit) + POLISH_GROWTH_DB, free_gain_db(out, name))
+    for name, gain in start.items():
+        bound = max(abs(gain) + POLISH_GROWTH_DB, free_gain_db(out, name))
         out[name] = float(np.clip(out[name], -bound, bound))
     return out
 

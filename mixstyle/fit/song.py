@@ -215,8 +215,8 @@ def refine_eq(stem: np.ndarray, target: np.ndarray, values: dict[str, float],
     x, t = stem.astype(np.float64), target.astype(np.float64)
     m = 1.0 if comp_gain is None else comp_gain.astype(np.float64)
     vals, a = dict(values), np.array(gains, dtype=np.float64)
-    limits = {n: float((values if held_to is None else held_to)[n])
-              for n in feq.EQ_NAMES if n.endswith("gain_db")}
+    held = {n: float((values if held_to is None else held_to)[n])
+            for n in feq.EQ_NAMES if n.endswith("gain_db")}
 
     def state(v: dict[str, float], gain: np.ndarray):
         rows = [_sos_row(s, v, sample_rate) for s in _SECTIONS]
@@ -251,7 +251,7 @@ def refine_eq(stem: np.ndarray, target: np.ndarray, values: dict[str, float],
             delta = np.linalg.solve(damped, jtr)
             trial = feq.hold_gains(dict(vals, **{n: _nudge(n, vals[n],
                                                            float(np.clip(d, -1.0, 1.0)))
-                                                 for (_, n), d in zip(names, delta)}), limits)
+                                                 for (_, n), d in zip(names, delta)}), held)
             a_trial = np.maximum(a + delta[-2:], 0.0)
             rows_t, e_t, r_t = state(trial, a_trial)
             cost_t = float((r_t * r_t).sum())

@@ -139,7 +139,6 @@ def test_a_pure_gain_curve_is_a_fader_not_eq():
     assert max(abs(best.params[n]) for n in feq.EQ_NAMES if n.endswith("gain_db")) <= 1.0, best
 
 
-
 def test_the_waveform_polish_refines_the_curve_fits_boosts_but_makes_none_of_its_own():
     """A bass-like stem with a faint band at 4 kHz (30 dB under its body) that the producer
     boosted 12 dB. Started from a +2 dB peak there (a curve fit that judged the boost not
