@@ -35,6 +35,8 @@ PAN_STRENGTHS = (1.0, 0.5, 0.0)
 # the producer's median offset (``ceiling.sum_offset``); "sum" must be better by this much (LU)
 LOUDNESS_SOURCES = ("network", "sum")
 SUM_MARGIN_LU = 0.1
+# what the choices are made by (beside the loudness-matched band error)
+CHOICE_METRICS = ("loudness_error_lu", "width_error_db")
 
 
 def held_out_score(records: list[SongRecord], config: TrainConfig,
@@ -65,18 +67,25 @@ def held_out_score(records: list[SongRecord], config: TrainConfig,
                                  song.sample_rate),
             "automix": metrics(automix(stems, song.sample_rate), song.mix, song.sample_rate)}
     runs: dict[tuple, dict[str, tuple[dict[str, float], float]]] = {}
+    memos: dict[str, dict] = {song.name: {} for song in held_songs}   # strip loudness per song
+
+    def mix(key: tuple, song: Song) -> np.ndarray:
+        balance, style, source, pan = key
+        prof.meta.update(balance_strength=balance, style_strength=style, loudness_source=source,
+                         pan_strength=pan)
+        setting = predict_song(prof, song, features=features.get(song.name),
+                               memo=memos[song.name])
+        return render(stems_of[song.name], song.sample_rate, setting).audio
 
     def run(balance: float, style: float, source: str, pan: float | None = None) -> dict:
+        # what the choices need (the MR-STFT, most of the metrics' cost, only for the choice)
         pan = style if pan is None else pan   # the pans follow the strips until chosen
         key = (balance, style, source, pan)
         if key not in runs:
-            prof.meta.update(balance_strength=balance, style_strength=style,
-                             loudness_source=source, pan_strength=pan)
             per = {}
             for song in held_songs:
-                setting = predict_song(prof, song, features=features.get(song.name))
-                x = render(stems_of[song.name], song.sample_rate, setting).audio
-                per[song.name] = (metrics(x, song.mix, song.sample_rate),
+                x = mix(key, song)
+                per[song.name] = (metrics(x, song.mix, song.sample_rate, CHOICE_METRICS),
                                   matched_band_error(x, song.mix, song.sample_rate))
             runs[key] = per
         return runs[key]
@@ -96,8 +105,9 @@ def held_out_score(records: list[SongRecord], config: TrainConfig,
             mean_of("loudness_error_lu", (balance, style, "sum", pan)) < \
             mean_of("loudness_error_lu", (balance, style, "network", pan)) - SUM_MARGIN_LU:
         source = "sum"
-    per = {name: {"learned": m, **base[name]} for name, (m, _) in
-           run(balance, style, source, pan).items()}
+    chosen = (balance, style, source, pan)
+    per = {song.name: {"learned": metrics(mix(chosen, song), song.mix, song.sample_rate),
+                       **base[song.name]} for song in held_songs}
     out = dict(summarise(per))
     out.update(balance_strength=balance, style_strength=style, loudness_source=source,
                pan_strength=pan)

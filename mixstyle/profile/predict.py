@@ -41,13 +41,16 @@ class Profile:
     folder: Path | None = None
 
     def predict(self, stems: Sequence[tuple[str, str, np.ndarray]], sample_rate: float,
-                strength: float = 1.0, features: SongFeatures | None = None) -> ConsoleSetting:
+                strength: float = 1.0, features: SongFeatures | None = None,
+                memo: dict | None = None) -> ConsoleSetting:
         """Console setting for new stems ``(name, role, audio (2, n))`` at ``sample_rate``.
 
         ``strength`` 0 gives the neutral console (the plain sum), 1 the full learned style;
         in between, every parameter moves along the table's normalised scale. ``features``
         (per stem, then of their sum) may be given when already measured on these very stems
-        (a song record's), saving their computation.
+        (a song record's), saving their computation; ``memo``, a dict kept between
+        predictions for these same stems (``balance.strip_loudness``): strips set as before
+        are not measured again.
 
         The setting is rate-independent (Hz, ms, dB) and meant to be rendered at
         ``sample_rate``: the model's features are measured at the fixed analysis rate
@@ -117,7 +120,7 @@ class Profile:
         for values, pan in zip(full, assign_sides([v["pan"] for v in full], sides, levels)):
             values["pan"] = pan
         bus = float(BUS.denormalise(float(mu[0, len(PREDICTED_MASTER)])))
-        faders = output_gains([a for _, _, a in stems], sample_rate, full, levels, bus)
+        faders = output_gains([a for _, _, a in stems], sample_rate, full, levels, bus, memo)
         tracks = []
         # the strips' share of the style: learn's held-out songs may have shown that this
         # producer's strips are predicted worse than left alone (``style_strength`` < 1); the
@@ -236,7 +239,8 @@ def _blend(p, u_pred: float, strength: float) -> float:
 
 
 def predict_song(profile: Profile, song: Song, strength: float = 1.0,
-                 features: SongFeatures | None = None) -> ConsoleSetting:
-    """``profile.predict`` on a loaded song's stems."""
+                 features: SongFeatures | None = None, memo: dict | None = None
+                 ) -> ConsoleSetting:
+    """``profile.predict`` on a loaded song's stems (``memo``: one per song, see there)."""
     return profile.predict([(s.name, s.role, s.audio) for s in song.stems], song.sample_rate,
-                           strength, features)
+                           strength, features, memo)

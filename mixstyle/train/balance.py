@@ -50,10 +50,22 @@ def _strip_out(stem: np.ndarray, sample_rate: float, params: Mapping[str, float]
 
 
 def strip_loudness(stems: np.ndarray, sample_rate: float,
-                   tracks: Sequence[Mapping[str, float]]) -> np.ndarray:
-    """Loudness (LUFS, -inf when silent) of each stem through its strip as set."""
-    return np.array([_lufs(_strip_out(s, sample_rate, p), sample_rate)
-                     for s, p in zip(stems, tracks)])
+                   tracks: Sequence[Mapping[str, float]],
+                   memo: dict[tuple, float] | None = None) -> np.ndarray:
+    """Loudness (LUFS, -inf when silent) of each stem through its strip as set. ``memo``: a
+    dict kept between calls on these same stems (one per song), so that a strip set as before
+    is not run again (a held-out song mixed at several strengths)."""
+    out = []
+    for i, (s, p) in enumerate(zip(stems, tracks)):
+        key = (i, s.shape, tuple(sorted(p.items())))
+        if memo is not None and key in memo:
+            out.append(memo[key])
+            continue
+        value = _lufs(_strip_out(s, sample_rate, p), sample_rate)
+        if memo is not None:
+            memo[key] = value
+        out.append(value)
+    return np.array(out)
 
 
 def strip_loudness_change_db(stem: np.ndarray, sample_rate: float,
@@ -82,12 +94,13 @@ def track_levels(stems: np.ndarray, sample_rate: float, tracks: Sequence[Mapping
 
 
 def output_gains(stems: np.ndarray, sample_rate: float, tracks: Sequence[Mapping[str, float]],
-                 levels: Sequence[float], bus_lufs: float) -> list[float]:
+                 levels: Sequence[float], bus_lufs: float,
+                 memo: dict[tuple, float] | None = None) -> list[float]:
     """Faders (dB, within the table's range) that put each track at ``bus_lufs + level``:
     its strip runs once with the fader at 0 dB and the fader makes up the difference. A track
-    that is silent through its strip keeps 0 dB."""
+    that is silent through its strip keeps 0 dB. ``memo``: as for ``strip_loudness``."""
     at_unity = strip_loudness(stems, sample_rate,
-                              [dict(p, output_gain_db=0.0) for p in tracks])
+                              [dict(p, output_gain_db=0.0) for p in tracks], memo)
     return [float(np.clip(bus_lufs + level - v, _GAIN.min, _GAIN.max)) if math.isfinite(v)
             else 0.0 for level, v in zip(levels, at_unity)]
 

@@ -132,17 +132,25 @@ def render_levels(stems: torch.Tensor, sample_rate: float, u: torch.Tensor,
 
 
 def audio_loss(model: MixNet, batch: Batch, i: int, song: SongAudio,
-               band_weight: float) -> torch.Tensor:
+               band_weight: float, ref: losses.Reference | None = None) -> torch.Tensor:
+    """The audio phase's loss of song ``i``; ``ref``: its ``reference`` (made here if not
+    given; training keeps one per song)."""
     n = int(batch.mask[i].sum())
     tu, _ = model(batch.feats[i:i + 1, :n], batch.roles[i:i + 1, :n], batch.mask[i:i + 1, :n],
                   batch.song_feats[i:i + 1])
     offsets = None if song.loudness_offsets is None else torch.from_numpy(song.loudness_offsets).to(torch.float32)
     y = render_levels(torch.from_numpy(song.stems), song.sample_rate, tu[0], offsets)[None]
-    ref = torch.from_numpy(song.mix)[None]
-    y = y * (ref.pow(2).mean().sqrt() / (y.pow(2).mean().sqrt() + 1e-9))
-    # mid and side, not left and right: which side a part sits on is not the style
-    y, ref = _mid_side(y), _mid_side(ref)
+    mix = torch.from_numpy(song.mix)[None]
+    y = y * (mix.pow(2).mean().sqrt() / (y.pow(2).mean().sqrt() + 1e-9))
+    ref = ref if ref is not None else reference(song)
+    y = _mid_side(y)
     return losses.mrstft(y, ref) + band_weight * losses.band_db(y, ref, song.sample_rate)
+
+
+def reference(song: SongAudio) -> losses.Reference:
+    """The producer's mix as the audio phase compares with it: mid and side, not left and
+    right (which side a part sits on is not the style)."""
+    return losses.Reference(_mid_side(torch.from_numpy(song.mix)[None]))
 
 
 def _mid_side(x: torch.Tensor) -> torch.Tensor:
@@ -180,13 +188,16 @@ def train(records: Sequence[SongRecord], config: TrainConfig = TrainConfig(),
         total = config.audio_epochs * len(songs)
         done = 0
         snapshots: list[dict[str, torch.Tensor]] = []
+        refs: dict[int, losses.Reference] = {}   # each mix's spectra, computed once
         for epoch in range(config.audio_epochs):
             order = torch.randperm(len(songs), generator=gen).tolist()
             for k in order:
                 i = songs[k]
                 opt.zero_grad()
-                a = audio_loss(model, batch, i, audio[records[i].song],  # type: ignore[index]
-                               config.band_weight)
+                song = audio[records[i].song]  # type: ignore[index]
+                if i not in refs:
+                    refs[i] = reference(song)
+                a = audio_loss(model, batch, i, song, config.band_weight, refs[i])
                 loss = a + param_loss(model, batch)
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

@@ -61,3 +61,16 @@ def test_matched_band_error_ignores_loudness_only(make_stems):
     assert matched_band_error(quiet, ref, SR) == pytest.approx(0.0, abs=1e-3)
     other = stems[0] * 2.0 + stems[1] + stems[2]   # a different balance is still an error
     assert matched_band_error(other, ref, SR) > 0.3
+
+
+def test_a_subset_of_the_metrics_is_the_same_numbers(make_stems):
+    """The held-out choices ask for loudness and width alone (the MR-STFT is most of the
+    cost): the same values as in the whole set; an unknown name is refused."""
+    stems = make_stems(seed=5, seconds=2.0, n_stems=3)
+    est, ref = stems.sum(axis=0), stems[:2].sum(axis=0)
+    whole = metrics(est, ref, SR)
+    some = metrics(est, ref, SR, ("width_error_db", "loudness_error_lu"))
+    assert list(some) == ["loudness_error_lu", "width_error_db"]
+    assert all(some[k] == whole[k] for k in some) and some["loudness_error_lu"] > 0.1
+    with pytest.raises(ValueError, match="mr_stft"):
+        metrics(est, ref, SR, ("mr_stft",))

@@ -86,3 +86,17 @@ def test_sides_keep_habits_and_balance_the_rest():
     # the quieter of three goes to the side with less panned loudness
     pans = assign_sides([0.5, 0.5, 0.3], [0.0, 0.0, 0.0], [-4.0, -10.0, -6.0])
     assert pans[0] == -0.5 and pans[2] == 0.3 and pans[1] == 0.5
+
+
+def test_a_memo_measures_each_strip_setting_once_and_gives_the_same_loudness():
+    """The held-out songs are mixed at several strengths with the same strips: a memo kept per
+    song gives what measuring again gives, and a changed strip is measured anew."""
+    stems = _stems(3)
+    memo: dict = {}
+    plain = strip_loudness(stems, SR, TRACKS)
+    assert np.array_equal(strip_loudness(stems, SR, TRACKS, memo), plain) and len(memo) == 3
+    assert np.array_equal(strip_loudness(stems, SR, TRACKS, memo), plain) and len(memo) == 3
+    louder = [dict(TRACKS[0], output_gain_db=2.0)] + TRACKS[1:]
+    got = strip_loudness(stems, SR, louder, memo)
+    assert len(memo) == 4 and got[0] == pytest.approx(plain[0] + 6.0, abs=1e-3)
+    assert np.array_equal(got[1:], plain[1:])

@@ -371,3 +371,20 @@ def test_limiter_entries_are_accepted_and_ignored():
     x = torch.from_numpy(_test_audio(0.05, SR, 1))[None]
     a = twin.master(x, SR, {"limiter_ceiling_db": -6.0, "target_lufs": -14.0})
     torch.testing.assert_close(a, twin.master(x, SR, {}))
+
+
+def test_a_reference_computed_once_gives_the_same_distances():
+    """Training keeps each producer's mix's spectra (``losses.Reference``): the distances and
+    their gradients are those of the mix passed as it is."""
+    from mixstyle.twin import losses
+    g = torch.Generator().manual_seed(4)
+    ref = torch.randn(1, 2, 22050, generator=g)
+    y = (0.5 * ref + 0.1 * torch.randn(1, 2, 22050, generator=g)).requires_grad_(True)
+    kept = losses.Reference(ref)
+    for _ in range(2):   # the second time from the kept spectra
+        a = losses.mrstft(y, ref) + 0.4 * losses.band_db(y, ref, 44100.0)
+        b = losses.mrstft(y, kept) + 0.4 * losses.band_db(y, kept, 44100.0)
+        ga, = torch.autograd.grad(a, y)
+        gb, = torch.autograd.grad(b, y)
+        assert a.item() == b.item() > 0.1 and torch.equal(ga, gb)
+    assert sorted(kept._mags) == sorted(set(losses.FFT_SIZES) | {4096})
