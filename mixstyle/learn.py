@@ -125,17 +125,21 @@ def learn(sessions: Path, out: Path, config: LearnConfig = LearnConfig(),
             torch.set_num_threads(1)   # the other core is the held-out model's
         model, history = train([records[n] for n in net_names], config.train, audio,
                                progress=progress)
+        # what needs only the final model, while the held-out model is still being scored
+        # (at the usual thread count: the same numbers with or without a held-out process)
+        torch.set_num_threads(threads)
+        level = level_meta(model, [records[n] for n in names],
+                           [by_name[n] for n in names if n in by_name], features)
+        corrected_stems = {s.name: (np.stack([x.audio for x in s.stems]), s.sample_rate)
+                           for s in all_songs if records[s.name].source == "correction"}
+        offsets = correction_offsets(model, [records[n] for n in names], corrected_stems)
+        master = learn_master_from_sessions(report_songs)
         if pending is not None:
             held_score = pending.result()
     finally:
         torch.set_num_threads(threads)
         if pool is not None:
             pool.shutdown(cancel_futures=True)
-    level = level_meta(model, [records[n] for n in names],
-                       [by_name[n] for n in names if n in by_name], features)
-    corrected_stems = {s.name: (np.stack([x.audio for x in s.stems]), s.sample_rate)
-                       for s in all_songs if records[s.name].source == "correction"}
-    offsets = correction_offsets(model, [records[n] for n in names], corrected_stems)
     card = model_card(records, names, held, held_score, config, count_parameters(model),
                       scheduler, level["loudness_habit"], offsets)
     meta = {"created": card["created"], "songs": names, "seed": config.train.seed,
@@ -147,7 +151,6 @@ def learn(sessions: Path, out: Path, config: LearnConfig = LearnConfig(),
                                                                                 1.0))),
             "loudness_source": str((held_score or {}).get("loudness_source", "network"))}
     save_profile(out, model, meta, card, card_markdown(card))
-    master = learn_master_from_sessions(report_songs)
     if master is not None:
         save_master_profile(out, master)
     return card
