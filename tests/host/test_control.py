@@ -97,7 +97,10 @@ def test_bad_control_calls_name_the_problem():
 
 
 def test_blend_is_each_parameters_own_normalised_interpolation():
-    """The vector blend equals ParamSpec.normalise/denormalise column by column, bit for bit."""
+    """The vector blend equals ParamSpec.normalise/denormalise column by column, to within 4
+    units in the last place: numpy's log and power on a vector (SIMD, AVX-512 on some of these
+    machines) and on one number are not the same code, and differ by up to 2 ulps on a Xeon
+    (bit for bit on an EPYC)."""
     from dsp.params import MASTER_PARAMS, TRACK_PARAMS
     from host.control import _blend
     rng = np.random.default_rng(5)
@@ -112,4 +115,4 @@ def test_blend_is_each_parameters_own_normalised_interpolation():
             for k, p in enumerate(specs):
                 ua, ub = p.normalise(a[..., k]), p.normalise(b[..., k])
                 want[..., k] = np.clip(p.denormalise(ua + w * (ub - ua)), p.min, p.max)
-            assert np.array_equal(_blend(specs, a, b, w), want)
+            np.testing.assert_array_max_ulp(_blend(specs, a, b, w), want, maxulp=4)
