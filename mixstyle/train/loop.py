@@ -188,16 +188,15 @@ def train(records: Sequence[SongRecord], config: TrainConfig = TrainConfig(),
         total = config.audio_epochs * len(songs)
         done = 0
         snapshots: list[dict[str, torch.Tensor]] = []
-        refs: dict[int, losses.Reference] = {}   # each mix's spectra, computed once
+        # each mix's spectra, computed at its first step and kept
+        refs = {i: reference(audio[records[i].song]) for i in songs}  # type: ignore[index]
         for epoch in range(config.audio_epochs):
             order = torch.randperm(len(songs), generator=gen).tolist()
             for k in order:
                 i = songs[k]
                 opt.zero_grad()
-                song = audio[records[i].song]  # type: ignore[index]
-                if i not in refs:
-                    refs[i] = reference(song)
-                a = audio_loss(model, batch, i, song, config.band_weight, refs[i])
+                a = audio_loss(model, batch, i, audio[records[i].song],  # type: ignore[index]
+                               config.band_weight, refs[i])
                 loss = a + param_loss(model, batch)
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
