@@ -203,6 +203,12 @@ def master_file(job: Job) -> dict[str, Any]:
     return run(job)
 
 
+def master_file_on_dask(job: Job) -> dict[str, Any]:
+    """A Dask task (see ``mixstyle.mastering.worker.master_file_on_dask``)."""
+    from mixstyle.mastering.worker import master_file_on_dask as run
+    return run(job)
+
+
 class _Here:
     """Masters in the command's own process; a thread puts each output on the disk while the
     next file is mastered (``mixstyle.mastering.worker.Durable``). Loaded at the first file, so
@@ -340,7 +346,7 @@ def _check_workers(workers: object, scheduler: object) -> int:
 
 def _run_dask(client: Any, jobs: list[Job]) -> Iterator[dict[str, Any]]:
     from mixstyle.io.cluster import map_unordered
-    for job, fut in map_unordered(client, master_file, jobs):
+    for job, fut in map_unordered(client, master_file_on_dask, jobs):
         try:
             yield fut.result()
         except Exception as e:  # the task failed on every worker it was given to

@@ -127,6 +127,22 @@ def master_file(job: "Job", durable: bool = True) -> dict[str, Any]:
     return row
 
 
+def master_file_on_dask(job: "Job") -> dict[str, Any]:
+    """A Dask task: master one input, then leave the worker's thread pool (``secede``) for the
+    fsyncs, so the worker starts mastering its next input while the disk takes this one's
+    output, as a local worker's ``Durable`` thread lets it. The task still returns only once
+    its output is on the disk: its row says ok only then. Outside a Dask worker (no pool to
+    leave) the fsyncs simply follow the mastering."""
+    row = master_file(job, durable=False)
+    if row.get("status") == "ok":
+        try:
+            from distributed import secede
+            secede()
+        except (ImportError, ValueError):  # not in a Dask worker's task
+            pass
+    return make_durable(row)
+
+
 _warm = False  # warm_up has run in this process (or in the one it was forked from)
 
 

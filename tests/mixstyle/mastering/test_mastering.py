@@ -332,6 +332,54 @@ def test_dask_cluster_masters_like_local_and_retries_a_killed_worker(long_batch,
     assert killed[0] not in dask_cluster.worker_pids().values()
 
 
+def test_dask_worker_masters_its_next_file_while_the_disk_takes_the_last(long_batch,
+                                                                          dask_cluster, tmp_path):
+    """On a real cluster each task leaves its worker's thread pool for its fsyncs, so the worker
+    masters its next file meanwhile (as a local worker's Durable thread lets it), and a row
+    still comes back only once its output is on the disk. The workers' disk step is made 1 s
+    slower for this test and every step is logged with its time, in the worker processes."""
+    def slow_disk(dask_worker):
+        import time as t
+
+        import mixstyle.mastering.worker as w
+        w._log, w._real = [], (w.make_durable, w.master_file)
+
+        def durable(row):
+            start = t.monotonic()
+            t.sleep(1.0)
+            row = w._real[0](row)
+            w._log.append(("disk", start, t.monotonic(), row["output"]))
+            return row
+
+        def master(job, durable=True):
+            w._log.append(("master", t.monotonic(), None, job.output))
+            return w._real[1](job, durable)
+        w.make_durable, w.master_file = durable, master
+
+    def restore(dask_worker):
+        import mixstyle.mastering.worker as w
+        w.make_durable, w.master_file = w._real
+        return w._log
+
+    names = long_batch.names[:6]
+    dask_cluster.client.run(slow_disk)
+    try:
+        s = run_batch([str(long_batch.src / n) for n in names], long_batch.profile,
+                      tmp_path / "dask", scheduler=dask_cluster.address)
+    finally:
+        logs = dask_cluster.client.run(restore)
+    assert (s.mastered, s.failed) == (6, 0)
+    _one_ok_row_each(tmp_path / "dask", names)
+    overlapped = 0
+    for log in logs.values():
+        disks = [(a, b) for kind, a, b, _ in log if kind == "disk"]
+        starts = [a for kind, a, _, _ in log if kind == "master"]
+        assert len(disks) == len(starts)  # every output mastered here went through the disk step
+        overlapped += sum(any(a < m < b for a, b in disks) for m in starts)
+    # each worker's files after its first start while an earlier output is still being synced
+    assert overlapped >= 6 - 2 * len(logs), logs
+
+
 def test_sigkilled_command_resumes_without_loss_or_repeats(long_batch, tmp_path):
     """`mixstyle master --workers 2` is killed with SIGKILL mid-batch (its workers die with it)
     and started again: every output is complete, the files reported before the kill are not
