@@ -14,6 +14,8 @@ a second process.
 from __future__ import annotations
 
 import functools
+import shutil
+import tempfile
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Callable
@@ -30,6 +32,7 @@ from mixstyle.mastering.profile import save_master_profile
 from mixstyle.profile.card import card_markdown, model_card
 from mixstyle.profile.ceiling import level_meta
 from mixstyle.profile.store import save_profile
+from mixstyle.sessions.handoff import Parked, park, unpark
 from mixstyle.sessions.load import Song, song_folders
 from mixstyle.train.config import LearnConfig
 from mixstyle.train.corrections import correction_offsets, network_records
@@ -107,7 +110,7 @@ def learn(sessions: Path, out: Path, config: LearnConfig = LearnConfig(),
     train_names, held = split_holdout(mixed_names, config.holdout_fraction, config.train.seed)
     train_names = [n for n in net_names if n not in held]
     by_name = {s.name: s for s in report_songs}
-    held_score, pending, pool = None, None, None
+    held_score, pending, pool, handoff = None, None, None, None
     if held:
         # the held-out model trains on its own core while this process trains the final one
         args = ([records[n] for n in train_names], config.train,
@@ -115,8 +118,12 @@ def learn(sessions: Path, out: Path, config: LearnConfig = LearnConfig(),
                 [by_name[n] for n in train_names if n in by_name],
                 [by_name[n] for n in held if n in by_name], features)
         if processes(config.jobs) > 1:
+            # the songs go through files the other process maps, not through a pickle
+            # (mixstyle.sessions.handoff: the audio is not doubled in memory)
+            handoff = Path(tempfile.mkdtemp(prefix="mixstyle_learn_"))
             pool = one_process_pool()
-            pending = pool.submit(held_out_score, *args)
+            pending = pool.submit(_held_out_parked, args[0], args[1], args[2],
+                                  park(args[3], handoff), park(args[4], handoff), args[5])
         else:
             held_score = held_out_score(*args, progress=progress)
     threads = torch.get_num_threads()
@@ -156,6 +163,8 @@ def learn(sessions: Path, out: Path, config: LearnConfig = LearnConfig(),
         torch.set_num_threads(threads)
         if pool is not None:
             pool.shutdown(cancel_futures=True)
+        if handoff is not None:
+            shutil.rmtree(handoff, ignore_errors=True)
     card = model_card(records, names, held, held_score, config, count_parameters(model),
                       scheduler, level["loudness_habit"], offsets)
     meta = {"created": card["created"], "songs": names, "seed": config.train.seed,
@@ -171,3 +180,10 @@ def learn(sessions: Path, out: Path, config: LearnConfig = LearnConfig(),
     if master is not None:
         save_master_profile(out, master)
     return card
+
+
+def _held_out_parked(records: list, config: Any, audio: dict, train_songs: list[Parked],
+                     held_songs: list[Parked], features: dict) -> dict:
+    """``held_out_score`` in learn's second process, on songs handed over by ``park``."""
+    return held_out_score(records, config, audio, unpark(train_songs), unpark(held_songs),
+                          features)

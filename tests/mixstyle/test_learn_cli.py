@@ -323,3 +323,29 @@ def test_learn_scheduler_and_jobs_conflict(tmp_path, capsys):
     assert main(["learn", str(tmp_path), "--out", str(tmp_path / "p"), "--jobs", "2",
                  "--scheduler", "tcp://127.0.0.1:1", "--quiet"]) == 2
     assert "one or the other" in capsys.readouterr().err
+
+
+def test_held_out_score_is_the_same_through_the_second_process(learned, tmp_path):
+    """The fixture's learn scored its held-out model in a second process, the songs handed over
+    through mapped files (mixstyle.sessions.handoff); learn in one process (--jobs 1, the same
+    fits, on one thread as the second process and the final training were) scores the same
+    songs the same way and keeps the same network."""
+    import torch
+    from threadpoolctl import threadpool_limits
+    profile = tmp_path / "profile"
+    shutil.copytree(learned["profile"] / "songs", profile / "songs")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with threadpool_limits(1):
+            assert main(["learn", str(learned["sessions"]), "--out", str(profile), "--jobs",
+                         "1", *FAST]) == 0
+    finally:
+        torch.set_num_threads(threads)
+    two, one = (json.loads((p / "model_card.json").read_text())["held_out_score"]
+                for p in (learned["profile"], profile))
+    assert one == two
+    with np.load(learned["profile"] / "weights.npz") as a, np.load(profile / "weights.npz") as b:
+        assert sorted(a.files) == sorted(b.files)
+        for k in a.files:
+            assert np.array_equal(a[k], b[k]), k
