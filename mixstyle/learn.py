@@ -18,7 +18,7 @@ import shutil
 import tempfile
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 import numpy as np
 import torch
@@ -36,7 +36,7 @@ from mixstyle.sessions.handoff import Parked, park, unpark
 from mixstyle.sessions.load import Song, song_folders
 from mixstyle.train.config import LearnConfig
 from mixstyle.train.corrections import correction_offsets, network_records
-from mixstyle.train.loop import train, with_weights
+from mixstyle.train.loop import train
 from mixstyle.train.model import count_parameters
 from mixstyle.train.records import load_records, record_features, save_record
 from mixstyle.train.songs import AnySong, Loaded, load_folder, staged_excerpt
@@ -130,35 +130,19 @@ def learn(sessions: Path, out: Path, config: LearnConfig = LearnConfig(),
     try:
         if pool is not None:
             torch.set_num_threads(1)   # the other core is the held-out model's
-        weights: dict = {}
         model, history = train([records[n] for n in net_names], config.train, audio,
-                               progress=progress, phases=weights)
+                               progress=progress)
         # what needs only the final model, while the held-out model is still being scored
-        # (at the usual thread count: the same numbers with or without a held-out process);
-        # for the weights of either phase (the held-out songs choose), the second only if the
-        # held-out model is not done yet or chose it
+        # (at the usual thread count: the same numbers with or without a held-out process)
         torch.set_num_threads(threads)
+        level = level_meta(model, [records[n] for n in names],
+                           [by_name[n] for n in names if n in by_name], features)
         corrected_stems = {s.name: (np.stack([x.audio for x in s.stems]), s.sample_rate)
                            for s in all_songs if records[s.name].source == "correction"}
-
-        def finish(m: Any) -> tuple[Any, dict, dict]:
-            level = level_meta(m, [records[n] for n in names],
-                               [by_name[n] for n in names if n in by_name], features)
-            return m, level, correction_offsets(m, [records[n] for n in names],
-                                                corrected_stems)
-
-        finals = {"audio": finish(model)}
+        offsets = correction_offsets(model, [records[n] for n in names], corrected_stems)
         master = learn_master_from_sessions(report_songs)
-        if "parameters" in weights and pending is not None and not pending.done():
-            finals["parameters"] = finish(with_weights(model, weights["parameters"]))
         if pending is not None:
             held_score = pending.result()
-        phase = str((held_score or {}).get("phase", "audio"))
-        if phase not in finals and phase not in weights:  # no audio phase here: nothing to keep
-            phase = "audio"
-        if phase not in finals:
-            finals[phase] = finish(with_weights(model, weights[phase]))
-        model, level, offsets = finals[phase]
     finally:
         torch.set_num_threads(threads)
         if pool is not None:
@@ -174,8 +158,7 @@ def learn(sessions: Path, out: Path, config: LearnConfig = LearnConfig(),
             "pan_strength": float((held_score or {}).get("pan_strength",
                                                          (held_score or {}).get("style_strength",
                                                                                 1.0))),
-            "loudness_source": str((held_score or {}).get("loudness_source", "network")),
-            "phase": phase}
+            "loudness_source": str((held_score or {}).get("loudness_source", "network"))}
     save_profile(out, model, meta, card, card_markdown(card))
     if master is not None:
         save_master_profile(out, master)

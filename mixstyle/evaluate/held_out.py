@@ -18,7 +18,7 @@ from mixstyle.profile.predict import Profile, predict_song
 from mixstyle.sessions.load import Song, load_sessions
 from mixstyle.train.config import LearnConfig
 from mixstyle.train.features import SongFeatures
-from mixstyle.train.loop import SongAudio, TrainConfig, train, with_weights
+from mixstyle.train.loop import SongAudio, TrainConfig, train
 from mixstyle.train.records import SongRecord
 from mixstyle.train.songs import fit_songs, staged_excerpt
 
@@ -37,13 +37,6 @@ LOUDNESS_SOURCES = ("network", "sum")
 SUM_MARGIN_LU = 0.1
 # what the choices are made by (beside the loudness-matched band error)
 CHOICE_METRICS = ("loudness_error_lu", "width_error_db")
-# the network's weights: after the audio phase, or as the parameter phase left them; the audio
-# phase is kept unless the held-out mixes as they come out (every strength whole, the network's
-# loudness: level and tone together) are closer to the producer's without it by this much (dB
-# of band error)
-PHASES = ("audio", "parameters")
-PHASE_MARGIN_DB = 0.01
-WHOLE = (1.0, 1.0, "network", 1.0)   # every strength whole, the network's loudness
 
 
 def held_out_score(records: list[SongRecord], config: TrainConfig,
@@ -51,27 +44,20 @@ def held_out_score(records: list[SongRecord], config: TrainConfig,
                    features: dict[str, SongFeatures], progress: Progress | None = None) -> dict:
     """Train on ``records`` only and score the songs kept out (their mixes never seen).
 
-    First the network's weights (``phase``, of ``PHASES``): those after the audio phase, or
-    those the parameter phase left, by the band error of the held-out mixes as they come out
-    (every strength whole, the network's loudness; "parameters" only where it wins by
-    ``PHASE_MARGIN_DB``). Then four choices are made on these songs with those weights, the
-    largest share on a tie. The strengths by the
+    Four choices are made on these songs, the largest share on a tie. The strengths by the
     learned mixes brought to the producer's loudness (the tone and balance alone,
     ``matched_band_error``, to 1e-3 dB): ``balance_strength`` (of ``BALANCE_STRENGTHS``, the
     strips whole), then ``style_strength`` (of ``STYLE_STRENGTHS``, at that balance, the pans
     with the strips); then ``pan_strength`` (of ``PAN_STRENGTHS``, by the width error, to
     0.01 dB) and ``loudness_source`` (by the loudness error: "sum" where it beats the network's
-    target by ``SUM_MARGIN_LU``). The profile learned beside it uses all five; the score is that
+    target by ``SUM_MARGIN_LU``). The profile learned beside it uses all four; the score is that
     of the mixes at the choice (a choice made on these songs, so a little optimistic where it
     moved; ``band_error_by_*``, ``width_error_by_pan_strength`` and
     ``loudness_error_by_source`` show all).
     """
-    weights: dict = {}
-    model, _ = train(records, config, audio, progress=progress, phases=weights)
-    profs = {"audio": Profile(model, level_meta(model, records, train_songs, features))}
-    if "parameters" in weights:
-        other = with_weights(model, weights["parameters"])
-        profs["parameters"] = Profile(other, level_meta(other, records, train_songs, features))
+    model, _ = train(records, config, audio, progress=progress)
+    meta = level_meta(model, records, train_songs, features)
+    prof = Profile(model, meta)
     base = {}   # the baselines do not depend on the choices: measured once per song
     stems_of = {}
     for song in held_songs:
@@ -81,45 +67,35 @@ def held_out_score(records: list[SongRecord], config: TrainConfig,
                                  song.sample_rate),
             "automix": metrics(automix(stems, song.sample_rate), song.mix, song.sample_rate)}
     runs: dict[tuple, dict[str, tuple[dict[str, float], float]]] = {}
-    # strip loudness per phase and song (the strips differ between the phases' weights)
-    memos: dict[tuple, dict] = {(ph, song.name): {} for ph in profs for song in held_songs}
+    memos: dict[str, dict] = {song.name: {} for song in held_songs}   # strip loudness per song
 
-    def mix(phase: str, key: tuple, song: Song) -> np.ndarray:
+    def mix(key: tuple, song: Song) -> np.ndarray:
         balance, style, source, pan = key
-        prof = profs[phase]
         prof.meta.update(balance_strength=balance, style_strength=style, loudness_source=source,
                          pan_strength=pan)
         setting = predict_song(prof, song, features=features.get(song.name),
-                               memo=memos[phase, song.name])
+                               memo=memos[song.name])
         return render(stems_of[song.name], song.sample_rate, setting).audio
 
-    def run(phase: str, balance: float, style: float, source: str,
-            pan: float | None = None) -> dict:
-        # what the choices need (the MR-STFT, most of the metrics' cost, only for the choice;
-        # the band error as the mixes come out only where every strength is whole: the phase's)
+    def run(balance: float, style: float, source: str, pan: float | None = None) -> dict:
+        # what the choices need (the MR-STFT, most of the metrics' cost, only for the choice)
         pan = style if pan is None else pan   # the pans follow the strips until chosen
         key = (balance, style, source, pan)
-        if (phase, key) not in runs:
-            only = CHOICE_METRICS + (("band_error_db",) if key == WHOLE else ())
+        if key not in runs:
             per = {}
             for song in held_songs:
-                x = mix(phase, key, song)
-                per[song.name] = (metrics(x, song.mix, song.sample_rate, only),
+                x = mix(key, song)
+                per[song.name] = (metrics(x, song.mix, song.sample_rate, CHOICE_METRICS),
                                   matched_band_error(x, song.mix, song.sample_rate))
-            runs[phase, key] = per
-        return runs[phase, key]
+            runs[key] = per
+        return runs[key]
 
     def band(key: tuple) -> float:
-        return round(float(np.mean([b for _, b in run(phase, *key).values()])), 3)
+        return round(float(np.mean([b for _, b in run(*key).values()])), 3)
 
-    def mean_of(metric: str, key: tuple, ph: str | None = None) -> float:
-        return round(float(np.mean([m[metric] for m, _ in run(ph or phase, *key).values()])), 3)
+    def mean_of(metric: str, key: tuple) -> float:
+        return round(float(np.mean([m[metric] for m, _ in run(*key).values()])), 3)
 
-    by_phase = {ph: mean_of("band_error_db", WHOLE, ph) for ph in profs}
-    phase = "audio"
-    if by_phase.get("parameters", np.inf) < by_phase["audio"] - PHASE_MARGIN_DB:
-        phase = "parameters"
-    meta = profs[phase].meta
     balance = min(BALANCE_STRENGTHS, key=lambda b: (band((b, 1.0, "network")), -b))
     style = min(STYLE_STRENGTHS, key=lambda s: (band((balance, s, "network")), -s))
     pan = min(PAN_STRENGTHS, key=lambda p: (round(mean_of("width_error_db",
@@ -130,12 +106,11 @@ def held_out_score(records: list[SongRecord], config: TrainConfig,
             mean_of("loudness_error_lu", (balance, style, "network", pan)) - SUM_MARGIN_LU:
         source = "sum"
     chosen = (balance, style, source, pan)
-    per = {song.name: {"learned": metrics(mix(phase, chosen, song), song.mix, song.sample_rate),
+    per = {song.name: {"learned": metrics(mix(chosen, song), song.mix, song.sample_rate),
                        **base[song.name]} for song in held_songs}
     out = dict(summarise(per))
     out.update(balance_strength=balance, style_strength=style, loudness_source=source,
-               pan_strength=pan, phase=phase)
-    out["band_error_by_phase"] = by_phase
+               pan_strength=pan)
     out["band_error_by_balance_strength"] = {str(b): band((b, 1.0, "network"))
                                              for b in BALANCE_STRENGTHS}
     out["band_error_by_style_strength"] = {str(s): band((balance, s, "network"))
@@ -146,7 +121,7 @@ def held_out_score(records: list[SongRecord], config: TrainConfig,
     out["loudness_error_by_source"] = {src: mean_of("loudness_error_lu",
                                                     (balance, style, src, pan))
                                        for src in LOUDNESS_SOURCES
-                                       if (phase, (balance, style, src, pan)) in runs}
+                                       if (balance, style, src, pan) in runs}
     return out
 
 

@@ -108,16 +108,6 @@ def card_markdown(card: dict) -> str:
         lines.append("|---|---|---|")
         for k, v in hs["learned"].items():
             lines.append(f"| {k} | {v:.3f} | {hs['plain_sum'][k]:.3f} |")
-        if "phase" in hs:
-            by = hs.get("band_error_by_phase", {})
-            lines += ["", "The network's weights are "
-                      + ("those after training on the recovered settings and then on the audio "
-                         "of the songs" if hs["phase"] == "audio" else
-                         "those of training on the recovered settings alone (the audio phase "
-                         "was left out)")
-                      + (": of the two, on these songs (band error of the mixes as they come "
-                         "out: " + ", ".join(f"{k} {v} dB" for k, v in by.items())
-                         + ") it came closer to the producer's mixes." if len(by) > 1 else ".")]
         if "balance_strength" in hs:
             lines += ["", f"The balance keeps {hs['balance_strength']:.0%} of the learned "
                       f"levels, the rest is the plain sum's own balance: of the shares tried on "

@@ -10,13 +10,10 @@ The final weights are the mean of the weights after each of the last ``average_p
 one pass's weights follow the last few songs it saw, and the held-out score moved by up to 16
 points between trainings on nearly identical fits; the mean moved much less and scored higher
 (ava, ben, cleo x two seeds: 66% mean closure -> 71%). Full-batch, deterministic for a seed.
-Whether phase 2 is kept is ``learn``'s choice, on its held-out songs (``held_out_score``): on
-some producers the weights as phase 1 left them mix new songs closer to theirs.
 """
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
@@ -162,13 +159,9 @@ def _mid_side(x: torch.Tensor) -> torch.Tensor:
 
 def train(records: Sequence[SongRecord], config: TrainConfig = TrainConfig(),
           audio: dict[str, SongAudio] | None = None, model_config: ModelConfig = ModelConfig(),
-          progress: Callable[[str, int, int], None] | None = None,
-          phases: dict[str, dict[str, torch.Tensor]] | None = None
+          progress: Callable[[str, int, int], None] | None = None
           ) -> tuple[MixNet, dict[str, list[float]]]:
-    """Train on ``records``; ``audio`` (song name -> excerpt) enables the audio phase.
-    ``phases``, if given, receives the weights as the parameter phase left them
-    (``"parameters"``) when an audio phase follows, so a caller can keep those instead
-    (``with_weights``)."""
+    """Train on ``records``; ``audio`` (song name -> excerpt) enables the audio phase."""
     torch.manual_seed(config.seed)
     gen = torch.Generator().manual_seed(config.seed)
     records = with_habit(records)
@@ -190,8 +183,6 @@ def train(records: Sequence[SongRecord], config: TrainConfig = TrainConfig(),
             progress("parameters", step + 1, config.epochs)
     songs = [i for i, r in enumerate(records) if audio and r.song in audio]
     if songs and config.audio_epochs:
-        if phases is not None:
-            phases["parameters"] = {k: v.detach().clone() for k, v in model.state_dict().items()}
         opt = torch.optim.AdamW(model.parameters(), lr=config.audio_lr,
                                 weight_decay=config.weight_decay)
         total = config.audio_epochs * len(songs)
@@ -221,11 +212,3 @@ def train(records: Sequence[SongRecord], config: TrainConfig = TrainConfig(),
                                    for k in snapshots[0]})
     model.eval()
     return model, history
-
-
-def with_weights(model: MixNet, weights: dict[str, torch.Tensor]) -> MixNet:
-    """A copy of ``model`` holding ``weights`` (``train``'s ``phases``), in eval mode."""
-    other = copy.deepcopy(model)
-    other.load_state_dict(weights)
-    other.eval()
-    return other

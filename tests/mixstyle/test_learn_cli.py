@@ -170,40 +170,6 @@ def test_training_is_deterministic(learned):
         assert torch_equal(va, vb), k
 
 
-def test_the_parameter_phase_snapshot_is_the_network_without_the_audio_phase(learned):
-    """learn may keep the weights the parameter phase left (its held-out songs decide): the
-    snapshot ``train`` hands back is exactly the network trained without the audio phase, and
-    the audio phase moved on from it."""
-    from mixstyle.sessions.load import load_song
-    from mixstyle.train.loop import TrainConfig, train, with_weights
-    from mixstyle.train.records import load_records
-    from mixstyle.train.songs import staged_excerpt
-    records = load_records(learned["profile"] / "songs")
-    audio = {r.song: staged_excerpt(load_song(learned["sessions"] / r.song), r, 1.0)
-             for r in records}
-    snaps: dict = {}
-    full, _ = train(records, TrainConfig(epochs=15, audio_epochs=2, average_passes=1, seed=3),
-                    audio, phases=snaps)
-    alone, _ = train(records, TrainConfig(epochs=15, audio_epochs=0, seed=3))
-    kept = with_weights(full, snaps["parameters"])
-    for (k, va), vb in zip(kept.state_dict().items(), alone.state_dict().values()):
-        assert torch_equal(va, vb), k
-    assert not all(torch_equal(va, vb) for va, vb in zip(full.state_dict().values(),
-                                                          alone.state_dict().values()))
-
-
-def test_the_held_out_songs_choose_the_phase(learned):
-    card = json.loads((learned["profile"] / "model_card.json").read_text())
-    hs = card["held_out_score"]
-    by = hs["band_error_by_phase"]
-    assert set(by) == {"audio", "parameters"}
-    want = "parameters" if by["parameters"] < by["audio"] - 0.01 else "audio"
-    assert hs["phase"] == want
-    meta = json.loads((learned["profile"] / "profile.json").read_text())
-    assert meta["phase"] == want
-    assert "The network's weights are " in (learned["profile"] / "model_card.md").read_text()
-
-
 def torch_equal(a, b) -> bool:
     return bool((a == b).all())
 
