@@ -36,9 +36,9 @@ from mixstyle.sessions.handoff import Parked, park, unpark
 from mixstyle.sessions.load import Song, song_folders
 from mixstyle.train.config import LearnConfig
 from mixstyle.train.corrections import correction_offsets, network_records
-from mixstyle.train.loop import train
+from mixstyle.train.loop import TrainConfig, train
 from mixstyle.train.model import count_parameters
-from mixstyle.train.records import load_records, record_features, save_record
+from mixstyle.train.records import SongRecord, load_records, record_features, save_record
 from mixstyle.train.songs import AnySong, Loaded, load_folder, staged_excerpt
 
 Progress = Callable[[str, int, int], None]
@@ -165,8 +165,9 @@ def learn(sessions: Path, out: Path, config: LearnConfig = LearnConfig(),
     return card
 
 
-def _held_out_parked(records: list, config: Any, audio: dict, train_songs: list[Parked],
-                     held_songs: list[Parked], features: dict) -> dict:
+def _held_out_parked(records: list[SongRecord], config: TrainConfig, audio: dict,
+                     train_songs: list[Parked], held_songs: list[Parked],
+                     features: dict) -> dict:
     """``held_out_score`` in learn's second process, on songs handed over by ``park``."""
     return held_out_score(records, config, audio, unpark(train_songs), unpark(held_songs),
                           features)
