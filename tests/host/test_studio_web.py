@@ -198,7 +198,8 @@ class StudioProcess:
         import sys
         root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-            [root] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
+            [root] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]),
+            PYTHONFAULTHANDLER="1")   # a studio that does not quit shows where it hangs
         if not jack:
             env.pop("JACK_DEFAULT_SERVER", None)
         self.proc = subprocess.Popen([sys.executable, "-m", "mixstyle.cli", "studio", str(song),
@@ -227,8 +228,12 @@ class StudioProcess:
             try:
                 self.proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+                self.proc.send_signal(signal.SIGABRT)   # faulthandler: every thread's stack
+                try:
+                    self.proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    self.proc.wait()
         return self.proc.returncode
 
 
