@@ -189,11 +189,16 @@ def test_file_paths_outside_the_song_are_refused_on_the_wire(studio, tmp_path):
     assert path == str(song / "studio_session.json") and os.path.isfile(path)
 
 
+def _ignore_sigint():
+    import signal
+    signal.signal(signal.SIGINT, signal.SIG_IGN)   # as a script's background job inherits it
+
+
 class StudioProcess:
     """``mixstyle studio SONG --no-browser [args]`` as a child process; ``ws`` is its socket URL.
     JACK: the child finds the test's server through the inherited JACK_DEFAULT_SERVER."""
 
-    def __init__(self, song, *args, jack=True):
+    def __init__(self, song, *args, jack=True, ignore_sigint=False):
         import subprocess
         import sys
         root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -205,7 +210,7 @@ class StudioProcess:
         self.proc = subprocess.Popen([sys.executable, "-m", "mixstyle.cli", "studio", str(song),
                                       "--no-browser", "--seconds", "120", *args],
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                     env=env)
+                                     env=env, preexec_fn=_ignore_sigint if ignore_sigint else None)
         url = None
         deadline = time.monotonic() + 120
         while url is None and time.monotonic() < deadline:
@@ -402,3 +407,21 @@ def test_midi_learn_from_the_page_binds_the_next_cc_from_a_jack_midi_port(studio
         sender.close_port()
         sender.delete()
     assert svc.engine.control.value("tone", "output_gain_db") == -60.0
+
+
+@pytest.mark.parametrize("how", ["SIGINT", "SIGTERM"])
+def test_the_studio_quits_on_ctrl_c_and_sigterm_even_started_with_sigint_ignored(tmp_path, how):
+    """A studio started in the background by a script inherits SIGINT ignored; Ctrl-C (and a
+    service manager's SIGTERM) must still end it cleanly (it hung until killed, twice in CI)."""
+    import signal
+    song = tmp_path / "song"
+    (song / "stems").mkdir(parents=True)
+    x = (0.1 * np.sin(2 * np.pi * 220 * np.arange(2 * SR) / SR)).astype(np.float32)
+    _write(song / "stems" / "lead.wav", np.stack([x, x]))
+    studio = StudioProcess(song, "--offline", jack=False, ignore_sigint=True)
+    studio.proc.send_signal(getattr(signal, how))
+    try:
+        code = studio.proc.wait(timeout=20)
+    except Exception:
+        code = studio.stop()
+    assert code == 0, studio.proc.stderr.read()
