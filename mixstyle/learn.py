@@ -111,23 +111,25 @@ def learn(sessions: Path, out: Path, config: LearnConfig = LearnConfig(),
     train_names = [n for n in net_names if n not in held]
     by_name = {s.name: s for s in report_songs}
     held_score, pending, pool, handoff = None, None, None, None
-    if held:
-        # the held-out model trains on its own core while this process trains the final one
-        args = ([records[n] for n in train_names], config.train,
-                {n: audio[n] for n in train_names if n in audio},
-                [by_name[n] for n in train_names if n in by_name],
-                [by_name[n] for n in held if n in by_name], features)
-        if processes(config.jobs) > 1:
-            # the songs go through files the other process maps, not through a pickle
-            # (mixstyle.sessions.handoff: the audio is not doubled in memory)
-            handoff = Path(tempfile.mkdtemp(prefix="mixstyle_learn_"))
-            pool = one_process_pool()
-            pending = pool.submit(_held_out_parked, args[0], args[1], args[2],
-                                  park(args[3], handoff), park(args[4], handoff), args[5])
-        else:
-            held_score = held_out_score(*args, progress=progress)
     threads = torch.get_num_threads()
     try:
+        if held:
+            # the held-out model trains on its own core while this process trains the final one
+            held_records = [records[n] for n in train_names]
+            held_audio = {n: audio[n] for n in train_names if n in audio}
+            seen = [by_name[n] for n in train_names if n in by_name]
+            unseen = [by_name[n] for n in held if n in by_name]
+            if processes(config.jobs) > 1:
+                # the songs go through files the other process maps, not through a pickle
+                # (mixstyle.sessions.handoff: the audio is not doubled in memory)
+                handoff = Path(tempfile.mkdtemp(prefix="mixstyle_learn_"))
+                parked = park(seen, handoff), park(unseen, handoff)
+                pool = one_process_pool()
+                pending = pool.submit(_held_out_parked, held_records, config.train, held_audio,
+                                      *parked, features)
+            else:
+                held_score = held_out_score(held_records, config.train, held_audio, seen,
+                                            unseen, features, progress=progress)
         if pool is not None:
             torch.set_num_threads(1)   # the other core is the held-out model's
         model, history = train([records[n] for n in net_names], config.train, audio,

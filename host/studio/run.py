@@ -251,7 +251,11 @@ def _quit_on_signals() -> Callable[[], None]:
         raise KeyboardInterrupt
 
     before = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
-    return lambda: [signal.signal(sig, h) for sig, h in before.items()] and None
+
+    def restore() -> None:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
+    return restore
 
 
 def run_studio(stems_dir: str, make_predict: Callable[[float], Any] | None = None,

@@ -188,7 +188,7 @@ def train(records: Sequence[SongRecord], config: TrainConfig = TrainConfig(),
         total = config.audio_epochs * len(songs)
         done = 0
         snapshots: list[dict[str, torch.Tensor]] = []
-        # each mix's spectra, computed at its first step and kept
+        # each mix's spectra, computed once before the passes
         refs = {i: reference(audio[records[i].song]) for i in songs}  # type: ignore[index]
         for epoch in range(config.audio_epochs):
             order = torch.randperm(len(songs), generator=gen).tolist()
