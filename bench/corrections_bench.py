@@ -30,7 +30,10 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import numpy as np
+from dsp.kernels import pin
+
+pin()  # the kernels of the mixstyle command (dsp/kernels.py), before numpy and torch load
+import numpy as np  # noqa: E402
 
 SR = 44100.0
 LEAD_ROLES = ("vocals",)

@@ -9,7 +9,10 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
+from dsp.kernels import pin
+
+pin()  # the kernels of the mixstyle command (dsp/kernels.py), before numpy and torch load
+import numpy as np  # noqa: E402
 import pedalboard
 import scipy.signal
 

@@ -16,6 +16,9 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
+from dsp.kernels import pin  # noqa: E402
+
+pin()  # the mixstyle command's kernels (dsp/kernels.py), as the users' runs have them
 
 SUITES = ("dsp", "loudness", "learn", "corrections", "host", "studio_rt", "page", "master")
 

@@ -9,6 +9,7 @@ import warnings
 from pathlib import Path
 from typing import Callable, Sequence
 
+from dsp.kernels import pin
 from mixstyle.errors import HostError, MixstyleError
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {}
@@ -420,6 +421,11 @@ def _unit_float(text: str) -> float:
 
 def main(argv: Sequence[str] | None = None) -> int:
     global _WARNINGS
+    try:
+        pin()   # one kernel level on every CPU (dsp/kernels.py), before numpy and torch load
+    except ValueError as e:
+        print(f"mixstyle: error: {e}", file=sys.stderr)
+        return 2
     args = _parser().parse_args(argv)
     _WARNINGS = _Warnings()
     with warnings.catch_warnings():

@@ -23,6 +23,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from dsp.kernels import state
 from mixstyle.errors import ProfileError
 from mixstyle.evaluate.held_out import held_out_score
 from mixstyle.fit.pool import cluster_map, one_process_pool, pool_map, processes
@@ -89,8 +90,16 @@ def learn(sessions: Path, out: Path, config: LearnConfig = LearnConfig(),
     known = {name: [f.sha256 for f in r.files] for name, r in records.items()}
     work = functools.partial(load_folder, max_seconds=config.max_seconds, config=config.fit,
                              known=known)
+    kernels = {"learn": state()}   # dsp/kernels.py: pool processes inherit this process's
     if scheduler is not None:
-        cluster_map(work, folders, scheduler, finished)
+        kernels["fit_workers"] = cluster_map(work, folders, scheduler, finished)
+        other = sorted(w for w, s in kernels["fit_workers"].items()
+                       if (s["level"], s["pinned"]) != (kernels["learn"]["level"],
+                                                        kernels["learn"]["pinned"]))
+        if other:
+            log(f"warning: {len(other)} of the cluster's workers run other numeric kernels than "
+                f"this learn ({kernels['learn']['level']}): their fits may round differently "
+                f"(start them after `eval $(python -m dsp.kernels)`): {', '.join(other)}")
     else:
         pool_map(work, folders, config.jobs, finished)
     all_songs = [loaded[f.name] for f in folders if f.name in loaded]
@@ -152,7 +161,7 @@ def learn(sessions: Path, out: Path, config: LearnConfig = LearnConfig(),
         if handoff is not None:
             shutil.rmtree(handoff, ignore_errors=True)
     card = model_card(records, names, held, held_score, config, count_parameters(model),
-                      scheduler, level["loudness_habit"], offsets)
+                      scheduler, level["loudness_habit"], offsets, kernels)
     meta = {"created": card["created"], "songs": names, "seed": config.train.seed,
             "learn_config": asdict(config), **level, "corrections": offsets,
             "style_strength": float((held_score or {}).get("style_strength", 1.0)),

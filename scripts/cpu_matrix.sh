@@ -2,7 +2,9 @@
 # Runs the test suite as it would run on other CPUs: OpenBLAS kernel families (OPENBLAS_CORETYPE),
 # numpy's SIMD dispatch (NPY_DISABLE_CPU_FEATURES), torch's kernels (ATEN_CPU_CAPABILITY), MKL's
 # instruction set (MKL_ENABLE_INSTRUCTIONS) and numba's code generation target (NUMBA_CPU_NAME).
-# A result that holds on one and not another is a defect of the code or of the test.
+# A result that holds on one and not another is a defect of the code or of the test. The
+# `mixstyle` commands the tests start pin their own kernels (dsp/kernels.py); MIXSTYLE_KERNELS=native
+# lets the variant reach them too (tests/mixstyle/test_kernels.py checks the pin itself).
 #   scripts/cpu_matrix.sh [VARIANT...] [-- PYTEST ARGS]     variants: haswell skylakex sandybridge prescott
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -37,7 +39,7 @@ for v in "${variants[@]}"; do
     continue
   fi
   echo "== $v: $e"
-  env $e MIXSTYLE_REQUIRE_REAL=1 .venv/bin/python -m pytest -q -p no:cacheprovider "${args[@]}" \
+  env $e MIXSTYLE_KERNELS=native MIXSTYLE_REQUIRE_REAL=1 .venv/bin/python -m pytest -q -p no:cacheprovider "${args[@]}" \
     | tail -n 25 || status=1
 done
 if [ $status -eq 0 ] && [ ${#not_run[@]} -gt 0 ]; then

@@ -22,6 +22,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from dsp.kernels import pin  # noqa: E402
+
+pin()  # the kernels of the mixstyle command (dsp/kernels.py), before numpy and torch load
 
 COLUMNS = (("band_error_db", "band error (dB)", 2), ("mrstft", "MR-STFT", 3),
            ("loudness_error_lu", "loudness error (LU)", 2), ("plr_error_db", "PLR error (dB)", 2),

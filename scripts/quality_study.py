@@ -17,6 +17,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from dsp.kernels import pin  # noqa: E402
+
+pin()  # the kernels of the mixstyle command (dsp/kernels.py), before numpy and torch load
 
 
 def main() -> int:

@@ -14,6 +14,7 @@ from typing import Callable
 import torch
 from threadpoolctl import threadpool_limits
 
+from dsp.kernels import state
 from mixstyle.errors import MixstyleError
 
 
@@ -30,13 +31,20 @@ def processes(jobs: int) -> int:
     return jobs or os.cpu_count() or 1
 
 
-def cluster_map(work: Callable, items: list, scheduler: str, done: Callable) -> None:
+def cluster_map(work: Callable, items: list, scheduler: str, done: Callable) -> dict:
     """``done(item, work(item))`` for every item, ``work`` running on the Dask cluster at
     ``scheduler``. fit_mix keeps each fit to one BLAS/torch thread, so a worker's record equals
-    the local pool's; a worker that dies mid-fit has its songs fitted again by another."""
+    the local pool's; a worker that dies mid-fit has its songs fitted again by another.
+    Returns each worker's numeric kernels (``dsp.kernels.state``): a worker started outside
+    mixstyle runs its libraries' own, and its fits may round differently."""
     from mixstyle.io.cluster import connect, map_unordered
     client = connect(scheduler)
     try:
+        try:
+            kernels = client.run(state)
+        except Exception as e:
+            raise MixstyleError(f"the Dask cluster at {scheduler} did not answer: "
+                                f"{type(e).__name__}: {e}") from e
         for item, fut in map_unordered(client, work, items):
             try:
                 result = fut.result()
@@ -46,6 +54,7 @@ def cluster_map(work: Callable, items: list, scheduler: str, done: Callable) -> 
             done(item, result)
     finally:
         client.close()
+    return kernels
 
 
 def pool_map(work: Callable, items: list, jobs: int, done: Callable) -> None:

@@ -18,7 +18,7 @@ from mixstyle.train.records import SongRecord
 def model_card(records: dict[str, SongRecord], names: list[str], held: list[str],
                held_score: dict | None, config: LearnConfig, n_params: int,
                scheduler: str | None = None, loudness_habit: dict | None = None,
-               corrections: dict | None = None) -> dict:
+               corrections: dict | None = None, kernels: dict | None = None) -> dict:
     privacy = "trained only on the files listed here, locally; no data left this machine" \
         if scheduler is None else \
         (f"trained only on the files listed here; the song fits of this run were made on the "
@@ -41,11 +41,12 @@ def model_card(records: dict[str, SongRecord], names: list[str], held: list[str]
         "average_passes": config.train.average_passes,
         "privacy": privacy,
         "loudness_habit": loudness_habit,
+        "kernels": kernels,
     }
 
 
 def training_data(records: dict[str, SongRecord], names: list[str],
-                  corrections: dict | None = None) -> dict:
+                  corrections: dict | None = None, kernels: dict | None = None) -> dict:
     """The kinds of training data: songs fitted to the producer's mix, and corrected songs
     (their own setting.json), with the songs whose setting overrode a mix and what the
     corrections taught (``corrections``: ``mixstyle.train.corrections.correction_offsets``;
@@ -79,10 +80,21 @@ def _corrections_markdown(card: dict) -> list[str]:
     return lines
 
 
+def _kernels_markdown(card: dict) -> list[str]:
+    """One line: the numeric kernels the learning ran on (dsp/kernels.py)."""
+    k = (card.get("kernels") or {}).get("learn")
+    if not k:
+        return []
+    how = "pinned: the same profile on any CPU with it" if k["pinned"] else \
+        "not pinned: another CPU may learn a slightly different profile"
+    return [f"Numeric kernels: {k['level']} ({how}).", ""]
+
+
 def card_markdown(card: dict) -> str:
     lines = ["# mixstyle profile: model card", "",
              f"Created {card['created']}. {card['model_parameters']:,} network parameters, "
              f"seed {card['seed']}.", "", card["privacy"] + ".", "",
+             *_kernels_markdown(card),
              "## Training songs and fit quality", "",
              "Fit quality: how well the recovered console setting reproduces the producer's mix "
              "on the fitted excerpt (error in dB re the mix, band error in dB).", "",

@@ -283,6 +283,33 @@ def test_learn_on_a_dask_cluster_makes_the_local_records(learned, dask_cluster, 
     card = json.loads((profile / "model_card.json").read_text())
     assert dask_cluster.address in card["privacy"]
     assert len(card["trained_on"]) == 4
+    # each worker's numeric kernels, as they are here (dsp/kernels.py)
+    workers = card["kernels"]["fit_workers"]
+    assert len(workers) == len(dask_cluster.worker_pids()) >= 1
+    assert all(w["level"] == card["kernels"]["learn"]["level"] for w in workers.values())
+
+
+def test_learn_warns_when_the_cluster_workers_run_other_kernels(learned, dask_cluster,
+                                                                tmp_path):
+    """The `mixstyle` command pins x86-64-v3 kernels; the test cluster's workers were started
+    without (their libraries' own choice): learn says so, by worker, and the card keeps it."""
+    import os
+    import subprocess
+    import sys
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MIXSTYLE_K")}
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2])
+    profile = tmp_path / "profile"
+    shutil.copytree(learned["profile"] / "songs", profile / "songs")  # the fits are cached
+    r = subprocess.run([sys.executable, "-m", "mixstyle.cli", "learn", str(learned["sessions"]),
+                        "--out", str(profile), "--scheduler", dask_cluster.address, *FAST],
+                       env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    card = json.loads((profile / "model_card.json").read_text())["kernels"]
+    assert card["learn"]["level"] == "x86-64-v3" and card["learn"]["pinned"]
+    assert {w["level"] for w in card["fit_workers"].values()} == {"native"}
+    assert "of the cluster's workers run other numeric kernels than this learn (x86-64-v3)" \
+        in r.stderr
+    assert "eval $(python -m dsp.kernels)" in r.stderr
 
 
 def test_learn_scheduler_and_jobs_conflict(tmp_path, capsys):
