@@ -20,6 +20,7 @@ from dsp.errors import AudioInputError, HostError
 from dsp.params import ConsoleSetting
 from host.engine import Engine, EngineConfig
 from host.reader import TrackSource
+from host.signals import quit_on_signals
 from host.worker import ModelWorker, match_tracks
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".aiff", ".aif", ".mp3", ".ogg")
@@ -298,6 +299,7 @@ def run_host(stems_dir: str, profile_predict: Callable | None = None, midi_map: 
         started = time.monotonic()
         engine.play()
         out.write("\x1b[2J")
+        restore = quit_on_signals()
         try:
             while max_seconds is None or time.monotonic() - started < max_seconds:
                 for msg in engine.take_warnings():
@@ -317,6 +319,7 @@ def run_host(stems_dir: str, profile_predict: Callable | None = None, midi_map: 
         except KeyboardInterrupt:
             pass
         finally:
+            restore()
             if midi_in is not None:
                 midi_in.stop()
             if worker is not None:

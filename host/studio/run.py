@@ -23,6 +23,7 @@ from dsp.errors import HostError
 from dsp.params import ConsoleSetting, TrackSetting
 from host.jack_server import end_process
 from host.realtime import make_thread_realtime
+from host.signals import quit_on_signals
 from host.studio.service import StudioService
 
 METER_PERIOD_S = 0.05
@@ -237,27 +238,6 @@ def prepare(engine: Any, song_dir: str, stems_dir: str, **service_kwargs: Any
                          rematch=rematch, **service_kwargs)
 
 
-def _quit_on_signals() -> Callable[[], None]:
-    """Ctrl-C (SIGINT) and SIGTERM end the studio's loop as KeyboardInterrupt, whatever this
-    process inherited: a studio started by a script in the background inherits SIGINT ignored
-    (POSIX, for a shell without job control), and then "Ctrl-C quits" never did -- it hung
-    until killed. Returns what puts the previous handlers back (only the main thread may set
-    them; elsewhere nothing changes)."""
-    import signal
-    if threading.current_thread() is not threading.main_thread():
-        return lambda: None
-
-    def interrupt(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    before = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
-
-    def restore() -> None:
-        for sig, handler in before.items():
-            signal.signal(sig, handler)
-    return restore
-
-
 def run_studio(stems_dir: str, make_predict: Callable[[float], Any] | None = None,
                session: str | None = None, port: int | None = None,
                open_browser: bool = True, device: int | str | None = None, block: int = 128,
@@ -341,7 +321,7 @@ def run_studio(stems_dir: str, make_predict: Callable[[float], Any] | None = Non
                     import webbrowser
                     webbrowser.open(studio.url)
                 started = time.monotonic()
-                restore = _quit_on_signals()
+                restore = quit_on_signals()
                 try:
                     with MainThreadPump() as pump:  # plugin loads asked by the page run here
                         while studio.alive and (max_seconds is None

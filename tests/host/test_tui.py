@@ -101,3 +101,46 @@ def test_view_shows_meters_and_transport(make_stems):
     assert "pk   -6.0 dB" in lead and "rms   -9.0 dB" in lead
     assert lead.count("#") == 27                   # -6 dB on a 60 dB, 30-character bar
     assert "xruns " in view and "late reads 0" in view and view.endswith("hello")
+
+
+def _ignore_sigint():
+    import signal
+    signal.signal(signal.SIGINT, signal.SIG_IGN)   # as a script's background job inherits it
+
+
+@pytest.mark.parametrize("how", ["SIGINT", "SIGTERM"])
+def test_the_terminal_host_quits_on_ctrl_c_and_sigterm_even_started_with_sigint_ignored(
+        jack, tmp_path, how):
+    """`mixstyle host` playing through JACK, started as a script's background job (SIGINT
+    ignored): Ctrl-C and SIGTERM end it cleanly (exit 0) long before its 60 s song ends."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    x = (0.1 * np.sin(2 * np.pi * 220 * np.arange(60 * SR) / SR)).astype(np.float32)
+    with AudioFile(str(tmp_path / "lead.wav"), "w", SR, 2, bit_depth=16) as f:
+        f.write(np.stack([x, x]))
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = dict(os.environ, PYTHONPATH=root, PYTHONFAULTHANDLER="1")
+    proc = subprocess.Popen([sys.executable, "-m", "mixstyle.cli", "host", str(tmp_path)],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=env, preexec_fn=_ignore_sigint)
+    try:
+        deadline = time.monotonic() + 120
+        seen = b""
+        while b"lead" not in seen and time.monotonic() < deadline:  # the view is up
+            chunk = os.read(proc.stdout.fileno(), 65536)
+            if not chunk:
+                break
+            seen += chunk
+        assert b"lead" in seen, proc.stderr.read().decode()[-2000:]
+        proc.send_signal(getattr(signal, how))
+        code = proc.wait(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGABRT)   # faulthandler: where it hung
+            time.sleep(1)
+            proc.kill()
+            proc.wait()
+    assert code == 0, proc.stderr.read().decode()[-2000:]
