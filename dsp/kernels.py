@@ -17,7 +17,9 @@ level must be set before numpy or torch is imported: ``pin()`` is the first thin
 ``mixstyle`` command does, and worker processes inherit the environment (a Dask worker started
 by hand: ``eval $(python -m dsp.kernels)`` first). ``state()`` says what
 is in effect in this process, for the model card. numba's kernels need no pin: compiled
-without reassociation (``FASTMATH = {"contract"}``), they round the same on AVX2 and AVX-512.
+without reassociation (``FASTMATH = {"contract"}``), they round the same on AVX2 and AVX-512
+(only a target without FMA, such as ``NUMBA_CPU_NAME=sandybridge``, rounds otherwise; the card
+names numba's target).
 """
 
 from __future__ import annotations
@@ -35,11 +37,13 @@ LEVELS: dict[str, dict[str, str]] = {
                   "NPY_DISABLE_CPU_FEATURES": "X86_V4 AVX512_ICL AVX512_SPR",
                   "OPENBLAS_CORETYPE": "Haswell",
                   "MKL_CBWR": "AVX2",
+                  "MKL_ENABLE_INSTRUCTIONS": "AVX2",
                   "ONEDNN_MAX_CPU_ISA": "AVX2"},
     "x86-64-v2": {"ATEN_CPU_CAPABILITY": "default",
                   "NPY_DISABLE_CPU_FEATURES": "X86_V3 X86_V4 AVX512_ICL AVX512_SPR",
                   "OPENBLAS_CORETYPE": "Nehalem",
                   "MKL_CBWR": "SSE4_2",
+                  "MKL_ENABLE_INSTRUCTIONS": "SSE4_2",
                   "ONEDNN_MAX_CPU_ISA": "SSE41"},
 }
 _V3_FLAGS = {"avx", "avx2", "fma", "bmi1", "bmi2", "f16c", "movbe"}
@@ -115,6 +119,9 @@ def state() -> dict[str, object]:
         found["torch"] = capability
         want = {"x86-64-v3": "AVX2", "x86-64-v2": "DEFAULT"}.get(level)
         pinned = pinned and capability.upper() == want
+    numba = sys.modules.get("numba")
+    if numba is not None:
+        found["numba"] = str(numba.config.CPU_NAME or "host")
     return {"level": level, "pinned": pinned, "libraries": found,
             "machine": platform.machine()}
 

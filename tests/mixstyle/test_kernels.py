@@ -27,7 +27,7 @@ FAST = ["--epochs", "30", "--audio-epochs", "1", "--fit-steps", "3", "--quiet"]
 # what another CPU's libraries would pick; every x86-64 CPU can run them
 OTHER_CPU = {"OPENBLAS_CORETYPE": "Sandybridge", "NPY_DISABLE_CPU_FEATURES": "X86_V3 X86_V4",
              "ATEN_CPU_CAPABILITY": "default", "MKL_CBWR": "COMPATIBLE",
-             "ONEDNN_MAX_CPU_ISA": "SSE41"}
+             "MKL_ENABLE_INSTRUCTIONS": "SSE4_2", "ONEDNN_MAX_CPU_ISA": "SSE41"}
 
 
 
@@ -100,20 +100,23 @@ def test_a_pinned_learn_is_the_same_whatever_the_cpu_would_pick(learned):
     for name in ("pinned", "pinned, other CPU"):
         card = _card(learned[name])["kernels"]["learn"]
         assert card["level"] == "x86-64-v3" and card["pinned"] is True, (name, card)
-        assert card["libraries"] == {"numpy": "X86_V3", "torch": "AVX2"}, (name, card)
+        assert {k: card["libraries"][k] for k in ("numpy", "torch")} == \
+            {"numpy": "X86_V3", "torch": "AVX2"}, (name, card)
     text = (learned["pinned"] / "model_card.md").read_text()
     assert "Numeric kernels: x86-64-v3 (pinned" in text
 
 
 def test_the_fallback_level_pins_the_plain_kernels(learned):
     """x86-64-v2, an older CPU's level: it learns, on numpy's and torch's plain code, a
-    profile of its own (another rounding), still deaf to what the environment asked for."""
+    profile of its own (another rounding: how good a 4-song learn comes out is rounding's
+    too, so only far from the generic automix is asked)."""
     card = _card(learned["v2, other CPU"])["kernels"]["learn"]
-    assert card == {**card, "level": "x86-64-v2", "pinned": True,
-                    "libraries": {"numpy": "X86_V2", "torch": "DEFAULT"}}
+    assert card["level"] == "x86-64-v2" and card["pinned"] is True, card
+    assert {k: card["libraries"][k] for k in ("numpy", "torch")} == \
+        {"numpy": "X86_V2", "torch": "DEFAULT"}, card
     assert not _same(learned["v2, other CPU"], learned["pinned"])
-    score = _card(learned["v2, other CPU"])["held_out_score"]["learned"]["band_error_db"]
-    assert score < _card(learned["v2, other CPU"])["held_out_score"]["plain_sum"]["band_error_db"]
+    score = _card(learned["v2, other CPU"])["held_out_score"]
+    assert score["learned"]["band_error_db"] < 0.7 * score["automix"]["band_error_db"]
 
 
 def test_a_bad_kernel_level_is_named(sessions, tmp_path):
