@@ -85,7 +85,7 @@ def _kernels_markdown(card: dict) -> list[str]:
     k = (card.get("kernels") or {}).get("learn")
     if not k:
         return []
-    how = "pinned: the same profile on any CPU with it" if k["pinned"] else \
+    how = "pinned: a CPU's own kernel choice does not change the profile" if k["pinned"] else \
         "not pinned: another CPU may learn a slightly different profile"
     return [f"Numeric kernels: {k['level']} ({how}).", ""]
 
