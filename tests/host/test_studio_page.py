@@ -529,9 +529,13 @@ def test_ab_plain_plays_the_neutral_console(page):
 
 def test_midi_learn_from_the_page(page):
     """MIDI learn on a control (the M badge in learn mode), then a knob on a JACK MIDI port
-    moves it; right-click on the badge unbinds."""
+    moves it; right-click on the badge unbinds. A knob turned sends a stream of CCs, so the
+    test sends until the binding shows (at most 10 s): one lone CC sent the moment JACK
+    connected the port was once never bound (CI, 2026-12-06), and the page, left in learn
+    mode, failed the tests after it; learn mode is now left whatever happens."""
     import rtmidi
     sender = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, "controller")
+    bound = "() => window.studio.state.midiMap.some(m => m.target === '%s' && m.cc === 21)"
     try:
         ports = sender.get_ports()
         ours = [i for i, p in enumerate(ports) if "mixstyle" in p and "control" in p]
@@ -543,9 +547,11 @@ def test_midi_learn_from_the_page(page):
         ctl.locator(".lrn").click()
         page.wait_for_function("() => window.studio.state.messages.some("
                                "m => /MIDI learn/.test(m.text))")
-        sender.send_message([0xB2, 21, 64])               # channel 2 (0-based), CC 21
-        page.wait_for_function(f"() => window.studio.state.midiMap.some("
-                               f"m => m.target === '{target}' && m.cc === 21)")
+        deadline = time.monotonic() + 10.0
+        while not page.evaluate(bound % target) and time.monotonic() < deadline:
+            sender.send_message([0xB2, 21, 64])           # channel 2 (0-based), CC 21
+            page.wait_for_timeout(100)
+        assert page.evaluate(bound % target), "no CC 21 binding 10 s into the knob turn"
         assert "mapped" in ctl.get_attribute("class")
         sender.send_message([0xB2, 21, 0])                # knob fully left: pan hard left
         wait_confirmed(page, target, -1.0)
@@ -553,8 +559,9 @@ def test_midi_learn_from_the_page(page):
         ctl.locator(".lrn").click(button="right")
         page.wait_for_function("() => window.studio.state.midiMap.length === 0")
         assert "mapped" not in ctl.get_attribute("class")
-        page.click("#learn-mode")
     finally:
+        if page.evaluate("() => window.studio.state.learning"):
+            page.click("#learn-mode")
         sender.close_port()
         sender.delete()
 
