@@ -46,6 +46,8 @@ LEVELS: dict[str, dict[str, str]] = {
                   "MKL_ENABLE_INSTRUCTIONS": "SSE4_2",
                   "ONEDNN_MAX_CPU_ISA": "SSE41"},
 }
+# what numpy's top dispatch level and torch's CPU capability read under each level
+_SEEN = {"x86-64-v3": ("X86_V3", "AVX2"), "x86-64-v2": ("X86_V2", "DEFAULT")}
 _V3_FLAGS = {"avx", "avx2", "fma", "bmi1", "bmi2", "f16c", "movbe"}
 
 
@@ -88,9 +90,7 @@ def pin(choice: str | None = None) -> str:
     if "numpy" in sys.modules or "torch" in sys.modules:
         return os.environ.get(PINNED, "native")
     level = choose(choice)
-    for name in {k for v in LEVELS.values() for k in v}:
-        if level in LEVELS:
-            os.environ[name] = LEVELS[level][name]
+    os.environ.update(LEVELS.get(level, {}))
     os.environ[PINNED] = level
     return level
 
@@ -109,16 +109,14 @@ def state() -> dict[str, object]:
             top = "X86_V4" if features.get("X86_V4") else (
                 "X86_V3" if features.get("X86_V3") else "X86_V2")
             found["numpy"] = top
-            want = {"x86-64-v3": "X86_V3", "x86-64-v2": "X86_V2"}.get(level)
-            pinned = pinned and top == want
+            pinned = pinned and top == _SEEN.get(level, ("", ""))[0]
         except ImportError:
             pinned = False
     torch = sys.modules.get("torch")
     if torch is not None:
         capability = str(torch.backends.cpu.get_cpu_capability())
         found["torch"] = capability
-        want = {"x86-64-v3": "AVX2", "x86-64-v2": "DEFAULT"}.get(level)
-        pinned = pinned and capability.upper() == want
+        pinned = pinned and capability.upper() == _SEEN.get(level, ("", ""))[1]
     numba = sys.modules.get("numba")
     if numba is not None:
         found["numba"] = str(numba.config.CPU_NAME or "host")

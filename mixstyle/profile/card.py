@@ -46,7 +46,7 @@ def model_card(records: dict[str, SongRecord], names: list[str], held: list[str]
 
 
 def training_data(records: dict[str, SongRecord], names: list[str],
-                  corrections: dict | None = None, kernels: dict | None = None) -> dict:
+                  corrections: dict | None = None) -> dict:
     """The kinds of training data: songs fitted to the producer's mix, and corrected songs
     (their own setting.json), with the songs whose setting overrode a mix and what the
     corrections taught (``corrections``: ``mixstyle.train.corrections.correction_offsets``;
