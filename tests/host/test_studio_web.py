@@ -425,3 +425,35 @@ def test_the_studio_quits_on_ctrl_c_and_sigterm_even_started_with_sigint_ignored
     except Exception:
         code = studio.stop()
     assert code == 0, studio.proc.stderr.read()
+
+
+def test_the_studio_quits_on_sigterm_after_its_jack_server_went_away(tmp_path):
+    """A studio playing on a JACK server that stops under it says so, and still quits at once on
+    SIGTERM: PortAudio's JACK host waits ten minutes to stop or close a stream whose server is
+    gone (a studio whose jackd had been killed did not exit within 7 s of SIGTERM)."""
+    import select
+    import signal
+    from host.jack_server import JackServer
+    song = tmp_path / "song"
+    (song / "stems").mkdir(parents=True)
+    x = (0.1 * np.sin(2 * np.pi * 220 * np.arange(2 * SR) / SR)).astype(np.float32)
+    _write(song / "stems" / "lead.wav", np.stack([x, x]))
+    with JackServer(sample_rate_hz=SR, period_frames=BLOCK) as srv:  # its own: this one goes
+        studio = StudioProcess(song)                                  # away under the studio
+        srv.stop()                                   # jackd ends (its clients are told)
+    err = ""
+    deadline = time.monotonic() + 20
+    while "audio output stopped" not in err and time.monotonic() < deadline:
+        if select.select([studio.proc.stderr], [], [], 0.5)[0]:
+            chunk = os.read(studio.proc.stderr.fileno(), 65536).decode(errors="replace")
+            if not chunk:
+                break
+            err += chunk
+    try:
+        assert "audio output stopped: its JACK server went away" in err, err[-2000:]
+        studio.proc.send_signal(signal.SIGTERM)
+        code = studio.proc.wait(timeout=10)
+    except Exception:
+        code = studio.stop()                         # SIGABRT if it hangs: the stacks
+        raise AssertionError(f"exit {code}: {err[-1000:]}{studio.proc.stderr.read()[-3000:]}")
+    assert code == 0, err[-2000:] + studio.proc.stderr.read()[-2000:]
