@@ -163,6 +163,40 @@ def test_requests_without_the_token_or_from_a_foreign_origin_are_refused(studio)
     asyncio.run(run())
 
 
+def test_a_page_that_connects_while_another_is_open_gets_its_hello_first():
+    """PROTOCOL.md: on connect a page gets one hello, then meters and changes. The engine sends
+    meters to every page; one connecting while another page was open got them before its hello
+    when a tick left the engine before the hello it asked for (the studio page test's second
+    WebSocket once read 'meters' as its first message). What went out before is in the hello."""
+    from host.studio.web import Hub
+
+    class Link:
+        def __init__(self):
+            self.sent = []
+
+        def send(self, item):
+            self.sent.append(item)
+
+    def kinds(q):
+        return [json.loads(q.get_nowait())["type"] for _ in range(q.qsize())]
+
+    hub = Hub(Link())
+    a, qa = hub.register()
+    hub._dispatch(a, {"type": "hello"})
+    hub._dispatch(None, {"type": "meters"})
+    b, qb = hub.register()                                  # b asks the engine for its hello,
+    hub._dispatch(None, {"type": "meters"})                 # but a tick goes out first
+    hub._dispatch(None, {"type": "values", "values": {}})
+    hub._dispatch(b, {"type": "hello"})
+    hub._dispatch(None, {"type": "meters"})
+    assert kinds(qb) == ["hello", "meters"]
+    assert kinds(qa) == ["hello", "meters", "meters", "values", "meters"]
+    assert hub.link.sent == [("hello", a), ("hello", b)]
+    hub.unregister(b)
+    hub._dispatch(None, {"type": "meters"})
+    assert kinds(qa) == ["meters"] and b not in hub.greeted
+
+
 def test_file_paths_outside_the_song_are_refused_on_the_wire(studio, tmp_path):
     from websockets.asyncio.client import connect
     st, _, song = studio
