@@ -122,3 +122,26 @@ def test_run_host_plays_a_stems_folder_live(jack, tmp_path):
     assert status["blocks"] > 0.5 * 1.5 * SR / BLOCK and status["position_s"] > 0.5
     last = screen.getvalue().split("\x1b[H\x1b[J")[-1]
     assert "PLAY" in last and "bass" in last and "keys" in last and "LUFS" in last
+
+
+def test_a_killed_jackd_leaves_no_entry_in_the_servers_registry():
+    """JACK registers at most 8 servers and frees the entry of a killed one only when a server
+    of the same name starts again; JackServer names are unique, so each jackd that
+    ``end_process`` had to kill (or that crashed) took one for good, until no server started
+    ("Too many servers already active"). stop() frees it."""
+    import signal
+
+    from host.jack_server import JackServer
+    registry = "/dev/shm/jack-shm-registry"
+    srv = JackServer(sample_rate_hz=SR, period_frames=BLOCK).start()
+    try:
+        with open(registry, "rb") as f:
+            assert f":{srv.name}:".encode() in f.read()     # "jack-<uid>:<name>:"
+        srv._proc.send_signal(signal.SIGKILL)
+        srv._proc.wait()
+    finally:
+        srv.stop()
+    with open(registry, "rb") as f:
+        assert f":{srv.name}:".encode() not in f.read()
+    with JackServer(sample_rate_hz=SR, period_frames=BLOCK) as again:   # and JACK still starts
+        assert again.ports()
