@@ -37,15 +37,32 @@ def refresh_portaudio() -> None:
     _sd()._initialize()
 
 
+# A stream whose JACK server went away was left open (see AudioOutput.stop): PortAudio must not
+# be terminated any more in this process.
+_abandoned_streams: list[Any] = []
+
+
 def release_portaudio() -> None:
     """Let go of PortAudio (and its JACK client) before a JACK server goes away.
 
     Terminating PortAudio after its JACK server died aborts the process; call this first, stop
-    the server, then ``refresh_portaudio()``.
+    the server, then ``refresh_portaudio()``. Once a stream was left to a server that went away
+    (``AudioOutput.stop``) this does nothing: terminating would wait on that stream for ten
+    minutes.
     """
     sd = _sd()
-    while sd._initialized > 0:
+    while sd._initialized > 0 and not _abandoned_streams:
         sd._terminate()
+
+
+def _abandon(stream: Any) -> None:
+    """Leave ``stream``, whose JACK server went away, open for good: PortAudio's JACK host waits
+    up to ten minutes for a process callback that will never come to stop it (pa_jack.c
+    RealStop: stop, abort, close and Pa_Terminate all go through it). sounddevice terminates
+    PortAudio at exit, which would close it the same way: that exit handler is removed."""
+    import atexit
+    _abandoned_streams.append(stream)
+    atexit.unregister(_sd()._exit_handler)
 
 
 def host_apis() -> list[str]:
@@ -146,6 +163,14 @@ class AudioOutput:
     def active(self) -> bool:
         return self._stream is not None and bool(self._stream.active)
 
+    @property
+    def lost(self) -> bool:
+        """The stream ended by itself, not by ``stop``: its JACK server went away (PortAudio's
+        JACK host marks its streams inactive when the server shuts down; our callback never
+        ends the stream)."""
+        return self._stream is not None and not self._stream.active \
+            and not self._stream.stopped
+
     def run_for(self, seconds: float) -> None:
         """Keep the stream running for ``seconds`` (sleeping in this thread)."""
         end = time.monotonic() + seconds
@@ -153,10 +178,17 @@ class AudioOutput:
             time.sleep(min(0.05, max(0.0, end - time.monotonic())))
 
     def stop(self) -> None:
+        """Stop and close the stream; one whose JACK server went away (``lost``) is left as it
+        is: stopping or closing it would hang ten minutes (a `mixstyle studio` whose jackd was
+        killed did not quit on SIGTERM)."""
         if self._stream is not None:
-            self._stream.stop()
-            self._stream.close()
+            stream, lost = self._stream, self.lost
             self._stream = None
+            if lost:
+                _abandon(stream)
+                return
+            stream.stop()
+            stream.close()
 
     def __enter__(self) -> "AudioOutput":
         return self.start()

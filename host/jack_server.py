@@ -102,7 +102,11 @@ class JackServer:
             if self._proc is not None and self._proc.poll() is not None:
                 err = self.log()
                 self.stop()
-                raise HostError(f"jackd exited at start: {err.strip()[-400:]}")
+                hint = (" (JACK registers at most 8 servers and keeps the entry of one that was "
+                        "killed until a server of its name starts again; with no JACK server "
+                        "running, removing /dev/shm/jack-shm-registry clears them)"
+                        if "Too many servers" in err else "")
+                raise HostError(f"jackd exited at start: {err.strip()[-400:]}{hint}")
             if self.ports():
                 return
             time.sleep(0.05)
@@ -146,7 +150,29 @@ class JackServer:
             self._logfile = None
         if proc is not None:
             self._remove_leftovers()
+            if proc.returncode is not None and proc.returncode < 0:
+                self._free_registry_entry()
         self._restore_env()
+
+    def _free_registry_entry(self) -> None:
+        """A jackd ended by a signal it did not handle (SIGKILL from ``end_process`` when it did
+        not stop in time, a crash) leaves its entry in JACK's registry of at most 8 servers,
+        which JACK frees only when a server of the same name starts again: with unique names,
+        8 such ends and no server starts on the machine any more ("Too many servers already
+        active"; 2 of 8 were taken that way on a development machine). So start one of our name
+        and stop it cleanly."""
+        exe = jackd_path()
+        if exe is None:
+            return
+        proc = subprocess.Popen([exe, "-n", self.name, "-r", "-d", "dummy", "-r",
+                                 str(self.sample_rate_hz), "-p", str(self.period_frames)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                stdin=subprocess.DEVNULL)
+        deadline = time.monotonic() + self.start_timeout_s
+        while proc.poll() is None and not self.ports() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        end_process(proc)
+        self._remove_leftovers()
 
     def _remove_leftovers(self) -> None:
         """Semaphores of clients that did not close before our server stopped (ours only)."""

@@ -322,11 +322,17 @@ def run_studio(stems_dir: str, make_predict: Callable[[float], Any] | None = Non
                     webbrowser.open(studio.url)
                 started = time.monotonic()
                 restore = quit_on_signals()
+                told_lost = False
                 try:
                     with MainThreadPump() as pump:  # plugin loads asked by the page run here
                         while studio.alive and (max_seconds is None
                                                 or time.monotonic() - started < max_seconds):
                             pump.serve(0.2)
+                            if not told_lost and getattr(output, "lost", False):
+                                told_lost = True
+                                print("mixstyle studio: the audio output stopped: its JACK "
+                                      "server went away (the page still saves; Ctrl-C quits)",
+                                      file=sys.stderr, flush=True)
                 except KeyboardInterrupt:
                     pass
                 finally:

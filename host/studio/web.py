@@ -47,6 +47,9 @@ class Hub:
     def __init__(self, link: Connection) -> None:
         self.link = link
         self.clients: dict[int, asyncio.Queue[str]] = {}
+        # pages that got their hello: only those get what the engine sends to all (a page that
+        # connects while another is open must not see meters before its hello; PROTOCOL.md)
+        self.greeted: set[int] = set()
         self._next = 1
         self._send_lock = threading.Lock()
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -69,6 +72,7 @@ class Hub:
 
     def unregister(self, cid: int) -> None:
         self.clients.pop(cid, None)
+        self.greeted.discard(cid)
         self.send(("bye", cid))
 
     def _dispatch(self, to: Any, msg: Any) -> None:
@@ -76,9 +80,16 @@ class Hub:
             text = json.dumps(msg, separators=(",", ":"), allow_nan=False)
         except ValueError:  # a NaN/inf slipped in (a plugin's parameter, say): send null
             text = json.dumps(_finite(msg), separators=(",", ":"), allow_nan=False)
-        meters = isinstance(msg, dict) and msg.get("type") == "meters"
-        queues = [self.clients[to]] if to in self.clients else \
-            (list(self.clients.values()) if to is None else [])
+        kind = msg.get("type") if isinstance(msg, dict) else None
+        meters = kind == "meters"
+        if to is None:  # to all: the pages greeted already (what came before is in the hello)
+            queues = [q for cid, q in self.clients.items() if cid in self.greeted]
+        elif to in self.clients:
+            if kind == "hello":
+                self.greeted.add(to)
+            queues = [self.clients[to]]
+        else:
+            queues = []
         for q in queues:
             if meters and q.qsize() >= MAX_BACKLOG:
                 continue

@@ -71,11 +71,14 @@ def test_midi_cc_from_a_jack_port_moves_the_fader_and_floods_are_filtered(jack):
     sender.open_port(target[0])
     idx = TRACK_NAMES.index("output_gain_db")
     with eng, AudioOutput(eng), MidiInput(router, midi_in).start() as mi:
-        sender.send_message([0xB0, 20, 127])            # toggle: play
-        sender.send_message([0xB0, 7, 0])               # fader to -60 dB
-        deadline = time.monotonic() + 5
-        while eng.strips[0].targets[idx] != -60.0 and time.monotonic() < deadline:
-            time.sleep(0.01)
+        # JACK drops the MIDI events of a cycle a client missed (the dummy server runs without
+        # real-time priority): a controller sends its button and knob again, the test as well
+        deadline = time.monotonic() + 10
+        while not (eng.strips[0].targets[idx] == -60.0 and eng.playing) \
+                and time.monotonic() < deadline:
+            sender.send_message([0xB0, 20, 127])        # toggle: play (acts once: held down)
+            sender.send_message([0xB0, 7, 0])           # fader to -60 dB
+            time.sleep(0.1)
         assert eng.strips[0].targets[idx] == -60.0 and eng.playing
         for i in range(2000):                           # flood: sysex, notes, clock, CCs
             sender.send_message([0xF0, 0x7D] + [i % 128] * 32 + [0xF7])
@@ -85,10 +88,10 @@ def test_midi_cc_from_a_jack_port_moves_the_fader_and_floods_are_filtered(jack):
             if i % 200 == 0:
                 time.sleep(0.005)                       # let the JACK ring drain
         time.sleep(0.2)
-        sender.send_message([0xB0, 7, 127])             # last word: +12 dB
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + 10
         while eng.strips[0].targets[idx] != 12.0 and time.monotonic() < deadline:
-            time.sleep(0.01)
+            sender.send_message([0xB0, 7, 127])         # last word: +12 dB
+            time.sleep(0.1)
         assert eng.strips[0].targets[idx] == 12.0
         assert eng.playing
     sender.close_port()
@@ -119,3 +122,26 @@ def test_run_host_plays_a_stems_folder_live(jack, tmp_path):
     assert status["blocks"] > 0.5 * 1.5 * SR / BLOCK and status["position_s"] > 0.5
     last = screen.getvalue().split("\x1b[H\x1b[J")[-1]
     assert "PLAY" in last and "bass" in last and "keys" in last and "LUFS" in last
+
+
+def test_a_killed_jackd_leaves_no_entry_in_the_servers_registry():
+    """JACK registers at most 8 servers and frees the entry of a killed one only when a server
+    of the same name starts again; JackServer names are unique, so each jackd that
+    ``end_process`` had to kill (or that crashed) took one for good, until no server started
+    ("Too many servers already active"). stop() frees it."""
+    import signal
+
+    from host.jack_server import JackServer
+    registry = "/dev/shm/jack-shm-registry"
+    srv = JackServer(sample_rate_hz=SR, period_frames=BLOCK).start()
+    try:
+        with open(registry, "rb") as f:
+            assert f":{srv.name}:".encode() in f.read()     # "jack-<uid>:<name>:"
+        srv._proc.send_signal(signal.SIGKILL)
+        srv._proc.wait()
+    finally:
+        srv.stop()
+    with open(registry, "rb") as f:
+        assert f":{srv.name}:".encode() not in f.read()
+    with JackServer(sample_rate_hz=SR, period_frames=BLOCK) as again:   # and JACK still starts
+        assert again.ports()

@@ -530,9 +530,11 @@ def test_ab_plain_plays_the_neutral_console(page):
 def test_midi_learn_from_the_page(page):
     """MIDI learn on a control (the M badge in learn mode), then a knob on a JACK MIDI port
     moves it; right-click on the badge unbinds. A knob turned sends a stream of CCs, so the
-    test sends until the binding shows (at most 10 s): one lone CC sent the moment JACK
-    connected the port was once never bound (CI, 2026-12-06), and the page, left in learn
-    mode, failed the tests after it; learn mode is now left whatever happens."""
+    test sends until the binding shows, then until the knob's end value shows (at most 10 s
+    each): JACK drops the MIDI events of a cycle a client missed (the dummy server runs
+    without real-time priority; ~0.2-1% of CCs on a loaded 2-core machine), and a lone CC
+    was lost twice (never bound in CI, 2026-12-06; the hard-left value once in a loop since).
+    Learn mode is left whatever happens (left on, it failed the tests after it)."""
     import rtmidi
     sender = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, "controller")
     bound = "() => window.studio.state.midiMap.some(m => m.target === '%s' && m.cc === 21)"
@@ -553,7 +555,11 @@ def test_midi_learn_from_the_page(page):
             page.wait_for_timeout(100)
         assert page.evaluate(bound % target), "no CC 21 binding 10 s into the knob turn"
         assert "mapped" in ctl.get_attribute("class")
-        sender.send_message([0xB2, 21, 0])                # knob fully left: pan hard left
+        left = ("() => Math.abs(window.studio.state.confirmed['%s'] + 1.0) <= 1e-5" % target)
+        deadline = time.monotonic() + 10.0                # knob fully left: pan hard left
+        while not page.evaluate(left) and time.monotonic() < deadline:
+            sender.send_message([0xB2, 21, 0])
+            page.wait_for_timeout(100)
         wait_confirmed(page, target, -1.0)
         assert ctl.locator(".val").inner_text() == "L 1.00"
         ctl.locator(".lrn").click(button="right")

@@ -71,6 +71,26 @@ async def _until(ws, kind, timeout=20.0, pred=lambda m: True):
             return m
 
 
+async def _turn(ws, sender, message, kind, pred=lambda m: True, timeout=10.0):
+    """Send the CC ``message`` every 100 ms, as a knob turning does, until the next message of
+    type ``kind`` (and ``pred``) arrives: JACK drops the MIDI events of a cycle a client missed
+    (the dummy server runs without real-time priority), so one lone CC may never arrive."""
+    deadline = time.monotonic() + timeout
+    next_send = 0.0
+    while True:
+        now = time.monotonic()
+        assert now < deadline, f"no {kind!r} message within {timeout} s of sending {message}"
+        if now >= next_send:
+            sender.send_message(message)
+            next_send = now + 0.1
+        try:
+            m = json.loads(await asyncio.wait_for(ws.recv(), 0.1))
+        except TimeoutError:
+            continue
+        if m["type"] == kind and pred(m):
+            return m
+
+
 def _read(path):
     with AudioFile(path) as f:
         return f.read(f.frames)
@@ -161,6 +181,40 @@ def test_requests_without_the_token_or_from_a_foreign_origin_are_refused(studio)
             assert (await _until(ws, "hello"))["type"] == "hello"
 
     asyncio.run(run())
+
+
+def test_a_page_that_connects_while_another_is_open_gets_its_hello_first():
+    """PROTOCOL.md: on connect a page gets one hello, then meters and changes. The engine sends
+    meters to every page; one connecting while another page was open got them before its hello
+    when a tick left the engine before the hello it asked for (the studio page test's second
+    WebSocket once read 'meters' as its first message). What went out before is in the hello."""
+    from host.studio.web import Hub
+
+    class Link:
+        def __init__(self):
+            self.sent = []
+
+        def send(self, item):
+            self.sent.append(item)
+
+    def kinds(q):
+        return [json.loads(q.get_nowait())["type"] for _ in range(q.qsize())]
+
+    hub = Hub(Link())
+    a, qa = hub.register()
+    hub._dispatch(a, {"type": "hello"})
+    hub._dispatch(None, {"type": "meters"})
+    b, qb = hub.register()                                  # b asks the engine for its hello,
+    hub._dispatch(None, {"type": "meters"})                 # but a tick goes out first
+    hub._dispatch(None, {"type": "values", "values": {}})
+    hub._dispatch(b, {"type": "hello"})
+    hub._dispatch(None, {"type": "meters"})
+    assert kinds(qb) == ["hello", "meters"]
+    assert kinds(qa) == ["hello", "meters", "meters", "values", "meters"]
+    assert hub.link.sent == [("hello", a), ("hello", b)]
+    hub.unregister(b)
+    hub._dispatch(None, {"type": "meters"})
+    assert kinds(qa) == ["meters"] and b not in hub.greeted
 
 
 def test_file_paths_outside_the_song_are_refused_on_the_wire(studio, tmp_path):
@@ -389,13 +443,13 @@ def test_midi_learn_from_the_page_binds_the_next_cc_from_a_jack_midi_port(studio
                                       "target": "track:tone:output_gain_db"}))
             info = await _until(ws, "message")
             assert info["level"] == "info" and "move a control" in info["text"]
-            sender.send_message([0xB3, 74, 64])
-            state = await _until(ws, "state", pred=lambda m: "midi_map" in m)
+            state = await _turn(ws, sender, [0xB3, 74, 64], "state",
+                                pred=lambda m: "midi_map" in m)
             assert state["midi_map"] == [{"channel": 3, "cc": 74,
                                           "target": "track:tone:output_gain_db"}]
-            sender.send_message([0xB3, 74, 0])                  # knob down: -60 dB
-            values = await _until(ws, "values", pred=lambda m: m["values"].get(
-                "track:tone:output_gain_db") == -60.0)
+            values = await _turn(ws, sender, [0xB3, 74, 0], "values",   # knob down: -60 dB
+                                 pred=lambda m: m["values"].get(
+                                     "track:tone:output_gain_db") == -60.0)
             return values
 
     try:
@@ -425,3 +479,35 @@ def test_the_studio_quits_on_ctrl_c_and_sigterm_even_started_with_sigint_ignored
     except Exception:
         code = studio.stop()
     assert code == 0, studio.proc.stderr.read()
+
+
+def test_the_studio_quits_on_sigterm_after_its_jack_server_went_away(tmp_path):
+    """A studio playing on a JACK server that stops under it says so, and still quits at once on
+    SIGTERM: PortAudio's JACK host waits ten minutes to stop or close a stream whose server is
+    gone (a studio whose jackd had been killed did not exit within 7 s of SIGTERM)."""
+    import select
+    import signal
+    from host.jack_server import JackServer
+    song = tmp_path / "song"
+    (song / "stems").mkdir(parents=True)
+    x = (0.1 * np.sin(2 * np.pi * 220 * np.arange(2 * SR) / SR)).astype(np.float32)
+    _write(song / "stems" / "lead.wav", np.stack([x, x]))
+    with JackServer(sample_rate_hz=SR, period_frames=BLOCK) as srv:  # its own: this one goes
+        studio = StudioProcess(song)                                  # away under the studio
+        srv.stop()                                   # jackd ends (its clients are told)
+    err = ""
+    deadline = time.monotonic() + 20
+    while "audio output stopped" not in err and time.monotonic() < deadline:
+        if select.select([studio.proc.stderr], [], [], 0.5)[0]:
+            chunk = os.read(studio.proc.stderr.fileno(), 65536).decode(errors="replace")
+            if not chunk:
+                break
+            err += chunk
+    try:
+        assert "audio output stopped: its JACK server went away" in err, err[-2000:]
+        studio.proc.send_signal(signal.SIGTERM)
+        code = studio.proc.wait(timeout=10)
+    except Exception:
+        code = studio.stop()                         # SIGABRT if it hangs: the stacks
+        raise AssertionError(f"exit {code}: {err[-1000:]}{studio.proc.stderr.read()[-3000:]}")
+    assert code == 0, err[-2000:] + studio.proc.stderr.read()[-2000:]
