@@ -9,8 +9,9 @@ its held-out ones, from the records in PROFILE/songs: no fitting). ``--songs`` s
 songs of the sessions (training songs: how well the network fits what it saw). Prints, per song
 and on average, the loudness-matched band error (dB) of: the prediction; the song's own fit; the
 fit's strips (EQ, high-pass, compressor) with the predicted levels; the predicted strips with the
-fit's levels; the fit's EQ, compressor, high-pass or pan alone. A swapped-in part keeps each
-track at its predicted level (the fader follows), unless the levels are the fit's.
+fit's levels; the fit's EQ, compressor, high-pass or pan alone; and the prediction's own
+loudness re the mix (LU). A swapped-in part keeps each track at its predicted level (the fader
+follows), unless the levels are the fit's.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ def main() -> int:
     import numpy as np
     import torch
 
+    from dsp.loudness import integrated_loudness
     from dsp.params import TRACK, ConsoleSetting, TrackSetting, setting_from_dict, validate
     from dsp.render import render
     from mixstyle.evaluate.metrics import matched_band_error, plain_sum
@@ -106,8 +108,11 @@ def main() -> int:
             "fit's compressor": mixed(swapped(COMP), p_levels),
             "fit's high-pass": mixed(swapped(HPF), p_levels),
             "fit's pans": mixed(swapped(("pan",)), p_levels)}
-        row = {k: matched_band_error(render(stems, sr, s).audio, song.mix, sr)
-               for k, s in variants.items()}
+        outs = {k: render(stems, sr, s).audio for k, s in variants.items()}
+        row = {k: matched_band_error(x, song.mix, sr) for k, x in outs.items()}
+        # the prediction at its own loudness (the profile's level habit): LU re the mix
+        row["loudness LU"] = integrated_loudness(outs["predicted"], sr) - \
+            integrated_loudness(song.mix, sr)
         row["plain sum"] = matched_band_error(plain_sum(stems, song.mix, sr), song.mix, sr)
         rows[name] = row
         print(name, "  ".join(f"{k} {v:.3f}" for k, v in row.items()), flush=True)
