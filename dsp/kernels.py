@@ -101,6 +101,7 @@ def state() -> dict[str, object]:
     level = os.environ.get(PINNED, "native")
     asked = LEVELS.get(level, {})
     pinned = bool(asked) and all(os.environ.get(k) == v for k, v in asked.items())
+    want_numpy, want_torch = _SEEN.get(level, ("", ""))
     found: dict[str, str] = {}
     numpy = sys.modules.get("numpy")
     if numpy is not None:
@@ -109,14 +110,14 @@ def state() -> dict[str, object]:
             top = "X86_V4" if features.get("X86_V4") else (
                 "X86_V3" if features.get("X86_V3") else "X86_V2")
             found["numpy"] = top
-            pinned = pinned and top == _SEEN.get(level, ("", ""))[0]
+            pinned = pinned and top == want_numpy
         except ImportError:
             pinned = False
     torch = sys.modules.get("torch")
     if torch is not None:
         capability = str(torch.backends.cpu.get_cpu_capability())
         found["torch"] = capability
-        pinned = pinned and capability.upper() == _SEEN.get(level, ("", ""))[1]
+        pinned = pinned and capability.upper() == want_torch
     numba = sys.modules.get("numba")
     if numba is not None:
         found["numba"] = str(numba.config.CPU_NAME or "host")
