@@ -6,7 +6,8 @@ producer's sessions, cached like master_bench's). Each variant is the whole ``mi
 command as a user runs it (interpreter, imports, profile, inputs, mastering, report), into an
 empty folder: 1 vs 2 local workers, then 1 vs 2 workers of a real local Dask cluster
 (``dask scheduler`` + ``dask worker`` processes with ``--preload mixstyle.mastering.worker``,
-started and warm before the timing, as a cluster exists before a batch is sent to it).
+started and warm before the timing, as a cluster exists before a batch is sent to it; each
+run's cluster is started for it and stopped after it, so no idle cluster runs beside it).
 
 The machine may be shared: for every run the CPU time that other processes used meanwhile is
 measured (the machine's busy time from /proc/stat minus ours: the command and its workers, or
@@ -129,11 +130,14 @@ def _command(mixes: list[Path], profile: Path, out: Path, how: list[str],
     return wall, others
 
 
-def _compare(variants: dict[str, list[str]], mixes: list[Path], profile: Path, work: Path,
-             cluster_pids: dict[str, Callable[[], list[int]]] | None = None
+def _compare(variants: dict[str, list[str] | Callable[[], Any]], mixes: list[Path],
+             profile: Path, work: Path
              ) -> tuple[dict[str, list[float]], list[float], int]:
     """Each variant's wall times over ``BATCH_ROUNDS`` kept rounds, the others' CPU (cores)
-    seen by the kept runs, and how many rounds were measured."""
+    seen by the kept runs, and how many rounds were measured. A variant is the command's extra
+    arguments, or a function returning a context manager (a ``LocalCluster``) that is started
+    for that run alone and stopped after it: an idle cluster beside the one measured takes
+    3-7% of a core (its scheduler's, nannies' and workers' event loops and monitors)."""
     times: dict[str, list[float]] = {k: [] for k in variants}
     seen: list[float] = []
     kept: list[tuple[dict[str, float], list[float]]] = []
@@ -141,11 +145,18 @@ def _compare(variants: dict[str, list[str]], mixes: list[Path], profile: Path, w
     attempts = 0
     while len(kept) < BATCH_ROUNDS and attempts < MAX_ATTEMPTS:
         attempts += 1
-        _wait_quiet()
         got, others = {}, []
         for name, how in variants.items():
-            wall, o = _command(mixes, profile, work / "out", how,
-                               (cluster_pids or {}).get(name))
+            if callable(how):
+                with how() as cluster:
+                    _wait_quiet()
+                    wall, o = _command(mixes, profile, work / "out",
+                                       ["--scheduler", cluster.address],
+                                       lambda c=cluster: [p.pid for p in c.procs] +
+                                       list(c.worker_pids().values()))
+            else:
+                _wait_quiet()
+                wall, o = _command(mixes, profile, work / "out", how)
             got[name] = wall
             others.append(o)
         (kept if max(others) <= QUIET_CORE else loaded).append((got, others))
@@ -330,16 +341,13 @@ def batch_rows(profile: Path, work: Path,
     from mixstyle.io.cluster import LocalCluster
     env = dict(os.environ, PYTHONPATH=str(REPO))
     preload = ("mixstyle.mastering.worker",)
-    with LocalCluster(work / "dask1", 1, preload, env) as c1, \
-            LocalCluster(work / "dask2", 2, preload, env) as c2:
-        pids = {name: (lambda c=c: [p.pid for p in c.procs] + list(c.worker_pids().values()))
-                for name, c in (("1 Dask worker", c1), ("2 Dask workers", c2))}
-        times, others, attempts = _compare(
-            {"1 Dask worker": ["--scheduler", c1.address],
-             "2 Dask workers": ["--scheduler", c2.address]}, mixes, profile, work, pids)
+    times, others, attempts = _compare(
+        {"1 Dask worker": lambda: LocalCluster(work / "dask1", 1, preload, env),
+         "2 Dask workers": lambda: LocalCluster(work / "dask2", 2, preload, env)},
+        mixes, profile, work)
     rows += _speed_rows("Dask", times, others, attempts, audio_s,
                         "a local cluster of worker processes (1 thread each), started and warm "
-                        "before the timing; the command coordinates")
+                        "before the run (nothing else of Dask running); the command coordinates")
     return rows
 
 
