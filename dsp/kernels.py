@@ -16,10 +16,13 @@ mixstyle process asks the libraries for one named level before they load:
 level must be set before numpy or torch is imported: ``pin()`` is the first thing the
 ``mixstyle`` command does, and worker processes inherit the environment (a Dask worker started
 by hand: ``eval $(python -m dsp.kernels)`` first). ``state()`` says what
-is in effect in this process, for the model card. numba's kernels need no pin: compiled
-without reassociation (``FASTMATH = {"contract"}``), they round the same on AVX2 and AVX-512
-(only a target without FMA, such as ``NUMBA_CPU_NAME=sandybridge``, rounds otherwise; the card
-names numba's target).
+is in effect in this process, for the model card. numba compiles for the CPU it runs on unless
+told otherwise, and that is a kernel choice too: on an AVX-512 Xeon its code for the host
+rounded differently from its code for an AVX2 target (``scripts/kernel_digest.py``'s records:
+host cdf37b87..., ``haswell`` and ``znver2`` both 26579428...; docs/RESULTS.md), although
+compiled without reassociation (``FASTMATH = {"contract"}``). So the level names numba's target
+as well (``NUMBA_CPU_NAME`` and ``NUMBA_CPU_FEATURES``: the level's own instruction set, not
+the machine's).
 """
 
 from __future__ import annotations
@@ -38,13 +41,20 @@ LEVELS: dict[str, dict[str, str]] = {
                   "OPENBLAS_CORETYPE": "Haswell",
                   "MKL_CBWR": "AVX2",
                   "MKL_ENABLE_INSTRUCTIONS": "AVX2",
-                  "ONEDNN_MAX_CPU_ISA": "AVX2"},
+                  "ONEDNN_MAX_CPU_ISA": "AVX2",
+                  "NUMBA_CPU_NAME": "haswell",
+                  "NUMBA_CPU_FEATURES": "+64bit,+avx,+avx2,+bmi,+bmi2,+cmov,+cx16,+cx8,+f16c,+fma,"
+                                        "+fxsr,+lzcnt,+mmx,+movbe,+popcnt,+sahf,+sse,+sse2,+sse3,"
+                                        "+sse4.1,+sse4.2,+ssse3,+xsave"},
     "x86-64-v2": {"ATEN_CPU_CAPABILITY": "default",
                   "NPY_DISABLE_CPU_FEATURES": "X86_V3 X86_V4 AVX512_ICL AVX512_SPR",
                   "OPENBLAS_CORETYPE": "Nehalem",
                   "MKL_CBWR": "SSE4_2",
                   "MKL_ENABLE_INSTRUCTIONS": "SSE4_2",
-                  "ONEDNN_MAX_CPU_ISA": "SSE41"},
+                  "ONEDNN_MAX_CPU_ISA": "SSE41",
+                  "NUMBA_CPU_NAME": "nehalem",
+                  "NUMBA_CPU_FEATURES": "+64bit,+cmov,+cx16,+cx8,+fxsr,+mmx,+popcnt,+sahf,+sse,"
+                                        "+sse2,+sse3,+sse4.1,+sse4.2,+ssse3"},
 }
 # what numpy's top dispatch level and torch's CPU capability read under each level
 _SEEN = {"x86-64-v3": ("X86_V3", "AVX2"), "x86-64-v2": ("X86_V2", "DEFAULT")}
@@ -83,7 +93,7 @@ def choose(choice: str | None = None) -> str:
 
 
 def pin(choice: str | None = None) -> str:
-    """Ask numpy, OpenBLAS and torch for one kernel level (over whatever the environment set:
+    """Ask numpy, OpenBLAS, torch and numba for one kernel level (over whatever the environment set:
     ``OPENBLAS_CORETYPE`` included), before they load; returns the level. Child processes
     inherit it. Once numpy or torch is loaded (mixstyle called as a library) it changes
     nothing, so a process and its children keep one choice: ``state()`` tells which."""
@@ -121,6 +131,8 @@ def state() -> dict[str, object]:
     numba = sys.modules.get("numba")
     if numba is not None:
         found["numba"] = str(numba.config.CPU_NAME or "host")
+        pinned = pinned and (numba.config.CPU_NAME, numba.config.CPU_FEATURES) == (
+            asked.get("NUMBA_CPU_NAME"), asked.get("NUMBA_CPU_FEATURES"))
     return {"level": level, "pinned": pinned, "libraries": found,
             "machine": platform.machine()}
 

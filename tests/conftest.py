@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import os
 
-import numpy as np
+from dsp.kernels import pin
+
+pin()  # the mixstyle command's numeric kernels (dsp/kernels.py) here too, before numpy loads
+
+import numpy as np  # noqa: E402
 import pytest
 import scipy.signal
 

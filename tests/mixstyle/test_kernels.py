@@ -3,7 +3,7 @@
 
 Another CPU is stood in for by the variables through which the libraries take their kernels
 (the ones scripts/cpu_matrix.sh uses): an older OpenBLAS family, numpy without AVX2, torch's
-and MKL's plain code. Under ``MIXSTYLE_KERNELS=native`` they change the learned profile (the
+and MKL's plain code, numba compiling for a CPU without FMA. Under ``MIXSTYLE_KERNELS=native`` they change the learned profile (the
 test can fail); pinned, they change nothing, to the bit.
 """
 
@@ -27,7 +27,11 @@ FAST = ["--epochs", "30", "--audio-epochs", "1", "--fit-steps", "3", "--quiet"]
 # what another CPU's libraries would pick; every x86-64 CPU can run them
 OTHER_CPU = {"OPENBLAS_CORETYPE": "Sandybridge", "NPY_DISABLE_CPU_FEATURES": "X86_V3 X86_V4",
              "ATEN_CPU_CAPABILITY": "default", "MKL_CBWR": "COMPATIBLE",
-             "MKL_ENABLE_INSTRUCTIONS": "SSE4_2", "ONEDNN_MAX_CPU_ISA": "SSE41"}
+             "MKL_ENABLE_INSTRUCTIONS": "SSE4_2", "ONEDNN_MAX_CPU_ISA": "SSE41",
+             # numba compiling for a CPU with AVX but no FMA (it compiles for the host else)
+             "NUMBA_CPU_NAME": "sandybridge",
+             "NUMBA_CPU_FEATURES": "+64bit,+avx,+cmov,+cx16,+cx8,+fxsr,+mmx,+popcnt,+sahf,+sse,"
+                                   "+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+xsave"}
 
 
 
@@ -100,8 +104,8 @@ def test_a_pinned_learn_is_the_same_whatever_the_cpu_would_pick(learned):
     for name in ("pinned", "pinned, other CPU"):
         card = _card(learned[name])["kernels"]["learn"]
         assert card["level"] == "x86-64-v3" and card["pinned"] is True, (name, card)
-        assert {k: card["libraries"][k] for k in ("numpy", "torch")} == \
-            {"numpy": "X86_V3", "torch": "AVX2"}, (name, card)
+        assert {k: card["libraries"][k] for k in ("numpy", "torch", "numba")} == \
+            {"numpy": "X86_V3", "torch": "AVX2", "numba": "haswell"}, (name, card)
     text = (learned["pinned"] / "model_card.md").read_text()
     assert "Numeric kernels: x86-64-v3 (pinned" in text
 
@@ -112,8 +116,8 @@ def test_the_fallback_level_pins_the_plain_kernels(learned):
     too, so only far from the generic automix is asked)."""
     card = _card(learned["v2, other CPU"])["kernels"]["learn"]
     assert card["level"] == "x86-64-v2" and card["pinned"] is True, card
-    assert {k: card["libraries"][k] for k in ("numpy", "torch")} == \
-        {"numpy": "X86_V2", "torch": "DEFAULT"}, card
+    assert {k: card["libraries"][k] for k in ("numpy", "torch", "numba")} == \
+        {"numpy": "X86_V2", "torch": "DEFAULT", "numba": "nehalem"}, card
     assert not _same(learned["v2, other CPU"], learned["pinned"])
     score = _card(learned["v2, other CPU"])["held_out_score"]
     assert score["learned"]["band_error_db"] < 0.7 * score["automix"]["band_error_db"]
