@@ -1,4 +1,4 @@
-"""One profile on every CPU: `mixstyle learn` asks numpy, OpenBLAS and torch for one kernel level
+"""One profile on every CPU: `mixstyle learn` asks numpy, OpenBLAS, torch and numba for one kernel level
 (dsp/kernels.py), so what the machine would pick by itself cannot reach the result.
 
 Another CPU is stood in for by the variables through which the libraries take their kernels
