@@ -1,10 +1,10 @@
-"""One profile on every CPU: `mixstyle learn` asks numpy, OpenBLAS, torch and numba for one kernel level
-(dsp/kernels.py), so what the machine would pick by itself cannot reach the result.
+"""One profile on every CPU: `mixstyle learn` asks numpy, OpenBLAS, torch and numba for one
+kernel level (dsp/kernels.py), so what the machine would pick by itself cannot reach the result.
 
 Another CPU is stood in for by the variables through which the libraries take their kernels
 (the ones scripts/cpu_matrix.sh uses): an older OpenBLAS family, numpy without AVX2, torch's
-and MKL's plain code, numba compiling for a CPU without FMA. Under ``MIXSTYLE_KERNELS=native`` they change the learned profile (the
-test can fail); pinned, they change nothing, to the bit.
+and MKL's plain code, numba compiling for a CPU without FMA. Under ``MIXSTYLE_KERNELS=native``
+they change the learned profile (the test can fail); pinned, they change nothing, to the bit.
 """
 
 from __future__ import annotations
