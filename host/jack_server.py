@@ -72,11 +72,13 @@ class JackServer:
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
-    def command(self) -> list[str]:
+    def command(self, driver: str | None = None, realtime: bool | None = None) -> list[str]:
+        """jackd's command line for this server (``driver``, ``realtime``: other than its own)."""
         exe = jackd_path()
         if exe is None:
             raise HostError("cannot start JACK: jackd is not installed (Debian package jackd2)")
-        return [exe, "-n", self.name, "-R" if self.realtime else "-r", "-d", self.driver,
+        realtime = self.realtime if realtime is None else realtime
+        return [exe, "-n", self.name, "-R" if realtime else "-r", "-d", driver or self.driver,
                 "-r", str(self.sample_rate_hz), "-p", str(self.period_frames)]
 
     def start(self) -> "JackServer":
@@ -161,11 +163,9 @@ class JackServer:
         8 such ends and no server starts on the machine any more ("Too many servers already
         active"; 2 of 8 were taken that way on a development machine). So start one of our name
         and stop it cleanly."""
-        exe = jackd_path()
-        if exe is None:
+        if jackd_path() is None:
             return
-        proc = subprocess.Popen([exe, "-n", self.name, "-r", "-d", "dummy", "-r",
-                                 str(self.sample_rate_hz), "-p", str(self.period_frames)],
+        proc = subprocess.Popen(self.command(driver="dummy", realtime=False),
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                 stdin=subprocess.DEVNULL)
         deadline = time.monotonic() + self.start_timeout_s

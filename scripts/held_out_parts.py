@@ -28,12 +28,15 @@ from dsp.kernels import pin  # noqa: E402
 
 pin()  # the kernels of the mixstyle command (dsp/kernels.py), before numpy and torch load
 
-EQ = ("low_shelf_freq_hz", "low_shelf_gain_db", "peak1_freq_hz", "peak1_gain_db", "peak1_q",
-      "peak2_freq_hz", "peak2_gain_db", "peak2_q", "peak3_freq_hz", "peak3_gain_db", "peak3_q",
-      "high_shelf_freq_hz", "high_shelf_gain_db", "lpf_freq_hz", "lpf_q")
-COMP = ("comp_threshold_db", "comp_ratio", "comp_attack_ms", "comp_release_ms", "comp_knee_db",
-        "comp_makeup_db")
-HPF = ("hpf_freq_hz", "hpf_q")
+# the parts swapped in, by the processor the parameter table gives each track parameter
+PARTS = {"EQ": ("low_shelf", "peak", "high_shelf", "lowpass"), "COMP": ("compressor",),
+         "HPF": ("highpass",)}
+
+
+def _part_names() -> dict[str, tuple[str, ...]]:
+    from dsp.params import TRACK, TRACK_NAMES, spec
+    return {part: tuple(n for n in TRACK_NAMES if spec(TRACK, n).processor in processors)
+            for part, processors in PARTS.items()}
 
 
 def main() -> int:
@@ -62,6 +65,8 @@ def main() -> int:
     from mixstyle.train.records import load_records, record_features
     from mixstyle.train.songs import staged_excerpt
 
+    parts = _part_names()
+    EQ, COMP, HPF = parts["EQ"], parts["COMP"], parts["HPF"]
     profile = Path(args.profile)
     card = json.loads((profile / "model_card.json").read_text())
     held = card["held_out_songs"]
