@@ -5,6 +5,7 @@ trained on all the others. Both fit and train directly (``fit``, ``train``), nev
 
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 import numpy as np
@@ -37,6 +38,26 @@ LOUDNESS_SOURCES = ("network", "sum")
 SUM_MARGIN_LU = 0.1
 # what the choices are made by (beside the loudness-matched band error)
 CHOICE_METRICS = ("loudness_error_lu", "width_error_db")
+# a share of the style above none is kept only where its held-out songs beat none by more than
+# this many standard errors of the per-song difference: a handful of songs that tie with the
+# safe habit (or beat it by less than their own spread) is not evidence for the style
+EVIDENCE_SE = 1.0
+
+
+def choose_share(errors: dict[float, np.ndarray]) -> float:
+    """The share of the style to keep, from each share's per-song errors on the held-out songs
+    (the same songs in the same order): the share with the lowest mean (to 1e-3, the largest on
+    a tie) if it beats the smallest share (none of the style) by more than ``EVIDENCE_SE``
+    standard errors of the per-song difference, else the smallest. With one song there is no
+    spread to measure: the lowest mean."""
+    means = {s: round(float(np.mean(e)), 3) for s, e in errors.items()}
+    best = min(errors, key=lambda s: (means[s], -s))
+    none = min(errors)
+    diff = np.asarray(errors[best], dtype=np.float64) - np.asarray(errors[none], dtype=np.float64)
+    if best == none or len(diff) < 2:
+        return best
+    se = float(np.std(diff, ddof=1)) / math.sqrt(len(diff))
+    return best if round(float(np.mean(diff)) + EVIDENCE_SE * se, 3) < 0 else none
 
 
 def held_out_score(records: list[SongRecord], config: TrainConfig,
@@ -44,11 +65,12 @@ def held_out_score(records: list[SongRecord], config: TrainConfig,
                    features: dict[str, SongFeatures], progress: Progress | None = None) -> dict:
     """Train on ``records`` only and score the songs kept out (their mixes never seen).
 
-    Four choices are made on these songs, the largest share on a tie. The strengths by the
-    learned mixes brought to the producer's loudness (the tone and balance alone,
-    ``matched_band_error``, to 1e-3 dB): ``balance_strength`` (of ``BALANCE_STRENGTHS``, the
-    strips whole), then ``style_strength`` (of ``STYLE_STRENGTHS``, at that balance, the pans
-    with the strips); then ``pan_strength`` (of ``PAN_STRENGTHS``, by the width error, to
+    Four choices are made on these songs. The strengths by the learned mixes brought to the
+    producer's loudness (the tone and balance alone, ``matched_band_error``, to 1e-3 dB):
+    ``balance_strength`` (of ``BALANCE_STRENGTHS``, the strips whole), then ``style_strength``
+    (of ``STYLE_STRENGTHS``, at that balance, the pans with the strips), each the best share
+    (the largest on a tie) if it beats none by more than ``EVIDENCE_SE`` standard errors of the
+    per-song difference, else none (``evidence``); then ``pan_strength`` (of ``PAN_STRENGTHS``, by the width error, to
     0.01 dB) and ``loudness_source`` (by the loudness error: "sum" where it beats the network's
     target by ``SUM_MARGIN_LU``). The profile learned beside it uses all four; the score is that
     of the mixes at the choice (a choice made on these songs, so a little optimistic where it
@@ -90,14 +112,17 @@ def held_out_score(records: list[SongRecord], config: TrainConfig,
             runs[key] = per
         return runs[key]
 
+    def per_song(key: tuple) -> np.ndarray:
+        return np.array([b for _, b in run(*key).values()], dtype=np.float64)
+
     def band(key: tuple) -> float:
-        return round(float(np.mean([b for _, b in run(*key).values()])), 3)
+        return round(float(np.mean(per_song(key))), 3)
 
     def mean_of(metric: str, key: tuple) -> float:
         return round(float(np.mean([m[metric] for m, _ in run(*key).values()])), 3)
 
-    balance = min(BALANCE_STRENGTHS, key=lambda b: (band((b, 1.0, "network")), -b))
-    style = min(STYLE_STRENGTHS, key=lambda s: (band((balance, s, "network")), -s))
+    balance = choose_share({b: per_song((b, 1.0, "network")) for b in BALANCE_STRENGTHS})
+    style = choose_share({s: per_song((balance, s, "network")) for s in STYLE_STRENGTHS})
     pan = min(PAN_STRENGTHS, key=lambda p: (round(mean_of("width_error_db",
                                                           (balance, style, "network", p)), 2), -p))
     source = "network"

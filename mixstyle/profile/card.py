@@ -126,14 +126,15 @@ def card_markdown(card: dict) -> str:
                       f"these songs (band error at the producer's loudness "
                       + ", ".join(f"{float(k):.0%}: {v} dB" for k, v in
                                   hs.get("band_error_by_balance_strength", {}).items())
-                      + ") it came closest to the producer's mixes."]
+                      + ") " + _evidence_words(hs["balance_strength"]) + "."]
         if "style_strength" in hs:
             lines += ["", f"The strips keep {hs['style_strength']:.0%} of the learned style: of "
                       f"the shares tried on these songs (band error"
                       + (" at the producer's loudness " if "balance_strength" in hs else " ")
                       + ", ".join(f"{float(k):.0%}: {v} dB" for k, v in
                                   hs.get("band_error_by_style_strength", {}).items())
-                      + ") it came closest to the producer's mixes; the level habit is whole."]
+                      + ") " + _evidence_words(hs["style_strength"])
+                      + "; the level habit is whole."]
         if "pan_strength" in hs:
             lines += ["", f"The pans keep {hs['pan_strength']:.0%} of the learned pans: of the "
                       f"shares tried (width error "
@@ -155,3 +156,11 @@ def card_markdown(card: dict) -> str:
             seconds = "setting" if str(f["path"]).endswith(".json") else f["seconds"]
             lines.append(f"| {f['path']} | `{f['sha256'][:16]}…` | {seconds} |")
     return "\n".join(lines) + "\n"
+
+
+def _evidence_words(share: float) -> str:
+    """Why a share was kept (``mixstyle.evaluate.held_out.EVIDENCE_SE``)."""
+    if share > 0:
+        return "it came closest to the producer's mixes"
+    return ("no share of the style beat none by more than the songs' own spread (one standard "
+            "error of the per-song difference), so none is kept")

@@ -110,3 +110,20 @@ def test_pan_strength_scales_the_pans_only(unity_profile):
     for a, b in zip(whole.tracks, centred.tracks):   # the strips are the same
         assert a.params["peak1_gain_db"] == b.params["peak1_gain_db"]
         assert a.params["comp_ratio"] == b.params["comp_ratio"]
+
+
+def test_a_share_is_kept_only_on_evidence_beyond_the_songs_spread():
+    from mixstyle.evaluate.held_out import choose_share
+    # every held-out song closer with the style: kept (the best share, not merely some)
+    assert choose_share({1.0: np.array([1.0, 1.1, 0.9, 1.0]), 0.5: np.array([1.4, 1.5, 1.3, 1.5]),
+                         0.0: np.array([2.0, 2.1, 1.9, 2.2])}) == 1.0
+    assert choose_share({1.0: np.array([1.6, 1.7]), 0.5: np.array([1.0, 1.1]),
+                         0.0: np.array([2.0, 2.2])}) == 0.5
+    # better on average, but by less than the songs' spread (one song carries it): none
+    assert choose_share({1.0: np.array([0.2, 1.5, 1.1, 1.0]),
+                         0.0: np.array([1.2, 1.0, 1.0, 1.0])}) == 0.0
+    # a tie with none (the real set's strips, 2026-12-06: 0.959 vs 0.959 dB): none
+    assert choose_share({1.0: np.array([1.0, 0.9]), 0.75: np.array([0.95, 0.96]),
+                         0.0: np.array([0.96, 0.95])}) == 0.0
+    # one song has no spread: its best share
+    assert choose_share({1.0: np.array([0.5]), 0.0: np.array([1.2])}) == 1.0
