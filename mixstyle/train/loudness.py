@@ -17,8 +17,8 @@ and how far the peaks were taken down against the console's unlimited bus). From
   as the peak stays under the highest peak they ever let through.
 
 The ceiling is the highest sample peak of their mixes, never above their highest true peak nor
-above 0 dBFS, and the render holds the true peak under it too (``dsp.render``; a limiter or
-clipper: under their highest true peak, above). A song whose
+above 0 dBFS, and the render holds the true peak under it too (``dsp.render``); a limiter's or
+clipper's true peak under their highest true peak instead (above the ceiling). A song whose
 peak stopped it below the aim gets the aim as its training target (it was the peak, not a choice:
 the render stops there again by itself).
 
@@ -62,7 +62,7 @@ class LoudnessHabit:
     limiting_db: float          # the median song's limiting
     songs: int
     true_peak_dbtp: float = 0.0  # their highest true peak (<= 0): no calibration goes above it
-    true_peak_over_db: float = 0.0  # how far the render's true peak may rise over the ceiling
+    true_peak_over_db: float = 0.0  # the render's true peak may rise this far over the ceiling
 
     def to_dict(self) -> dict[str, Any]:
         return {k: (round(v, 3) if isinstance(v, float) else v) for k, v in asdict(self).items()}
