@@ -43,7 +43,7 @@ _TRACK_ONLY: dict[str, int] = {
 _MASTER_ONLY: dict[str, int] = {
     "gain_db": 110, "limiter_ceiling_db": 111, "limiter_release_ms": 112,
     "limiter_lookahead_ms": 113, "target_lufs": 114,
-    "max_limiting_db": 115,
+    "max_limiting_db": 115, "true_peak_over_db": 116,
 }
 
 CC_MAP: dict[tuple[str, str], int] = {}

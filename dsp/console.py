@@ -27,7 +27,7 @@ from dsp.validate import check_audio, check_sample_rate
 
 LIMITER_ARGS = {"limiter_ceiling_db": "ceiling_db", "limiter_release_ms": "release_ms",
                 "limiter_lookahead_ms": "lookahead_ms"}
-RENDER_ONLY = ("target_lufs", "max_limiting_db")  # read by dsp.render, not by the bus
+RENDER_ONLY = ("target_lufs", "max_limiting_db", "true_peak_over_db")  # read by dsp.render, not by the bus
 # master parameter -> slot of the track-shaped vector the fused kernel reads
 MASTER_SLOT = {n: TRACK_INDEX["output_gain_db" if n == "gain_db" else n] for n in MASTER_NAMES
                if n not in LIMITER_ARGS and n not in RENDER_ONLY}
@@ -87,6 +87,7 @@ class MasterBus:
             self._vec[TARGETS, slot] = values[name]
         self.target_lufs: float | None = values["target_lufs"]
         self.max_limiting_db: float = values["max_limiting_db"]
+        self.true_peak_over_db: float = values["true_peak_over_db"]
         self.limiter = Limiter(self.sample_rate, **{a: values[n] for n, a in LIMITER_ARGS.items()})
         self.reset()
 
@@ -106,6 +107,7 @@ class MasterBus:
         out.update({n: float(getattr(self.limiter, a)) for n, a in LIMITER_ARGS.items()})
         out["target_lufs"] = self.target_lufs
         out["max_limiting_db"] = self.max_limiting_db
+        out["true_peak_over_db"] = self.true_peak_over_db
         return {n: out[n] for n in MASTER_NAMES}
 
     def set_params(self, mapping: Mapping[str, Any]) -> None:
@@ -126,6 +128,8 @@ class MasterBus:
                 self.target_lufs = v
             elif name == "max_limiting_db":
                 self.max_limiting_db = v
+            elif name == "true_peak_over_db":
+                self.true_peak_over_db = v
         lim = {LIMITER_ARGS[n]: v for n, v in checked.items() if n in LIMITER_ARGS}
         if lim.get("lookahead_ms", self.limiter.lookahead_ms) != self.limiter.lookahead_ms:
             self.limiter = Limiter(self.sample_rate, lim.get("ceiling_db", self.limiter.ceiling_db),

@@ -202,6 +202,10 @@ TABLE: tuple[ParamSpec, ...] = tuple(
            "max_limiting_db", "most the loudness target may drive peaks past the limiter "
            "ceiling; 0 = reach the target by gain alone, stopping where the peak meets the "
            "ceiling (a peak-normalised mix)"),
+        _p(MASTER, "true_peak_over_db", "dB", 0.0, 3.0, "lin", 0.0, 0.0, "loudness",
+           "true_peak_over_db", "how far the true peak (4x oversampled) of a loudness-normalised "
+           "render may stand above the limiter's sample-peak ceiling, never past 0 dBTP; 0 = the "
+           "ceiling holds the true peak too"),
     ]
 )
 

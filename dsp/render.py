@@ -6,8 +6,10 @@ up to its gain stage are rendered once, their integrated loudness sets the maste
 (``target - measured``, clipped to the table range), the limiter runs, and the gain is corrected
 from the limited result (the limiter lowers loudness) until it is within ``TOLERANCE_LU``. The
 limiter's ceiling is a sample-peak ceiling; a normalised render also keeps its *true* peak (4x
-oversampled, BS.1770) at or under it, by running the limiter again with its ceiling lowered by
-the overshoot (``TRUE_PEAK_PASSES``). ``bus_before_limiter`` gives the unlimited bus.
+oversampled, BS.1770) at or under it plus ``true_peak_over_db`` (a producer whose sample-peak
+limiter lets the samples between samples rise above its ceiling, up to a true peak they accept),
+by running the limiter again with its ceiling lowered by the overshoot (``TRUE_PEAK_PASSES``).
+``bus_before_limiter`` gives the unlimited bus.
 
 ``PROCESSORS`` maps the table's ``processor`` names to the classes (or function) whose keyword
 arguments the table's ``arg`` names: a test keeps the two in step.
@@ -115,9 +117,10 @@ def bus_before_limiter(stems: np.ndarray, sample_rate: float, setting: ConsoleSe
 
 def render(stems: np.ndarray, sample_rate: float, setting: ConsoleSetting, *,
            target_lufs: float | None | EllipsisType = ...,
-           max_limiting_db: float | EllipsisType = ...) -> RenderResult:
-    """Mix ``stems (N, 2, n)`` with ``setting``; ``target_lufs`` (LUFS or None) and
-    ``max_limiting_db`` override the master's entries when given. The master gain never drives
+           max_limiting_db: float | EllipsisType = ...,
+           true_peak_over_db: float | EllipsisType = ...) -> RenderResult:
+    """Mix ``stems (N, 2, n)`` with ``setting``; ``target_lufs`` (LUFS or None),
+    ``max_limiting_db`` and ``true_peak_over_db`` override the master's entries when given. The master gain never drives
     the bus's true peak more than ``max_limiting_db`` past the limiter ceiling (0: the render
     stops where the true peak meets the ceiling, a peak-normalised mix)."""
     sr = check_sample_rate(sample_rate)
@@ -140,16 +143,21 @@ def render(stems: np.ndarray, sample_rate: float, setting: ConsoleSetting, *,
             else spec(MASTER, "max_limiting_db").check(max_limiting_db, "render")
         peak_db = true_peak_dbtp(pre, sr) if pre.size else -math.inf
         ceiling = float(console.master.params["limiter_ceiling_db"])
+        # the allowance never takes the true peak past 0 dBTP
+        allowance = console.master.params["true_peak_over_db"] if true_peak_over_db is ... \
+            else spec(MASTER, "true_peak_over_db").check(true_peak_over_db, "render")
+        tp_ceiling = max(ceiling, min(ceiling + float(allowance), 0.0))
         hi = g_spec.max
         if math.isfinite(peak_db):
-            hi = min(hi, ceiling - peak_db + float(cap))
+            hi = min(hi, tp_ceiling - peak_db + float(cap))
         gain_range = (g_spec.min, max(g_spec.min, hi))
         gain, out = _normalise(pre, target, console, gain_range)
-        # the ceiling holds for the true peak too: where the samples between samples pass it,
-        # the limiter runs again with its ceiling lowered by the overshoot
+        # the ceiling (plus the true-peak allowance) holds for the true peak too: where the
+        # samples between samples pass it, the limiter runs again with its ceiling lowered by
+        # the overshoot
         inner = ceiling
         for _ in range(TRUE_PEAK_PASSES):
-            over = true_peak_dbtp(out, sr) - ceiling
+            over = true_peak_dbtp(out, sr) - tp_ceiling
             if not math.isfinite(over) or over <= TRUE_PEAK_TOLERANCE_DB:
                 break
             inner = max(_C_SPEC.min, inner - over - TRUE_PEAK_MARGIN_DB)

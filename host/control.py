@@ -22,7 +22,8 @@ from host.ringbuffer import RecordQueue
 
 MASTER_TARGET = -1
 # Master entries that are not live processor parameters (fixed at start or offline-only).
-NOT_LIVE = ("limiter_lookahead_ms", "target_lufs", "max_limiting_db")
+NOT_LIVE = ("limiter_lookahead_ms", "target_lufs", "max_limiting_db",
+            "true_peak_over_db")
 
 
 def _vector(specs: Sequence[Any], values: dict[str, Any]) -> np.ndarray:

@@ -7,14 +7,18 @@ and how far the peaks were taken down against the console's unlimited bus). From
 - **limiter / clipper**: the typical song was limited by ``LIMITS_DB`` or more. Their aim is the
   median loudness, reached on every new song through the limiter (the limiting allowed is the
   most any of their songs took, plus ``HEADROOM_FOR_NEW_DB`` for peakier songs), at their ceiling
-  and with the release that reproduced their mixes (a clipper: the shortest).
+  and with the release that reproduced their mixes (a clipper: the shortest). A sample-peak
+  limiter or clipper lets the true peak rise above its ceiling: the render lets ours rise as far
+  as their highest true peak, never past 0 dBTP (``true_peak_over_db``), so the new mix's
+  peak-to-loudness ratio is theirs and not cut by a rule they did not follow.
 - **peak normaliser**: no limiting, and the songs' peaks sit at one level: the level is the peak
   minus the song's crest factor. New songs stop where their true peak meets that ceiling.
 - **headroom**: no limiting and the peaks wander below a limit: the loudness is the aim, as long
   as the peak stays under the highest peak they ever let through.
 
 The ceiling is the highest sample peak of their mixes, never above their highest true peak nor
-above 0 dBFS, and the render holds the true peak under it too (``dsp.render``). A song whose
+above 0 dBFS, and the render holds the true peak under it too (``dsp.render``); a limiter's or
+clipper's true peak under their highest true peak instead (above the ceiling). A song whose
 peak stopped it below the aim gets the aim as its training target (it was the peak, not a choice:
 the render stops there again by itself).
 
@@ -58,6 +62,7 @@ class LoudnessHabit:
     limiting_db: float          # the median song's limiting
     songs: int
     true_peak_dbtp: float = 0.0  # their highest true peak (<= 0): no calibration goes above it
+    true_peak_over_db: float = 0.0  # the render's true peak may rise this far over the ceiling
 
     def to_dict(self) -> dict[str, Any]:
         return {k: (round(v, 3) if isinstance(v, float) else v) for k, v in asdict(self).items()}
@@ -80,14 +85,18 @@ class LoudnessHabit:
                           f"of limiting, release {self.release_ms:g} ms)",
                "clipper": f"clips to a loudness aim (median {self.limiting_db:.1f} dB taken "
                           f"off the peaks)"}[self.mechanism]
+        held = ("true peak held under it" if self.true_peak_over_db <= 0 else
+                f"true peak up to {self.ceiling_db + self.true_peak_over_db:.2f} dBTP, as "
+                f"their limiting let it rise")
         return (f"{how}; aim {self.aim_lufs:.1f} LUFS, ceiling {self.ceiling_db:.2f} dBFS "
-                f"(true peak held under it), at most {self.max_limiting_db:.1f} dB of limiting "
+                f"({held}), at most {self.max_limiting_db:.1f} dB of limiting "
                 f"on a new song; from {self.songs} songs")
 
     def master_values(self) -> dict[str, float]:
         """The master entries the habit fixes on every song."""
         return {"limiter_ceiling_db": self.ceiling_db, "max_limiting_db": self.max_limiting_db,
-                "limiter_release_ms": self.release_ms}
+                "limiter_release_ms": self.release_ms,
+                "true_peak_over_db": self.true_peak_over_db}
 
 
 def _prints(records: Sequence[SongRecord]) -> list[BusPrint | None]:
@@ -122,17 +131,20 @@ def habit_from_records(records: Sequence[SongRecord]) -> LoudnessHabit | None:
         mechanism = "clipper" if clips >= CLIPS_PER_S else "limiter"
         cap = float(np.clip(limiting.max() + HEADROOM_FOR_NEW_DB, 0.0, 24.0))
         aim = float(np.median(louds))
+        over = min(float(tps.max()), 0.0) - ceiling
     else:
         near = peaks >= peaks.max() - PEAK_MATCH_DB
         free = ~near
         mechanism = "peak" if near.mean() >= PEAK_SHARE else "headroom"
         aim = float(np.median(louds[free])) if free.sum() >= 2 else \
             float(np.percentile(louds, 90))
-        cap, release = 0.0, r.default
+        cap, release, over = 0.0, r.default, 0.0
+    o = spec(MASTER, "true_peak_over_db")
     return LoudnessHabit(mechanism, round(float(np.clip(aim, t.min, t.max)), 3), ceiling,
                          round(cap, 3), round(float(np.clip(release, r.min, r.max)), 3),
                          round(median_limiting, 3), len(prints),
-                         round(float(min(tps.max(), 0.0)), 3))
+                         round(float(min(tps.max(), 0.0)), 3),
+                         math.floor(float(np.clip(over, o.min, o.max)) * 100) / 100)
 
 
 def with_habit(records: Sequence[SongRecord], habit: LoudnessHabit | None = None

@@ -12,7 +12,7 @@ SR = 44100.0
 
 def _setting(**master):
     return ConsoleSetting((TrackSetting("a", validate("track", {})),),
-                          validate("master", dict(limiter_ceiling_db=-1.0, **master)))
+                          validate("master", {"limiter_ceiling_db": -1.0, **master}))
 
 
 def _drums():
@@ -64,3 +64,22 @@ def test_a_click_does_not_decide_the_loudness_of_a_limited_song():
     peaky = [render(s, SR, capped).loudness_lufs for s in songs]
     assert peaky[0] - peaky[1] > 2.0
     assert all(render(s, SR, limited).true_peak_dbtp <= -1.0 + 0.01 for s in songs)
+
+
+def test_true_peak_allowance_lets_the_samples_between_samples_rise_to_it_and_no_further():
+    # a sample-peak limiter at -1 dBFS driven hard: its true peak stands above the ceiling. With
+    # no allowance the render holds the true peak at the ceiling too; with 0.6 dB it holds it at
+    # -0.4 dBTP; an allowance past 0 dBTP stops at 0 dBTP
+    stems = _drums()
+    held = render(stems, SR, _setting(target_lufs=-18.0, max_limiting_db=24.0))
+    over = render(stems, SR, _setting(target_lufs=-18.0, max_limiting_db=24.0,
+                                      true_peak_over_db=0.6))
+    capped = render(stems, SR, _setting(target_lufs=-18.0, max_limiting_db=24.0,
+                                        limiter_ceiling_db=-0.3, true_peak_over_db=3.0))
+    for out in (held, over, capped):
+        assert out.loudness_lufs == pytest.approx(-18.0, abs=0.1)
+    assert held.true_peak_dbtp <= -1.0 + 0.01
+    assert -1.0 + 0.05 < over.true_peak_dbtp <= -0.4 + 0.01
+    assert capped.true_peak_dbtp <= 0.0 + 0.01
+    for out in (held, over):   # the samples stay under the limiter's ceiling
+        assert np.max(np.abs(out.audio)) <= 10 ** (-1.0 / 20) + 1e-6

@@ -92,3 +92,19 @@ def test_records_are_not_changed_in_place_and_the_habit_round_trips():
     assert [r.setting["master"]["target_lufs"] for r in recs] == [-20.0, -21.0, -22.0, -23.0]
     assert LoudnessHabit.from_dict(habit.to_dict()) == habit
     assert LoudnessHabit.from_dict({"mechanism": "louder"}) is None
+
+
+def test_limiter_whose_true_peak_rose_above_its_ceiling_gets_that_allowance_up_to_0_dbtp():
+    # a sample-peak limiter at -0.8 dBFS whose true peaks reached -0.3 dBTP: the render may let
+    # ours rise 0.5 dB over the ceiling; one whose true peaks passed 0 dBTP: to 0 dBTP only
+    rows = [(-12.0, -0.8, 4.0, 0.0, 30.0, -0.3 - 0.1 * k) for k in range(4)]
+    habit = habit_from_records(_records(rows))
+    assert habit.mechanism == "limiter" and habit.ceiling_db == -0.8
+    assert habit.true_peak_over_db == pytest.approx(0.5)
+    assert all(m["true_peak_over_db"] == pytest.approx(0.5) for m in _masters(rows))
+    assert "true peak up to -0.30 dBTP" in habit.describe()
+    rows = [(-10.0, -0.3, 6.0, 0.0, 30.0, 1.5 + 0.2 * k) for k in range(4)]
+    assert habit_from_records(_records(rows)).true_peak_over_db == pytest.approx(0.3)
+    # a peak normaliser's peak is its level: no allowance
+    rows = [(-17.0 - k, -0.9, 0.0, 0.0, None, -0.5) for k in range(5)]
+    assert habit_from_records(_records(rows)).true_peak_over_db == 0.0
