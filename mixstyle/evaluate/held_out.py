@@ -33,7 +33,8 @@ STYLE_STRENGTHS = (1.0, 0.75, 0.5, 0.25, 0.0)
 # the pans' share, by the held-out width error: no panning the producer would not do, nor less
 PAN_STRENGTHS = (1.0, 0.5, 0.0)
 # where the loudness of a new mix comes from: the network's target, or the stems' plain sum plus
-# the producer's median offset (``ceiling.sum_offset``); "sum" must be better by this much (LU)
+# the producer's median offset (``ceiling.sum_offset``); "sum" must be better by this much (LU),
+# and by more than the held-out songs' spread (``beats``)
 LOUDNESS_SOURCES = ("network", "sum")
 SUM_MARGIN_LU = 0.1
 # what the choices are made by (beside the loudness-matched band error)
@@ -42,6 +43,15 @@ CHOICE_METRICS = ("loudness_error_lu", "width_error_db")
 # this many standard errors of the per-song difference: a handful of songs that tie with the
 # safe habit (or beat it by less than their own spread) is not evidence for the style
 EVIDENCE_SE = 1.0
+
+
+def beats(new: np.ndarray, old: np.ndarray, margin: float = 0.0) -> bool:
+    """Whether per-song errors ``new`` are lower than ``old`` (the same songs in order) by more
+    than ``margin`` plus ``EVIDENCE_SE`` standard errors of the per-song difference (to 1e-3;
+    with one song, by more than ``margin``)."""
+    diff = np.asarray(new, dtype=np.float64) - np.asarray(old, dtype=np.float64)
+    se = float(np.std(diff, ddof=1)) / math.sqrt(len(diff)) if len(diff) >= 2 else 0.0
+    return round(float(np.mean(diff)) + EVIDENCE_SE * se, 3) < -margin
 
 
 def choose_share(errors: dict[float, np.ndarray]) -> float:
@@ -53,11 +63,9 @@ def choose_share(errors: dict[float, np.ndarray]) -> float:
     means = {s: round(float(np.mean(e)), 3) for s, e in errors.items()}
     best = min(errors, key=lambda s: (means[s], -s))
     none = min(errors)
-    diff = np.asarray(errors[best], dtype=np.float64) - np.asarray(errors[none], dtype=np.float64)
-    if best == none or len(diff) < 2:
+    if best == none or len(errors[best]) < 2:
         return best
-    se = float(np.std(diff, ddof=1)) / math.sqrt(len(diff))
-    return best if round(float(np.mean(diff)) + EVIDENCE_SE * se, 3) < 0 else none
+    return best if beats(errors[best], errors[none]) else none
 
 
 def held_out_score(records: list[SongRecord], config: TrainConfig,
@@ -72,7 +80,8 @@ def held_out_score(records: list[SongRecord], config: TrainConfig,
     (the largest on a tie) if it beats none by more than ``EVIDENCE_SE`` standard errors of the
     per-song difference, else none (``evidence``); then ``pan_strength`` (of ``PAN_STRENGTHS``, by the width error, to
     0.01 dB) and ``loudness_source`` (by the loudness error: "sum" where it beats the network's
-    target by ``SUM_MARGIN_LU``). The profile learned beside it uses all four; the score is that
+    target by ``SUM_MARGIN_LU`` and the per-song spread, ``beats``). The profile learned
+    beside it uses all four; the score is that
     of the mixes at the choice (a choice made on these songs, so a little optimistic where it
     moved; ``band_error_by_*``, ``width_error_by_pan_strength`` and
     ``loudness_error_by_source`` show all).
@@ -126,10 +135,12 @@ def held_out_score(records: list[SongRecord], config: TrainConfig,
     pan = min(PAN_STRENGTHS, key=lambda p: (round(mean_of("width_error_db",
                                                           (balance, style, "network", p)), 2), -p))
     source = "network"
-    if meta.get("sum_offset_lu") is not None and \
-            mean_of("loudness_error_lu", (balance, style, "sum", pan)) < \
-            mean_of("loudness_error_lu", (balance, style, "network", pan)) - SUM_MARGIN_LU:
-        source = "sum"
+    if meta.get("sum_offset_lu") is not None:
+        loud = {src: np.array([m["loudness_error_lu"]
+                               for m, _ in run(balance, style, src, pan).values()])
+                for src in LOUDNESS_SOURCES}
+        if beats(loud["sum"], loud["network"], SUM_MARGIN_LU):
+            source = "sum"
     chosen = (balance, style, source, pan)
     per = {song.name: {"learned": metrics(mix(chosen, song), song.mix, song.sample_rate),
                        **base[song.name]} for song in held_songs}

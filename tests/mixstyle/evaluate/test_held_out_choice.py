@@ -127,3 +127,11 @@ def test_a_share_is_kept_only_on_evidence_beyond_the_songs_spread():
                          0.0: np.array([0.96, 0.95])}) == 0.0
     # one song has no spread: its best share
     assert choose_share({1.0: np.array([0.5]), 0.0: np.array([1.2])}) == 1.0
+
+
+def test_the_loudness_of_the_sum_must_beat_the_network_beyond_margin_and_spread():
+    from mixstyle.evaluate.held_out import beats
+    assert beats(np.array([0.2, 0.3, 0.25]), np.array([1.0, 1.2, 0.9]), 0.1)
+    assert not beats(np.array([0.9, 0.95]), np.array([1.0, 1.0]), 0.1)       # within the margin
+    assert not beats(np.array([0.1, 2.0, 0.1]), np.array([1.0, 1.0, 1.0]), 0.1)   # one song
+    assert beats(np.array([0.5]), np.array([1.0]), 0.1)                      # one song: margin
