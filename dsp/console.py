@@ -27,7 +27,8 @@ from dsp.validate import check_audio, check_sample_rate
 
 LIMITER_ARGS = {"limiter_ceiling_db": "ceiling_db", "limiter_release_ms": "release_ms",
                 "limiter_lookahead_ms": "lookahead_ms"}
-RENDER_ONLY = ("target_lufs", "max_limiting_db", "true_peak_over_db")  # read by dsp.render, not by the bus
+# read by dsp.render, not by the bus
+RENDER_ONLY = ("target_lufs", "max_limiting_db", "true_peak_over_db")
 # master parameter -> slot of the track-shaped vector the fused kernel reads
 MASTER_SLOT = {n: TRACK_INDEX["output_gain_db" if n == "gain_db" else n] for n in MASTER_NAMES
                if n not in LIMITER_ARGS and n not in RENDER_ONLY}

@@ -120,9 +120,10 @@ def render(stems: np.ndarray, sample_rate: float, setting: ConsoleSetting, *,
            max_limiting_db: float | EllipsisType = ...,
            true_peak_over_db: float | EllipsisType = ...) -> RenderResult:
     """Mix ``stems (N, 2, n)`` with ``setting``; ``target_lufs`` (LUFS or None),
-    ``max_limiting_db`` and ``true_peak_over_db`` override the master's entries when given. The master gain never drives
-    the bus's true peak more than ``max_limiting_db`` past the limiter ceiling (0: the render
-    stops where the true peak meets the ceiling, a peak-normalised mix)."""
+    ``max_limiting_db`` and ``true_peak_over_db`` override the master's entries when given.
+    The master gain never drives the bus's true peak more than ``max_limiting_db`` past the
+    limiter ceiling (0: the render stops where the true peak meets the ceiling, a
+    peak-normalised mix)."""
     sr = check_sample_rate(sample_rate)
     console = Console(sr, setting)
     x = console._check(stems)

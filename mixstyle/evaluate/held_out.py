@@ -78,13 +78,13 @@ def held_out_score(records: list[SongRecord], config: TrainConfig,
     ``balance_strength`` (of ``BALANCE_STRENGTHS``, the strips whole), then ``style_strength``
     (of ``STYLE_STRENGTHS``, at that balance, the pans with the strips), each the best share
     (the largest on a tie) if it beats none by more than ``EVIDENCE_SE`` standard errors of the
-    per-song difference, else none (``evidence``); then ``pan_strength`` (of ``PAN_STRENGTHS``, by the width error, to
-    0.01 dB) and ``loudness_source`` (by the loudness error: "sum" where it beats the network's
-    target by ``SUM_MARGIN_LU`` and the per-song spread, ``beats``). The profile learned
-    beside it uses all four; the score is that
-    of the mixes at the choice (a choice made on these songs, so a little optimistic where it
-    moved; ``band_error_by_*``, ``width_error_by_pan_strength`` and
-    ``loudness_error_by_source`` show all).
+    per-song difference, else none (``choose_share``); then ``pan_strength`` (of
+    ``PAN_STRENGTHS``, by the width error, to 0.01 dB) and ``loudness_source`` (by the loudness
+    error: "sum" where it beats the network's target by ``SUM_MARGIN_LU`` and the per-song
+    spread, ``beats``). The profile learned beside it uses all four; the score is that of the
+    mixes at the choice (a choice made on these songs, so a little optimistic where it moved;
+    ``band_error_by_*``, ``width_error_by_pan_strength`` and ``loudness_error_by_source`` show
+    all).
     """
     model, _ = train(records, config, audio, progress=progress)
     meta = level_meta(model, records, train_songs, features)
