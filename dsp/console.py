@@ -149,9 +149,13 @@ class MasterBus:
 
     def process_into(self, inp: np.ndarray, out: np.ndarray) -> None:
         """Real-time path, stereo ``(2, n)`` float32; ``out`` may be ``inp``."""
+        self._bus_into(inp, out)
+        self.limiter.process_into(out, out)
+
+    def _bus_into(self, inp: np.ndarray, out: np.ndarray) -> None:
+        """EQ, glue compressor and gain, no limiter (``dsp.render.render_prefader``)."""
         strip_block(inp, out, 0, inp.shape[1], False, self._vec, self._filt, self._st,
                     MASTER_SPEC, True)
-        self.limiter.process_into(out, out)
 
     def process(self, audio: np.ndarray, sample_rate: float) -> np.ndarray:
         if check_sample_rate(sample_rate) != self.sample_rate:

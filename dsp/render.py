@@ -27,10 +27,11 @@ import numpy as np
 from dsp.biquad import HighPass, HighShelf, LowPass, LowShelf, Peak
 from dsp.compressor import Compressor
 from dsp.console import Console
-from dsp.gain import Gain, Pan
+from dsp.gain import Gain, Pan, pan_gains
 from dsp.limiter import Limiter
 from dsp.loudness import integrated_loudness, true_peak_dbtp
 from dsp.params import MASTER, ConsoleSetting, spec
+from dsp.strip import ChannelStrip
 from dsp.validate import check_sample_rate
 
 TOLERANCE_LU = 0.05
@@ -127,45 +128,101 @@ def render(stems: np.ndarray, sample_rate: float, setting: ConsoleSetting, *,
     sr = check_sample_rate(sample_rate)
     console = Console(sr, setting)
     x = console._check(stems)
-    target = setting.master.get("target_lufs") if target_lufs is ... else target_lufs
-    if target is not None:
-        target = spec(MASTER, "target_lufs").check(target, "render")
-    g_spec = spec(MASTER, "gain_db")
+    target = _target(setting, target_lufs)
     if target is None:
-        gain = float(console.master.params["gain_db"])
-        inner = float(console.master.params["limiter_ceiling_db"])
         lat = console.latency_samples
         padded = np.zeros((x.shape[0], 2, x.shape[2] + lat), dtype=np.float32)
         padded[:, :, :x.shape[2]] = x
         out = console.process(padded)[:, lat:]
-    else:
-        pre = _bus(console, x)
-        cap = setting.master.get("max_limiting_db", 24.0) if max_limiting_db is ... \
-            else spec(MASTER, "max_limiting_db").check(max_limiting_db, "render")
-        peak_db = true_peak_dbtp(pre, sr) if pre.size else -math.inf
-        ceiling = float(console.master.params["limiter_ceiling_db"])
-        # the allowance never takes the true peak past 0 dBTP
-        allowance = console.master.params["true_peak_over_db"] if true_peak_over_db is ... \
-            else spec(MASTER, "true_peak_over_db").check(true_peak_over_db, "render")
-        tp_ceiling = max(ceiling, min(ceiling + float(allowance), 0.0))
-        hi = g_spec.max
-        if math.isfinite(peak_db):
-            hi = min(hi, tp_ceiling - peak_db + float(cap))
-        gain_range = (g_spec.min, max(g_spec.min, hi))
-        gain, out = _normalise(pre, target, console, gain_range)
-        # the ceiling (plus the true-peak allowance) holds for the true peak too: where the
-        # samples between samples pass it, the limiter runs again with its ceiling lowered by
-        # the overshoot
-        inner = ceiling
-        for _ in range(TRUE_PEAK_PASSES):
-            over = true_peak_dbtp(out, sr) - tp_ceiling
-            if not math.isfinite(over) or over <= TRUE_PEAK_TOLERANCE_DB:
-                break
-            inner = max(_C_SPEC.min, inner - over - TRUE_PEAK_MARGIN_DB)
-            gain, out = _normalise(pre, target, console, gain_range, inner, gain)
+        return _result(out, sr, float(console.master.params["gain_db"]),
+                       float(console.master.params["limiter_ceiling_db"]))
+    return _to_loudness(_bus(console, x), console, target, max_limiting_db, true_peak_over_db)
+
+
+def prefader_strips(stems: np.ndarray, sample_rate: float, setting: ConsoleSetting
+                    ) -> np.ndarray:
+    """Each track of ``stems (N, 2, n)`` through its strip as set, but with its fader at 0 dB
+    and its pan centred: ``(N, 2, n)`` float32 for ``render_prefader``. Settings that differ
+    only in faders, pans and master share these (learn mixes its held-out songs at several
+    balances through the same strips)."""
+    sr = check_sample_rate(sample_rate)
+    x = Console(sr, setting)._check(stems)
+    out = np.empty_like(x)
+    for i, track in enumerate(setting.tracks):
+        strip = ChannelStrip(sr, dict(track.params, output_gain_db=0.0, pan=0.0), 2)
+        strip.process_into(x[i], out[i])
+    return out
+
+
+def render_prefader(strips: np.ndarray, sample_rate: float, setting: ConsoleSetting, *,
+                    target_lufs: float | None | EllipsisType = ...,
+                    max_limiting_db: float | EllipsisType = ...,
+                    true_peak_over_db: float | EllipsisType = ...) -> RenderResult:
+    """``render`` from ``prefader_strips`` (made with a setting whose strips, faders and pans
+    aside, are ``setting``'s): the faders and pans applied to them, summed, the master bus as in
+    ``render``. The same mix as ``render`` to float32 rounding (the fader and pan are one
+    multiplication there, two here)."""
+    sr = check_sample_rate(sample_rate)
+    console = Console(sr, setting)
+    x = console._check(strips)
+    bus = np.zeros((2, x.shape[2]), dtype=np.float32)
+    for i, track in enumerate(setting.tracks):
+        fader = 10.0 ** (float(track.params["output_gain_db"]) / 20.0)
+        for c, pan_gain in enumerate(pan_gains(float(track.params["pan"]))):
+            bus[c] += x[i, c] * np.float32(fader * pan_gain)
+    console.set_master_params({"gain_db": 0.0})
+    console.reset()
+    console.master._bus_into(bus, bus)
+    target = _target(setting, target_lufs)
+    if target is None:
+        gain = float(setting.master.get("gain_db", 0.0))
+        return _result(_limited(bus, gain, console), sr, gain,
+                       float(console.master.params["limiter_ceiling_db"]))
+    return _to_loudness(bus, console, target, max_limiting_db, true_peak_over_db)
+
+
+def _target(setting: ConsoleSetting, target_lufs: float | None | EllipsisType) -> float | None:
+    target = setting.master.get("target_lufs") if target_lufs is ... else target_lufs
+    return None if target is None else spec(MASTER, "target_lufs").check(target, "render")
+
+
+def _result(out: np.ndarray, sr: float, gain: float, ceiling: float) -> RenderResult:
     out = np.ascontiguousarray(out)
     return RenderResult(audio=out, master_gain_db=gain, loudness_lufs=integrated_loudness(out, sr),
-                        true_peak_dbtp=true_peak_dbtp(out, sr), limiter_ceiling_db=inner)
+                        true_peak_dbtp=true_peak_dbtp(out, sr), limiter_ceiling_db=ceiling)
+
+
+def _to_loudness(pre: np.ndarray, console: Console, target: float,
+                 max_limiting_db: float | EllipsisType,
+                 true_peak_over_db: float | EllipsisType) -> RenderResult:
+    """The master gain and limiter that bring the bus ``pre`` to ``target`` LUFS (``render``)."""
+    sr = console.sample_rate
+    g_spec = spec(MASTER, "gain_db")
+    params = console.master.params
+    cap = params.get("max_limiting_db", 24.0) if max_limiting_db is ... \
+        else spec(MASTER, "max_limiting_db").check(max_limiting_db, "render")
+    peak_db = true_peak_dbtp(pre, sr) if pre.size else -math.inf
+    ceiling = float(params["limiter_ceiling_db"])
+    # the allowance never takes the true peak past 0 dBTP
+    allowance = params["true_peak_over_db"] if true_peak_over_db is ... \
+        else spec(MASTER, "true_peak_over_db").check(true_peak_over_db, "render")
+    tp_ceiling = max(ceiling, min(ceiling + float(allowance), 0.0))
+    hi = g_spec.max
+    if math.isfinite(peak_db):
+        hi = min(hi, tp_ceiling - peak_db + float(cap))
+    gain_range = (g_spec.min, max(g_spec.min, hi))
+    gain, out = _normalise(pre, target, console, gain_range)
+    # the ceiling (plus the true-peak allowance) holds for the true peak too: where the
+    # samples between samples pass it, the limiter runs again with its ceiling lowered by
+    # the overshoot
+    inner = ceiling
+    for _ in range(TRUE_PEAK_PASSES):
+        over = true_peak_dbtp(out, sr) - tp_ceiling
+        if not math.isfinite(over) or over <= TRUE_PEAK_TOLERANCE_DB:
+            break
+        inner = max(_C_SPEC.min, inner - over - TRUE_PEAK_MARGIN_DB)
+        gain, out = _normalise(pre, target, console, gain_range, inner, gain)
+    return _result(out, sr, gain, inner)
 
 
 PROCESSORS: dict[str, Callable[..., Any]] = {

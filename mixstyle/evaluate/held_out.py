@@ -10,9 +10,9 @@ from typing import Callable
 
 import numpy as np
 
-from dsp.render import render
+from dsp.render import prefader_strips, render_prefader
 from mixstyle.errors import SessionError
-from mixstyle.evaluate.metrics import automix, matched_band_error, metrics, plain_sum
+from mixstyle.evaluate.metrics import Target, automix, matched_band_error, metrics, plain_sum
 from mixstyle.evaluate.score import song_scores, summarise
 from mixstyle.profile.ceiling import level_meta
 from mixstyle.profile.predict import Profile, predict_song
@@ -43,6 +43,8 @@ CHOICE_METRICS = ("loudness_error_lu", "width_error_db")
 # this many standard errors of the per-song difference: a handful of songs that tie with the
 # safe habit (or beat it by less than their own spread) is not evidence for the style
 EVIDENCE_SE = 1.0
+# what ``dsp.render.render_prefader`` applies to strips rendered once
+PREFADER = ("output_gain_db", "pan")
 
 
 def beats(new: np.ndarray, old: np.ndarray, margin: float = 0.0) -> bool:
@@ -91,14 +93,21 @@ def held_out_score(records: list[SongRecord], config: TrainConfig,
     prof = Profile(model, meta)
     base = {}   # the baselines do not depend on the choices: measured once per song
     stems_of = {}
+    # each producer's mix measured once for all the mixes compared with it
+    targets = {song.name: Target(song.mix, song.sample_rate) for song in held_songs}
     for song in held_songs:
         stems = stems_of[song.name] = np.stack([x.audio for x in song.stems])
+        ref = targets[song.name]
         base[song.name] = {
-            "plain_sum": metrics(plain_sum(stems, song.mix, song.sample_rate), song.mix,
+            "plain_sum": metrics(plain_sum(stems, song.mix, song.sample_rate), ref,
                                  song.sample_rate),
-            "automix": metrics(automix(stems, song.sample_rate), song.mix, song.sample_rate)}
+            "automix": metrics(automix(stems, song.sample_rate), ref, song.sample_rate)}
     runs: dict[tuple, dict[str, tuple[dict[str, float], float]]] = {}
     memos: dict[str, dict] = {song.name: {} for song in held_songs}   # strip loudness per song
+    # per song, the strips last rendered (faders at 0 dB, pans centred) and what they were set
+    # to: the balance and pan shares and the loudness source change only faders, pans and the
+    # master, so a song's strips are rendered once per share of the strips, not once per mix
+    strips_of: dict[str, tuple[tuple, np.ndarray]] = {}
 
     def mix(key: tuple, song: Song) -> np.ndarray:
         balance, style, source, pan = key
@@ -106,7 +115,13 @@ def held_out_score(records: list[SongRecord], config: TrainConfig,
                          pan_strength=pan)
         setting = predict_song(prof, song, features=features.get(song.name),
                                memo=memos[song.name])
-        return render(stems_of[song.name], song.sample_rate, setting).audio
+        strip_key = tuple(tuple(sorted((k, v) for k, v in t.params.items()
+                                       if k not in PREFADER)) for t in setting.tracks)
+        last = strips_of.get(song.name)
+        if last is None or last[0] != strip_key:
+            last = strips_of[song.name] = (strip_key, prefader_strips(
+                stems_of[song.name], song.sample_rate, setting))
+        return render_prefader(last[1], song.sample_rate, setting).audio
 
     def run(balance: float, style: float, source: str, pan: float | None = None) -> dict:
         # what the choices need (the MR-STFT, most of the metrics' cost, only for the choice)
@@ -116,8 +131,9 @@ def held_out_score(records: list[SongRecord], config: TrainConfig,
             per = {}
             for song in held_songs:
                 x = mix(key, song)
-                per[song.name] = (metrics(x, song.mix, song.sample_rate, CHOICE_METRICS),
-                                  matched_band_error(x, song.mix, song.sample_rate))
+                ref = targets[song.name]
+                per[song.name] = (metrics(x, ref, song.sample_rate, CHOICE_METRICS),
+                                  matched_band_error(x, ref, song.sample_rate))
             runs[key] = per
         return runs[key]
 
@@ -142,7 +158,8 @@ def held_out_score(records: list[SongRecord], config: TrainConfig,
         if beats(loud["sum"], loud["network"], SUM_MARGIN_LU):
             source = "sum"
     chosen = (balance, style, source, pan)
-    per = {song.name: {"learned": metrics(mix(chosen, song), song.mix, song.sample_rate),
+    per = {song.name: {"learned": metrics(mix(chosen, song), targets[song.name],
+                                          song.sample_rate),
                        **base[song.name]} for song in held_songs}
     out = dict(summarise(per))
     out.update(balance_strength=balance, style_strength=style, loudness_source=source,

@@ -65,45 +65,83 @@ def _plr_crest(x: np.ndarray, sr: float) -> tuple[float, float]:
     return tp - loud, sp - 20 * math.log10(rms)
 
 
-def metrics(est: np.ndarray, ref: np.ndarray, sample_rate: float,
+class Target:
+    """The producer's mix measured once for many mixes compared with it (learn's held-out songs
+    are mixed at a dozen shares of the style): pass it as ``ref`` to ``metrics`` and
+    ``matched_band_error``. The same numbers as the bare array, without measuring it again."""
+
+    def __init__(self, audio: np.ndarray, sample_rate: float) -> None:
+        self.audio = audio
+        self.sample_rate = sample_rate
+        self._seen: dict[tuple, object] = {}
+
+    def _memo(self, what: str, n: int, make):
+        key = (what, n)
+        if key not in self._seen:
+            self._seen[key] = make()
+        return self._seen[key]
+
+    def lufs(self, n: int) -> float:
+        return self._memo("lufs", n, lambda: _lufs(self.audio[:, :n], self.sample_rate))
+
+    def width_db(self, n: int) -> float:
+        return self._memo("width", n, lambda: _width_db(self.audio[:, :n]))
+
+    def plr_crest(self, n: int) -> tuple[float, float]:
+        return self._memo("plr", n, lambda: _plr_crest(self.audio[:, :n], self.sample_rate))
+
+    def stereo(self, n: int) -> losses.Reference:
+        return self._memo("stereo", n, lambda: losses.Reference(_tensor(self.audio, n)))
+
+    def mid(self, n: int) -> losses.Reference:
+        return self._memo("mid", n, lambda: losses.Reference(
+            _tensor(self.audio, n).mean(dim=0, keepdim=True)))
+
+
+def _tensor(x: np.ndarray, n: int) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(x[:, :n], dtype=np.float32))
+
+
+def _target(ref: np.ndarray | Target, sample_rate: float) -> Target:
+    return ref if isinstance(ref, Target) else Target(ref, sample_rate)
+
+
+def metrics(est: np.ndarray, ref: np.ndarray | Target, sample_rate: float,
             only: tuple[str, ...] = METRICS) -> dict[str, float]:
     """Every metric of ``METRICS`` (or those in ``only``: the MR-STFT is most of the cost)."""
     unknown = set(only) - set(METRICS)
     if unknown:
         raise ValueError(f"metrics: unknown {sorted(unknown)}; known {list(METRICS)}")
-    n = min(est.shape[-1], ref.shape[-1])
-    e = torch.from_numpy(np.ascontiguousarray(est[:, :n], dtype=np.float32))
-    r = torch.from_numpy(np.ascontiguousarray(ref[:, :n], dtype=np.float32))
+    target = _target(ref, sample_rate)
+    n = min(est.shape[-1], target.audio.shape[-1])
+    e = _tensor(est, n)
     out: dict[str, float] = {}
     with torch.no_grad():
         if "band_error_db" in only:
             out["band_error_db"] = float(losses.band_db(e.mean(dim=0, keepdim=True),
-                                                        r.mean(dim=0, keepdim=True),
-                                                        sample_rate))
+                                                        target.mid(n), sample_rate))
         if "mrstft" in only:
-            out["mrstft"] = float(losses.mrstft(e, r))
+            out["mrstft"] = float(losses.mrstft(e, target.stereo(n)))
     if "loudness_error_lu" in only:
-        out["loudness_error_lu"] = abs(_lufs(est[:, :n], sample_rate) -
-                                       _lufs(ref[:, :n], sample_rate))
+        out["loudness_error_lu"] = abs(_lufs(est[:, :n], sample_rate) - target.lufs(n))
     if "plr_error_db" in only or "crest_error_db" in only:
-        (plr_e, crest_e), (plr_r, crest_r) = (_plr_crest(x[:, :n], sample_rate)
-                                              for x in (est, ref))
+        plr_e, crest_e = _plr_crest(est[:, :n], sample_rate)
+        plr_r, crest_r = target.plr_crest(n)
         out.update(plr_error_db=abs(plr_e - plr_r), crest_error_db=abs(crest_e - crest_r))
     if "width_error_db" in only:
-        out["width_error_db"] = abs(_width_db(est[:, :n]) - _width_db(ref[:, :n]))
+        out["width_error_db"] = abs(_width_db(est[:, :n]) - target.width_db(n))
     return {k: out[k] for k in METRICS if k in only}
 
 
-def matched_band_error(est: np.ndarray, ref: np.ndarray, sample_rate: float) -> float:
+def matched_band_error(est: np.ndarray, ref: np.ndarray | Target, sample_rate: float) -> float:
     """``band_error_db`` of ``est`` brought to the loudness of ``ref`` first: the tone and
     balance alone, whatever the loudness (what ``held_out_score`` chooses the strengths by)."""
-    n = min(est.shape[-1], ref.shape[-1])
-    gain_db = _lufs(ref[:, :n], sample_rate) - _lufs(est[:, :n], sample_rate)
+    target = _target(ref, sample_rate)
+    n = min(est.shape[-1], target.audio.shape[-1])
+    gain_db = target.lufs(n) - _lufs(est[:, :n], sample_rate)
     e = torch.from_numpy(np.ascontiguousarray(est[:, :n] * 10 ** (gain_db / 20), dtype=np.float32))
-    r = torch.from_numpy(np.ascontiguousarray(ref[:, :n], dtype=np.float32))
     with torch.no_grad():
-        return float(losses.band_db(e.mean(dim=0, keepdim=True), r.mean(dim=0, keepdim=True),
-                                    sample_rate))
+        return float(losses.band_db(e.mean(dim=0, keepdim=True), target.mid(n), sample_rate))
 
 
 def plain_sum(stems: np.ndarray, ref: np.ndarray, sample_rate: float) -> np.ndarray:
