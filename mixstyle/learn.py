@@ -25,7 +25,7 @@ import torch
 
 from dsp.kernels import state
 from mixstyle.errors import ProfileError
-from mixstyle.evaluate.held_out import held_out_score
+from mixstyle.evaluate.held_out import baseline_scores, held_out_score, with_baselines
 from mixstyle.fit.pool import cluster_map, one_process_pool, pool_map, processes
 from mixstyle.io.cluster import check_address
 from mixstyle.mastering.learn import learn_master_from_sessions
@@ -153,7 +153,10 @@ def learn(sessions: Path, out: Path, config: LearnConfig = LearnConfig(),
         offsets = correction_offsets(model, [records[n] for n in names], corrected_stems)
         master = learn_master_from_sessions(report_songs)
         if pending is not None:
-            held_score = pending.result()
+            # the baselines of the held-out songs need no model: measured here, not on the
+            # held-out process's core (its scoring is the last thing learn waits for)
+            baselines = baseline_scores(unseen)
+            held_score = with_baselines(pending.result(), baselines)
     finally:
         torch.set_num_threads(threads)
         if pool is not None:
@@ -181,4 +184,4 @@ def _held_out_parked(records: list[SongRecord], config: TrainConfig, audio: dict
                      features: dict) -> dict:
     """``held_out_score`` in learn's second process, on songs handed over by ``park``."""
     return held_out_score(records, config, audio, unpark(train_songs), unpark(held_songs),
-                          features)
+                          features, baselines=False)

@@ -18,6 +18,7 @@ from mixstyle.profile.ceiling import level_meta
 from mixstyle.profile.predict import Profile, predict_song
 from mixstyle.sessions.load import Song, load_sessions
 from mixstyle.train.config import LearnConfig
+from mixstyle.train.balance import memo_strips
 from mixstyle.train.features import SongFeatures
 from mixstyle.train.loop import SongAudio, TrainConfig, train
 from mixstyle.train.records import SongRecord
@@ -70,9 +71,34 @@ def choose_share(errors: dict[float, np.ndarray]) -> float:
     return best if beats(errors[best], errors[none]) else none
 
 
+def baseline_scores(songs: list[Song]) -> dict[str, dict[str, dict[str, float]]]:
+    """Per song, the metrics of the two baselines (the loudness-matched plain sum and the
+    automix) against the producer's mix: they need no model (learn measures them in its main
+    process while the held-out model is still being scored, ``with_baselines``)."""
+    out = {}
+    for song in songs:
+        stems = np.stack([x.audio for x in song.stems])
+        ref = Target(song.mix, song.sample_rate)
+        out[song.name] = {
+            "plain_sum": metrics(plain_sum(stems, song.mix, song.sample_rate), ref,
+                                 song.sample_rate),
+            "automix": metrics(automix(stems, song.sample_rate), ref, song.sample_rate)}
+    return out
+
+
+def with_baselines(score: dict, baselines: dict[str, dict[str, dict[str, float]]]) -> dict:
+    """A ``held_out_score`` made with ``baselines=False`` completed with ``baseline_scores`` of
+    the same songs: the same result as ``held_out_score`` measuring them itself."""
+    learned = score["learned_per_song"]
+    out = dict(summarise({name: {"learned": m, **baselines[name]} for name, m in learned.items()}))
+    out.update({k: v for k, v in score.items() if k != "learned_per_song"})
+    return out
+
+
 def held_out_score(records: list[SongRecord], config: TrainConfig,
                    audio: dict[str, SongAudio], train_songs: list[Song], held_songs: list[Song],
-                   features: dict[str, SongFeatures], progress: Progress | None = None) -> dict:
+                   features: dict[str, SongFeatures], progress: Progress | None = None,
+                   baselines: bool = True) -> dict:
     """Train on ``records`` only and score the songs kept out (their mixes never seen).
 
     Four choices are made on these songs. The strengths by the learned mixes brought to the
@@ -86,22 +112,15 @@ def held_out_score(records: list[SongRecord], config: TrainConfig,
     spread, ``beats``). The profile learned beside it uses all four; the score is that of the
     mixes at the choice (a choice made on these songs, so a little optimistic where it moved;
     ``band_error_by_*``, ``width_error_by_pan_strength`` and ``loudness_error_by_source`` show
-    all).
+    all). ``baselines`` False: the baselines are left out (``learned_per_song`` holds each
+    song's metrics instead of the summary) for ``with_baselines`` to add.
     """
     model, _ = train(records, config, audio, progress=progress)
     meta = level_meta(model, records, train_songs, features)
     prof = Profile(model, meta)
-    base = {}   # the baselines do not depend on the choices: measured once per song
-    stems_of = {}
+    stems_of = {song.name: np.stack([x.audio for x in song.stems]) for song in held_songs}
     # each producer's mix measured once for all the mixes compared with it
     targets = {song.name: Target(song.mix, song.sample_rate) for song in held_songs}
-    for song in held_songs:
-        stems = stems_of[song.name] = np.stack([x.audio for x in song.stems])
-        ref = targets[song.name]
-        base[song.name] = {
-            "plain_sum": metrics(plain_sum(stems, song.mix, song.sample_rate), ref,
-                                 song.sample_rate),
-            "automix": metrics(automix(stems, song.sample_rate), ref, song.sample_rate)}
     runs: dict[tuple, dict[str, tuple[dict[str, float], float]]] = {}
     memos: dict[str, dict] = {song.name: {} for song in held_songs}   # strip loudness per song
     # per song, the strips last rendered (faders at 0 dB, pans centred) and what they were set
@@ -115,13 +134,18 @@ def held_out_score(records: list[SongRecord], config: TrainConfig,
                          pan_strength=pan)
         setting = predict_song(prof, song, features=features.get(song.name),
                                memo=memos[song.name])
-        strip_key = tuple(tuple(sorted((k, v) for k, v in t.params.items()
-                                       if k not in PREFADER)) for t in setting.tracks)
-        last = strips_of.get(song.name)
-        if last is None or last[0] != strip_key:
-            last = strips_of[song.name] = (strip_key, prefader_strips(
-                stems_of[song.name], song.sample_rate, setting))
-        return render_prefader(last[1], song.sample_rate, setting).audio
+        tracks = [t.params for t in setting.tracks]
+        # the whole style's strips ran for the faders (``balance.memo_strips``)
+        strips = memo_strips(memos[song.name], [x.audio.shape for x in song.stems], tracks)
+        if strips is None:
+            strip_key = tuple(tuple(sorted((k, v) for k, v in p.items() if k not in PREFADER))
+                              for p in tracks)
+            last = strips_of.get(song.name)
+            if last is None or last[0] != strip_key:
+                last = strips_of[song.name] = (strip_key, prefader_strips(
+                    stems_of[song.name], song.sample_rate, setting))
+            strips = last[1]
+        return render_prefader(strips, song.sample_rate, setting).audio
 
     def run(balance: float, style: float, source: str, pan: float | None = None) -> dict:
         # what the choices need (the MR-STFT, most of the metrics' cost, only for the choice)
@@ -158,10 +182,9 @@ def held_out_score(records: list[SongRecord], config: TrainConfig,
         if beats(loud["sum"], loud["network"], SUM_MARGIN_LU):
             source = "sum"
     chosen = (balance, style, source, pan)
-    per = {song.name: {"learned": metrics(mix(chosen, song), targets[song.name],
-                                          song.sample_rate),
-                       **base[song.name]} for song in held_songs}
-    out = dict(summarise(per))
+    learned = {song.name: metrics(mix(chosen, song), targets[song.name], song.sample_rate)
+               for song in held_songs}
+    out: dict = {"learned_per_song": learned}
     out.update(balance_strength=balance, style_strength=style, loudness_source=source,
                pan_strength=pan)
     out["band_error_by_balance_strength"] = {str(b): band((b, 1.0, "network"))
@@ -175,7 +198,7 @@ def held_out_score(records: list[SongRecord], config: TrainConfig,
                                                     (balance, style, src, pan))
                                        for src in LOUDNESS_SOURCES
                                        if (balance, style, src, pan) in runs}
-    return out
+    return with_baselines(out, baseline_scores(held_songs)) if baselines else out
 
 
 def leave_one_out(sessions, progress=None, seed: int = 0,

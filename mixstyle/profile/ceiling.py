@@ -12,10 +12,11 @@ from typing import Mapping
 import numpy as np
 
 from dsp.loudness import integrated_loudness
-from dsp.render import render
+from dsp.render import render, render_prefader
 from mixstyle.profile.novelty import novelty_meta
 from mixstyle.profile.predict import Profile, predict_song
 from mixstyle.sessions.load import Song
+from mixstyle.train.balance import memo_strips
 from mixstyle.train.features import SongFeatures
 from mixstyle.train.loudness import LoudnessHabit, habit_from_records
 from mixstyle.train.model import MixNet
@@ -75,12 +76,17 @@ def calibrate_ceiling(model: MixNet, songs: list[Song],
     features = features or {}
     diffs = []
     for song in songs:
-        setting = predict_song(prof, song, features=features.get(song.name))
+        memo: dict = {}
+        setting = predict_song(prof, song, features=features.get(song.name), memo=memo)
         target = setting.master.get("target_lufs")
         if target is None:
             continue
-        stems = np.stack([s.audio for s in song.stems])
-        got = render(stems, song.sample_rate, setting).loudness_lufs
+        # the strips the prediction ran for the faders, mixed (else rendered again)
+        strips = memo_strips(memo, [s.audio.shape for s in song.stems],
+                             [t.params for t in setting.tracks])
+        got = (render(np.stack([s.audio for s in song.stems]), song.sample_rate, setting)
+               if strips is None else render_prefader(strips, song.sample_rate, setting)
+               ).loudness_lufs
         theirs = integrated_loudness(song.mix, song.sample_rate)
         if math.isfinite(got) and math.isfinite(theirs) and got < target - 0.05:
             diffs.append(theirs - got)

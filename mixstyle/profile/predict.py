@@ -135,7 +135,7 @@ class Profile:
                       "output_gain_db": _blend(_FADER, _FADER.normalise(faders[i]), s_track)}
             for p in PREDICTED_TRACK:
                 values[p.name] = _blend(p, p.normalise(full[i][p.name]),
-                                        s_pan if p.name == "pan" else s_track)
+                                        s_pan if p.name == "pan" else s_track, full[i][p.name])
             tracks.append(TrackSetting(name, validate(TRACK, values, f"track {name!r}"), role))
         master: dict[str, Any] = {}
         for j, p in enumerate(PREDICTED_MASTER):
@@ -227,13 +227,18 @@ def _sum(stems: Sequence[tuple[str, str, np.ndarray]]) -> np.ndarray:
     return np.sum([a for _, _, a in stems], axis=0)
 
 
-def _blend(p, u_pred: float, strength: float) -> float:
-    """Move from the neutral value toward the prediction along the normalised scale. Values
-    within rounding of the neutral one snap to it exactly (a high-pass at 10.000000001 Hz would
-    not be bypassed)."""
+def _blend(p, u_pred: float, strength: float, whole: float | None = None) -> float:
+    """Move from the neutral value toward the prediction along the normalised scale; at full
+    strength, ``whole`` (the prediction itself, where given) exactly: the strips
+    ``balance.strip_loudness`` ran for the faders are then those of the setting. Values within
+    rounding of the neutral one snap to it exactly (a high-pass at 10.000000001 Hz would not be
+    bypassed)."""
     v0 = p.neutral if p.neutral is not None else p.default
-    u0 = p.normalise(v0)
-    v = float(np.clip(p.denormalise(u0 + strength * (u_pred - u0)), p.min, p.max))
+    if strength == 1.0 and whole is not None:
+        v = float(np.clip(whole, p.min, p.max))
+    else:
+        u0 = p.normalise(v0)
+        v = float(np.clip(p.denormalise(u0 + strength * (u_pred - u0)), p.min, p.max))
     return v0 if abs(v - v0) <= 1e-9 * (p.max - p.min) else v
 
 

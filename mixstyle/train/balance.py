@@ -23,8 +23,9 @@ from typing import Mapping, Sequence
 import numpy as np
 import torch
 
+from dsp.gain import pan_gains
 from dsp.loudness import integrated_loudness, k_weighting_coeffs
-from dsp.params import MASTER, TRACK, ParamSpec, spec
+from dsp.params import MASTER, TRACK, ParamSpec, spec, validate
 from dsp.strip import ChannelStrip
 
 LEVEL = ParamSpec(TRACK, "level_lu", "LU", -50.0, 6.0, "lin", -10.0, None, "model", "level_lu",
@@ -51,21 +52,51 @@ def _strip_out(stem: np.ndarray, sample_rate: float, params: Mapping[str, float]
 
 def strip_loudness(stems: np.ndarray, sample_rate: float,
                    tracks: Sequence[Mapping[str, float]],
-                   memo: dict[tuple, float] | None = None) -> np.ndarray:
-    """Loudness (LUFS, -inf when silent) of each stem through its strip as set. ``memo``: a
-    dict kept between calls on these same stems (one per song), so that a strip set as before
-    is not run again (a held-out song mixed at several strengths)."""
+                   memo: dict[tuple, object] | None = None) -> np.ndarray:
+    """Loudness (LUFS, -inf when silent) of each stem through its strip as set. Each strip runs
+    with its fader at 0 dB and its pan centred, and the fader and pan are applied after it
+    (``dsp.render.render_prefader``'s way). ``memo``: a dict kept between calls on these same
+    stems (one per song), so that a strip set as before is not run again (a held-out song mixed
+    at several strengths); it also keeps each strip's output for ``memo_strips``."""
     out = []
     for i, (s, p) in enumerate(zip(stems, tracks)):
         key = (i, s.shape, tuple(sorted(p.items())))
         if memo is not None and key in memo:
             out.append(memo[key])
             continue
-        value = _lufs(_strip_out(s, sample_rate, p), sample_rate)
+        pre_key = (PREFADER, i, s.shape, _prefader_key(validate(TRACK, p)))
+        y = memo.get(pre_key) if memo is not None else None
+        if y is None:
+            y = _strip_out(s, sample_rate, dict(p, output_gain_db=0.0, pan=0.0))
+            if memo is not None:
+                memo[pre_key] = y
+        fader = 10.0 ** (float(p.get("output_gain_db", _GAIN.default)) / 20.0)
+        gains = pan_gains(float(p.get("pan", 0.0)))
+        value = _lufs(np.stack([y[c] * np.float32(fader * g) for c, g in enumerate(gains)]),
+                      sample_rate)
         if memo is not None:
             memo[key] = value
         out.append(value)
     return np.array(out)
+
+
+PREFADER = "prefader"
+
+
+def _prefader_key(params: Mapping[str, float]) -> tuple:
+    return tuple(sorted((k, v) for k, v in params.items() if k not in ("output_gain_db", "pan")))
+
+
+def memo_strips(memo: dict | None, shapes: Sequence[tuple], tracks: Sequence[Mapping[str, float]]
+                ) -> np.ndarray | None:
+    """The strips ``strip_loudness`` ran for these ``tracks`` (validated settings, stems of
+    ``shapes``), faders at 0 dB and pans centred, as ``(N, 2, n)`` for
+    ``dsp.render.render_prefader``; None unless every one is in ``memo``."""
+    if memo is None:
+        return None
+    got = [memo.get((PREFADER, i, shape, _prefader_key(p)))
+           for i, (shape, p) in enumerate(zip(shapes, tracks))]
+    return None if any(y is None for y in got) else np.stack(got)
 
 
 def strip_loudness_change_db(stem: np.ndarray, sample_rate: float,

@@ -135,3 +135,30 @@ def test_the_loudness_of_the_sum_must_beat_the_network_beyond_margin_and_spread(
     assert not beats(np.array([0.9, 0.95]), np.array([1.0, 1.0]), 0.1)       # within the margin
     assert not beats(np.array([0.1, 2.0, 0.1]), np.array([1.0, 1.0, 1.0]), 0.1)   # one song
     assert beats(np.array([0.5]), np.array([1.0]), 0.1)                      # one song: margin
+
+
+def test_baselines_measured_apart_complete_the_same_score(unity_profile):
+    """learn measures the held-out songs' baselines in its main process while the held-out
+    model is scored in the other: the completed score is the one held_out_score makes alone."""
+    from dataclasses import replace
+
+    from mixstyle.evaluate.held_out import baseline_scores, held_out_score, with_baselines
+    from mixstyle.sessions.load import load_song, song_folders
+    from mixstyle.train.config import LearnConfig
+    from mixstyle.train.records import load_records, record_features
+    from mixstyle.train.songs import staged_excerpt
+
+    root = Path(unity_profile.folder).parent
+    records = {r.song: r for r in load_records(root / "profile" / "songs")}
+    songs = {f.name: load_song(f) for f in song_folders(root / "sessions")}
+    seen, held = sorted(songs)[:4], sorted(songs)[4:]
+    config = replace(LearnConfig().train, epochs=20, audio_epochs=1, average_passes=1)
+    audio = {n: staged_excerpt(songs[n], records[n], config.audio_seconds) for n in seen}
+    features = {n: record_features(r) for n, r in records.items()}
+    args = ([records[n] for n in seen], config, audio, [songs[n] for n in seen],
+            [songs[n] for n in held], features)
+    whole = held_out_score(*args)
+    apart = held_out_score(*args, baselines=False)
+    assert "learned" not in apart and set(apart["learned_per_song"]) == set(held)
+    assert with_baselines(apart, baseline_scores([songs[n] for n in held])) == whole
+    assert whole["plain_sum"]["band_error_db"] > 0 and whole["songs"] == 2

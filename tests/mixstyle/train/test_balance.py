@@ -11,9 +11,9 @@ import torch
 
 from dsp.loudness import integrated_loudness
 from dsp.params import TRACK, ConsoleSetting, TrackSetting, validate
-from dsp.render import render
-from mixstyle.train.balance import (assign_sides, output_gains, strip_loudness, torch_loudness,
-                              track_levels)
+from dsp.render import render, render_prefader
+from mixstyle.train.balance import (PREFADER, assign_sides, memo_strips, output_gains,
+                                    strip_loudness, torch_loudness, track_levels)
 
 SR = 44100.0
 
@@ -90,13 +90,31 @@ def test_sides_keep_habits_and_balance_the_rest():
 
 def test_a_memo_measures_each_strip_setting_once_and_gives_the_same_loudness():
     """The held-out songs are mixed at several strengths with the same strips: a memo kept per
-    song gives what measuring again gives, and a changed strip is measured anew."""
+    song gives what measuring again gives, a changed fader reuses the strip it ran, and a
+    changed strip is run anew."""
     stems = _stems(3)
     memo: dict = {}
+
+    def counts() -> tuple[int, int]:
+        runs = sum(1 for k in memo if k[0] == PREFADER)
+        return len(memo) - runs, runs
+
     plain = strip_loudness(stems, SR, TRACKS)
-    assert np.array_equal(strip_loudness(stems, SR, TRACKS, memo), plain) and len(memo) == 3
-    assert np.array_equal(strip_loudness(stems, SR, TRACKS, memo), plain) and len(memo) == 3
+    assert np.array_equal(strip_loudness(stems, SR, TRACKS, memo), plain) and counts() == (3, 3)
+    assert np.array_equal(strip_loudness(stems, SR, TRACKS, memo), plain) and counts() == (3, 3)
     louder = [dict(TRACKS[0], output_gain_db=2.0)] + TRACKS[1:]
     got = strip_loudness(stems, SR, louder, memo)
-    assert len(memo) == 4 and got[0] == pytest.approx(plain[0] + 6.0, abs=1e-3)
+    assert counts() == (4, 3) and got[0] == pytest.approx(plain[0] + 6.0, abs=1e-3)
     assert np.array_equal(got[1:], plain[1:])
+    brighter = [dict(TRACKS[0], high_shelf_gain_db=4.0)] + TRACKS[1:]
+    assert strip_loudness(stems, SR, brighter, memo)[0] > plain[0] + 0.5 and counts() == (5, 4)
+    # the strips kept are the render's: mixed by render_prefader, the render of the setting
+    setting = ConsoleSetting(tuple(TrackSetting(f"t{i}", validate("track", p))
+                                   for i, p in enumerate(louder)), validate("master", {}))
+    strips = memo_strips(memo, [s.shape for s in stems], [t.params for t in setting.tracks])
+    ref = render(stems, SR, setting).audio
+    assert np.max(np.abs(render_prefader(strips, SR, setting).audio - ref)) < 1e-5 * \
+        np.max(np.abs(ref))
+    assert memo_strips(memo, [s.shape for s in stems],
+                       [validate("track", dict(TRACKS[0], lpf_freq_hz=5000.0))] +
+                       [t.params for t in setting.tracks[1:]]) is None
