@@ -53,29 +53,30 @@ def _strip_out(stem: np.ndarray, sample_rate: float, params: Mapping[str, float]
 def strip_loudness(stems: np.ndarray, sample_rate: float,
                    tracks: Sequence[Mapping[str, float]],
                    memo: dict[tuple, object] | None = None) -> np.ndarray:
-    """Loudness (LUFS, -inf when silent) of each stem through its strip as set. Each strip runs
-    with its fader at 0 dB and its pan centred, and the fader and pan are applied after it
-    (``dsp.render.render_prefader``'s way). ``memo``: a dict kept between calls on these same
-    stems (one per song), so that a strip set as before is not run again (a held-out song mixed
-    at several strengths); it also keeps each strip's output for ``memo_strips``."""
+    """Loudness (LUFS, -inf when silent) of each stem through its strip as set. ``memo``: a
+    dict kept between calls on these same stems (one per song), so that a strip set as before
+    is not run again (a held-out song mixed at several strengths). With a memo each strip runs
+    with its fader at 0 dB and its pan centred, the fader and pan applied after it
+    (``dsp.render.render_prefader``'s way, the same loudness to float32 rounding), and its
+    output is kept for ``memo_strips``; without one (the training's staging) each runs as set,
+    as it always did, so that the training's numbers do not move by that rounding."""
     out = []
     for i, (s, p) in enumerate(zip(stems, tracks)):
+        if memo is None:
+            out.append(_lufs(_strip_out(s, sample_rate, p), sample_rate))
+            continue
         key = (i, s.shape, tuple(sorted(p.items())))
-        if memo is not None and key in memo:
+        if key in memo:
             out.append(memo[key])
             continue
         pre_key = (PREFADER, i, s.shape, _prefader_key(validate(TRACK, p)))
-        y = memo.get(pre_key) if memo is not None else None
+        y = memo.get(pre_key)
         if y is None:
-            y = _strip_out(s, sample_rate, dict(p, output_gain_db=0.0, pan=0.0))
-            if memo is not None:
-                memo[pre_key] = y
+            y = memo[pre_key] = _strip_out(s, sample_rate, dict(p, output_gain_db=0.0, pan=0.0))
         fader = 10.0 ** (float(p.get("output_gain_db", _GAIN.default)) / 20.0)
         gains = pan_gains(float(p.get("pan", 0.0)))
-        value = _lufs(np.stack([y[c] * np.float32(fader * g) for c, g in enumerate(gains)]),
-                      sample_rate)
-        if memo is not None:
-            memo[key] = value
+        value = memo[key] = _lufs(np.stack([y[c] * np.float32(fader * g)
+                                            for c, g in enumerate(gains)]), sample_rate)
         out.append(value)
     return np.array(out)
 
