@@ -17,8 +17,8 @@ from mixstyle.evaluate.score import song_scores, summarise
 from mixstyle.profile.ceiling import level_meta
 from mixstyle.profile.predict import Profile, predict_song
 from mixstyle.sessions.load import Song, load_sessions
+from mixstyle.train.balance import memo_strips, prefader_key
 from mixstyle.train.config import LearnConfig
-from mixstyle.train.balance import memo_strips
 from mixstyle.train.features import SongFeatures
 from mixstyle.train.loop import SongAudio, TrainConfig, train
 from mixstyle.train.records import SongRecord
@@ -44,8 +44,6 @@ CHOICE_METRICS = ("loudness_error_lu", "width_error_db")
 # this many standard errors of the per-song difference: a handful of songs that tie with the
 # safe habit (or beat it by less than their own spread) is not evidence for the style
 EVIDENCE_SE = 1.0
-# what ``dsp.render.render_prefader`` applies to strips rendered once
-PREFADER = ("output_gain_db", "pan")
 
 
 def beats(new: np.ndarray, old: np.ndarray, margin: float = 0.0) -> bool:
@@ -138,8 +136,7 @@ def held_out_score(records: list[SongRecord], config: TrainConfig,
         # the whole style's strips ran for the faders (``balance.memo_strips``)
         strips = memo_strips(memos[song.name], [x.audio.shape for x in song.stems], tracks)
         if strips is None:
-            strip_key = tuple(tuple(sorted((k, v) for k, v in p.items() if k not in PREFADER))
-                              for p in tracks)
+            strip_key = tuple(prefader_key(p) for p in tracks)
             last = strips_of.get(song.name)
             if last is None or last[0] != strip_key:
                 last = strips_of[song.name] = (strip_key, prefader_strips(

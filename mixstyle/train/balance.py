@@ -38,6 +38,7 @@ PAN_SIDE = ParamSpec(TRACK, "pan_side", "", -1.0, 1.0, "lin", 0.0, None, "model"
 SIDE_HABIT = 0.5   # |pan_side| from which the learned side is used
 SILENT = -70.0   # BS.1770's absolute gate: quieter than this is silence
 _GAIN = spec(TRACK, "output_gain_db")
+PREFADER = "prefader"   # a memo's entries that hold a strip's output (``memo_strips``)
 
 
 def _lufs(x: np.ndarray, sample_rate: float) -> float:
@@ -69,7 +70,7 @@ def strip_loudness(stems: np.ndarray, sample_rate: float,
         if key in memo:
             out.append(memo[key])
             continue
-        pre_key = (PREFADER, i, s.shape, _prefader_key(validate(TRACK, p)))
+        pre_key = (PREFADER, i, s.shape, prefader_key(validate(TRACK, p)))
         y = memo.get(pre_key)
         if y is None:
             y = memo[pre_key] = _strip_out(s, sample_rate, dict(p, output_gain_db=0.0, pan=0.0))
@@ -81,10 +82,9 @@ def strip_loudness(stems: np.ndarray, sample_rate: float,
     return np.array(out)
 
 
-PREFADER = "prefader"
-
-
-def _prefader_key(params: Mapping[str, float]) -> tuple:
+def prefader_key(params: Mapping[str, float]) -> tuple:
+    """What a strip's output with its fader at 0 dB and its pan centred depends on: its
+    setting without those two."""
     return tuple(sorted((k, v) for k, v in params.items() if k not in ("output_gain_db", "pan")))
 
 
@@ -95,7 +95,7 @@ def memo_strips(memo: dict | None, shapes: Sequence[tuple], tracks: Sequence[Map
     ``dsp.render.render_prefader``; None unless every one is in ``memo``."""
     if memo is None:
         return None
-    got = [memo.get((PREFADER, i, shape, _prefader_key(p)))
+    got = [memo.get((PREFADER, i, shape, prefader_key(p)))
            for i, (shape, p) in enumerate(zip(shapes, tracks))]
     return None if any(y is None for y in got) else np.stack(got)
 
