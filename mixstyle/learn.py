@@ -22,6 +22,7 @@ from typing import Callable
 
 import numpy as np
 import torch
+from threadpoolctl import threadpool_limits
 
 from dsp.kernels import state
 from mixstyle.errors import ProfileError
@@ -154,8 +155,12 @@ def learn(sessions: Path, out: Path, config: LearnConfig = LearnConfig(),
         master = learn_master_from_sessions(report_songs)
         if pending is not None:
             # the baselines of the held-out songs need no model: measured here, not on the
-            # held-out process's core (its scoring is the last thing learn waits for)
-            baselines = baseline_scores(unseen)
+            # held-out process's core (its scoring is the last thing learn waits for), on one
+            # thread as there (the MR-STFT's sums round by the thread count)
+            torch.set_num_threads(1)
+            with threadpool_limits(1):
+                baselines = baseline_scores(unseen)
+            torch.set_num_threads(threads)
             held_score = with_baselines(pending.result(), baselines)
     finally:
         torch.set_num_threads(threads)
