@@ -17,7 +17,7 @@ from mixstyle.evaluate.score import song_scores, summarise
 from mixstyle.profile.ceiling import level_meta
 from mixstyle.profile.predict import Profile, predict_song
 from mixstyle.sessions.load import Song, load_sessions
-from mixstyle.train.balance import memo_strips, prefader_key
+from mixstyle.train.balance import memo_strips
 from mixstyle.train.config import LearnConfig
 from mixstyle.train.features import SongFeatures
 from mixstyle.train.loop import SongAudio, TrainConfig, train
@@ -120,11 +120,12 @@ def held_out_score(records: list[SongRecord], config: TrainConfig,
     # each producer's mix measured once for all the mixes compared with it
     targets = {song.name: Target(song.mix, song.sample_rate) for song in held_songs}
     runs: dict[tuple, dict[str, tuple[dict[str, float], float]]] = {}
-    memos: dict[str, dict] = {song.name: {} for song in held_songs}   # strip loudness per song
-    # per song, the strips last rendered (faders at 0 dB, pans centred) and what they were set
-    # to: the balance and pan shares and the loudness source change only faders, pans and the
-    # master, so a song's strips are rendered once per share of the strips, not once per mix
-    strips_of: dict[str, tuple[tuple, np.ndarray]] = {}
+    # per song, the strips' loudness and the whole style's strips (faders at 0 dB, pans
+    # centred: ``balance.memo_strips``), run once for the faders: the balance and pan shares and
+    # the loudness source change only faders, pans and the master, so every mix at the whole
+    # style is mixed from them; a smaller share of the strips runs its strips for its mix (not
+    # kept: a second set of every song's strips cost 0.5 GB on the learn bench's songs)
+    memos: dict[str, dict] = {song.name: {} for song in held_songs}
 
     def mix(key: tuple, song: Song) -> np.ndarray:
         balance, style, source, pan = key
@@ -132,16 +133,10 @@ def held_out_score(records: list[SongRecord], config: TrainConfig,
                          pan_strength=pan)
         setting = predict_song(prof, song, features=features.get(song.name),
                                memo=memos[song.name])
-        tracks = [t.params for t in setting.tracks]
-        # the whole style's strips ran for the faders (``balance.memo_strips``)
-        strips = memo_strips(memos[song.name], [x.audio.shape for x in song.stems], tracks)
+        strips = memo_strips(memos[song.name], [x.audio.shape for x in song.stems],
+                             [t.params for t in setting.tracks])
         if strips is None:
-            strip_key = tuple(prefader_key(p) for p in tracks)
-            last = strips_of.get(song.name)
-            if last is None or last[0] != strip_key:
-                last = strips_of[song.name] = (strip_key, prefader_strips(
-                    stems_of[song.name], song.sample_rate, setting))
-            strips = last[1]
+            strips = prefader_strips(stems_of[song.name], song.sample_rate, setting)
         return render_prefader(strips, song.sample_rate, setting).audio
 
     def run(balance: float, style: float, source: str, pan: float | None = None) -> dict:
@@ -179,8 +174,10 @@ def held_out_score(records: list[SongRecord], config: TrainConfig,
         if beats(loud["sum"], loud["network"], SUM_MARGIN_LU):
             source = "sum"
     chosen = (balance, style, source, pan)
-    learned = {song.name: metrics(mix(chosen, song), targets[song.name], song.sample_rate)
-               for song in held_songs}
+    learned = {}
+    for song in held_songs:   # the last mix of each song: its strips and measures let go after
+        learned[song.name] = metrics(mix(chosen, song), targets.pop(song.name), song.sample_rate)
+        del memos[song.name], stems_of[song.name]
     out: dict = {"learned_per_song": learned}
     out.update(balance_strength=balance, style_strength=style, loudness_source=source,
                pan_strength=pan)
