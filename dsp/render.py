@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from types import EllipsisType
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import numpy as np
 
@@ -30,7 +30,7 @@ from dsp.console import Console
 from dsp.gain import Gain, Pan, pan_gains
 from dsp.limiter import Limiter
 from dsp.loudness import integrated_loudness, true_peak_dbtp
-from dsp.params import MASTER, ConsoleSetting, spec
+from dsp.params import MASTER, TRACK, ConsoleSetting, spec
 from dsp.strip import ChannelStrip
 from dsp.validate import check_sample_rate
 
@@ -41,6 +41,7 @@ TRUE_PEAK_PASSES = 4
 TRUE_PEAK_TOLERANCE_DB = 0.01
 TRUE_PEAK_MARGIN_DB = 0.02
 _C_SPEC = spec(MASTER, "limiter_ceiling_db")
+_FADER, _PAN = spec(TRACK, "output_gain_db"), spec(TRACK, "pan")
 
 
 @dataclass(frozen=True)
@@ -167,9 +168,8 @@ def render_prefader(strips: np.ndarray, sample_rate: float, setting: ConsoleSett
     x = console._check(strips)
     bus = np.zeros((2, x.shape[2]), dtype=np.float32)
     for i, track in enumerate(setting.tracks):
-        fader = 10.0 ** (float(track.params["output_gain_db"]) / 20.0)
-        for c, pan_gain in enumerate(pan_gains(float(track.params["pan"]))):
-            bus[c] += x[i, c] * np.float32(fader * pan_gain)
+        for c, g in enumerate(post_fader_gains(track.params)):
+            bus[c] += x[i, c] * g
     console.set_master_params({"gain_db": 0.0})
     console.reset()
     console.master._bus_into(bus, bus)
@@ -179,6 +179,14 @@ def render_prefader(strips: np.ndarray, sample_rate: float, setting: ConsoleSett
         return _result(_limited(bus, gain, console), sr, gain,
                        float(console.master.params["limiter_ceiling_db"]))
     return _to_loudness(bus, console, target, max_limiting_db, true_peak_over_db)
+
+
+def post_fader_gains(params: Mapping[str, Any]) -> tuple[np.float32, np.float32]:
+    """(left, right) gains that a strip's fader and pan (``params``; the table's defaults where
+    absent) apply to its ``prefader_strips`` output."""
+    fader = 10.0 ** (float(params.get("output_gain_db", _FADER.default)) / 20.0)
+    gl, gr = pan_gains(float(params.get("pan", _PAN.default)))
+    return np.float32(fader * gl), np.float32(fader * gr)
 
 
 def _target(setting: ConsoleSetting, target_lufs: float | None | EllipsisType) -> float | None:

@@ -10,14 +10,13 @@ from typing import Callable
 
 import numpy as np
 
-from dsp.render import prefader_strips, render_prefader
 from mixstyle.errors import SessionError
 from mixstyle.evaluate.metrics import Target, automix, matched_band_error, metrics, plain_sum
 from mixstyle.evaluate.score import song_scores, summarise
 from mixstyle.profile.ceiling import level_meta
 from mixstyle.profile.predict import Profile, predict_song
 from mixstyle.sessions.load import Song, load_sessions
-from mixstyle.train.balance import memo_strips
+from mixstyle.train.balance import mix_predicted
 from mixstyle.train.config import LearnConfig
 from mixstyle.train.features import SongFeatures
 from mixstyle.train.loop import SongAudio, TrainConfig, train
@@ -133,11 +132,8 @@ def held_out_score(records: list[SongRecord], config: TrainConfig,
                          pan_strength=pan)
         setting = predict_song(prof, song, features=features.get(song.name),
                                memo=memos[song.name])
-        strips = memo_strips(memos[song.name], [x.audio.shape for x in song.stems],
-                             [t.params for t in setting.tracks])
-        if strips is None:
-            strips = prefader_strips(stems_of[song.name], song.sample_rate, setting)
-        return render_prefader(strips, song.sample_rate, setting).audio
+        return mix_predicted(stems_of[song.name], song.sample_rate, setting,
+                             memos[song.name]).audio
 
     def run(balance: float, style: float, source: str, pan: float | None = None) -> dict:
         # what the choices need (the MR-STFT, most of the metrics' cost, only for the choice)

@@ -12,11 +12,10 @@ from typing import Mapping
 import numpy as np
 
 from dsp.loudness import integrated_loudness
-from dsp.render import render, render_prefader
 from mixstyle.profile.novelty import novelty_meta
 from mixstyle.profile.predict import Profile, predict_song
 from mixstyle.sessions.load import Song
-from mixstyle.train.balance import memo_strips
+from mixstyle.train.balance import mix_predicted
 from mixstyle.train.features import SongFeatures
 from mixstyle.train.loudness import LoudnessHabit, habit_from_records
 from mixstyle.train.model import MixNet
@@ -81,12 +80,8 @@ def calibrate_ceiling(model: MixNet, songs: list[Song],
         target = setting.master.get("target_lufs")
         if target is None:
             continue
-        # the strips the prediction ran for the faders, mixed (else rendered again)
-        strips = memo_strips(memo, [s.audio.shape for s in song.stems],
-                             [t.params for t in setting.tracks])
-        got = (render(np.stack([s.audio for s in song.stems]), song.sample_rate, setting)
-               if strips is None else render_prefader(strips, song.sample_rate, setting)
-               ).loudness_lufs
+        got = mix_predicted([s.audio for s in song.stems], song.sample_rate, setting,
+                            memo).loudness_lufs
         theirs = integrated_loudness(song.mix, song.sample_rate)
         if math.isfinite(got) and math.isfinite(theirs) and got < target - 0.05:
             diffs.append(theirs - got)

@@ -23,9 +23,9 @@ from typing import Mapping, Sequence
 import numpy as np
 import torch
 
-from dsp.gain import pan_gains
 from dsp.loudness import integrated_loudness, k_weighting_coeffs
-from dsp.params import MASTER, TRACK, ParamSpec, spec, validate
+from dsp.params import MASTER, TRACK, ConsoleSetting, ParamSpec, spec, validate
+from dsp.render import RenderResult, post_fader_gains, prefader_strips, render_prefader
 from dsp.strip import ChannelStrip
 
 LEVEL = ParamSpec(TRACK, "level_lu", "LU", -50.0, 6.0, "lin", -10.0, None, "model", "level_lu",
@@ -74,10 +74,8 @@ def strip_loudness(stems: np.ndarray, sample_rate: float,
         y = memo.get(pre_key)
         if y is None:
             y = memo[pre_key] = _strip_out(s, sample_rate, dict(p, output_gain_db=0.0, pan=0.0))
-        fader = 10.0 ** (float(p.get("output_gain_db", _GAIN.default)) / 20.0)
-        gains = pan_gains(float(p.get("pan", 0.0)))
-        value = memo[key] = _lufs(np.stack([y[c] * np.float32(fader * g)
-                                            for c, g in enumerate(gains)]), sample_rate)
+        value = memo[key] = _lufs(np.stack([y[c] * g for c, g in enumerate(post_fader_gains(p))]),
+                                  sample_rate)
         out.append(value)
     return np.array(out)
 
@@ -98,6 +96,18 @@ def memo_strips(memo: dict | None, shapes: Sequence[tuple], tracks: Sequence[Map
     got = [memo.get((PREFADER, i, shape, prefader_key(p)))
            for i, (shape, p) in enumerate(zip(shapes, tracks))]
     return None if any(y is None for y in got) else np.stack(got)
+
+
+def mix_predicted(stems: np.ndarray | Sequence[np.ndarray], sample_rate: float,
+                  setting: ConsoleSetting, memo: dict | None) -> RenderResult:
+    """``dsp.render.render`` of a prediction's ``setting`` for ``stems``, mixed from the strips
+    its faders were set with (``memo_strips``, the prediction's memo) where they are the
+    setting's, else from its strips run now (the same mix to float32 rounding)."""
+    strips = memo_strips(memo, [s.shape for s in stems], [t.params for t in setting.tracks])
+    if strips is None:
+        strips = prefader_strips(stems if isinstance(stems, np.ndarray) else np.stack(stems),
+                                 sample_rate, setting)
+    return render_prefader(strips, sample_rate, setting)
 
 
 def strip_loudness_change_db(stem: np.ndarray, sample_rate: float,
