@@ -247,13 +247,24 @@ def _master(args: argparse.Namespace) -> int:
 
 @command("export")
 def _export(args: argparse.Namespace) -> int:
+    import numpy as np
+    from dsp.render import bus_before_limiter
     from mixstyle.export import export
-    from mixstyle.profile.mixdown import predict_stems
+    from mixstyle.profile.mixdown import predict_stems, resolved_gain
     from mixstyle.profile.store import load_profile
     pred = predict_stems(load_profile(args.profile), args.stems_dir, args.sample_rate,
                          args.strength, on_warning=_warn)
-    result = export(pred.setting, [(s.name, s.path) for s in pred.stems], args.format, args.out,
-                    sample_rate_hz=pred.sample_rate_hz, embed_audio=args.embed_audio)
+    # the master gain the mix's loudness needs on these stems, as `mix` renders it: a DAW
+    # plays the exported gain into its limiter
+    mixed = pred.render()
+    setting = resolved_gain(pred.setting, mixed)
+    bus = None
+    if args.format == "vstpreset":
+        bus = (bus_before_limiter(np.stack([s.audio for s in pred.stems]), pred.sample_rate_hz,
+                                  setting), mixed.loudness_lufs)
+    result = export(setting, [(s.name, s.path) for s in pred.stems], args.format, args.out,
+                    sample_rate_hz=pred.sample_rate_hz, embed_audio=args.embed_audio,
+                    master_bus=bus)
     print(f"{args.format} written to {args.out} (session at {pred.sample_rate_hz:g} Hz)")
     notes = getattr(result, "notes", None)
     for note in notes or ():

@@ -29,14 +29,15 @@ def _same_file(a: Path, b: Path) -> bool:
 
 def export(setting: ConsoleSetting, stems: Sequence[tuple[str, str | os.PathLike[str]]],
            fmt: str, out_path: str | os.PathLike[str], *, sample_rate_hz: float = 48000.0,
-           embed_audio: bool = False) -> Any:
+           embed_audio: bool = False, master_bus: tuple[Any, float] | None = None) -> Any:
     """Export ``setting`` as ``fmt`` (one of FORMATS) to ``out_path``.
 
     ``out_path`` is a file, except for "vstpreset" where it is a folder. Returns what the
     format's writer returns (the written path, or a ``PresetExport`` for presets).
     ``sample_rate_hz`` is the session's rate: the presets are fitted at it, and the JSON
     (``sample_rate_hz``), the DAWproject (metadata comment) and the MIDI file (a text event)
-    state it.
+    state it. ``master_bus`` (presets only): the song's master bus before its gain and the
+    loudness its mix reached, for the ZaMaximX2's drive (``vstpreset.export_vstpresets``).
     """
     if not isinstance(setting, ConsoleSetting):
         raise TypeError(f"setting must be a dsp.params.ConsoleSetting, got "
@@ -56,7 +57,8 @@ def export(setting: ConsoleSetting, stems: Sequence[tuple[str, str | os.PathLike
         return export_dawproject(setting, stems, out, embed_audio=embed_audio,
                                  sample_rate_hz=sample_rate_hz)
     if fmt == "vstpreset":
-        return export_vstpresets(setting, out, sample_rate_hz=sample_rate_hz)
+        return export_vstpresets(setting, out, sample_rate_hz=sample_rate_hz,
+                                 master_bus=master_bus)
     if fmt == "midi":
         return export_midi(setting, out, sample_rate_hz=sample_rate_hz)
     return export_json(setting, out, sample_rate_hz=sample_rate_hz)

@@ -37,8 +37,12 @@ comp makeup            ``mak``                identical
 stereo link            ``stereodet`` = 1      max of the channels' gain reductions = our peak
                                               detector over channels
 output_gain_db, pan    (none)                 the DAW's fader and pan
-master gain_db,        (none)                 not representable: set in the DAW (gain before
-limiter, target_lufs                          its limiter)
+master gain_db,        ZaMaximX2 ``thresh``,  ``zam_maxim``: thresh = ceiling - gain (the
+limiter ceiling,       ``ceil``, ``rel``      drive), ceil = ceiling, rel = release (1 .. 100
+release                                       ms); given the song's master bus, the drive is
+                                              calibrated through the real plug-in to the
+                                              loudness the mix reached
+target_lufs            (none)                 the loudness the drive was set for (README)
 =====================  =====================  ===========================================
 
 Measured (tests/mixstyle/export/test_vstpreset.py: each preset loaded into the real plugin with
@@ -111,6 +115,8 @@ from mixstyle.export.zam_eq2 import (ZAM_FREQ_MAX_HZ, ZAM_FREQ_MIN_HZ, impulse_r
 from mixstyle.export.zam_fit import fit_bw_min, fit_zam_eq2
 from mixstyle.export.zam_starts import INSTANCES, PASS_INSTANCES
 from mixstyle.export.zam_geq import GEQ_ORDER, zam_geq31_curve_db
+from mixstyle.export.zam_maxim import (MAXIM_ORDER, VST3_DIR, ZAMAXIMX2_CLASS_ID, calibrate,
+                                       load_zamaximx2, zamaximx2_values)
 
 ZAMEQ2_CLASS_ID = "2046504473616C633251455A00000000"
 ZAMCOMPX2_CLASS_ID = "2046504473616C633250435A00000000"
@@ -309,7 +315,7 @@ def zam_compx2_values(params: Mapping[str, Any], section: str = TRACK,
 @dataclass(frozen=True)
 class PresetFile:
     strip: str   # track name or "master"
-    plugin: str  # "ZamEQ2", "ZamGEQ31" or "ZamCompX2"
+    plugin: str  # "ZamEQ2", "ZamGEQ31", "ZamCompX2" or (master) "ZaMaximX2"
     path: Path
     values: dict[str, float]
 
@@ -331,14 +337,20 @@ def preset_paths(setting: ConsoleSetting, out_dir: str | os.PathLike[str]) -> li
         p = validate(section, params, "master" if section == MASTER else f"track {name!r}")
         kinds = [f"ZamEQ2-{i}" for i in eq_instances(section, p)]
         kinds += ["ZamGEQ31"] * (geq_band(section, p) is not None) + ["ZamCompX2"]
+        kinds += ["ZaMaximX2"] * (section == MASTER)
         paths += [out / f"{name}.{kind}.vstpreset" for kind in kinds]
     return paths + [out / "README.txt"]
 
 
 def export_vstpresets(setting: ConsoleSetting, out_dir: str | os.PathLike[str],
-                      sample_rate_hz: float = 48000.0) -> PresetExport:
+                      sample_rate_hz: float = 48000.0,
+                      master_bus: tuple[np.ndarray, float] | None = None) -> PresetExport:
     """Write the presets of every strip (ZamEQ2 A..D, E/F with a pass filter, a ZamGEQ31 where
-    needed, ZamCompX2) and a README into ``out_dir``."""
+    needed, ZamCompX2; the master's gain and limiter as a ZaMaximX2) and a README into
+    ``out_dir``. ``master_bus``: the song's master bus before its gain ((2, n) at
+    ``sample_rate_hz``, ``dsp.render.bus_before_limiter``) and the loudness the mix reached:
+    the ZaMaximX2's drive is then calibrated through the real plug-in to that loudness
+    (``zam_maxim.calibrate``; where the plug-in is not installed, the mapping alone, noted)."""
     if not isinstance(setting, ConsoleSetting):
         raise TypeError(f"setting must be a dsp.params.ConsoleSetting, got "
                         f"{type(setting).__name__}")
@@ -362,12 +374,10 @@ def export_vstpresets(setting: ConsoleSetting, out_dir: str | os.PathLike[str],
         if section == TRACK and (p["output_gain_db"] != 0 or p["pan"] != 0):
             extra.append(f"fader {p['output_gain_db']:g} dB and pan {p['pan']:+g} (-1..1, "
                          f"constant power): set in the DAW")
+        maxim = None
         if section == MASTER:
-            target = "none" if p["target_lufs"] is None else f"{p['target_lufs']:g} LUFS"
-            extra.append(f"gain {p['gain_db']:g} dB into a limiter (ceiling "
-                         f"{p['limiter_ceiling_db']:g} dBFS, release {p['limiter_release_ms']:g}"
-                         f" ms, lookahead {p['limiter_lookahead_ms']:g} ms), loudness target "
-                         f"{target}: not representable, use the DAW's limiter")
+            maxim, maxim_notes = zamaximx2_values(p, where)
+            extra += maxim_notes + _calibrated(maxim, p, master_bus, sr)
         notes += [f"{name}: {n}" for n in eq_notes + comp_notes + extra]
         if len(eqs) > len(INSTANCES):
             with_passes.append(name)
@@ -375,8 +385,10 @@ def export_vstpresets(setting: ConsoleSetting, out_dir: str | os.PathLike[str],
         if geq is not None:
             with_geq.append(name)
             chain.append(("ZamGEQ31", ZAMGEQ31_CLASS_ID, geq, GEQ_ORDER))
-        for plugin, cid, values, order in chain + [("ZamCompX2", ZAMCOMPX2_CLASS_ID, comp,
-                                                     COMP_ORDER)]:
+        chain.append(("ZamCompX2", ZAMCOMPX2_CLASS_ID, comp, COMP_ORDER))
+        if maxim is not None:
+            chain.append(("ZaMaximX2", ZAMAXIMX2_CLASS_ID, maxim, MAXIM_ORDER))
+        for plugin, cid, values, order in chain:
             path = next(paths)
             write_bytes_atomic(path, vstpreset_bytes(cid, dpf_state(values, order)))
             files.append(PresetFile(name, plugin, path, values))
@@ -390,8 +402,33 @@ def export_vstpresets(setting: ConsoleSetting, out_dir: str | os.PathLike[str],
             "ZamGEQ31 (its top bands, fitted together with the ZamEQ2s) exists only for strips "
             "with a peak3 above 14 kHz or a low-pass above %g kHz: " % (LPF_GEQ_ABOVE_HZ / 1000)
             + (", ".join(with_geq) or "none") + ". "
-            "Master: ZamEQ2-A..D -> (ZamGEQ31) -> ZamCompX2, then a limiter.",
+            "Master: ZamEQ2-A..D -> (ZamGEQ31) -> ZamCompX2 -> ZaMaximX2 (the master gain "
+            "and limiter: its threshold is the drive into the limiter, its ceiling ours).",
             "", "Approximations and settings left to the DAW:"]
     text += [f"- {n}" for n in notes] or ["- none"]
     write_bytes_atomic(readme, ("\n".join(text) + "\n").encode("utf-8"))
     return PresetExport(tuple(files), tuple(notes), readme)
+
+
+def _calibrated(values: dict[str, float], master: Mapping[str, Any],
+                master_bus: tuple[np.ndarray, float] | None, sample_rate: float) -> list[str]:
+    """Calibrate the ZaMaximX2 ``values`` in place where the song's master bus is given (a
+    drive to set: the master gain at or above its ceiling); the notes saying what was done."""
+    target = "none" if master["target_lufs"] is None else f"{master['target_lufs']:g} LUFS"
+    if master_bus is None:
+        return [f"loudness target {target}: the drive is the mapping's, not calibrated on the "
+                f"song (ZaMaximX2 limits harder than ours: up to 0.7 LU quieter at 10-24 dB of "
+                f"drive)"]
+    bus, lufs = master_bus
+    if values["thresh"] >= 0.0 or not math.isfinite(lufs):
+        return []
+    plugin = load_zamaximx2()
+    if plugin is None:
+        return [f"ZaMaximX2 not found in {VST3_DIR}: the drive is the mapping's, not calibrated "
+                f"on the song"]
+    before = values["thresh"]
+    new, got = calibrate(values, bus, sample_rate, lufs, plugin)
+    values.update(new)
+    return [f"ZaMaximX2 drive calibrated on the song through the plug-in: threshold "
+            f"{values['thresh']:.2f} dB (mapping {before:.2f} dB) reaches {got:.2f} LUFS, the "
+            f"mix {lufs:.2f} LUFS (loudness target {target})"]

@@ -8,7 +8,8 @@ renders at the session's rate, so a 48 or 96 kHz session comes back at 48 or 96 
 
 ``fixed_gain`` turns a setting with a loudness target into the one a real-time engine plays to
 sound the same: the master gain and limiter ceiling the offline render chose, and no target (the engine cannot
-measure a whole song before it starts).
+measure a whole song before it starts). ``resolved_gain`` is the same with the target kept, for
+an export: a DAW plays the gain, the file still says what it was set for.
 """
 
 from __future__ import annotations
@@ -61,3 +62,10 @@ def fixed_gain(setting: ConsoleSetting, result: RenderResult) -> ConsoleSetting:
     return replace(setting, master=dict(setting.master, gain_db=float(result.master_gain_db),
                                         limiter_ceiling_db=float(result.limiter_ceiling_db),
                                         target_lufs=None))
+
+
+def resolved_gain(setting: ConsoleSetting, result: RenderResult) -> ConsoleSetting:
+    """``fixed_gain`` with the loudness target kept (the master gain and ceiling the render
+    ``result`` chose, and the target they were chosen for)."""
+    fixed = fixed_gain(setting, result)
+    return replace(fixed, master=dict(fixed.master, target_lufs=setting.master.get("target_lufs")))

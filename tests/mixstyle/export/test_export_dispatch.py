@@ -30,7 +30,7 @@ def test_every_format_by_name(tmp_path, song):
         assert {"project.xml", "metadata.xml"} <= set(z.namelist())
     (tmp_path / "presets").mkdir()
     presets = export(setting, stems, "vstpreset", tmp_path / "presets", sample_rate_hz=44100)
-    assert len(presets.files) == 10 and presets.readme.is_file()
+    assert len(presets.files) == 11 and presets.readme.is_file()   # + the master's ZaMaximX2
     mid = mido.MidiFile(export(setting, stems, "MIDI", tmp_path / "a.mid"))
     assert [t.name for t in mid.tracks] == ["mixstyle console", "vox", "master"]
     data = json.loads(export(setting, stems, "json", tmp_path / "a.json",

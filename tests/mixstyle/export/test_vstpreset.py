@@ -67,7 +67,7 @@ def eq_response_db(files, sr, freqs):
     x = np.zeros((1, response_samples(sr)), np.float32)
     x[0, 0] = 1.0
     for f in files:
-        if f.plugin != "ZamCompX2":
+        if f.plugin not in ("ZamCompX2", "ZaMaximX2"):
             x = load(f.plugin, f.path).process(x, sr, reset=True)
     return impulse_response_db(x[0], freqs, sr)
 
@@ -121,7 +121,8 @@ def test_files_names_and_failures(tmp_path):
     out = export_vstpresets(setting, tmp_path, 48000.0)
     names = sorted(p.name for p in tmp_path.iterdir())
     assert "01-Lead Vox_1.ZamEQ2-A.vstpreset" in names and "02-master.ZamCompX2.vstpreset" in names
-    assert len(out.files) == 15 and len(names) == 16
+    assert len(out.files) == 16 and len(names) == 17   # 3 strips of 5, the master's ZaMaximX2
+    assert "master.ZaMaximX2.vstpreset" in names and "02-master.ZaMaximX2.vstpreset" not in names
     assert dpf_state(out.files[0].values, EQ_ORDER).startswith(b"__dpf_program__\x000\x00")
     with pytest.raises(ExportError, match="preset folder .*nope does not exist"):
         export_vstpresets(setting, tmp_path / "nope")
@@ -146,11 +147,12 @@ def test_geq_only_where_a_band_needs_it(tmp_path):
                       "pad": four + ["ZamEQ2-E", "ZamEQ2-F", "ZamCompX2"],
                       "air": four + ["ZamGEQ31", "ZamCompX2"],
                       "dark": four + ["ZamEQ2-E", "ZamEQ2-F", "ZamGEQ31", "ZamCompX2"],
-                      "master": four + ["ZamGEQ31", "ZamCompX2"]}
+                      "master": four + ["ZamGEQ31", "ZamCompX2", "ZaMaximX2"]}
     readme = out.readme.read_text()
     assert "high- or low-pass is on: vox, pad, dark." in readme
     assert "low-pass above 12 kHz: air, dark, master." in readme
     assert "(ZamEQ2-E -> ZamEQ2-F) -> (ZamGEQ31) -> ZamCompX2" in readme
+    assert "ZamCompX2 -> ZaMaximX2 (the master gain and limiter" in readme
     assert any("low-pass 8000 Hz (Q 0.7071) built from" in n for n in out.notes)
     assert "float32 rounding" in readme  # how the stated errors were made
 
@@ -330,7 +332,8 @@ def test_low_pass_plunge_above_17_8_khz_is_the_documented_corner(tmp_path, sr, l
 def test_master_with_the_geq_through_the_plugins(tmp_path):
     master = dict(P.neutral(P.MASTER), peak3_freq_hz=16000.0, peak3_gain_db=-3.0)
     out, files, err, _ = chain_error_db(tmp_path, master, 48000.0, P.MASTER)
-    assert plugins_of(files) == [f"ZamEQ2-{c}" for c in "ABCD"] + ["ZamGEQ31", "ZamCompX2"]
+    assert plugins_of(files) == [f"ZamEQ2-{c}" for c in "ABCD"] + ["ZamGEQ31", "ZamCompX2",
+                                                                   "ZaMaximX2"]
     assert err < 1.0
 
 
@@ -367,10 +370,15 @@ def test_master_eq_and_notes(tmp_path):
                   high_shelf_gain_db=2.0, gain_db=4.0, target_lufs=-14.0)
     out, files, err, _ = chain_error_db(tmp_path, master, 48000.0, P.MASTER)
     assert err < 1.0
-    assert any("master: gain 4 dB into a limiter" in n and "-14 LUFS" in n for n in out.notes)
+    # the gain into the limiter is ZaMaximX2's drive: 4 dB into the neutral 0 dBFS ceiling
+    assert next(f for f in files if f.plugin == "ZaMaximX2").values == {
+        "rel": 50.0, "ceil": 0.0, "thresh": -4.0}
+    assert any("master: loudness target -14 LUFS: the drive is the mapping's" in n
+               for n in out.notes)
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "README.txt", "master.ZamCompX2.vstpreset", "master.ZamEQ2-A.vstpreset",
-        "master.ZamEQ2-B.vstpreset", "master.ZamEQ2-C.vstpreset", "master.ZamEQ2-D.vstpreset"]
+        "README.txt", "master.ZaMaximX2.vstpreset", "master.ZamCompX2.vstpreset",
+        "master.ZamEQ2-A.vstpreset", "master.ZamEQ2-B.vstpreset", "master.ZamEQ2-C.vstpreset",
+        "master.ZamEQ2-D.vstpreset"]
     assert "-14 LUFS" in (tmp_path / "README.txt").read_text()
 
 

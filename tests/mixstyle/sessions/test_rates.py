@@ -162,7 +162,7 @@ def test_exports_state_the_session_rate(sessions, sr, tmp_path, monkeypatch):
     import mixstyle.export as ex
     seen = {}
 
-    def fake(setting, out, *, sample_rate_hz):
+    def fake(setting, out, *, sample_rate_hz, master_bus=None):
         seen["sr"] = sample_rate_hz
     monkeypatch.setattr(ex, "export_vstpresets", fake)
     monkeypatch.setattr(ex, "preset_paths", lambda setting, out: [])
