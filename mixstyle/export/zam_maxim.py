@@ -109,6 +109,7 @@ def calibrate(values: Mapping[str, float], bus: np.ndarray, sample_rate: float,
 
     thresh = float(out["thresh"])
     got = loudness(thresh)
+    best = (thresh, got)
     last: tuple[float, float] | None = None
     for _ in range(MAX_STEPS):
         if not math.isfinite(got) or abs(got - target_lufs) <= TOLERANCE_LU:
@@ -123,5 +124,7 @@ def calibrate(values: Mapping[str, float], bus: np.ndarray, sample_rate: float,
         last = (thresh, got)
         thresh = new
         got = loudness(thresh)
-    out["thresh"] = thresh
-    return out, got
+        if math.isfinite(got) and abs(got - target_lufs) < abs(best[1] - target_lufs):
+            best = (thresh, got)
+    out["thresh"] = best[0]
+    return out, best[1]
