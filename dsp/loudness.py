@@ -26,6 +26,7 @@ Every value is a pure function of the audio fed since construction/``reset()``.
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import numpy as np
 from numba import njit
@@ -475,3 +476,38 @@ def sample_peak_db(audio: np.ndarray) -> float:
     """Largest |sample| in dBFS; -inf for silence."""
     a = check_audio(audio, "audio")
     return _to_db(float(np.abs(a).max(initial=0.0)), False)
+
+
+def drive_for_loudness(run: Callable[[float], np.ndarray], sample_rate: float,
+                       target_lufs: float, start_db: float, range_db: tuple[float, float], *,
+                       tolerance_lu: float = 0.05, steps: int = 8, max_slope: float = 1.0
+                       ) -> tuple[float, np.ndarray, float]:
+    """The drive (dB, within ``range_db``) into a limiting chain ``run(drive) -> audio`` that
+    brings its output to ``target_lufs``: secant steps on loudness against drive, the slope
+    held within 0.05 .. ``max_slope`` (louder with more drive, a limiter's loudness growing
+    slower than its drive). Returns (drive, output, its integrated loudness) of the run
+    closest to the target; silence (below -70 LUFS) stops the search."""
+    def measure(x: np.ndarray) -> float:
+        return integrated_loudness(np.ascontiguousarray(x, dtype=np.float32), sample_rate)
+
+    drive = float(np.clip(start_db, *range_db))
+    out = run(drive)
+    lufs = measure(out)
+    best = (drive, out, lufs)
+    prev: tuple[float, float] | None = None
+    for _ in range(steps):
+        if not lufs > -70.0 or abs(lufs - target_lufs) < tolerance_lu:
+            break
+        slope = 1.0
+        if prev is not None and drive != prev[0]:
+            slope = float(np.clip((lufs - prev[1]) / (drive - prev[0]), 0.05, max_slope))
+        prev = (drive, lufs)
+        step = float(np.clip(drive + (target_lufs - lufs) / slope, *range_db))
+        if step == drive:
+            break
+        drive = step
+        out = run(drive)
+        lufs = measure(out)
+        if abs(lufs - target_lufs) < abs(best[2] - target_lufs):
+            best = (drive, out, lufs)
+    return best

@@ -24,7 +24,7 @@ import numpy as np
 import pedalboard as pb
 
 from dsp.errors import ParameterError
-from dsp.loudness import true_and_sample_peak_db
+from dsp.loudness import drive_for_loudness, true_and_sample_peak_db
 from mixstyle.demo import _analysis as an
 from mixstyle.demo.producers import (MasterTaste, MixResult, Producer, Stems, TrackProcess,
                                      _tastes, check_stems, master_mix, mix_tracks, rounded)
@@ -61,27 +61,11 @@ def measured_compression(comp: Callable[[dict[str, Any]], pb.Plugin] | None = No
 def drive_to_target(render: Callable[[float], np.ndarray], sr: float, target_lufs: float,
                     start_db: float, range_db: tuple[float, float], where: str,
                     attempts: int = 14) -> tuple[float, np.ndarray, float]:
-    """(drive dB, output, its loudness): the drive into ``render`` that meets ``target_lufs``.
-
-    Secant steps on loudness vs drive (a limiter's loudness grows slower than its drive);
-    raises ParameterError naming ``where`` when the target is out of reach.
-    """
-    drive = float(np.clip(start_db, *range_db))
-    prev: tuple[float, float] | None = None
-    out, lufs = render(drive), an.SILENCE_LUFS
-    for _ in range(attempts):
-        out = render(drive)
-        lufs = an.loudness_lufs(out, sr)
-        if abs(lufs - target_lufs) < 0.05 or lufs <= an.SILENCE_LUFS:
-            break
-        slope = 1.0
-        if prev is not None and drive != prev[0]:
-            slope = float(np.clip((lufs - prev[1]) / (drive - prev[0]), 0.05, 1.5))
-        prev = (drive, lufs)
-        step = float(np.clip(drive + (target_lufs - lufs) / slope, *range_db))
-        if step == drive:
-            break
-        drive = step
+    """(drive dB, output, its loudness): the drive into ``render`` that meets ``target_lufs``
+    (``dsp.loudness.drive_for_loudness``, at most ``attempts`` renders); raises ParameterError
+    naming ``where`` when the target is out of reach."""
+    drive, out, lufs = drive_for_loudness(render, sr, target_lufs, start_db, range_db,
+                                          steps=attempts - 1, max_slope=1.5)
     if lufs > an.SILENCE_LUFS and abs(lufs - target_lufs) > TARGET_TOLERANCE_LU:
         raise ParameterError(f"{where}: the bus print reaches {lufs:.2f} LUFS, not the target "
                              f"{target_lufs} LUFS (+-{TARGET_TOLERANCE_LU} LU) with a drive in "

@@ -14,7 +14,6 @@ read back from the plug-in (it quantises them slightly).
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Mapping
@@ -29,8 +28,8 @@ from mixstyle.demo.printing import (DRUMS, drive_to_target, finish, measured_com
 from mixstyle.demo.producers import (MasterTaste, MixResult, Producer, RoleTaste, Stems,
                                      _tastes, check_stems, mix_tracks)
 from mixstyle.demo.songs import DemoToolError
+from mixstyle.export.zam_maxim import VST3_DIR
 
-VST3_DIR = Path(os.environ.get("MIXSTYLE_VST3_DIR", "/usr/lib/vst3"))
 COMPRESSOR, MAXIMIZER = "ZamCompX2", "ZaMaximX2"
 
 

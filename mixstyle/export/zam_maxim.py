@@ -19,19 +19,18 @@ release; ZaMaximX2 has its own), so the same drive gives a different loudness wh
 hard: up to 0.7 LU quieter at 10-24 dB of drive on the demo songs, within 0.15 LU at a few dB.
 Given the master bus audio of the song (before the gain) and the loudness the mix reached,
 ``calibrate`` runs the real plug-in and moves the drive until it reaches that loudness
-(secant steps, ``TOLERANCE_LU``): the preset then plays the song at the predicted loudness.
+(``dsp.loudness.drive_for_loudness``, ``TOLERANCE_LU``): the preset then plays the song at the predicted loudness.
 """
 
 from __future__ import annotations
 
-import math
 import os
 from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
 
-from dsp.loudness import integrated_loudness
+from dsp.loudness import drive_for_loudness
 from dsp.params import MASTER, validate
 
 ZAMAXIMX2_CLASS_ID = "2046504473616C6332584D5A00000000"
@@ -41,6 +40,7 @@ CEIL_MIN_DB = -30.0
 RELEASE_MIN_MS, RELEASE_MAX_MS = 1.0, 100.0
 TOLERANCE_LU = 0.05
 MAX_STEPS = 8
+# where the zam-plugins VST3 bundles are (the demo producer zed loads them from here too)
 VST3_DIR = Path(os.environ.get("MIXSTYLE_VST3_DIR", "/usr/lib/vst3"))
 
 
@@ -103,28 +103,11 @@ def calibrate(values: Mapping[str, float], bus: np.ndarray, sample_rate: float,
     nearest end."""
     out = dict(values)
 
-    def loudness(thresh: float) -> float:
-        out["thresh"] = thresh
-        return integrated_loudness(run_zamaximx2(plugin, out, bus, sample_rate), sample_rate)
+    def run(drive: float) -> np.ndarray:
+        return run_zamaximx2(plugin, dict(out, thresh=0.0 - drive), bus, sample_rate)
 
-    thresh = float(out["thresh"])
-    got = loudness(thresh)
-    best = (thresh, got)
-    last: tuple[float, float] | None = None
-    for _ in range(MAX_STEPS):
-        if not math.isfinite(got) or abs(got - target_lufs) <= TOLERANCE_LU:
-            break
-        slope = 1.0
-        if last is not None and last[0] != thresh:
-            # louder as the threshold goes down, never by more than 1:1
-            slope = min(max((got - last[1]) / (last[0] - thresh), 0.05), 1.0)
-        new = float(np.clip(thresh - (target_lufs - got) / slope, -DRIVE_MAX_DB, 0.0))
-        if new == thresh:
-            break
-        last = (thresh, got)
-        thresh = new
-        got = loudness(thresh)
-        if math.isfinite(got) and abs(got - target_lufs) < abs(best[1] - target_lufs):
-            best = (thresh, got)
-    out["thresh"] = best[0]
-    return out, best[1]
+    drive, _, got = drive_for_loudness(run, sample_rate, target_lufs, -float(out["thresh"]),
+                                       (0.0, DRIVE_MAX_DB), tolerance_lu=TOLERANCE_LU,
+                                       steps=MAX_STEPS)
+    out["thresh"] = 0.0 - drive
+    return out, got

@@ -83,3 +83,30 @@ def test_true_peak_allowance_lets_the_samples_between_samples_rise_to_it_and_no_
     assert capped.true_peak_dbtp <= 0.0 + 0.01
     for out in (held, over):   # the samples stay under the limiter's ceiling
         assert np.max(np.abs(out.audio)) <= 10 ** (-1.0 / 20) + 1e-6
+
+
+def test_drive_for_loudness_reaches_the_target_or_the_end_of_its_range():
+    from dsp.limiter import Limiter
+    from dsp.loudness import drive_for_loudness
+    sr = 48000
+    t = np.arange(2 * sr) / sr
+    x = np.stack([0.05 * np.sin(2 * np.pi * 220 * t) * (1 + np.sign(np.sin(2 * np.pi * 2 * t)))]
+                 * 2).astype(np.float32)
+    runs = []
+
+    def run(drive):
+        runs.append(drive)
+        lim = Limiter(sr, -1.0, 50.0, 5.0)
+        return lim.process(x * np.float32(10 ** (drive / 20)), sr)
+
+    drive, out, lufs = drive_for_loudness(run, sr, -12.0, 0.0, (0.0, 30.0))
+    assert abs(lufs - -12.0) < 0.05 and lufs == integrated_loudness(out, sr)
+    assert drive == runs[-1] and len(runs) <= 9
+    # out of reach: the end of the range, the closest run
+    drive, _, lufs = drive_for_loudness(run, sr, 3.0, 0.0, (0.0, 30.0))
+    assert drive == 30.0 and lufs < 3.0
+    # silence stops at once
+    runs.clear()
+    drive, _, lufs = drive_for_loudness(lambda d: np.zeros((2, sr), np.float32), sr, -12.0,
+                                        5.0, (0.0, 30.0))
+    assert (drive, len(runs)) == (5.0, 0) and not lufs > -70.0
