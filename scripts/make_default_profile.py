@@ -1,7 +1,7 @@
 """Rebuild presets/default: the shipped profile, trained on demo songs of demo producer 'ava'.
 
     .venv/bin/python scripts/make_default_profile.py [--songs 20] [--seconds 20] [--work DIR]
-        [--producer NAME] [--out DIR]
+        [--producer NAME] [--out DIR] [--records DIR]
 
 Reproducible (seeded). The demo sessions are made in --work/<producer> with the songs cached in
 --work/cache (kept, so a rerun reuses them). --producer is any demo producer (mixstyle.demo
@@ -32,6 +32,9 @@ def main() -> int:
     ap.add_argument("--work", default=str(ROOT / "build" / "default_profile"))
     ap.add_argument("--fit-steps", type=int, default=None)
     ap.add_argument("--out", default=str(ROOT / "presets" / "default"))
+    ap.add_argument("--records", default=None,
+                    help="start from these song records (e.g. presets/default/songs): the fits "
+                         "of unchanged song files are reused, not made again")
     args = ap.parse_args()
 
     from dataclasses import replace
@@ -48,6 +51,8 @@ def main() -> int:
     out = Path(args.out)
     tmp = out.with_name(out.name + ".new")
     shutil.rmtree(tmp, ignore_errors=True)
+    if args.records:
+        shutil.copytree(args.records, tmp / "songs")
     card = learn(sessions, tmp, cfg)
     meta_path = tmp / "profile.json"
     meta = json.loads(meta_path.read_text())

@@ -2,7 +2,7 @@
 learn`'s own held-out songs, one row each.
 
     .venv/bin/python scripts/producer_table.py [--songs 16] [--seconds 15] [--work DIR]
-        [--producers ava,ben,cleo,dex,zed,rio] [--sessions LABEL=DIR ...]
+        [--producers ava,ben,cleo,dex,zed,rio] [--sessions LABEL=DIR ...] [--keep-fits]
 
 Demo sessions are made in --work/<producer> from one shared song cache (the same stems for every
 producer, seeded); ``--sessions LABEL=DIR`` adds a row for a folder of sessions made elsewhere
@@ -57,6 +57,10 @@ def main() -> int:
     ap.add_argument("--sessions", action="append", default=[],
                     help="LABEL=DIR: a row for sessions made elsewhere (e.g. the real set)")
     ap.add_argument("--work", default=str(ROOT / "build" / "producer_table"))
+    ap.add_argument("--keep-fits", action="store_true",
+                    help="keep the song records of profiles learned before in --work/profiles: "
+                         "unchanged songs are not fitted again (the training is compared on the "
+                         "same fits)")
     args = ap.parse_args()
 
     from mixstyle.demo.sessions import make_sessions
@@ -76,7 +80,12 @@ def main() -> int:
     rows = []
     for label, folder in jobs:
         out = work / "profiles" / label
-        shutil.rmtree(out, ignore_errors=True)
+        if args.keep_fits and (out / "songs").is_dir():
+            for item in out.iterdir():
+                if item.name != "songs":
+                    shutil.rmtree(item) if item.is_dir() else item.unlink()
+        else:
+            shutil.rmtree(out, ignore_errors=True)
         t0 = time.monotonic()
         card = learn(folder, out, LearnConfig(), log=lambda _: None)
         songs = len(card["trained_on"])
