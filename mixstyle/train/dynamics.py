@@ -12,7 +12,11 @@ export keep the table's threshold.
 
 Where the ratio is near 1 the threshold does not matter to the sound; it is placed no lower
 than ``FLOOR_DB`` under the loud level (a compressor working on everything above the stem's
-noise). Measured (docs/RESULTS.md, "The compressor learned as gain reduction"): in 4-fold
+noise). A compressor that is off (ratio 1, or a threshold above the loud level) is trained
+toward ``OFF_DB``, under 0 dB, and any prediction of 0 dB or less is off (the table's 0 dBFS
+threshold): a producer who never compresses gets no compressor, not the 1 dB of squeeze a
+network output near the end of its range would otherwise mean (learn's held-out choice of the
+plain sum's loudness for such a producer caught it). Measured (docs/RESULTS.md, "The compressor learned as gain reduction"): in 4-fold
 cross-validation the band error fell on cleo (1.229 -> 1.186 dB) and dex (1.802 -> 1.732 dB), and
 cleo's loudness error behind her peak normaliser from 0.78 to 0.69 LU.
 """
@@ -27,10 +31,13 @@ import torch
 
 from dsp.params import TRACK, ParamSpec, spec
 
-GAIN_REDUCTION = ParamSpec(TRACK, "comp_gain_reduction_db", "dB", 0.0, 40.0, "lin", 0.0, 0.0,
+GAIN_REDUCTION = ParamSpec(TRACK, "comp_gain_reduction_db", "dB", -4.0, 40.0, "lin", 0.0, 0.0,
                            "model", "comp_gain_reduction_db",
                            "the strip compressor's static gain reduction at the staged stem's "
-                           "loud level (95th percentile of its 50 ms peaks)")
+                           "loud level (95th percentile of its 50 ms peaks); 0 or less: off")
+# the target of a compressor that does nothing at the loud level: below 0, so that a network
+# output near it (a sigmoid never reaches its end) still means off, not a little compression
+OFF_DB = GAIN_REDUCTION.min
 FLOOR_DB = 40.0          # the lowest threshold: this far under the stem's loud level
 WINDOW_S = 0.05          # the peak windows
 RANGE_DB = 40.0          # windows this far under the loudest count (the rest is silence)
@@ -67,11 +74,18 @@ def gain_reduction_db(loud_db: float, threshold_db: float, ratio: float) -> floa
     return max(loud_db - threshold_db, 0.0) * (1.0 - 1.0 / ratio)
 
 
+def target_db(loud_db: float, threshold_db: float, ratio: float) -> float:
+    """The network's target for a compressor: its gain reduction at ``loud_db``, or ``OFF_DB``
+    when it takes nothing off there."""
+    gr = gain_reduction_db(loud_db, threshold_db, ratio)
+    return min(gr, GAIN_REDUCTION.max) if gr > 0.0 else OFF_DB
+
+
 def threshold_db(loud_db: float | None, gain_reduction: float, ratio: float) -> float:
     """The threshold (dBFS, within the table's range) at which a compressor of ``ratio`` takes
     ``gain_reduction`` dB off ``loud_db``; no lower than ``FLOOR_DB`` under it. A silent stem
-    (``loud_db`` None) gets the table's default (off)."""
-    if loud_db is None:
+    (``loud_db`` None) or a gain reduction of 0 dB or less gets the table's default (off)."""
+    if loud_db is None or gain_reduction <= 0.0:
         return _THRESHOLD.default
     ratio = max(float(ratio), 1.0 + 1e-4)
     thr = max(loud_db - gain_reduction / (1.0 - 1.0 / ratio), loud_db - FLOOR_DB)
@@ -80,11 +94,13 @@ def threshold_db(loud_db: float | None, gain_reduction: float, ratio: float) -> 
 
 def threshold_torch(loud_db: torch.Tensor, gain_reduction: torch.Tensor, ratio: torch.Tensor
                     ) -> torch.Tensor:
-    """``threshold_db`` on tensors (differentiable); ``loud_db`` NaN where the stem is silent."""
+    """``threshold_db`` on tensors (differentiable where the compressor is on); ``loud_db`` NaN
+    where the stem is silent."""
     ratio = ratio.clamp(1.0 + 1e-4, _RATIO.max)
     loud = torch.nan_to_num(loud_db, nan=_THRESHOLD.default + FLOOR_DB)
     thr = torch.maximum(loud - gain_reduction / (1.0 - 1.0 / ratio), loud - FLOOR_DB)
-    thr = torch.where(torch.isnan(loud_db), torch.full_like(thr, _THRESHOLD.default), thr)
+    off = torch.isnan(loud_db) | (gain_reduction <= 0.0)
+    thr = torch.where(off, torch.full_like(thr, _THRESHOLD.default), thr)
     return thr.clamp(_THRESHOLD.min, _THRESHOLD.max)
 
 

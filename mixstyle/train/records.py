@@ -24,7 +24,7 @@ from dsp.params import MASTER, TRACK, ConsoleSetting, normalise_all, section_spe
 from dsp.render import render
 from mixstyle.train.balance import BUS, LEVEL, track_levels
 from mixstyle.errors import ProfileError
-from mixstyle.train.dynamics import gain_reduction_db, loud_level_db
+from mixstyle.train.dynamics import loud_level_db, target_db
 from mixstyle.train.features import SongFeatures, from_vector, role_index, stem_features
 from mixstyle.fit.bus import measure_bus
 from mixstyle.fit.song import FitResult
@@ -257,10 +257,9 @@ def collate(records: list[SongRecord]) -> Batch:
             if loud is None:
                 tw[i, j, I_GR] = 0.0
             else:
-                gr = gain_reduction_db(loud + t.params["input_gain_db"],
-                                       t.params["comp_threshold_db"], t.params["comp_ratio"])
-                tu[i, j, I_GR] = float(TRACK_TARGETS[I_GR].normalise(
-                    min(gr, TRACK_TARGETS[I_GR].max)))
+                tu[i, j, I_GR] = float(TRACK_TARGETS[I_GR].normalise(target_db(
+                    loud + t.params["input_gain_db"], t.params["comp_threshold_db"],
+                    t.params["comp_ratio"])))
             pan = float(t.params["pan"])   # width as the pan target, the side on its own
             tu[i, j, I_PAN] = float(PAN.normalise(abs(pan)))
             if abs(pan) > 0.02:

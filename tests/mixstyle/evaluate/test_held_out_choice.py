@@ -38,7 +38,10 @@ def _stems(seed: int) -> np.ndarray:
 @pytest.fixture(scope="module")
 def unity_profile(tmp_path_factory):
     root = tmp_path_factory.mktemp("unity")
-    for k in range(6):
+    # ten songs: two held out. With one, whether the network's loudness came within the
+    # choice's 0.1 LU margin of the sum's was the last bit of the BLAS's rounding (0.037 LU on
+    # an AMD EPYC under MKL's COMPATIBLE branch)
+    for k in range(10):
         stems = _stems(k)
         folder = root / "sessions" / f"song{k:02d}"
         (folder / "stems").mkdir(parents=True)
@@ -151,7 +154,7 @@ def test_baselines_measured_apart_complete_the_same_score(unity_profile):
     root = Path(unity_profile.folder).parent
     records = {r.song: r for r in load_records(root / "profile" / "songs")}
     songs = {f.name: load_song(f) for f in song_folders(root / "sessions")}
-    seen, held = sorted(songs)[:4], sorted(songs)[4:]
+    seen, held = sorted(songs)[:4], sorted(songs)[4:6]
     config = replace(LearnConfig().train, epochs=20, audio_epochs=1, average_passes=1)
     audio = {n: staged_excerpt(songs[n], records[n], config.audio_seconds) for n in seen}
     features = {n: record_features(r) for n, r in records.items()}

@@ -9,8 +9,8 @@ import torch
 
 from dsp.params import TRACK, spec
 from dsp.strip import ChannelStrip
-from mixstyle.train.dynamics import (FLOOR_DB, GAIN_REDUCTION, gain_reduction_db, loud_level_db,
-                                     threshold_db, threshold_torch)
+from mixstyle.train.dynamics import (FLOOR_DB, GAIN_REDUCTION, OFF_DB, gain_reduction_db,
+                                     loud_level_db, target_db, threshold_db, threshold_torch)
 from mixstyle.train.model import I_GR, I_RATIO, PREDICTED_TRACK, TRACK_TARGETS, track_values
 
 SR = 48000.0
@@ -53,6 +53,23 @@ def test_ratio_near_one_and_silence():
                           torch.tensor([4.0, 4.0]))
     assert thr.tolist() == pytest.approx([spec(TRACK, "comp_threshold_db").default, -18.0])
     assert gain_reduction_db(-10.0, -30.0, 1.0) == 0.0
+
+
+def test_a_compressor_that_is_off_is_learned_and_set_as_off():
+    off = spec(TRACK, "comp_threshold_db").default
+    # a ratio of 1, or a threshold over the loud level: the target is under 0 dB
+    assert target_db(-10.0, -30.0, 1.0) == OFF_DB < 0
+    assert target_db(-10.0, -5.0, 4.0) == OFF_DB
+    assert target_db(-10.0, -30.0, 4.0) == pytest.approx(15.0)
+    # a network output near the end of its range (a sigmoid's 0.02) still means off, with any
+    # ratio it predicts: no squeeze for a producer who never compresses
+    near_end = GAIN_REDUCTION.denormalise(0.02)
+    assert near_end < 0
+    assert threshold_db(-10.0, near_end, 1.06) == off
+    assert threshold_db(-10.0, 0.0, 4.0) == off
+    thr = threshold_torch(torch.tensor([-10.0, -10.0]), torch.tensor([near_end, 6.0]),
+                          torch.tensor([1.06, 4.0]))
+    assert thr.tolist() == pytest.approx([off, -18.0])
 
 
 def test_network_outputs_to_the_table():

@@ -10,7 +10,7 @@ import pytest
 
 from dsp.params import MASTER, TRACK, ConsoleSetting, TrackSetting, setting_to_dict, validate
 from mixstyle.errors import ProfileError
-from mixstyle.train.dynamics import GAIN_REDUCTION
+from mixstyle.train.dynamics import GAIN_REDUCTION, OFF_DB
 from mixstyle.train.features import N_FEATURES
 from mixstyle.train.model import I_GR
 from mixstyle.train.records import SongRecord, collate, with_loud_levels
@@ -34,6 +34,9 @@ def test_target_is_the_gain_reduction_at_the_staged_loud_level():
     assert float(batch.track_u[0, 0, I_GR]) == pytest.approx(GAIN_REDUCTION.normalise(6.75))
     assert float(batch.track_w[0, 0, I_GR]) > 0
     assert float(batch.track_w[0, 1, I_GR]) == 0.0   # silent stem: no target
+    # the same stem under its threshold: off
+    batch = collate([_record([-25.0, None])])
+    assert float(batch.track_u[0, 0, I_GR]) == pytest.approx(GAIN_REDUCTION.normalise(OFF_DB))
 
 
 def test_record_without_loud_levels_gets_them_from_its_stems():
