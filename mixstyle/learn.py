@@ -40,8 +40,7 @@ from mixstyle.train.config import LearnConfig
 from mixstyle.train.corrections import correction_offsets, network_records
 from mixstyle.train.loop import TrainConfig, train
 from mixstyle.train.model import count_parameters
-from mixstyle.train.records import SongRecord, load_records, record_features, save_record, \
-    with_loud_levels
+from mixstyle.train.records import SongRecord, load_records, record_features, save_record
 from mixstyle.train.songs import AnySong, Loaded, load_folder, staged_excerpt
 
 Progress = Callable[[str, int, int], None]
@@ -108,12 +107,6 @@ def learn(sessions: Path, out: Path, config: LearnConfig = LearnConfig(),
     if not all_songs:
         raise ProfileError(f"{sessions}: no usable songs (expected SESSIONS/<song>/stems/*.wav "
                            f"and SESSIONS/<song>/mix.wav or SESSIONS/<song>/setting.json)")
-    for song in all_songs:   # records from before version 5: their stems' loud levels
-        rec = records.get(song.name)
-        if rec is not None and len(rec.loud_db) != len(rec.track_names):
-            records[song.name] = with_loud_levels(rec, np.stack([s.audio for s in song.stems]),
-                                                  song.sample_rate)
-            save_record(out / "songs", records[song.name])
     # the songs with a mix: the level habit, the ceiling calibration and the master read theirs
     report_songs = [s for s in all_songs if isinstance(s, Song)]
     names = sorted(records)

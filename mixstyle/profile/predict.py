@@ -26,9 +26,8 @@ from mixstyle.train.balance import (BUS, LEVEL, PAN_SIDE, assign_sides, output_g
                                     plain_levels, strip_loudness_change_db)
 from mixstyle.train.features import SongFeatures, role_index, song_features
 from mixstyle.train.loudness import LoudnessHabit
-from mixstyle.train.dynamics import loud_level_db
 from mixstyle.train.model import (I_LEVEL, I_SIDE, MASTER_TARGETS, PREDICTED_MASTER,
-                                  PREDICTED_TRACK, TRACK_TARGETS, MixNet, track_values)
+                                  PREDICTED_TRACK, TRACK_TARGETS, MixNet)
 
 _FADER = spec(TRACK, "output_gain_db")
 
@@ -77,11 +76,10 @@ class Profile:
         net_levels = [float(LEVEL.denormalise(float(v))) for v in tu[0, :, I_LEVEL]]
         tu, mu = corrected(self.meta.get("corrections"), [r for _, r, _ in stems], tu, mu)
         full = []   # the learned setting at full strength; the faders follow from it
-        for i, (_, _, audio) in enumerate(stems):
-            gain = stage_gain_db(per_stem[i].loudness_lufs)
-            loud = loud_level_db(audio, sample_rate)   # the compressor's gain reduction is set
-            values = track_values(tu[0, i], None if loud is None else loud + gain)  # there
-            values["input_gain_db"] = gain
+        for i in range(len(stems)):
+            values = {p.name: float(np.clip(p.denormalise(float(tu[0, i, j])), p.min, p.max))
+                      for j, p in enumerate(PREDICTED_TRACK)}
+            values["input_gain_db"] = stage_gain_db(per_stem[i].loudness_lufs)
             full.append(values)
         bands = (self.meta.get("corrections") or {}).get("eq_band") or {}
         level_fix = [0.0] * len(stems)

@@ -31,8 +31,7 @@ from mixstyle.train.features import FEATURE_NAMES
 from mixstyle.train.model import MASTER_TARGETS, TRACK_TARGETS, MixNet, ModelConfig
 
 FORMAT = "mixstyle.profile"
-VERSION = 3   # 2: the network predicts track levels (LU re the mix bus), not faders;
-#               3: the strip compressors as gain reduction (mixstyle.train.dynamics)
+VERSION = 2   # 2: the network predicts track levels (LU re the mix bus), not faders
 
 
 def table_hash() -> str:

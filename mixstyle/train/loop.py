@@ -23,11 +23,9 @@ import torch
 from dsp.params import TRACK, spec
 from mixstyle.twin import console as twin, losses
 from mixstyle.train.balance import LEVEL, PAN_SIDE, assign_sides, torch_loudness
-from mixstyle.train.dynamics import GAIN_REDUCTION, threshold_torch
 from mixstyle.train.loudness import with_habit
 from mixstyle.train.records import Batch, SongRecord, collate
-from mixstyle.train.model import I_LEVEL, I_SIDE, PREDICTED_TRACK, TRACK_TARGETS, MixNet, \
-    ModelConfig
+from mixstyle.train.model import I_LEVEL, I_SIDE, PREDICTED_TRACK, MixNet, ModelConfig
 
 
 @dataclass(frozen=True)
@@ -60,10 +58,6 @@ class SongAudio:
     # per track: loudness of the whole song minus that of the excerpt through the fitted strip
     # (levels are learned on whole songs, the audio phase hears an excerpt)
     loudness_offsets: np.ndarray | None = None
-    # per track: the staged stem's loud level over the whole song (dBFS; NaN: silent), where
-    # the compressor's gain reduction is set (mixstyle.train.dynamics); None: unknown (the
-    # thresholds sit FLOOR_DB under a 0 dBFS loud level)
-    loud_db: np.ndarray | None = None
 
 
 _GAIN = spec(TRACK, "output_gain_db")
@@ -110,29 +104,22 @@ def _init_model(records: Sequence[SongRecord], batch: Batch, config: ModelConfig
     return model
 
 
-def _track_dict(u: torch.Tensor, loud_db: torch.Tensor) -> dict[str, torch.Tensor]:
+def _track_dict(u: torch.Tensor) -> dict[str, torch.Tensor]:
     """(N, P) normalised -> physical name -> (N,); input trim and fader 0 (stems come staged,
-    the fader follows from the predicted level); the thresholds placed for the predicted gain
-    reduction on stems whose loud levels are ``loud_db`` (N,)."""
+    the fader follows from the predicted level)."""
     out = {p.name: p.denormalise(u[:, j]).clamp(p.min, p.max)
-           for j, p in enumerate(TRACK_TARGETS[:len(PREDICTED_TRACK)])}
-    out["comp_threshold_db"] = threshold_torch(loud_db, out.pop(GAIN_REDUCTION.name),
-                                               out["comp_ratio"])
+           for j, p in enumerate(PREDICTED_TRACK)}
     out["input_gain_db"] = torch.zeros(u.shape[0])
     out["output_gain_db"] = torch.zeros(u.shape[0])
     return out
 
 
 def render_levels(stems: torch.Tensor, sample_rate: float, u: torch.Tensor,
-                  offsets: torch.Tensor | None = None, loud_db: torch.Tensor | None = None
-                  ) -> torch.Tensor:
+                  offsets: torch.Tensor | None = None) -> torch.Tensor:
     """The twin's mix bus for staged ``stems (N, 2, T)`` and predicted targets ``u (N, P+1)``:
     each strip at fader 0 dB, then the fader that puts it at its predicted level (the bus level
-    is a common offset, left out). ``loud_db``: the staged stems' loud levels (N,) (NaN:
-    silent; None: 0 dBFS). Returns (2, T)."""
-    if loud_db is None:
-        loud_db = torch.zeros(u.shape[0])
-    params = _track_dict(u, loud_db)
+    is a common offset, left out). Returns (2, T)."""
+    params = _track_dict(u)
     level = LEVEL.denormalise(u[:, I_LEVEL].detach())
     sides = assign_sides(params["pan"].detach().tolist(),
                          PAN_SIDE.denormalise(u[:, I_SIDE].detach()).tolist(), level.tolist())
@@ -154,10 +141,8 @@ def audio_loss(model: MixNet, batch: Batch, i: int, song: SongAudio,
     n = int(batch.mask[i].sum())
     tu, _ = model(batch.feats[i:i + 1, :n], batch.roles[i:i + 1, :n], batch.mask[i:i + 1, :n],
                   batch.song_feats[i:i + 1])
-    offsets = None if song.loudness_offsets is None else \
-        torch.from_numpy(song.loudness_offsets).to(torch.float32)
-    loud = None if song.loud_db is None else torch.from_numpy(song.loud_db).to(torch.float32)
-    y = render_levels(torch.from_numpy(song.stems), song.sample_rate, tu[0], offsets, loud)[None]
+    offsets = None if song.loudness_offsets is None else torch.from_numpy(song.loudness_offsets).to(torch.float32)
+    y = render_levels(torch.from_numpy(song.stems), song.sample_rate, tu[0], offsets)[None]
     mix = torch.from_numpy(song.mix)[None]
     y = y * (mix.pow(2).mean().sqrt() / (y.pow(2).mean().sqrt() + 1e-9))
     ref = ref if ref is not None else reference(song)

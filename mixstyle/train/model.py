@@ -12,31 +12,24 @@ little data the model falls back to the producer's average and learns deviations
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Sequence
 
 import torch
 from torch import nn
 
 from dsp.params import MASTER_PARAMS, TRACK_PARAMS
 from mixstyle.train.balance import BUS, LEVEL, PAN_SIDE
-from mixstyle.train.dynamics import GAIN_REDUCTION, threshold_db
 from mixstyle.train.features import N_FEATURES, N_ROLES
 
 # The console parameters the network predicts directly. The input trim is gain staging and the
 # fader follows from the track's predicted loudness in the mix (mixstyle.train.balance), so the
 # network predicts ``level_lu`` per track and ``bus_lufs`` for the song instead. Its ``pan``
 # output is the pan's width (|pan|); ``pan_side`` says whether the side is a habit
-# (mixstyle.train.balance.assign_sides). The compressor's threshold is predicted as the gain
-# reduction at the stem's loud parts (``comp_gain_reduction_db``, mixstyle.train.dynamics) and
-# turned back into a threshold on the stem: ``TRACK_TARGETS`` hold that entry in its place.
+# (mixstyle.train.balance.assign_sides).
 PREDICTED_TRACK = tuple(p for p in TRACK_PARAMS
                         if p.name not in ("input_gain_db", "output_gain_db"))
 PREDICTED_MASTER = tuple(MASTER_PARAMS)
-TRACK_TARGETS = tuple(GAIN_REDUCTION if p.name == "comp_threshold_db" else p
-                      for p in PREDICTED_TRACK) + (LEVEL, PAN_SIDE)
+TRACK_TARGETS = PREDICTED_TRACK + (LEVEL, PAN_SIDE)
 I_PAN = [p.name for p in PREDICTED_TRACK].index("pan")
-I_GR = [p.name for p in PREDICTED_TRACK].index("comp_threshold_db")
-I_RATIO = [p.name for p in PREDICTED_TRACK].index("comp_ratio")
 I_LEVEL, I_SIDE = len(PREDICTED_TRACK), len(PREDICTED_TRACK) + 1
 MASTER_TARGETS = PREDICTED_MASTER + (BUS,)
 
@@ -109,15 +102,3 @@ class MixNet(nn.Module):
 
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
-
-
-def track_values(u: Sequence[float] | torch.Tensor, loud_db: float | None) -> dict[str, float]:
-    """The table's values of one track's normalised network outputs ``u`` (at least
-    ``len(PREDICTED_TRACK)`` of them): every predicted parameter, the compressor's threshold
-    placed for the gain reduction on the staged stem whose loud level is ``loud_db``
-    (``dynamics.threshold_db``)."""
-    values = {p.name: float(min(max(p.denormalise(float(u[j])), p.min), p.max))
-              for j, p in enumerate(TRACK_TARGETS[:len(PREDICTED_TRACK)])}
-    gr = values.pop(GAIN_REDUCTION.name)
-    values["comp_threshold_db"] = threshold_db(loud_db, gr, values["comp_ratio"])
-    return {p.name: values[p.name] for p in PREDICTED_TRACK}

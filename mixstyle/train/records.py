@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,18 +24,15 @@ from dsp.params import MASTER, TRACK, ConsoleSetting, normalise_all, section_spe
 from dsp.render import render
 from mixstyle.train.balance import BUS, LEVEL, track_levels
 from mixstyle.errors import ProfileError
-from mixstyle.train.dynamics import loud_level_db, target_db
 from mixstyle.train.features import SongFeatures, from_vector, role_index, stem_features
 from mixstyle.fit.bus import measure_bus
 from mixstyle.fit.song import FitResult
-from mixstyle.train.model import (I_GR, I_PAN, I_SIDE, MASTER_TARGETS, PREDICTED_MASTER,
-                                  PREDICTED_TRACK, TRACK_TARGETS)
+from mixstyle.train.model import (I_PAN, I_SIDE, MASTER_TARGETS, PREDICTED_MASTER, PREDICTED_TRACK,
+                            TRACK_TARGETS)
 
-RECORD_VERSION = 5  # 2: track balance as loudness (levels_lu, bus_lufs); 3: bus_print;
-#                    4: source ("fit" | "correction") and mix_overridden; 5: loud_db
-# a version 3 record is a fit: read as one, nothing is refitted; a version 3 or 4 record has no
-# loud levels: learn measures them on the song's stems (``with_loud_levels``)
-READABLE_VERSIONS = (3, 4, 5)
+RECORD_VERSION = 4  # 2: track balance as loudness (levels_lu, bus_lufs); 3: bus_print;
+#                    4: source ("fit" | "correction") and mix_overridden
+READABLE_VERSIONS = (3, 4)   # a version 3 record is a fit: read as one, nothing is refitted
 SOURCES = ("fit", "correction")
 
 
@@ -76,9 +73,6 @@ class SongRecord:
     source: str = "fit"
     # a correction's song folder also had a mix, this file, which was not learned
     mix_overridden: str | None = None
-    # each stem's loud level (dBFS, as it is, before the input gain; None: silent):
-    # mixstyle.train.dynamics.loud_level_db. Empty when unknown (a record before version 5)
-    loud_db: list[float | None] = field(default_factory=list)
 
     def to_json(self) -> str:
         data = asdict(self)
@@ -121,19 +115,7 @@ def make_record(song_name: str, names: list[str], roles: list[str], stems: np.nd
     printed = measure_bus(stems, sample_rate, fit.setting, mix) if mix is not None else None
     return SongRecord(song_name, list(names), list(roles), feats, song_feat,
                       setting_to_dict(fit.setting), fit.quality(), files, levels, bus,
-                      printed.to_dict() if printed is not None else None,
-                      loud_db=[loud_level_db(s, sample_rate) for s in stems])
-
-
-def with_loud_levels(record: SongRecord, stems: np.ndarray, sample_rate: float) -> SongRecord:
-    """``record`` with its stems' loud levels (measured on ``stems``, the song's, in the
-    record's track order) when it has none (a record written before version 5)."""
-    if len(record.loud_db) == len(record.track_names):
-        return record
-    if len(stems) != len(record.track_names):
-        raise ProfileError(f"song record {record.song!r}: {len(record.track_names)} tracks, "
-                           f"but the song has {len(stems)} stems")
-    return replace(record, loud_db=[loud_level_db(s, sample_rate) for s in stems])
+                      printed.to_dict() if printed is not None else None)
 
 
 def correction_record(song_name: str, stems: np.ndarray, sample_rate: float,
@@ -154,8 +136,7 @@ def correction_record(song_name: str, stems: np.ndarray, sample_rate: float,
             data["master"]["target_lufs"] = float(np.clip(loud, target.min, target.max))
     return SongRecord(song_name, [t.name for t in setting.tracks],
                       [t.role for t in setting.tracks], feats, song_feat, data, {}, files,
-                      levels, bus, None, "correction", mix_overridden,
-                      [loud_level_db(s, sample_rate) for s in stems])
+                      levels, bus, None, "correction", mix_overridden)
 
 
 def record_features(record: SongRecord) -> SongFeatures:
@@ -251,15 +232,6 @@ def collate(records: list[SongRecord]) -> Batch:
         for j, t in enumerate(setting.tracks):
             tu[i, j, :k_level] = torch.from_numpy(_select(normalise_all(TRACK, t.params), TRACK))
             tw[i, j, :k_level] = torch.from_numpy(_weights_for(t.params, TRACK))
-            # the compressor as gain reduction at the staged stem's loud level
-            # (mixstyle.train.dynamics); unknown for a silent stem
-            loud = r.loud_db[j] if j < len(r.loud_db) else None
-            if loud is None:
-                tw[i, j, I_GR] = 0.0
-            else:
-                tu[i, j, I_GR] = float(TRACK_TARGETS[I_GR].normalise(target_db(
-                    loud + t.params["input_gain_db"], t.params["comp_threshold_db"],
-                    t.params["comp_ratio"])))
             pan = float(t.params["pan"])   # width as the pan target, the side on its own
             tu[i, j, I_PAN] = float(PAN.normalise(abs(pan)))
             if abs(pan) > 0.02:

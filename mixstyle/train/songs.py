@@ -26,7 +26,6 @@ from mixstyle.io.audio import audio_info
 from mixstyle.sessions.corrections import CorrectedSong, has_setting, load_corrected_song
 from mixstyle.sessions.load import Song, load_song
 from mixstyle.train.balance import strip_loudness
-from mixstyle.train.dynamics import staged_louds
 from mixstyle.train.loop import SongAudio
 from mixstyle.train.records import (SongRecord, SourceFile, correction_record, make_record,
                                     sha256_file)
@@ -81,12 +80,9 @@ def staged_excerpt(song: AnySong, rec: SongRecord, seconds: float) -> SongAudio:
     ok = np.isfinite(whole) & np.isfinite(part)
     offsets = np.zeros(len(whole))
     offsets[ok] = whole[ok] - part[ok]
-    loud = None
-    if len(rec.loud_db) == len(tracks):   # the compressors' gain reduction is set there
-        loud = np.array([np.nan if v is None else v for v in staged_louds(rec.loud_db, gains)])
     return SongAudio(np.ascontiguousarray(staged.astype(np.float32)),
                      np.ascontiguousarray(mix[:, start:stop].astype(np.float32)),
-                     song.sample_rate, offsets, loud)
+                     song.sample_rate, offsets)
 
 
 def fit_song(song: Song, config: FitConfig, files: list[SourceFile] | None = None
