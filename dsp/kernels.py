@@ -26,9 +26,9 @@ the machine's).
 
 MKL (torch's BLAS, used by the EQ fits and the training) honours a named branch only on Intel
 CPUs: on an AMD CPU ``MKL_CBWR=AVX2`` falls back to MKL's own choice (measured on an EPYC: AVX2,
-SSE4_2 and AUTO gave the same bits, the Xeon's AVX2 branch others; oneMKL's guide says so). Its
+SSE4_2 and AUTO gave the same bits, COMPATIBLE others; oneMKL's guide says so). Its
 ``COMPATIBLE`` branch is the one meant to give the same results on every Intel-compatible x86
-CPU, so both levels ask for it (the learn bench's small learn took 7% longer).
+CPU, so both levels ask for it (``scripts/kernel_digest.py``'s small learn took 7% longer).
 """
 
 from __future__ import annotations

@@ -158,7 +158,7 @@ def test_python_m_dsp_kernels_prints_the_environment_of_a_level():
 
 # the bits of matrix products through MKL (torch) and OpenBLAS (numpy) under the pin, the same on
 # every x86-64-v3 CPU, Intel or AMD. Measured on an AMD EPYC: with MKL_CBWR=AVX2 (the pin before)
-# MKL ignored the branch there (non-Intel: its own choice) and the learn came out another
+# MKL ignored the branch there (non-Intel: its own choice) and learned another profile
 _PRODUCTS = """
 import hashlib, sys
 sys.path.insert(0, sys.argv[1])
@@ -177,7 +177,7 @@ PRODUCTS_V3 = "f5cf71c45273b43c"
 
 
 def test_pinned_matrix_products_are_the_same_bits_on_every_cpu():
-    env = _env(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
+    env = _env(MKL_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")   # _env sets OMP_NUM_THREADS
     r = subprocess.run([sys.executable, "-c", _PRODUCTS, str(ROOT)], env=env,
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr[-2000:]
