@@ -247,7 +247,8 @@ def refine_eq(stem: np.ndarray, target: np.ndarray, values: dict[str, float],
         jtj, jtr = flat @ flat.T, flat @ r.ravel()
         accepted = False
         for _ in range(4):
-            damped = jtj + np.diag(mu * np.diag(jtj) + 1e-12 * np.trace(jtj) + 1e-300)
+            damped = jtj + np.diag(mu * np.diag(jtj) + feq.DAMPING_FLOOR * np.diag(jtj).max()
+                                   + 1e-300)
             delta = np.linalg.solve(damped, jtr)
             trial = feq.hold_gains(dict(vals, **{n: _nudge(n, vals[n],
                                                            float(np.clip(d, -1.0, 1.0)))
