@@ -199,6 +199,8 @@ def place_band(values: dict[str, float], band: Mapping[str, float]) -> None:
     """Put a correction's peaking ``band`` (freq_hz, gain_db, q) into a strip's EQ ``values``
     the way that brings the strip's EQ curve closest to its curve plus the band's: of the peak
     bands whose range holds the frequency, one replaced by the band (a free one loses nothing),
+    one replaced after its own gain is moved onto another peak band whose range holds its
+    frequency (two bands doing nearly the same job make room: a 2.5 kHz and a 2.3 kHz boost),
     or one given the band's gain on top of its own (its frequency and Q kept)."""
     freq = float(band["freq_hz"])
     gain = spec(TRACK, "peak1_gain_db")
@@ -211,10 +213,16 @@ def place_band(values: dict[str, float], band: Mapping[str, float]) -> None:
         f_spec, q_spec = spec(TRACK, f"{b}_freq_hz"), spec(TRACK, f"{b}_q")
         if not f_spec.min <= freq <= f_spec.max:
             continue
-        options.append({f"{b}_freq_hz": freq, f"{b}_gain_db": g,
-                        f"{b}_q": float(np.clip(band["q"], q_spec.min, q_spec.max))})
+        replace = {f"{b}_freq_hz": freq, f"{b}_gain_db": g,
+                   f"{b}_q": float(np.clip(band["q"], q_spec.min, q_spec.max))}
+        options.append(replace)
         options.append({f"{b}_gain_db": float(np.clip(values[f"{b}_gain_db"] + g, gain.min,
                                                       gain.max))})
+        for c in PEAKS:   # b's own boost or cut handed to c, b takes the correction
+            c_spec = spec(TRACK, f"{c}_freq_hz")
+            if c != b and c_spec.min <= float(values[f"{b}_freq_hz"]) <= c_spec.max:
+                options.append(dict(replace, **{f"{c}_gain_db": float(np.clip(
+                    values[f"{c}_gain_db"] + values[f"{b}_gain_db"], gain.min, gain.max))}))
     if not options:
         return
     best = min(options, key=lambda o: float(np.sum(

@@ -98,3 +98,24 @@ def test_an_eq_change_through_the_strip_keeps_what_the_compressor_takes_back():
     held = eq_loudness_through_strip(stem, 44100.0, flat, squashed)
     assert plain < -2.0 and abs(plain - spectrum) < 0.5, (plain, spectrum)
     assert 0.5 * plain < held < 0.0, (plain, held)   # less than half of it is left
+
+
+def test_a_correction_band_makes_room_where_two_bands_do_one_job():
+    """A bass strip with a narrow +4.8 dB at 162 Hz and two broad boosts at 2.5 and 2.3 kHz (no
+    peak band free; seen on a new song of the corrections bench): the taught -2.6 dB at 307 Hz
+    goes into the 2.5 kHz band once its boost is handed to the 2.3 kHz one, so the strip's
+    response at 307 Hz moves by the correction. Before, the best of replacing a band or adding
+    the gain to one moved it by -0.25 dB (the narrow band at 162 Hz took it)."""
+    from dsp.eq import eq_curve_db
+    from dsp.params import TRACK, neutral
+    from mixstyle.profile.predict import place_band
+    values = dict(neutral(TRACK), peak1_freq_hz=162.0, peak1_gain_db=4.8, peak1_q=2.4,
+                  peak2_freq_hz=2506.0, peak2_gain_db=2.75, peak2_q=0.6,
+                  peak3_freq_hz=2297.0, peak3_gain_db=1.1, peak3_q=0.57)
+    before = dict(values)
+    place_band(values, {"freq_hz": 307.0, "gain_db": -2.6, "q": 1.0})
+    at = np.array([307.0, 2400.0])
+    moved = eq_curve_db(TRACK, values, at, 44100.0) - eq_curve_db(TRACK, before, at, 44100.0)
+    assert moved[0] == pytest.approx(-2.6, abs=0.3), values
+    assert abs(moved[1]) <= 0.5, values      # the boosts up top stay where they were
+    assert values["peak1_gain_db"] == 4.8    # the narrow band keeps its job
