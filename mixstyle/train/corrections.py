@@ -34,8 +34,9 @@ bass at 300 Hz uses whichever band is free on that song, so the parameter differ
 over the bands and their median says little. Per role the pointwise median (over the corrected
 tracks, n/(n+1) of it) of (the setting's EQ curve - the predicted one) in dB on ``EQ_FREQS_HZ``
 is fitted with one peaking band (``eq_band``: frequency, gain, Q, on a grid); ``Profile.predict``
-puts that band into the strip's free peak band (the one in range with the smallest gain, if
-under ``FREE_BAND_DB``) or adds its gain to the nearest band in range. The EQ parameters get no
+puts that band where the strip's EQ curve comes closest to its curve plus the band's: into a
+peak band in range (replacing it, or after handing its gain to another band near its frequency)
+or onto a band's own gain (``profile.predict.place_band``). The EQ parameters get no
 offsets of their own.
 """
 
