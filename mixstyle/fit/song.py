@@ -246,9 +246,10 @@ def refine_eq(stem: np.ndarray, target: np.ndarray, values: dict[str, float],
         flat = jac.reshape(len(jac), -1)
         jtj, jtr = flat @ flat.T, flat @ r.ravel()
         accepted = False
+        curv = np.diag(jtj)
+        floor = feq.DAMPING_FLOOR * curv.max() + 1e-300
         for _ in range(4):
-            damped = jtj + np.diag(mu * np.diag(jtj) + feq.DAMPING_FLOOR * np.diag(jtj).max()
-                                   + 1e-300)
+            damped = jtj + np.diag(mu * curv + floor)
             delta = np.linalg.solve(damped, jtr)
             trial = feq.hold_gains(dict(vals, **{n: _nudge(n, vals[n],
                                                            float(np.clip(d, -1.0, 1.0)))

@@ -218,9 +218,10 @@ def place_band(values: dict[str, float], band: Mapping[str, float]) -> None:
         options.append(replace)
         options.append({f"{b}_gain_db": float(np.clip(values[f"{b}_gain_db"] + g, gain.min,
                                                       gain.max))})
+        own_hz = float(values[f"{b}_freq_hz"])
         for c in PEAKS:   # b's own boost or cut handed to c, b takes the correction
             c_spec = spec(TRACK, f"{c}_freq_hz")
-            if c != b and c_spec.min <= float(values[f"{b}_freq_hz"]) <= c_spec.max:
+            if c != b and c_spec.min <= own_hz <= c_spec.max:
                 options.append(dict(replace, **{f"{c}_gain_db": float(np.clip(
                     values[f"{c}_gain_db"] + values[f"{b}_gain_db"], gain.min, gain.max))}))
     if not options:
