@@ -197,6 +197,9 @@ def _nudge(name: str, value: float, step: float) -> float:
                          p.min, p.max))
 
 
+STEP_GAIN = 2e-6   # refine_eq stops when a step explains less than this share of the stem's energy
+
+
 def refine_eq(stem: np.ndarray, target: np.ndarray, values: dict[str, float],
               gains: tuple[float, float], sample_rate: float, comp_gain: np.ndarray | None = None,
               iters: int = 6, held_to: dict[str, float] | None = None
@@ -257,8 +260,9 @@ def refine_eq(stem: np.ndarray, target: np.ndarray, values: dict[str, float],
             a_trial = np.maximum(a + delta[-2:], 0.0)
             rows_t, e_t, r_t = state(trial, a_trial)
             cost_t = float((r_t * r_t).sum())
-            if cost_t < cost:
-                accepted = cost - cost_t > 1e-6 * cost
+            if cost_t < cost:   # worth another step while it explains a noticeable share of the stem
+                part = a_trial[:, None] * m * e_t
+                accepted = cost - cost_t > STEP_GAIN * float((part * part).sum())
                 vals, a, rows, e, r, cost, mu = trial, a_trial, rows_t, e_t, r_t, cost_t, mu / 3
                 break
             mu *= 4.0
