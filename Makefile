@@ -15,7 +15,7 @@ demo: setup
 # competes with their JACK callbacks. Both run; either failing fails `make test`.
 test: setup
 	$(LINT) --no-cache --no-logo
-	MIXSTYLE_REQUIRE_REAL=1 $(PY) -m pytest -q -p no:cacheprovider -n auto --maxprocesses 4 \
+	MIXSTYLE_REQUIRE_REAL=1 $(PY) -m pytest -q -p no:cacheprovider -n auto --maxprocesses 4 --durations=15 \
 	    --dist loadfile --ignore=tests/host tests; a=$$?; \
 	MIXSTYLE_REQUIRE_REAL=1 $(PY) -m pytest -q -p no:cacheprovider tests/host; b=$$?; \
 	test $$a -eq 0 && test $$b -eq 0
