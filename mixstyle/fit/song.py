@@ -208,7 +208,9 @@ def refine_eq(stem: np.ndarray, target: np.ndarray, values: dict[str, float],
 
     Only the parameters of EQ sections that do something move (the curve fit chose which
     filters are in use); the compressor gain per sample is held fixed. Jacobian columns by
-    finite differences in the table's logit units, one biquad re-run per column.
+    finite differences in the table's logit units, one biquad re-run per column. At most
+    ``iters`` steps; it stops after a step that explains less than ``STEP_GAIN`` of the stem's
+    own energy (a quiet stem would otherwise go on in directions the audio hardly sees).
 
     No band gain grows beyond both the curve fit's (``held_to``, default ``values``) + 1 dB
     and its free zone (``eq.hold_gains``): the curve fit has weighed each boost against the
@@ -260,9 +262,9 @@ def refine_eq(stem: np.ndarray, target: np.ndarray, values: dict[str, float],
             a_trial = np.maximum(a + delta[-2:], 0.0)
             rows_t, e_t, r_t = state(trial, a_trial)
             cost_t = float((r_t * r_t).sum())
-            if cost_t < cost:   # worth another step while it explains a noticeable share of the stem
+            if cost_t < cost:
                 part = a_trial[:, None] * m * e_t
-                accepted = cost - cost_t > STEP_GAIN * float((part * part).sum())
+                accepted = cost - cost_t > STEP_GAIN * float((part * part).sum())  # go on?
                 vals, a, rows, e, r, cost, mu = trial, a_trial, rows_t, e_t, r_t, cost_t, mu / 3
                 break
             mu *= 4.0
