@@ -32,7 +32,7 @@ def _bench():
 def test_corrections_move_new_songs_by_what_the_producer_corrected(tmp_path):
     cb = _bench()
     study = cb.Study("ava", seed=4, train=8, corrections=6, new=3, seconds=6.0, epochs=60,
-                     audio_epochs=1, pool=20, fit_steps=2)
+                     audio_epochs=1, pool=13, fit_steps=2)
     result = cb.run_study(study, tmp_path)
     s = result.summary()
     assert len(result.lead_db) == 3 and len(result.bass_300_db) == 3
