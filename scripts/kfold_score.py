@@ -45,7 +45,7 @@ def main() -> int:
 
     from dsp.loudness import integrated_loudness
     from dsp.render import render
-    from mixstyle.evaluate.metrics import matched_band_error, plain_sum
+    from mixstyle.evaluate.metrics import Target, matched_band_error, plain_sum
     from mixstyle.profile.ceiling import level_meta
     from mixstyle.profile.predict import Profile, predict_song
     from mixstyle.sessions.load import load_sessions
@@ -80,13 +80,14 @@ def main() -> int:
             song = songs[name]
             stems, sr = np.stack([x.audio for x in song.stems]), song.sample_rate
             out = render(stems, sr, predict_song(prof, song, features=features[name])).audio
-            gap = integrated_loudness(out, sr) - integrated_loudness(song.mix, sr)
+            mix = Target(song.mix, sr)            # measured once for the three comparisons
+            n = song.mix.shape[-1]
+            gap = integrated_loudness(out, sr) - mix.lufs(n)
             matched = (out * 10.0 ** (-gap / 20.0)).astype(np.float32)
             mr = float(losses.mrstft(torch.from_numpy(matched)[None],
                                      torch.from_numpy(np.ascontiguousarray(song.mix))[None]))
-            rows[name] = {"band": matched_band_error(out, song.mix, sr),
-                          "plain": matched_band_error(plain_sum(stems, song.mix, sr),
-                                                      song.mix, sr),
+            rows[name] = {"band": matched_band_error(out, mix, sr),
+                          "plain": matched_band_error(plain_sum(stems, song.mix, sr), mix, sr),
                           "mrstft": mr, "loudness_lu": float(gap)}
             print(f"fold {k} {name}: " + "  ".join(f"{a} {b:.3f}" for a, b in rows[name].items()),
                   flush=True)

@@ -226,9 +226,10 @@ def refine_eq(stem: np.ndarray, target: np.ndarray, values: dict[str, float],
     def state(v: dict[str, float], gain: np.ndarray):
         rows = [_sos_row(s, v, sample_rate) for s in _SECTIONS]
         e = _filter([r for r in rows if r != _IDENTITY], x)
-        return rows, e, t - gain[:, None] * m * e
+        part = gain[:, None] * m * e        # the stem's contribution
+        return rows, e, part, t - part
 
-    rows, e, r = state(vals, a)
+    rows, e, _, r = state(vals, a)
     cost, mu = float((r * r).sum()), 1e-3
     jac = np.empty((0, 2, x.shape[-1]))
     for _ in range(iters):
@@ -260,10 +261,9 @@ def refine_eq(stem: np.ndarray, target: np.ndarray, values: dict[str, float],
                                                            float(np.clip(d, -1.0, 1.0)))
                                                  for (_, n), d in zip(names, delta)}), held)
             a_trial = np.maximum(a + delta[-2:], 0.0)
-            rows_t, e_t, r_t = state(trial, a_trial)
+            rows_t, e_t, part, r_t = state(trial, a_trial)
             cost_t = float((r_t * r_t).sum())
             if cost_t < cost:
-                part = a_trial[:, None] * m * e_t
                 accepted = cost - cost_t > STEP_GAIN * float((part * part).sum())  # go on?
                 vals, a, rows, e, r, cost, mu = trial, a_trial, rows_t, e_t, r_t, cost_t, mu / 3
                 break
