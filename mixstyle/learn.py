@@ -18,7 +18,7 @@ import shutil
 import tempfile
 from dataclasses import asdict
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Mapping
 
 import numpy as np
 import torch
@@ -27,9 +27,10 @@ from threadpoolctl import threadpool_limits
 from dsp.kernels import state
 from mixstyle.errors import ProfileError
 from mixstyle.evaluate.held_out import baseline_scores, held_out_score, with_baselines
+from mixstyle.fit.song import FitConfig
 from mixstyle.fit.pool import cluster_map, one_process_pool, pool_map, processes
 from mixstyle.io.cluster import check_address
-from mixstyle.mastering.learn import learn_master_from_sessions
+from mixstyle.mastering.learn import fit_song_master, learn_master_from_sessions
 from mixstyle.mastering.profile import save_master_profile
 from mixstyle.profile.card import card_markdown, model_card
 from mixstyle.profile.ceiling import level_meta
@@ -89,7 +90,7 @@ def learn(sessions: Path, out: Path, config: LearnConfig = LearnConfig(),
             progress("fit", count["done"], len(folders))
 
     known = {name: [f.sha256 for f in r.files] for name, r in records.items()}
-    work = functools.partial(load_folder, max_seconds=config.max_seconds, config=config.fit,
+    work = functools.partial(load_and_fit_folder, max_seconds=config.max_seconds, config=config.fit,
                              known=known)
     kernels = {"learn": state()}   # dsp/kernels.py: pool processes inherit this process's
     if scheduler is not None:
@@ -152,7 +153,7 @@ def learn(sessions: Path, out: Path, config: LearnConfig = LearnConfig(),
         corrected_stems = {s.name: (np.stack([x.audio for x in s.stems]), s.sample_rate)
                            for s in all_songs if records[s.name].source == "correction"}
         offsets = correction_offsets(model, [records[n] for n in names], corrected_stems)
-        master = learn_master_from_sessions(report_songs)
+        master = learn_master_from_sessions(report_songs, [records[n] for n in names])
         if pending is not None:
             # the baselines of the held-out songs need no model: measured here, not on the
             # held-out process's core (its scoring is the last thing learn waits for), on one
@@ -182,6 +183,16 @@ def learn(sessions: Path, out: Path, config: LearnConfig = LearnConfig(),
     if master is not None:
         save_master_profile(out, master)
     return card
+
+
+def load_and_fit_folder(folder: Path, max_seconds: float, config: FitConfig,
+                        known: Mapping[str, list[str]]) -> Loaded:
+    """The pool's job: ``load_folder``, and a song fitted anew gets its master fitted too
+    (``fit_song_master``, kept in its record: learning again fits neither again)."""
+    result = load_folder(folder, max_seconds, config, known)
+    if result.record is not None and isinstance(result.song, Song):
+        result.record.master_fit = fit_song_master(result.song)
+    return result
 
 
 def _held_out_parked(records: list[SongRecord], config: TrainConfig, audio: dict,

@@ -52,6 +52,8 @@ _GAIN_IDX = [j for j, name in enumerate(EQ_NAMES) if name.endswith("gain_db")]
 # per gain: the index of its Q if it is a peak (broad peaks cost more), else -1
 _GAIN_Q = [EQ_NAMES.index(EQ_NAMES[j].replace("gain_db", "q")) if EQ_NAMES[j].startswith("peak")
            else -1 for j in _GAIN_IDX]
+# the values gain_penalty reads: moving any other one leaves the penalty the same, to the bit
+_PENALISED = frozenset(_GAIN_IDX) | frozenset(q for q in _GAIN_Q if q >= 0)
 
 
 def gain_penalty(v: torch.Tensor) -> torch.Tensor:
@@ -157,6 +159,7 @@ def _levenberg_marquardt(theta: torch.Tensor, data: dict, iters: int, step: floa
     for _ in range(iters):
         jac = torch.zeros(n_rows, n_par, res.shape[1], dtype=theta.dtype)
         jac[:, -1, :n_f] = -sw
+        pen = gain_penalty(v)
         for s, (_, fi, gi, qi) in enumerate(_SECTIONS):
             for j in (fi, gi, qi):
                 if j is None:
@@ -168,7 +171,8 @@ def _levenberg_marquardt(theta: torch.Tensor, data: dict, iters: int, step: floa
                          - 1.0) / step
                 jac[:, j, :n_f] = -sw * d_log.real
                 jac[:, j, n_f:2 * n_f] = -sw * d_log.imag * data["phase_on"][:, None]
-                jac[:, j, 2 * n_f:] = (gain_penalty(v2) - gain_penalty(v)) / step
+                if j in _PENALISED:   # the others' penalty rows stay 0
+                    jac[:, j, 2 * n_f:] = (gain_penalty(v2) - pen) / step
         a = jac @ jac.transpose(1, 2)
         g = (jac @ res[..., None])[..., 0]
         diag = torch.diagonal(a, dim1=1, dim2=2)

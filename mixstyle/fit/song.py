@@ -380,7 +380,7 @@ def _check_inputs(stems: np.ndarray, mix: np.ndarray, sample_rate: float,
 
 
 @contextlib.contextmanager
-def _one_thread() -> Iterator[None]:
+def one_thread() -> Iterator[None]:
     """torch and numpy's BLAS on one thread: sums and least-squares solutions depend on how
     many threads split them, and a fit must come out the same in a worker process, in the main
     process and on a machine with more cores."""
@@ -398,7 +398,7 @@ def fit_mix(stems: np.ndarray, mix: np.ndarray, sample_rate: float,
             progress: Callable[[], None] | None = None) -> FitResult:
     """Fit one song. ``stems`` (N, 2, T) float32 aligned with ``mix`` (2, T); runs on one
     thread (the same result everywhere; ``learn`` fits songs in parallel processes)."""
-    with _one_thread():
+    with one_thread():
         return _fit_mix(stems, mix, sample_rate, names, roles, config, progress)
 
 

@@ -7,7 +7,7 @@ Without masters it keeps a neutral bus and the loudness targets of their mixes.
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 import numpy as np
 
@@ -15,6 +15,7 @@ from dsp.errors import AudioInputError, ParameterError, ProfileError
 from dsp.loudness import integrated_loudness, true_peak_dbtp
 from dsp.params import MASTER, denormalise_all, neutral, normalise_all, spec
 from dsp.validate import check_audio, check_sample_rate
+from mixstyle.fit.song import one_thread
 from mixstyle.mastering.fit import EQ_NAMES, band_centres, fit_master, fit_master_eq, master_eq_db
 from mixstyle.mastering.profile import MasterProfile
 
@@ -47,9 +48,25 @@ def _mix_loudness(songs: list[tuple[str, np.ndarray, Any, float]]
     return ok, (float(np.clip(np.median(ok), -70.0, 0.0)) if ok else None)
 
 
-def learn_master(items: Iterable[Any], sample_rate: float | None = None) -> dict[str, Any]:
+def fit_song_master(song: Any) -> dict[str, Any] | str | None:
+    """``fit_master`` of a Song's mix and master on one thread (the same numbers in any
+    process: learn runs it with the song's fit), the reason it could not be fitted, or None
+    when the song has no master."""
+    if getattr(song, "master", None) is None:
+        return None
+    try:
+        with one_thread():
+            return fit_master(song.mix, song.master, float(song.sample_rate))
+    except AudioInputError as e:   # one unusable master does not stop the others
+        return str(e)
+
+
+def learn_master(items: Iterable[Any], sample_rate: float | None = None,
+                 fitted: Mapping[str, dict[str, Any] | str] | None = None) -> dict[str, Any]:
     """The producer's typical master (``master.json`` document) from Songs or (mix, master)
-    pairs. Songs without a master only count when none has one (loudness targets only)."""
+    pairs. Songs without a master only count when none has one (loudness targets only).
+    ``fitted``: songs' masters fitted already (``fit_song_master``, by song name: kept in
+    their training records); the others are fitted here."""
     songs = _pairs(items, sample_rate)
     if not songs:
         raise ProfileError("learn_master: no songs given")
@@ -67,8 +84,15 @@ def learn_master(items: Iterable[Any], sample_rate: float | None = None) -> dict
     fits, used, skipped = [], [], []
     for song in with_master:
         name, m, y, sr = song
+        done = (fitted or {}).get(name)
+        if isinstance(done, str):
+            skipped.append(f"{name}: {done}")
+            continue
         try:
-            fits.append(fit_master(m, y, sr))
+            if done is None:
+                with one_thread():   # as fit_song_master
+                    done = fit_master(m, y, sr)
+            fits.append(dict(done))
             used.append(song)
         except AudioInputError as e:  # one unusable master does not stop the others
             skipped.append(f"{name}: {e}")
@@ -88,7 +112,11 @@ def learn_master(items: Iterable[Any], sample_rate: float | None = None) -> dict
                          tuple(skipped)).to_dict()
 
 
-def learn_master_from_sessions(report_songs: Iterable[Any]) -> dict[str, Any] | None:
-    """``learn_master`` over loaded sessions (``mixstyle.sessions.load.Song``); None if no songs."""
+def learn_master_from_sessions(report_songs: Iterable[Any], records: Iterable[Any] = ()
+                               ) -> dict[str, Any] | None:
+    """``learn_master`` over loaded sessions (``mixstyle.sessions.load.Song``), with the master
+    fits their training records (``mixstyle.train.records.SongRecord``) keep; None if no
+    songs."""
     songs = list(report_songs)
-    return learn_master(songs) if songs else None
+    fitted = {r.song: r.master_fit for r in records if r.master_fit is not None}
+    return learn_master(songs, fitted=fitted) if songs else None

@@ -30,9 +30,11 @@ from mixstyle.fit.song import FitResult
 from mixstyle.train.model import (I_PAN, I_SIDE, MASTER_TARGETS, PREDICTED_MASTER, PREDICTED_TRACK,
                             TRACK_TARGETS)
 
-RECORD_VERSION = 4  # 2: track balance as loudness (levels_lu, bus_lufs); 3: bus_print;
-#                    4: source ("fit" | "correction") and mix_overridden
-READABLE_VERSIONS = (3, 4)   # a version 3 record is a fit: read as one, nothing is refitted
+RECORD_VERSION = 5  # 2: track balance as loudness (levels_lu, bus_lufs); 3: bus_print;
+#                    4: source ("fit" | "correction") and mix_overridden; 5: master_fit
+# a version 3 record is a fit: read as one, nothing is refitted; one of 3 or 4 has no master
+# fit, which learn makes again when the song has a master (mixstyle.mastering.learn)
+READABLE_VERSIONS = (3, 4, 5)
 SOURCES = ("fit", "correction")
 
 
@@ -73,6 +75,10 @@ class SongRecord:
     source: str = "fit"
     # a correction's song folder also had a mix, this file, which was not learned
     mix_overridden: str | None = None
+    # the master section that turns the song's mix into its master (mixstyle.mastering.fit), or
+    # why it could not be fitted: fitted with the song, so learning again does not fit it
+    # again; None without a master (and in records written before version 5)
+    master_fit: dict[str, Any] | str | None = None
 
     def to_json(self) -> str:
         data = asdict(self)

@@ -200,7 +200,7 @@ def test_parallel_fits_equal_one_process(learned):
     from mixstyle.sessions.load import load_sessions
     from mixstyle.train.records import load_records
     from mixstyle.train.songs import fit_songs
-    fits = [pool for pool in learned["pools"] if "load_folder" in pool.ran]
+    fits = [pool for pool in learned["pools"] if "load_and_fit_folder" in pool.ran]
     assert len(fits) == 1 and fits[0].processes == 2 and len(fits[0].ran) == 4
     pooled = {r.song: r for r in load_records(learned["profile"] / "songs")}
     cfg = LearnConfig()

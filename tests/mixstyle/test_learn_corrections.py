@@ -146,8 +146,8 @@ def test_old_records_stay_valid_and_a_changed_setting_is_taken_again(learned, tm
     # a version-3 record (before corrections existed) is a fit record: kept, not refitted
     path = profile / "songs" / "song0.json"
     data = json.loads(path.read_text())
-    assert data["version"] == RECORD_VERSION == 4
-    del data["source"], data["mix_overridden"]
+    assert data["version"] == RECORD_VERSION == 5
+    del data["source"], data["mix_overridden"], data["master_fit"]
     data["version"] = 3
     path.write_text(json.dumps(data))
     old = SongRecord.from_json(path.read_text(), str(path))

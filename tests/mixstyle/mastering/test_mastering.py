@@ -138,6 +138,46 @@ def test_learn_without_masters_uses_the_mixes_loudness(make_stems):
     assert learn_master_from_sessions([]) is None
 
 
+def test_learn_keeps_each_songs_master_fit_and_does_not_fit_it_again(make_stems, tmp_path,
+                                                                      monkeypatch):
+    """learn fits a song's master with the song (in the pool) and keeps it in the song's record:
+    the profile's master.json is the one learn_master makes from the songs alone, and learning
+    again (nothing new) fits no master again and writes the same master.json."""
+    import mixstyle.mastering.learn as master_learn
+    from mixstyle.fit.song import FitConfig
+    from mixstyle.learn import learn
+    from mixstyle.sessions.load import load_song
+    from mixstyle.train.config import LearnConfig
+    from mixstyle.train.loop import TrainConfig
+    from mixstyle.train.records import load_records
+    sessions, out = tmp_path / "sessions", tmp_path / "profile"
+    for k in range(3):
+        stems = make_stems(60 + k, seconds=3.5, n_stems=2)
+        mix = (stems.sum(axis=0) * np.float32(0.5 / np.abs(stems.sum(axis=0)).max()))
+        folder = sessions / f"song{k}"
+        (folder / "stems").mkdir(parents=True)
+        for i, audio in enumerate(stems):
+            write_audio_atomic(folder / "stems" / f"track{i}.wav", audio, SR)
+        write_audio_atomic(folder / "mix.wav", mix, SR)
+        write_audio_atomic(folder / "master.wav", _our_master(mix, KNOWN), SR)
+    config = LearnConfig(fit=FitConfig(seconds=1.0, rounds=1, eq_iters=5, comp_evals=20,
+                                       steps=1),
+                         train=TrainConfig(epochs=10, audio_epochs=0, average_passes=1),
+                         max_seconds=3.5, jobs=1, holdout_fraction=0.0)
+    learn(sessions, out, config, log=lambda m: None)
+    songs = [load_song(sessions / f"song{k}", max_seconds=3.5) for k in range(3)]
+    records = {r.song: r for r in load_records(out / "songs")}
+    assert all(isinstance(records[s.name].master_fit, dict) for s in songs)
+    first = (out / "master.json").read_text()
+    assert json.loads(first) == json.loads(json.dumps(learn_master(songs)))
+
+    def refit(*args):
+        raise AssertionError("a kept master was fitted again")
+    monkeypatch.setattr(master_learn, "fit_master", refit)
+    learn(sessions, out, config, log=lambda m: None)
+    assert (out / "master.json").read_text() == first
+
+
 # ------------------------------------------------------------------------------------ batch
 
 PROFILE = {**KNOWN, "target_lufs": -14.0}
