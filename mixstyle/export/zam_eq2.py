@@ -98,15 +98,20 @@ def _peak_ba(f: float, g: float, bw: float, sr: float) -> tuple[tuple[float, ...
                                                             1.0 + w2 - aa)
 
 
-def _section_db(ba: tuple[tuple[float, ...], ...], phi: np.ndarray) -> np.ndarray:
-    """Magnitude (dB) of b(z)/a(z) with phi = sin^2(w/2): |c0 + c1 z^-1 + c2 z^-2|^2 =
-    (c0 + c1 + c2)^2 - 4 (c0 c1 + 4 c0 c2 + c1 c2) phi + 16 c0 c2 phi^2, which keeps its
-    precision at low frequencies (the cos(w) form cancels there, and a fit's finite
-    differences would see the noise)."""
-    def mag2(c: tuple[float, ...]) -> np.ndarray:
-        return ((c[0] + c[1] + c[2]) ** 2 - 4.0 * (c[0] * c[1] + 4.0 * c[0] * c[2] + c[1] * c[2])
-                * phi + 16.0 * c[0] * c[2] * phi * phi)
-    return 10.0 * np.log10(mag2(ba[0]) / mag2(ba[1]))
+def _sections_db(bas: Sequence[tuple[tuple[float, ...], ...]], phi: np.ndarray) -> np.ndarray:
+    """Magnitudes (dB, one row per section) of b(z)/a(z) with phi = sin^2(w/2):
+    |c0 + c1 z^-1 + c2 z^-2|^2 = (c0 + c1 + c2)^2 - 4 (c0 c1 + 4 c0 c2 + c1 c2) phi
+    + 16 c0 c2 phi^2, which keeps its precision at low frequencies (the cos(w) form cancels
+    there, and a fit's finite differences would see the noise). Many sections in one go: each
+    row takes the same operations in the same order as one section alone, the same bits."""
+    def mag2(cs: list[tuple[float, ...]]) -> np.ndarray:
+        # the factors in Python floats, as one section alone has them (Python's ** 2 is libm's
+        # pow, which may round otherwise than numpy's square)
+        f = np.array([((c[0] + c[1] + c[2]) ** 2,
+                       4.0 * (c[0] * c[1] + 4.0 * c[0] * c[2] + c[1] * c[2]),
+                       16.0 * c[0] * c[2]) for c in cs])
+        return f[:, :1] - f[:, 1:2] * phi + f[:, 2:] * phi * phi
+    return 10.0 * np.log10(mag2([ba[0] for ba in bas]) / mag2([ba[1] for ba in bas]))
 
 
 class Grid:
@@ -117,11 +122,21 @@ class Grid:
         self.freqs, self.sr, self.phi = freqs_hz, sample_rate_hz, np.sin(w / 2.0) ** 2
 
     def filter_db(self, kind: str, f: float, g: float, bw: float = 1.0) -> np.ndarray:
-        if g == 0.0:  # a 0 dB band is exactly flat (the plugin's coefficients become 1, 0, 0)
-            return np.zeros_like(self.phi)
-        if kind == "peak":
-            return _section_db(_peak_ba(f, g, bw, self.sr), self.phi)
-        return _section_db(_shelf_ba(kind == "high", f, g, self.sr), self.phi)
+        return self.filters_db([(kind, f, g, bw)])[0]
+
+    def filters_db(self, filters: Sequence[tuple[str, float, float, float]]) -> np.ndarray:
+        """``filter_db`` of many filters (kind, frequency, gain, bw): one row each."""
+        out = np.zeros((len(filters), self.phi.size))
+        rows, bas = [], []
+        for r, (kind, f, g, bw) in enumerate(filters):
+            if g == 0.0:  # a 0 dB band is exactly flat (the plugin's coefficients: 1, 0, 0)
+                continue
+            rows.append(r)
+            bas.append(_peak_ba(f, g, bw, self.sr) if kind == "peak" else
+                       _shelf_ba(kind == "high", f, g, self.sr))
+        if rows:
+            out[rows] = _sections_db(bas, self.phi)
+        return out
 
 
 def _instance_db(grid: Grid, v: Mapping[str, float]) -> np.ndarray:

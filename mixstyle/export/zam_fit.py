@@ -163,7 +163,7 @@ class _Params:
             self.filters.append((kind, i, names, slots))
         self.lo, self.hi, self.max_step = np.array(lo), np.array(hi), np.array(step)
         self.x0 = np.clip(np.array(x0), self.lo, self.hi)
-        self._last: tuple[bytes, list[np.ndarray]] = (b"", [])
+        self._last: tuple[bytes, np.ndarray] = (b"", np.empty(0))
         self.ridge = np.zeros(len(kinds))  # set by steps 2 and 3 (see SHAPE_RIDGE)
         self.shape = np.array([role in "fb" for role in kinds])
         self.center = self.x0
@@ -174,19 +174,33 @@ class _Params:
             out[i][name] = float(math.exp(value) if name[0] == "f" else value)
         return out
 
-    def _filter_db(self, f: int, x: np.ndarray) -> np.ndarray:
+    def _spec(self, f: int, x: np.ndarray) -> tuple:
+        """Filter ``f`` at ``x``: (kind, frequency, gain, bw), or for a ZamGEQ31 band (kind,
+        [gain])."""
         kind, i, names, slots = self.filters[f]
         v = [self.insts[i][name] if slot < 0 else
              (math.exp(x[slot]) if name[0] == "f" else float(x[slot]))
              for name, slot in zip(names, slots)]
         if kind[0] == "g":
-            return band_db(int(kind[3:]) - 1, v[0], self.grid.freqs, self.grid.sr)
-        return self.grid.filter_db(kind, v[0], v[1], v[2] if len(v) == 3 else 1.0)
+            return kind, v
+        return kind, v[0], v[1], v[2] if len(v) == 3 else 1.0
 
-    def _curves(self, x: np.ndarray) -> list[np.ndarray]:
+    def _curves_of(self, specs: list[tuple]) -> np.ndarray:
+        """The dB curves (one row each) of filters from ``_spec``, the ZamEQ2 ones in one go."""
+        out = np.empty((len(specs), self.grid.phi.size))
+        eq2 = [r for r, spec in enumerate(specs) if spec[0][0] != "g"]
+        if eq2:
+            out[eq2] = self.grid.filters_db([specs[r] for r in eq2])
+        for r, spec in enumerate(specs):
+            if spec[0][0] == "g":
+                out[r] = band_db(int(spec[0][3:]) - 1, spec[1][0], self.grid.freqs, self.grid.sr)
+        return out
+
+    def _curves(self, x: np.ndarray) -> np.ndarray:
         key = x.tobytes()  # the Jacobian follows the residuals at the same x: reuse them
         if self._last[0] != key:
-            self._last = (key, [self._filter_db(f, x) for f in range(len(self.filters))])
+            self._last = (key, self._curves_of([self._spec(f, x)
+                                                for f in range(len(self.filters))]))
         return self._last[1]
 
     def err(self, x: np.ndarray) -> np.ndarray:
@@ -205,8 +219,8 @@ class _Params:
         over = sum((np.abs(c) for c in curves), -self.budget) > 0.0
         n = self.grid.phi.size
         out = np.empty((2 * n + x.size, x.size))
-        for f, base in enumerate(curves):
-            side = CANCEL_WEIGHT * np.where(over, np.sign(base), 0.0)
+        moves = []   # (filter, parameter, its step): every filter moved once per parameter
+        for f in range(len(curves)):
             for j in self.filters[f][3]:
                 if j < 0:
                     continue
@@ -214,9 +228,14 @@ class _Params:
                 h = -h if x[j] + h > self.hi[j] else h
                 y = x.copy()
                 y[j] += h
-                d = (self._filter_db(f, y) - base) / (y[j] - x[j])
-                out[:n, j] = d * sw
-                out[n:2 * n, j] = side * d
+                moves.append((f, j, y))
+        if moves:
+            of = [f for f, _, _ in moves]
+            cols = [j for _, j, _ in moves]
+            d = (self._curves_of([self._spec(f, y) for f, _, y in moves]) - curves[of]) \
+                / np.array([y[j] - x[j] for _, j, y in moves])[:, None]
+            out[:n, cols] = (d * sw).T
+            out[n:2 * n, cols] = (CANCEL_WEIGHT * np.where(over, np.sign(curves[of]), 0.0) * d).T
         out[2 * n:] = np.diag(self.ridge / self.max_step)
         return out
 
