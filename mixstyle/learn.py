@@ -27,8 +27,8 @@ from threadpoolctl import threadpool_limits
 from dsp.kernels import state
 from mixstyle.errors import ProfileError
 from mixstyle.evaluate.held_out import baseline_scores, held_out_score, with_baselines
-from mixstyle.fit.song import FitConfig
 from mixstyle.fit.pool import cluster_map, one_process_pool, pool_map, processes
+from mixstyle.fit.song import FitConfig
 from mixstyle.io.cluster import check_address
 from mixstyle.mastering.learn import fit_song_master, learn_master_from_sessions
 from mixstyle.mastering.profile import save_master_profile
@@ -90,8 +90,8 @@ def learn(sessions: Path, out: Path, config: LearnConfig = LearnConfig(),
             progress("fit", count["done"], len(folders))
 
     known = {name: [f.sha256 for f in r.files] for name, r in records.items()}
-    work = functools.partial(load_and_fit_folder, max_seconds=config.max_seconds, config=config.fit,
-                             known=known)
+    work = functools.partial(load_and_fit_folder, max_seconds=config.max_seconds,
+                             config=config.fit, known=known)
     kernels = {"learn": state()}   # dsp/kernels.py: pool processes inherit this process's
     if scheduler is not None:
         kernels["fit_workers"] = cluster_map(work, folders, scheduler, finished)
