@@ -54,9 +54,14 @@ def fit_song_master(song: Any) -> dict[str, Any] | str | None:
     when the song has no master."""
     if getattr(song, "master", None) is None:
         return None
+    return _fit_pair(song.mix, song.master, float(song.sample_rate))
+
+
+def _fit_pair(mix: np.ndarray, master: np.ndarray, sample_rate: float) -> dict[str, Any] | str:
+    """``fit_master`` on one thread, or why the pair could not be fitted."""
     try:
         with one_thread():
-            return fit_master(song.mix, song.master, float(song.sample_rate))
+            return fit_master(mix, master, sample_rate)
     except AudioInputError as e:   # one unusable master does not stop the others
         return str(e)
 
@@ -85,17 +90,13 @@ def learn_master(items: Iterable[Any], sample_rate: float | None = None,
     for song in with_master:
         name, m, y, sr = song
         done = (fitted or {}).get(name)
+        if done is None:
+            done = _fit_pair(m, y, sr)
         if isinstance(done, str):
             skipped.append(f"{name}: {done}")
-            continue
-        try:
-            if done is None:
-                with one_thread():   # as fit_song_master
-                    done = fit_master(m, y, sr)
+        else:
             fits.append(dict(done))
             used.append(song)
-        except AudioInputError as e:  # one unusable master does not stop the others
-            skipped.append(f"{name}: {e}")
     if not fits:
         raise ProfileError(f"no usable master among {len(with_master)} songs: "
                            f"{'; '.join(skipped)}")

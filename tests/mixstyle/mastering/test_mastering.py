@@ -153,7 +153,8 @@ def test_learn_keeps_each_songs_master_fit_and_does_not_fit_it_again(make_stems,
     sessions, out = tmp_path / "sessions", tmp_path / "profile"
     for k in range(3):
         stems = make_stems(60 + k, seconds=3.5, n_stems=2)
-        mix = (stems.sum(axis=0) * np.float32(0.5 / np.abs(stems.sum(axis=0)).max()))
+        summed = stems.sum(axis=0)
+        mix = summed * np.float32(0.5 / np.abs(summed).max())
         folder = sessions / f"song{k}"
         (folder / "stems").mkdir(parents=True)
         for i, audio in enumerate(stems):
