@@ -105,9 +105,10 @@ def analyse(sources: Sequence[TrackSource], sample_rate: float, learned: Console
             if b > a:
                 seg = np.ascontiguousarray(x[:, :, a - pos:b - pos])
                 for name, console in consoles.items():
-                    y = out[:, :b - a]
+                    # contiguous (a copy for a short block): the kernels' one compiled layout
+                    y = np.ascontiguousarray(out[:, :b - a])
                     console.process_into(seg, y)
-                    meters[name].process_into(np.ascontiguousarray(y))
+                    meters[name].process_into(y)
                 if mix is not None:
                     lat = consoles["learned"].latency_samples
                     m = np.zeros((2, b - a), dtype=np.float32)
@@ -152,8 +153,9 @@ def excerpt_lufs(tracks: Sequence[tuple[str, str, str]], sample_rate: float,
             k = min(chunk, ex1 - pos)
             for t, o in enumerate(opened):
                 o.read_into(pos, k, stems[t])
-            console.process_into(np.ascontiguousarray(stems[:, :, :k]), out[:, :k])
-            meter.process_into(np.ascontiguousarray(out[:, :k]))
+            y = np.ascontiguousarray(out[:, :k])   # the kernels' one compiled layout
+            console.process_into(np.ascontiguousarray(stems[:, :, :k]), y)
+            meter.process_into(y)
     finally:
         for o in opened:
             o.close()
