@@ -63,12 +63,14 @@ def _console_kernel(stems, out, vec, filt, st, spec_t, lanes, mvec, mfilt, mst, 
     for c0 in range(0, n, CHUNK):
         c1 = min(c0 + CHUNK, n)
         out[:, c0:c1] = 0.0
+        # bool(...): a literal True/False would make numba compile strip_block once per value
         if together:
             lanes_block(stems, out, c0, c1, c0 == 0, vec, filt, st, spec_t, lanes)
         else:
             for i in range(stems.shape[0]):
-                strip_block(stems[i], out, c0, c1, True, vec[i], filt[i], st[i], spec_t, c0 == 0)
-        strip_block(out, out, c0, c1, False, mvec, mfilt, mst, spec_m, c0 == 0)
+                strip_block(stems[i], out, c0, c1, bool(True), vec[i], filt[i], st[i], spec_t,
+                            c0 == 0)
+        strip_block(out, out, c0, c1, bool(False), mvec, mfilt, mst, spec_m, c0 == 0)
 
 
 def _db(lin: float) -> float:

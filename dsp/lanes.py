@@ -331,7 +331,7 @@ def _control_step(vec, filt, st, spec, coef, zst, act, sv, i0, nk):
         i = i0 + k
         if st[i, MOVING] != 0.0:
             _store_filters(filt[i], zst, k)
-            _control(vec[i], filt[i], st[i], spec, False)
+            _control(vec[i], filt[i], st[i], spec, bool(False))
             _load_filters(filt[i], coef, zst, k)
             moved = True
             _load_controls(st[i], sv, k)

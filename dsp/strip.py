@@ -169,7 +169,7 @@ def init_state(vec, filt, st, spec, sample_rate):
     st[KSMOOTH] = math.exp(-STEP / (SMOOTH_MS / 1000.0 * sample_rate))
     vec[SEEN, :] = np.nan
     _retarget(vec, st, spec)
-    _control(vec, filt, st, spec, True)
+    _control(vec, filt, st, spec, bool(True))   # bool(): one compiled _control, not one per literal
 
 
 @njit(cache=True, fastmath=FASTMATH, error_model="numpy")
@@ -197,7 +197,7 @@ def strip_block(inp, out, start, stop, accumulate, vec, filt, st, spec, new_mete
     while pos < stop:
         phase = count % STEP
         if phase == 0:
-            _control(vec, filt, st, spec, False)
+            _control(vec, filt, st, spec, bool(False))
         seg = min(STEP - phase, stop - pos)
         gi0, dgi = st[GIN0], (st[GIN1] - st[GIN0]) * inv_step
         top = 0.0
