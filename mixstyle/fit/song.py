@@ -151,7 +151,8 @@ def _filter(rows: list, x: np.ndarray) -> np.ndarray:
     """``x`` (2, n) through the sections ``rows`` (b0 b1 b2 1 a1 a2 each) -> (2, n) float64."""
     if not rows:
         return x
-    coeffs = np.array(rows, dtype=np.float64)[:, [0, 1, 2, 4, 5]]
+    # C order (the column pick alone gives a strided array): one compiled _section_pair
+    coeffs = np.ascontiguousarray(np.array(rows, dtype=np.float64)[:, [0, 1, 2, 4, 5]])
     y = np.empty(x.shape, dtype=np.float64)
     src = np.ascontiguousarray(x, dtype=np.float64)
     for k in range(0, len(coeffs), 2):
@@ -182,6 +183,7 @@ def _fd_columns(u: np.ndarray, e: np.ndarray, coeffs: np.ndarray, scale: np.ndar
                 out: np.ndarray) -> None:
     """``out[k] = (biquad_k(u) - e) * scale`` for each row ``k`` of ``coeffs`` (b0 b1 b2 a1
     a2); ``u``, ``e``, ``scale`` (2, n) float64, two columns per pass."""
+    coeffs = np.ascontiguousarray(coeffs)   # one layout: one compiled _fd_pair
     for k in range(0, len(coeffs), 2):
         if k + 1 < len(coeffs):
             _fd_pair(u, e, coeffs[k:k + 2], scale, out[k], out[k + 1])
