@@ -86,7 +86,7 @@ def _limiter_kernel(inp, out, delay, blk, suf, box, work, ist, fst, ceiling, gua
     gmin, excess = 1.0, fst[_F_EXCESS]
     p = work[0]
     g = work[1]
-    i0 = 0
+    i0 = int(0)   # int(): a literal 0 would have numba compile _window_peak for it too
     while i0 < n:
         m = min(CHUNK, n - i0)
         pos, prefix = _window_peak(inp, i0, m, p, blk, suf, pos, prefix)

@@ -199,7 +199,7 @@ def _loudness_kernel(x, coefs, weights, zf, acc, ring, ist, fst, hist):
     """
     nch, n = x.shape
     hop = ist[_I_HOP]
-    i0 = 0
+    i0 = int(0)   # int(): a literal 0 would have numba compile _kweight_pair for it too
     while i0 < n:
         i1 = min(n, i0 + hop - ist[_I_POS])
         for ca in range(0, nch, 2):
