@@ -230,12 +230,12 @@ class _Params:
                 y[j] += h
                 moves.append((f, j, y))
         if moves:
-            of = [f for f, _, _ in moves]
+            base = curves[[f for f, _, _ in moves]]
             cols = [j for _, j, _ in moves]
-            d = (self._curves_of([self._spec(f, y) for f, _, y in moves]) - curves[of]) \
+            d = (self._curves_of([self._spec(f, y) for f, _, y in moves]) - base) \
                 / np.array([y[j] - x[j] for _, j, y in moves])[:, None]
             out[:n, cols] = (d * sw).T
-            out[n:2 * n, cols] = (CANCEL_WEIGHT * np.where(over, np.sign(curves[of]), 0.0) * d).T
+            out[n:2 * n, cols] = (CANCEL_WEIGHT * np.where(over, np.sign(base), 0.0) * d).T
         out[2 * n:] = np.diag(self.ridge / self.max_step)
         return out
 
