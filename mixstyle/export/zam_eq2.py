@@ -41,6 +41,7 @@ RESPONSE_SECONDS = 2.7  # impulse responses at least this long (a Q 8 band at 20
 ZERO_PAD = 8            # and their spectra this much finer than their length gives
 
 
+@njit(cache=True)
 def zam_qq(bw: float) -> float:
     """ZamEQ2's internal Q of its 'Bandwidth' knob: 2^(1/bw) / (2^bw - 1)."""
     return 2.0 ** (1.0 / bw) / (2.0 ** bw - 1.0)
@@ -64,6 +65,7 @@ def zam_bandwidth(freq_hz: float, q: float, sample_rate_hz: float) -> float:
     return 0.5 * (lo + hi)
 
 
+@njit(cache=True)
 def _shelf_ba(high: bool, f: float, g: float, sr: float) -> tuple[tuple[float, ...], ...]:
     """RBJ shelf with ZamEQ2's slope S = 0.707 (a0 not normalised)."""
     a = 10.0 ** (g / 40.0)
@@ -78,6 +80,7 @@ def _shelf_ba(high: bool, f: float, g: float, sr: float) -> tuple[tuple[float, .
     return b, den
 
 
+@njit(cache=True)
 def _peak_ba(f: float, g: float, bw: float, sr: float) -> tuple[tuple[float, ...], ...]:
     """Orfanidis peaking EQ (reference gain 1, band edges at the half-dB gain) as in ZamEQ2."""
     gl = 10.0 ** (g / 20.0)
@@ -98,20 +101,37 @@ def _peak_ba(f: float, g: float, bw: float, sr: float) -> tuple[tuple[float, ...
                                                             1.0 + w2 - aa)
 
 
-def _sections_db(bas: Sequence[tuple[tuple[float, ...], ...]], phi: np.ndarray) -> np.ndarray:
-    """Magnitudes (dB, one row per section) of b(z)/a(z) with phi = sin^2(w/2):
-    |c0 + c1 z^-1 + c2 z^-2|^2 = (c0 + c1 + c2)^2 - 4 (c0 c1 + 4 c0 c2 + c1 c2) phi
+LOW, HIGH, PEAK = 0, 1, 2  # filter kinds in ``Grid.curves``
+KINDS = {"low": LOW, "high": HIGH, "peak": PEAK}
+
+
+@njit(cache=True)
+def _curves_kernel(kinds: np.ndarray, freqs: np.ndarray, gains: np.ndarray, bws: np.ndarray,
+                   sr: float, phi: np.ndarray) -> np.ndarray:
+    """Magnitudes (dB, one row per filter) of ZamEQ2 filters; phi = sin^2(w/2). With b(z) =
+    c0 + c1 z^-1 + c2 z^-2: |b|^2 = (c0 + c1 + c2)^2 - 4 (c0 c1 + 4 c0 c2 + c1 c2) phi
     + 16 c0 c2 phi^2, which keeps its precision at low frequencies (the cos(w) form cancels
-    there, and a fit's finite differences would see the noise). Many sections in one go: each
-    row takes the same operations in the same order as one section alone, the same bits."""
-    def mag2(cs: list[tuple[float, ...]]) -> np.ndarray:
-        # the factors in Python floats, as one section alone has them (Python's ** 2 is libm's
-        # pow, which may round otherwise than numpy's square)
-        f = np.array([((c[0] + c[1] + c[2]) ** 2,
-                       4.0 * (c[0] * c[1] + 4.0 * c[0] * c[2] + c[1] * c[2]),
-                       16.0 * c[0] * c[2]) for c in cs])
-        return f[:, :1] - f[:, 1:2] * phi + f[:, 2:] * phi * phi
-    return 10.0 * np.log10(mag2([ba[0] for ba in bas]) / mag2([ba[1] for ba in bas]))
+    there, and a fit's finite differences would see the noise). A 0 dB filter is exactly
+    flat (the plugin's coefficients: 1, 0, 0). Plain loops without fast-math: the same bits
+    for a row alone or among others, on every CPU target."""
+    out = np.zeros((kinds.size, phi.size))
+    for r in range(kinds.size):
+        if gains[r] == 0.0:
+            continue
+        if kinds[r] == PEAK:
+            b, a = _peak_ba(freqs[r], gains[r], bws[r], sr)
+        else:
+            b, a = _shelf_ba(kinds[r] == HIGH, freqs[r], gains[r], sr)
+        n0 = (b[0] + b[1] + b[2]) ** 2
+        n1 = 4.0 * (b[0] * b[1] + 4.0 * b[0] * b[2] + b[1] * b[2])
+        n2 = 16.0 * b[0] * b[2]
+        d0 = (a[0] + a[1] + a[2]) ** 2
+        d1 = 4.0 * (a[0] * a[1] + 4.0 * a[0] * a[2] + a[1] * a[2])
+        d2 = 16.0 * a[0] * a[2]
+        for k in range(phi.size):
+            p = phi[k]
+            out[r, k] = 10.0 * math.log10((n0 - n1 * p + n2 * p * p) / (d0 - d1 * p + d2 * p * p))
+    return out
 
 
 class Grid:
@@ -126,17 +146,14 @@ class Grid:
 
     def filters_db(self, filters: Sequence[tuple[str, float, float, float]]) -> np.ndarray:
         """``filter_db`` of many filters (kind, frequency, gain, bw): one row each."""
-        out = np.zeros((len(filters), self.phi.size))
-        rows, bas = [], []
-        for r, (kind, f, g, bw) in enumerate(filters):
-            if g == 0.0:  # a 0 dB band is exactly flat (the plugin's coefficients: 1, 0, 0)
-                continue
-            rows.append(r)
-            bas.append(_peak_ba(f, g, bw, self.sr) if kind == "peak" else
-                       _shelf_ba(kind == "high", f, g, self.sr))
-        if rows:
-            out[rows] = _sections_db(bas, self.phi)
-        return out
+        return self.curves(np.array([KINDS[k] for k, _, _, _ in filters], dtype=np.int64),
+                           *(np.array([v[c] for v in filters], dtype=np.float64)
+                             for c in (1, 2, 3)))
+
+    def curves(self, kinds: np.ndarray, freqs: np.ndarray, gains: np.ndarray,
+               bws: np.ndarray) -> np.ndarray:
+        """``filters_db`` from arrays: kinds (``KINDS``' codes), frequencies, gains, bws."""
+        return _curves_kernel(kinds, freqs, gains, bws, float(self.sr), self.phi)
 
 
 def _instance_db(grid: Grid, v: Mapping[str, float]) -> np.ndarray:

@@ -80,13 +80,14 @@ from dataclasses import dataclass
 from typing import Mapping, Sequence
 
 import numpy as np
+from numba import njit
 
 from dsp.params import TABLE
 from mixstyle.export import zam_starts as st
 from mixstyle.export.bounded_lsq import bounded_least_squares
 from mixstyle.export.zam_eq2 import (FILTERS, ZAM_BW_MAX, ZAM_FREQ_MAX_HZ,
                                      ZAM_FREQ_MIN_HZ, ZAM_GAIN_MAX_DB, ZAM_GAIN_MIN_DB, Grid,
-                                     quiet_peak_slots, zam_bandwidth, zam_eq2_curve_db)
+                                     KINDS, quiet_peak_slots, zam_bandwidth, zam_eq2_curve_db)
 from mixstyle.export.zam_geq import (BAND_EDGES_HZ, GEQ_FLAT, GEQ_GAIN_MAX_DB, band_active,
                                      band_db)
 
@@ -118,6 +119,18 @@ def _pick(candidates: Sequence[tuple[float, object]]) -> tuple[float, object]:
     return next(c for c in candidates if c[0] <= best + WIN_TOL_DB)
 
 
+@njit(cache=True)
+def _sums(curves: np.ndarray, target: np.ndarray, budget: np.ndarray
+          ) -> tuple[np.ndarray, np.ndarray]:
+    """(the curves' sum - ``target``, their absolute values' sum - ``budget``), the rows
+    added in order."""
+    err, excess = -target, -budget
+    for r in range(curves.shape[0]):
+        err = err + curves[r]
+        excess = excess + np.abs(curves[r])
+    return err, excess
+
+
 GEQ_FIT_BANDS = (26, 27, 28, 29)  # ZamGEQ31's bands the fit uses: 8.9 .. 22.4 kHz
 GEQ_EDGE_MARGIN = 1.02  # a GEQ band's start looks this far inside its edges
 TOP_BANDS = ("peak2", "high_shelf", "peak3", "lpf")  # their filters are polished with the GEQ
@@ -134,25 +147,33 @@ class _Params:
         self.grid, self.insts, self.target = grid, insts, target_db
         self.budget = budget_db + CANCEL_ALLOW_DB
         self.slots: list[tuple[int, str]] = []
-        # per filter: (kind, instance, its frequency, gain and bw keys, their slots or -1)
-        self.filters: list[tuple[str, int, tuple[str, ...], list[int]]] = []
         fmax = min(ZAM_FREQ_MAX_HZ, 0.45 * grid.sr)
         bounds = {"f": (math.log(ZAM_FREQ_MIN_HZ), math.log(fmax)),
                   "g": (ZAM_GAIN_MIN_DB, ZAM_GAIN_MAX_DB), "b": (fit_bw_min(grid.sr), ZAM_BW_MAX),
                   "G": (-GEQ_GAIN_MAX_DB, GEQ_GAIN_MAX_DB)}
         lo, hi, x0, step, kinds = [], [], [], [], []
+        # per filter: its kind code (ZamGEQ31 bands: -1), values (frequency, gain, bw) at the
+        # start, the slot of each of them in x (-1: held) and the ZamGEQ31 band (0-based)
+        codes, base, where, bands = [], [], [], []
         for i, key in filters:
             if key[0] == "g":  # a ZamGEQ31 band: its gain only
-                kind, names, roles = "geq" + key[1:], ("band" + key[1:],), "G"
+                names, roles = ("band" + key[1:],), "G"
+                codes.append(-1)
+                bands.append(int(key[1:]) - 1)
+                values = [1.0, insts[i][names[0]], 1.0]
+                cols = [1]
             else:
                 kind, fk, gk, bk = FILTERS[key]
                 names, roles = (fk, gk) + ((bk,) if bk else ()), "fgb"
-            slots = []
-            for name, role in zip(names, roles):
+                codes.append(KINDS[kind])
+                bands.append(-1)
+                values = [insts[i][fk], insts[i][gk], insts[i][bk] if bk else 1.0]
+                cols = [0, 1, 2][:len(names)]
+            slots = [-1, -1, -1]
+            for name, role, col in zip(names, roles, cols):
                 if (i, key) in gains_only and role in "fb":
-                    slots.append(-1)
                     continue
-                slots.append(len(self.slots))
+                slots[col] = len(self.slots)
                 self.slots.append((i, name))
                 value = insts[i][name]
                 x0.append(math.log(value) if role == "f" else value)
@@ -160,7 +181,14 @@ class _Params:
                 hi.append(bounds[role][1])
                 step.append(MAX_STEP[role])
                 kinds.append(role)
-            self.filters.append((kind, i, names, slots))
+            base.append(values)
+            where.append(slots)
+        self.codes, self.base = np.array(codes, dtype=np.int64), np.array(base, dtype=np.float64)
+        self.geq_band = {r: b for r, b in enumerate(bands) if b >= 0}
+        where_a = np.array(where, dtype=np.int64).reshape(-1, 3)
+        # slot j sets column col[j] of filter row[j] (slots are numbered filter by filter)
+        self.row, self.col = (a.astype(np.int64) for a in np.nonzero(where_a >= 0))
+        self.is_f = np.array([role == "f" for role in kinds], dtype=bool)
         self.lo, self.hi, self.max_step = np.array(lo), np.array(hi), np.array(step)
         self.x0 = np.clip(np.array(x0), self.lo, self.hi)
         self._last: tuple[bytes, np.ndarray] = (b"", np.empty(0))
@@ -174,68 +202,60 @@ class _Params:
             out[i][name] = float(math.exp(value) if name[0] == "f" else value)
         return out
 
-    def _spec(self, f: int, x: np.ndarray) -> tuple:
-        """Filter ``f`` at ``x``: (kind, frequency, gain, bw), or for a ZamGEQ31 band (kind,
-        [gain])."""
-        kind, i, names, slots = self.filters[f]
-        v = [self.insts[i][name] if slot < 0 else
-             (math.exp(x[slot]) if name[0] == "f" else float(x[slot]))
-             for name, slot in zip(names, slots)]
-        if kind[0] == "g":
-            return kind, v
-        return kind, v[0], v[1], v[2] if len(v) == 3 else 1.0
+    def _values(self, x: np.ndarray) -> np.ndarray:
+        """(frequency, gain, bw) of every filter at ``x``."""
+        v = self.base.copy()
+        v[self.row, self.col] = self._natural(x)
+        return v
 
-    def _curves_of(self, specs: list[tuple]) -> np.ndarray:
-        """The dB curves (one row each) of filters from ``_spec``, the ZamEQ2 ones in one go."""
-        out = np.empty((len(specs), self.grid.phi.size))
-        eq2 = [r for r, spec in enumerate(specs) if spec[0][0] != "g"]
-        if eq2:
-            out[eq2] = self.grid.filters_db([specs[r] for r in eq2])
-        for r, spec in enumerate(specs):
-            if spec[0][0] == "g":
-                out[r] = band_db(int(spec[0][3:]) - 1, spec[1][0], self.grid.freqs, self.grid.sr)
+    def _natural(self, x: np.ndarray) -> np.ndarray:
+        """Parameters in the plugin's units: log frequencies back to Hz."""
+        return np.where(self.is_f, np.exp(np.where(self.is_f, x, 0.0)), x)
+
+    def _curves_of(self, rows: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """The dB curves (one row each) of filters ``rows`` with ``values`` (as ``_values``)."""
+        out = np.empty((rows.size, self.grid.phi.size))
+        geq = self.codes[rows] < 0
+        if not geq.all():
+            eq2 = np.nonzero(~geq)[0]
+            out[eq2] = self.grid.curves(self.codes[rows[eq2]], values[eq2, 0], values[eq2, 1],
+                                        values[eq2, 2])
+        for r in np.nonzero(geq)[0]:
+            out[r] = band_db(self.geq_band[int(rows[r])], float(values[r, 1]), self.grid.freqs,
+                             self.grid.sr)
         return out
 
     def _curves(self, x: np.ndarray) -> np.ndarray:
         key = x.tobytes()  # the Jacobian follows the residuals at the same x: reuse them
         if self._last[0] != key:
-            self._last = (key, self._curves_of([self._spec(f, x)
-                                                for f in range(len(self.filters))]))
+            self._last = (key, self._curves_of(np.arange(self.codes.size), self._values(x)))
         return self._last[1]
 
     def err(self, x: np.ndarray) -> np.ndarray:
-        return sum(self._curves(x), -self.target)
+        return _sums(self._curves(x), self.target, self.budget)[0]
 
     def residuals(self, x: np.ndarray, sw: np.ndarray) -> np.ndarray:
         """The weighted error, then the cancellation penalty (one row per frequency)."""
-        curves = self._curves(x)
-        excess = sum((np.abs(c) for c in curves), -self.budget)
-        return np.concatenate([sum(curves, -self.target) * sw,
+        err, excess = _sums(self._curves(x), self.target, self.budget)
+        return np.concatenate([err * sw,
                                CANCEL_WEIGHT * np.maximum(excess, 0.0),
                                self.ridge * (x - self.center) / self.max_step])
 
     def jac(self, x: np.ndarray, sw: np.ndarray) -> np.ndarray:
+        """Forward differences: every parameter moved alone, only its filter recomputed."""
         curves = self._curves(x)
-        over = sum((np.abs(c) for c in curves), -self.budget) > 0.0
+        over = _sums(curves, self.target, self.budget)[1] > 0.0
         n = self.grid.phi.size
         out = np.empty((2 * n + x.size, x.size))
-        moves = []   # (filter, parameter, its step): every filter moved once per parameter
-        for f in range(len(curves)):
-            for j in self.filters[f][3]:
-                if j < 0:
-                    continue
-                h = DIFF_STEP * max(1.0, abs(x[j]))
-                h = -h if x[j] + h > self.hi[j] else h
-                y = x.copy()
-                y[j] += h
-                moves.append((f, j, y))
-        if moves:
-            base = curves[[f for f, _, _ in moves]]
-            cols = [j for _, j, _ in moves]
-            d = (self._curves_of([self._spec(f, y) for f, _, y in moves]) - base) \
-                / np.array([y[j] - x[j] for _, j, y in moves])[:, None]
-            out[:n, cols] = (d * sw).T
-            out[n:2 * n, cols] = (CANCEL_WEIGHT * np.where(over, np.sign(base), 0.0) * d).T
+        if x.size:
+            h = DIFF_STEP * np.maximum(1.0, np.abs(x))
+            y = x + np.where(x + h > self.hi, -h, h)
+            moved = self._values(x)[self.row]   # one row per parameter: its filter
+            moved[np.arange(x.size), self.col] = self._natural(y)
+            base = curves[self.row]
+            d = (self._curves_of(self.row, moved) - base) / (y - x)[:, None]
+            out[:n] = (d * sw).T
+            out[n:2 * n] = (CANCEL_WEIGHT * np.where(over, np.sign(base), 0.0) * d).T
         out[2 * n:] = np.diag(self.ridge / self.max_step)
         return out
 
