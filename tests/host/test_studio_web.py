@@ -56,6 +56,14 @@ def studio(jack, song):
         yield st, svc, song
 
 
+def _connect(url, **kw):
+    """A WebSocket client that, like a page, reads every message as it comes: with websockets'
+    default (16 unread messages) a client that stops reading leaves the studio's reply to its
+    close frame behind the meters and waits ``close_timeout`` (10 s) on leaving."""
+    from websockets.asyncio.client import connect
+    return connect(url, max_queue=None, **kw)
+
+
 def _ws_url(st, token=True):
     return f"ws://127.0.0.1:{st.port}/ws" + (f"?token={st.token}" if token else "")
 
@@ -105,11 +113,10 @@ def _median_block_rms_db(audio, block=BLOCK):
 
 
 def test_fader_from_the_websocket_changes_the_recorded_level_by_the_set_amount(studio):
-    from websockets.asyncio.client import connect
     st, svc, song = studio
 
     async def run():
-        async with connect(_ws_url(st)) as ws, connect(_ws_url(st)) as other:
+        async with _connect(_ws_url(st)) as ws, _connect(_ws_url(st)) as other:
             hello = await _until(ws, "hello")
             assert [t["name"] for t in hello["tracks"]] == ["noise", "tone"]
             await _until(other, "hello")
@@ -141,7 +148,6 @@ def test_fader_from_the_websocket_changes_the_recorded_level_by_the_set_amount(s
 
 
 def test_requests_without_the_token_or_from_a_foreign_origin_are_refused(studio):
-    from websockets.asyncio.client import connect
     from websockets.exceptions import InvalidStatus
     st, _, _ = studio
     base = f"http://127.0.0.1:{st.port}"
@@ -168,7 +174,7 @@ def test_requests_without_the_token_or_from_a_foreign_origin_are_refused(studio)
 
     async def refused(url, **kw):
         with pytest.raises(InvalidStatus) as e:
-            async with connect(url, **kw):
+            async with _connect(url, **kw):
                 pass
         return e.value.response.status_code
 
@@ -177,7 +183,7 @@ def test_requests_without_the_token_or_from_a_foreign_origin_are_refused(studio)
         assert await refused(_ws_url(st).replace(st.token, "nope")) == 403
         assert await refused(_ws_url(st), origin="http://evil.example") == 403
         assert await refused(_ws_url(st), origin=f"http://127.0.0.1:{st.port + 1}") == 403
-        async with connect(_ws_url(st), origin=f"http://localhost:{st.port}") as ws:
+        async with _connect(_ws_url(st), origin=f"http://localhost:{st.port}") as ws:
             assert (await _until(ws, "hello"))["type"] == "hello"
 
     asyncio.run(run())
@@ -218,11 +224,10 @@ def test_a_page_that_connects_while_another_is_open_gets_its_hello_first():
 
 
 def test_file_paths_outside_the_song_are_refused_on_the_wire(studio, tmp_path):
-    from websockets.asyncio.client import connect
     st, _, song = studio
 
     async def run():
-        async with connect(_ws_url(st)) as ws:
+        async with _connect(_ws_url(st)) as ws:
             await _until(ws, "hello")
             await ws.send(json.dumps({"type": "save", "path": str(tmp_path / "out.json")}))
             err = await _until(ws, "message", pred=lambda m: m["level"] == "error")
@@ -298,7 +303,6 @@ class StudioProcess:
 
 def test_mixstyle_studio_offline_serves_the_page_and_plays_in_real_time(tmp_path):
     """The command itself, with no audio device: the paced offline driver plays in real time."""
-    from websockets.asyncio.client import connect
     song = tmp_path / "song"
     (song / "stems").mkdir(parents=True)
     t = np.arange(10 * SR) / SR
@@ -309,7 +313,7 @@ def test_mixstyle_studio_offline_serves_the_page_and_plays_in_real_time(tmp_path
     port, token = studio.port, studio.token
     try:
         async def run():
-            async with connect(f"ws://127.0.0.1:{port}/ws?token={token}") as ws:
+            async with _connect(f"ws://127.0.0.1:{port}/ws?token={token}") as ws:
                 hello = await _until(ws, "hello")
                 assert [tr["name"] for tr in hello["tracks"]] == ["lead", "pad"]
                 await ws.send(json.dumps({"type": "transport", "action": "play"}))
@@ -377,7 +381,6 @@ def test_a_taken_port_is_a_clear_error_and_stopping_ends_the_web_process(studio)
 def test_a_vst3_insert_added_over_the_websocket_processes_the_live_audio(jack, song):
     """`mixstyle studio` on JACK (its own process: plugins load on its main thread while the
     page's messages arrive on the control thread)."""
-    from websockets.asyncio.client import connect
     studio = StudioProcess(song, "--block", str(BLOCK))
 
     async def send(ws, msg, kind="state"):
@@ -389,7 +392,7 @@ def test_a_vst3_insert_added_over_the_websocket_processes_the_live_audio(jack, s
         return (await _until(ws, "recorded"))["path"]
 
     async def run():
-        async with connect(studio.ws) as ws:
+        async with _connect(studio.ws) as ws:
             hello = await _until(ws, "hello")
             eq = [p for p in hello["plugins"] if p["name"] == "ZamEQ2"]
             assert eq, hello["plugins"]
@@ -425,7 +428,6 @@ def test_midi_learn_from_the_page_binds_the_next_cc_from_a_jack_midi_port(studio
     """The page asks to learn, a controller on a JACK MIDI port moves: bound, and it moves the
     fader from then on."""
     import rtmidi
-    from websockets.asyncio.client import connect
 
     from host.midi import MidiInput, open_midi_input
     st, svc, _ = studio
@@ -437,7 +439,7 @@ def test_midi_learn_from_the_page_binds_the_next_cc_from_a_jack_midi_port(studio
     sender.open_port(target[0])
 
     async def run():
-        async with connect(_ws_url(st)) as ws:
+        async with _connect(_ws_url(st)) as ws:
             await _until(ws, "hello")
             await ws.send(json.dumps({"type": "midi_learn",
                                       "target": "track:tone:output_gain_db"}))
