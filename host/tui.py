@@ -32,7 +32,10 @@ BAR = 30
 def load_stems_dir(stems_dir: str) -> list[TrackSource]:
     """One track per audio file in ``stems_dir`` (sorted), named after the file; roles from the
     folder's roles.toml where it names the track, else guessed from the name, or from the sound
-    when the name says nothing (as ``mixstyle mix`` does; those are printed on stderr)."""
+    when the name says nothing (as ``mixstyle mix`` does; those are printed on stderr). A song
+    folder (with ``stems/`` in it) plays its stems."""
+    if os.path.isdir(os.path.join(stems_dir, "stems")):   # as mixstyle.sessions.load.stems_folder
+        stems_dir = os.path.join(stems_dir, "stems")
     if not os.path.isdir(stems_dir):
         raise HostError(f"stems folder {stems_dir!r} does not exist")
     files = sorted(f for f in os.listdir(stems_dir) if f.lower().endswith(AUDIO_EXTENSIONS)

@@ -301,7 +301,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--quiet", action="store_true", help="no progress bars")
 
     s = sub.add_parser("mix", help="mix new stems with a profile")
-    s.add_argument("stems_dir")
+    s.add_argument("stems_dir", help="the stems folder, or a song folder with stems/ in it")
     s.add_argument("--profile", required=True)
     s.add_argument("--out", required=True, help="output mix (.wav)")
     s.add_argument("--params", help="also write the predicted console setting (JSON)")
@@ -339,7 +339,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--jobs", type=_jobs, default=2, help="processes rendering modules")
 
     s = sub.add_parser("host", help="play stems through the learned console in real time")
-    s.add_argument("stems_dir", nargs="?", help="folder of stems (not needed with --session)")
+    s.add_argument("stems_dir", nargs="?", help="the stems folder, or a song folder with stems/ "
+                   "in it (not needed with --session)")
     s.add_argument("--profile", help="profile whose model runs live (default: neutral console)")
     s.add_argument("--midi-map", help="MIDI map JSON (CC -> parameter)")
     s.add_argument("--device", help="PortAudio output device (name part or index)")
@@ -376,7 +377,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--quiet", action="store_true")
 
     s = sub.add_parser("export", help="export the predicted mix to a DAW format")
-    s.add_argument("stems_dir")
+    s.add_argument("stems_dir", help="the stems folder, or a song folder with stems/ in it")
     s.add_argument("--profile", required=True)
     s.add_argument("--format", required=True, choices=("dawproject", "vstpreset", "midi", "json"))
     s.add_argument("--out", required=True)

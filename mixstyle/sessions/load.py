@@ -446,12 +446,21 @@ def load_stems(stems_dir: str | Path, sample_rate: float | None = 44100,
                               on_warning).stems)
 
 
+def stems_folder(path: str | Path) -> Path:
+    """The stems folder of what the user gave: a song folder (one holding ``stems/``) or the
+    stems folder itself."""
+    path = Path(path)
+    return path / "stems" if (path / "stems").is_dir() else path
+
+
 def load_stem_set(stems_dir: str | Path, sample_rate: float | None = None,
                   max_seconds: float | None = None, offset_seconds: float | None = None,
                   on_warning: Callable[[Issue], None] | None = None) -> StemSet:
     """``load_stems`` with the rate the stems were loaded at; by default the first stem's own
-    rate (stems at other rates are resampled to it, with the ``mixed_rates`` warning)."""
-    stems_dir = Path(stems_dir)
+    rate (stems at other rates are resampled to it, with the ``mixed_rates`` warning).
+    ``stems_dir`` may be a song folder as ``learn`` reads them (``stems/``, ``mix.wav``...): its
+    ``stems/`` is loaded, not its mix and master as two more stems."""
+    stems_dir = stems_folder(stems_dir)
     place = _Place(f"stems folder '{stems_dir}'", "in")
     sr = _check_options(sample_rate, max_seconds, offset_seconds)
     if not stems_dir.is_dir():

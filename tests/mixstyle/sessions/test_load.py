@@ -315,3 +315,24 @@ def test_resampled_excerpt_equals_the_same_part_of_the_whole_song(tmp_path):
     for a, b in zip(whole.stems, part.stems):
         np.testing.assert_allclose(b.audio, a.audio[:, 44100:88200], atol=1e-5)
     np.testing.assert_allclose(part.mix, whole.mix[:, 44100:88200], atol=1e-5)
+
+
+def test_a_song_folder_mixes_its_stems_not_its_mix_and_master(tmp_path):
+    """`mix`, `export` and `host` take a song folder as `learn` reads it (stems/, mix.wav,
+    master.wav): its stems, as if its stems folder had been given; the mix and the master were
+    loaded as two more stems and summed into the new mix."""
+    from host.tui import load_stems_dir
+    from mixstyle.cli import main
+    from mixstyle.io.audio import read_audio
+    from mixstyle.sessions.load import load_stem_set
+    folder, stems, mix = make_song(tmp_path, "song", seconds=2.0, seed=5)
+    write(folder / "master.wav", mix, 44100)
+    whole, only = load_stem_set(folder), load_stem_set(folder / "stems")
+    assert [s.name for s in whole.stems] == [s.name for s in only.stems] == sorted(stems)
+    assert [s.name for s in load_stems_dir(str(folder))] == sorted(stems)
+    preset = str(Path(__file__).resolve().parents[3] / "presets" / "default")
+    outs = [tmp_path / "a.wav", tmp_path / "b.wav"]
+    for src, out in zip((folder, folder / "stems"), outs):
+        assert main(["mix", str(src), "--profile", preset, "--out", str(out)]) == 0
+    a, b = (read_audio(p)[0] for p in outs)
+    assert a.shape == b.shape and np.array_equal(a, b)
