@@ -11,11 +11,11 @@ demo: setup
 
 # The layer contract first ([tool.importlinter] in pyproject.toml, docs/DESIGN.md "The tree").
 # Then the tests in two runs: everything but the live host spread over the cores (pytest-xdist,
-# one file per worker at a time, the slowest first: tests/conftest.py SLOW_FIRST), then the host's real-time tests alone, so no other test
+# one file per worker at a time), then the host's real-time tests alone, so no other test
 # competes with their JACK callbacks. Both run; either failing fails `make test`.
 test: setup
 	$(LINT) --no-cache --no-logo
-	MIXSTYLE_REQUIRE_REAL=1 $(PY) -m pytest -q -p no:cacheprovider -n auto --maxprocesses 4 --durations=15 --no-loadscope-reorder \
+	MIXSTYLE_REQUIRE_REAL=1 $(PY) -m pytest -q -p no:cacheprovider -n auto --maxprocesses 4 --durations=15 \
 	    --dist loadfile --ignore=tests/host tests; a=$$?; \
 	MIXSTYLE_REQUIRE_REAL=1 $(PY) -m pytest -q -p no:cacheprovider tests/host; b=$$?; \
 	test $$a -eq 0 && test $$b -eq 0

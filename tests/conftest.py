@@ -74,24 +74,3 @@ def pytest_make_collect_report(collector):
     report = outcome.get_result()
     if strict_real_parts() and report.skipped:
         _as_failure(report, "collection")
-
-
-# The main suite's slowest files (seconds of a fresh clone's run on two cores, session 25),
-# handed out first: `make test` runs pytest-xdist one file per worker (--dist loadfile) without
-# its default reorder by test count, which put the single-test files that take minutes last
-# and left one core idle for ~2 minutes at the end. The rest follow in collection order.
-SLOW_FIRST = ("tests/mixstyle/export/test_vstpreset.py",          # 199
-              "tests/mixstyle/test_corrections_teach.py",         # 161
-              "tests/mixstyle/test_learn_cli.py",                 # 144
-              "tests/mixstyle/export/test_zam_fit.py",            # 115
-              "tests/mixstyle/test_kernels.py",                   # 85
-              "tests/mixstyle/sessions/test_rates.py",            # 78
-              "tests/mixstyle/evaluate/test_held_out_choice.py",  # 68
-              "tests/mixstyle/test_learn_limiter.py",             # 54
-              "tests/mixstyle/mastering/test_mastering.py",       # 51
-              "tests/mixstyle/fit/test_song.py")                  # 42
-
-
-def pytest_collection_modifyitems(session, config, items):
-    rank = {path: i for i, path in enumerate(SLOW_FIRST)}
-    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))  # stable
