@@ -29,15 +29,26 @@ LOOP_S = 8.0
 BAR = 30
 
 
+def song_folders(path: str) -> tuple[str, str]:
+    """(song folder, stems folder) from what the user gave: the song folder (with stems/ in
+    it) or its stems folder (named stems: the song folder is its parent). mixstyle's loader
+    has the same rule (``mixstyle.sessions.load.stems_folder``; host may not import it)."""
+    path = os.path.abspath(path)
+    if not os.path.isdir(path):
+        raise HostError(f"stems folder {path!r} does not exist")
+    if os.path.isdir(os.path.join(path, "stems")):
+        return path, os.path.join(path, "stems")
+    if os.path.basename(path) == "stems":
+        return os.path.dirname(path), path
+    return path, path
+
+
 def load_stems_dir(stems_dir: str) -> list[TrackSource]:
     """One track per audio file in ``stems_dir`` (sorted), named after the file; roles from the
     folder's roles.toml where it names the track, else guessed from the name, or from the sound
     when the name says nothing (as ``mixstyle mix`` does; those are printed on stderr). A song
     folder (with ``stems/`` in it) plays its stems."""
-    if os.path.isdir(os.path.join(stems_dir, "stems")):   # as mixstyle.sessions.load.stems_folder
-        stems_dir = os.path.join(stems_dir, "stems")
-    if not os.path.isdir(stems_dir):
-        raise HostError(f"stems folder {stems_dir!r} does not exist")
+    stems_dir = song_folders(stems_dir)[1]
     files = sorted(f for f in os.listdir(stems_dir) if f.lower().endswith(AUDIO_EXTENSIONS)
                    and not f.startswith("."))
     if not files:

@@ -25,6 +25,7 @@ from host.jack_server import end_process
 from host.realtime import make_thread_realtime
 from host.signals import quit_on_signals
 from host.studio.service import StudioService
+from host.tui import song_folders
 
 METER_PERIOD_S = 0.05
 # page messages applied per meter period at most (a page flooding edits must not keep the control
@@ -32,19 +33,6 @@ METER_PERIOD_S = 0.05
 MAX_MESSAGES_PER_TICK = 50
 MIN_TICK_GAP_S = 0.5 * METER_PERIOD_S  # the control thread rests at least this after a tick
 START_TIMEOUT_S = 30.0
-
-
-def song_folders(path: str) -> tuple[str, str]:
-    """(song folder, stems folder) from what the user gave: the song folder (with stems/ in
-    it) or its stems folder (named stems: the song folder is its parent)."""
-    path = os.path.abspath(path)
-    if not os.path.isdir(path):
-        raise HostError(f"stems folder {path!r} does not exist")
-    if os.path.isdir(os.path.join(path, "stems")):
-        return path, os.path.join(path, "stems")
-    if os.path.basename(path) == "stems":
-        return os.path.dirname(path), path
-    return path, path
 
 
 def neutral_setting(engine: Any) -> ConsoleSetting:

@@ -191,7 +191,7 @@ class _Params:
         self.is_f = np.array([role == "f" for role in kinds], dtype=bool)
         self.lo, self.hi, self.max_step = np.array(lo), np.array(hi), np.array(step)
         self.x0 = np.clip(np.array(x0), self.lo, self.hi)
-        self._last: tuple[bytes, np.ndarray] = (b"", np.empty(0))
+        self._last: tuple[bytes, np.ndarray, np.ndarray] = (b"", np.empty(0), np.empty(0))
         self.ridge = np.zeros(len(kinds))  # set by steps 2 and 3 (see SHAPE_RIDGE)
         self.shape = np.array([role in "fb" for role in kinds])
         self.center = self.x0
@@ -228,8 +228,9 @@ class _Params:
     def _curves(self, x: np.ndarray) -> np.ndarray:
         key = x.tobytes()  # the Jacobian follows the residuals at the same x: reuse them
         if self._last[0] != key:
-            self._last = (key, self._curves_of(np.arange(self.codes.size), self._values(x)))
-        return self._last[1]
+            values = self._values(x)
+            self._last = (key, values, self._curves_of(np.arange(self.codes.size), values))
+        return self._last[2]
 
     def err(self, x: np.ndarray) -> np.ndarray:
         return _sums(self._curves(x), self.target, self.budget)[0]
@@ -250,7 +251,7 @@ class _Params:
         if x.size:
             h = DIFF_STEP * np.maximum(1.0, np.abs(x))
             y = x + np.where(x + h > self.hi, -h, h)
-            moved = self._values(x)[self.row]   # one row per parameter: its filter
+            moved = self._last[1][self.row]   # (the values of _curves(x)) a row per parameter
             moved[np.arange(x.size), self.col] = self._natural(y)
             base = curves[self.row]
             d = (self._curves_of(self.row, moved) - base) / (y - x)[:, None]
