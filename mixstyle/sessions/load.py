@@ -18,7 +18,7 @@ length. The problem table and its sentences live in ``check``.
 from __future__ import annotations
 
 import warnings as _warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -29,8 +29,9 @@ from dsp.validate import check_range, check_sample_rate
 from mixstyle.sessions import check as chk
 from mixstyle.io.audio import AUDIO_EXTENSIONS, is_audio_path
 from mixstyle.sessions.roles import ROLES_FILE, load_roles_override, resolve_role
-from mixstyle.sessions.align import (FIT_WINDOW_SECONDS, loudest_start, loudest_window,
-                                    read_aligned, read_region)
+from mixstyle.sessions.align import (FIT_WINDOW_SECONDS, STEM_OFFSET_SEARCH_SECONDS,
+                                    loudest_start, loudest_window, read_aligned, read_region,
+                                    shift_with_margin, stem_offset)
 from mixstyle.sessions.check import FileScan, Issue
 
 _EXTS = ", ".join(AUDIO_EXTENSIONS)
@@ -283,6 +284,8 @@ def _load_set(place: _Place, stem_paths: list[Path], mix_path: Path | None,
     if mix_path is not None:
         mix, offset = _load_mix(place, stems, scans[mix_path], start_s, n_out, total_s,
                                 sample_rate, issues)
+        stems = _align_stems(place, stems, scans, mix, start_s, n_out, sample_rate, issues)
+        _check_explained(place.file("mix", mix_path), stems, mix, sample_rate)
     if mix is not None and master_path is not None:
         master = _load_master(place, mix, scans[master_path], start_s + offset / sample_rate,
                               n_out, sample_rate, issues)
@@ -302,12 +305,39 @@ def _load_mix(place: _Place, stems: list[Stem], scan: FileScan, start_s: float, 
     short_ms = 1000.0 * (total_s - (scan.info.duration_seconds - offset / sample_rate))
     if short_ms > chk.LENGTH_TOLERANCE_MS:
         issues.append(chk.issue("padded", where=where, short_ms=short_ms, reference="the stems"))
+    return mix, offset
+
+
+def _align_stems(place: _Place, stems: list[Stem], scans: dict[Path, FileScan],
+                 mix: np.ndarray, start_s: float, n_out: int, sample_rate: float,
+                 issues: list[Issue]) -> list[Stem]:
+    """Each stem moved onto its part of the aligned mix where it is clearly off it (a plugin's
+    latency the DAW did not compensate: ``align.stem_offset``), with a warning; one stem alone
+    is the mix's own alignment."""
+    if len(stems) < 2:
+        return stems
+    margin = int(round(STEM_OFFSET_SEARCH_SECONDS * sample_rate))
+    out = []
+    for stem in stems:
+        extended = read_region(scans[stem.path], start_s - margin / sample_rate,
+                               n_out + 2 * margin, sample_rate)
+        lag = stem_offset(mix, extended, margin, sample_rate)
+        if lag:
+            issues.append(_offset_issue(place.file("stem", stem.path), lag, sample_rate,
+                                        "its part of the mix"))
+            stem = replace(stem, audio=shift_with_margin(extended, margin, lag, n_out))
+        out.append(stem)
+    return out
+
+
+def _check_explained(where: str, stems: list[Stem], mix: np.ndarray, sample_rate: float) -> None:
+    """The mix must be made of these stems (``chk.explained_fraction`` on the loudest part)."""
+    stem_sum = np.sum([s.audio for s in stems], axis=0)
     a, b = loudest_window(stem_sum.mean(axis=0), sample_rate, FIT_WINDOW_SECONDS)
     explained = chk.explained_fraction(np.stack([s.audio[:, a:b] for s in stems]),
                                        mix[:, a:b], sample_rate)
     if explained < chk.MIN_EXPLAINED:
         raise chk.fail("mix_unrelated", where=where, **chk.unrelated_fields(explained))
-    return mix, offset
 
 
 def _load_master(place: _Place, mix: np.ndarray, scan: FileScan, start_s: float, n_out: int,

@@ -336,3 +336,54 @@ def test_a_song_folder_mixes_its_stems_not_its_mix_and_master(tmp_path):
         assert main(["mix", str(src), "--profile", preset, "--out", str(out)]) == 0
     a, b = (read_audio(p)[0] for p in outs)
     assert a.shape == b.shape and np.array_equal(a, b)
+
+
+def _stem_offsets(song) -> dict[str, int]:
+    """The stems the loader moved onto their part of the mix, and by how many samples."""
+    out = {}
+    for w in song.warnings:
+        text = str(w)
+        if w.code == "offset" and "its part of the mix" in text:
+            name = text.split("'")[1].rsplit(".", 1)[0]
+            out[name] = int(text.split("(")[1].split(" samples")[0])
+    return out
+
+
+@pytest.mark.parametrize("stem,latency", [("vox", 64), ("keys", -300), ("hats", 5)])
+def test_a_stem_off_its_part_of_the_mix_is_moved_onto_it(tmp_path, stem, latency):
+    """A plugin's latency the DAW did not compensate: one stem file sits ``latency`` samples
+    late (early if negative) against its part of the mix. The loader says so and loads the
+    stem as it sounds in the mix, to the sample; the other stems stay where they are."""
+    folder, stems, mix = make_song(tmp_path, "ballad", seconds=4.0, seed=6)
+    n = mix.shape[1]
+    write(folder / "stems" / f"{stem}.wav", shift(stems[stem], latency)[:, :n]
+          if latency > 0 else np.concatenate(
+              [shift(stems[stem], latency), np.zeros((stems[stem].shape[0], -latency),
+                                                     np.float32)], axis=1), 44100)
+    song = load_song(folder)
+    assert _stem_offsets(song) == {stem: latency}
+    assert str(song.warnings[0]) == (
+        f"stem '{stem}.wav' of song 'ballad' is offset by {1000 * latency / 44100:+.1f} ms "
+        f"({latency:+d} samples at 44100 Hz) from its part of the mix; aligned by shifting it")
+    kept = slice(0, n - latency) if latency > 0 else slice(-latency, n)   # the file's own audio
+    for s in song.stems:
+        np.testing.assert_array_equal(s.audio[:, kept], stereo(stems[s.name])[:, kept])
+    np.testing.assert_array_equal(song.mix, mix)
+
+
+def test_stems_the_producer_filtered_hard_stay_where_they_are(tmp_path):
+    """Filters delay a stem's low end by several samples and turn its phase; that is the
+    producer's EQ, which the fit models, not latency: nothing moves. The high-passes on the
+    bass and on the whole mix turn the low end's phase so far that, measured over every
+    frequency, the mix itself came out 16 samples early (and the stems that agreed with it
+    followed); offsets are measured above the low end (``align.ALIGN_LOW_HZ``)."""
+    folder, stems, _ = make_song(tmp_path, "ballad", seconds=4.0, seed=7)
+    chains = {"kick": Pedalboard([LowShelfFilter(80, 9.0), HighpassFilter(40)]),
+              "bass": Pedalboard([HighpassFilter(60)]),
+              "hats": Pedalboard([HighpassFilter(6000), HighpassFilter(6000)]),
+              "keys": Pedalboard([LowShelfFilter(300, -12.0)]),
+              "vox": Pedalboard([HighpassFilter(150), Compressor(-25, 6)])}
+    mix = np.sum([GAINS[k] * stereo(chains[k](a, 44100)) for k, a in stems.items()], axis=0)
+    write(folder / "mix.wav", PRODUCER(mix.astype(np.float32), 44100), 44100)
+    song = load_song(folder)
+    assert _stem_offsets(song) == {} and song.offset_samples == 0
