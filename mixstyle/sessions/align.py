@@ -122,35 +122,43 @@ def detect_offset(reference: np.ndarray, target: np.ndarray, max_lag: int,
     return (j - max_lag, ratio) if ratio > 0.0 else (0, 0.0)
 
 
-def stem_offset(mix: np.ndarray, extended: np.ndarray, margin: int, sample_rate: float) -> int:
-    """How late (samples) a stem is against its own part of the (aligned) ``mix`` (2, n):
-    0 unless the evidence is clear. ``extended`` is the stem with ``margin`` samples of its
-    file either side (``read_region``), as ``read_aligned`` reads a mix.
+def stem_offset(mix: np.ndarray, extended: np.ndarray, margin: int,
+                sample_rate: float) -> tuple[int, bool]:
+    """How late (samples) a stem is against its own part of the (aligned) ``mix`` (2, n), and
+    whether that part is the stem turned over (polarity): ``(0, False)`` unless the evidence is
+    clear. ``extended`` is the stem with ``margin`` samples of its file either side
+    (``read_region``), as ``read_aligned`` reads a mix.
 
     A stem whose plugin added latency the DAW did not compensate sits a few samples to a few
-    ms off its part of the mix; the fit, a least-squares match of waveforms, then bends that
-    stem's EQ and level to explain the phase (one guitar 64 samples late took the song's fit
-    from 0.56 to 3.3 dB band error, docs/RESULTS.md). The PHAT correlation of the stem with the
-    mix (on the stem's loudest ``FIT_WINDOW_SECONDS``) peaks at its lag. An aligned stem's peak
-    sits at 0 or a few samples off it (the producer's EQ delays the low end), with the
-    correlation at 0 still >= 0.58 of the peak on every stem of the test beds (851 stems);
-    so the stem moves only when the correlation where it is falls under
-    ``STEM_SHIFT_BELOW`` of the peak, and the peak stands ``MIN_PEAK`` over the
-    correlation's spread (a stem that hardly plays in the mix has no clear peak). The lag is
-    then taken above ``ALIGN_LOW_HZ`` (sharper, and clear of the EQ's low-end phase) if that
-    peak is clear and within ``STEM_AGREE`` samples of the whole band's; if it is clear and
-    elsewhere, the two disagree and the stem stays (a kick's few highs gave a peak 92 ms off)."""
+    ms off its part of the mix, and a producer turns a microphone's polarity over (a snare's
+    bottom mic, a bass DI against its amp); the fit, a least-squares match of waveforms, then
+    bends that stem's EQ and level, and the other stems' compressors, to explain it (one
+    guitar 64 samples late or turned over took the song's fit from 0.56 to 3.3 dB band error,
+    docs/RESULTS.md). The PHAT correlation of the stem with the mix (on the stem's loudest
+    ``FIT_WINDOW_SECONDS``) has its largest magnitude at the stem's lag, negative if turned
+    over. An aligned stem's peak sits at 0 or a few samples off it (the producer's EQ delays
+    the low end), with the correlation at 0 still >= 0.58 of the peak on every stem of the
+    test beds (851 stems); so the stem moves only when the correlation where it is falls under
+    ``STEM_SHIFT_BELOW`` of the peak, and the peak stands ``MIN_PEAK`` over the correlation's
+    spread (a stem that hardly plays in the mix has no clear peak). The lag is then taken
+    above ``ALIGN_LOW_HZ`` (sharper, and clear of the EQ's low-end phase) if that peak is clear
+    and within ``STEM_AGREE`` samples of the whole band's; if it is clear and elsewhere, the
+    two disagree and the stem stays (a kick's few highs gave a peak 92 ms off)."""
     mono = extended.mean(axis=0)
     a, b = loudest_window(mono[margin:margin + mix.shape[-1]], sample_rate, FIT_WINDOW_SECONDS)
     reference, target = mix.mean(axis=0)[a:b], mono[a:b + 2 * margin]
     corr = _phat(reference, target, margin)
-    j, ratio = _peak(corr)
-    if ratio < MIN_PEAK or corr[margin] >= STEM_SHIFT_BELOW * corr[j]:
-        return 0
-    high, high_ratio = _peak(_phat(reference, target, margin, ALIGN_LOW_HZ / sample_rate))
+    j, ratio = _peak(np.abs(corr))
+    if ratio < MIN_PEAK:
+        return 0, False
+    sign = 1.0 if corr[j] > 0.0 else -1.0
+    if abs(corr[margin]) >= STEM_SHIFT_BELOW * abs(corr[j]):
+        return 0, bool(sign < 0.0 and corr[margin] < 0.0)
+    high, high_ratio = _peak(sign * _phat(reference, target, margin,
+                                          ALIGN_LOW_HZ / sample_rate))
     if high_ratio < MIN_PEAK:     # nothing above the low end: the whole band's peak
-        return j - margin
-    return high - margin if abs(high - j) <= STEM_AGREE else 0
+        return j - margin, sign < 0.0
+    return (high - margin, sign < 0.0) if abs(high - j) <= STEM_AGREE else (0, False)
 
 
 def shift_with_margin(extended: np.ndarray, margin: int, offset: int, length: int) -> np.ndarray:

@@ -111,6 +111,10 @@ PROBLEMS: dict[str, Problem] = {p.code: p for p in (
     Problem("offset", False, MixstyleError,
             "{where} is offset by {ms:+.1f} ms ({samples:+d} samples at {sr:g} Hz) from "
             "{reference}; aligned by shifting it"),
+    Problem("polarity", False, MixstyleError,
+            "{where} is polarity-inverted in the mix (its part of the mix is the stem turned "
+            "over); learned turned over. mixstyle's console has no polarity switch: a new mix "
+            "plays such a stem as it was recorded"),
     Problem("master_unrelated", False, MixstyleError,
             "{where} does not match the mix (explains {pct:.1f}% of it, needs >= "
             "{min_pct:.0f}%); the master is ignored"),

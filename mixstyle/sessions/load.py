@@ -282,9 +282,20 @@ def _load_set(place: _Place, stem_paths: list[Path], mix_path: Path | None,
     mix = master = None
     offset = 0
     if mix_path is not None:
+        found: list[Issue] = []
         mix, offset = _load_mix(place, stems, scans[mix_path], start_s, n_out, total_s,
-                                sample_rate, issues)
-        stems = _align_stems(place, stems, scans, mix, start_s, n_out, sample_rate, issues)
+                                sample_rate, found)
+        aligned, turned = _align_stems(place, stems, scans, mix, start_s, n_out, sample_rate,
+                                       found)
+        if turned:  # a stem turned over pulls the stem sum off the mix: align the mix again
+            found = []
+            mix, offset = _load_mix(place, [replace(s, audio=np.negative(s.audio))
+                                            if s.name in turned else s for s in stems],
+                                    scans[mix_path], start_s, n_out, total_s, sample_rate, found)
+            aligned, _ = _align_stems(place, stems, scans, mix, start_s, n_out, sample_rate,
+                                      found)
+        issues.extend(found)
+        stems = aligned
         _check_explained(place.file("mix", mix_path), stems, mix, sample_rate)
     if mix is not None and master_path is not None:
         master = _load_master(place, mix, scans[master_path], start_s + offset / sample_rate,
@@ -310,24 +321,29 @@ def _load_mix(place: _Place, stems: list[Stem], scan: FileScan, start_s: float, 
 
 def _align_stems(place: _Place, stems: list[Stem], scans: dict[Path, FileScan],
                  mix: np.ndarray, start_s: float, n_out: int, sample_rate: float,
-                 issues: list[Issue]) -> list[Stem]:
+                 issues: list[Issue]) -> tuple[list[Stem], set[str]]:
     """Each stem moved onto its part of the aligned mix where it is clearly off it (a plugin's
-    latency the DAW did not compensate: ``align.stem_offset``), with a warning; one stem alone
-    is the mix's own alignment."""
+    latency the DAW did not compensate) and turned over where the mix has it turned over
+    (``align.stem_offset``), with a warning each; one stem alone is the mix's own alignment.
+    Returns the stems and the names of those turned over."""
     if len(stems) < 2:
-        return stems
+        return stems, set()
     margin = int(round(STEM_OFFSET_SEARCH_SECONDS * sample_rate))
-    out = []
+    out, turned = [], set()
     for stem in stems:
         extended = read_region(scans[stem.path], start_s - margin / sample_rate,
                                n_out + 2 * margin, sample_rate)
-        lag = stem_offset(mix, extended, margin, sample_rate)
+        lag, inverted = stem_offset(mix, extended, margin, sample_rate)
+        where = place.file("stem", stem.path)
         if lag:
-            issues.append(_offset_issue(place.file("stem", stem.path), lag, sample_rate,
-                                        "its part of the mix"))
+            issues.append(_offset_issue(where, lag, sample_rate, "its part of the mix"))
             stem = replace(stem, audio=shift_with_margin(extended, margin, lag, n_out))
+        if inverted:
+            issues.append(chk.issue("polarity", where=where))
+            stem = replace(stem, audio=np.negative(stem.audio))
+            turned.add(stem.name)
         out.append(stem)
-    return out
+    return out, turned
 
 
 def _check_explained(where: str, stems: list[Stem], mix: np.ndarray, sample_rate: float) -> None:

@@ -349,23 +349,43 @@ def _stem_offsets(song) -> dict[str, int]:
     return out
 
 
-@pytest.mark.parametrize("stem,latency", [("vox", 64), ("keys", -300), ("hats", 5)])
-def test_a_stem_off_its_part_of_the_mix_is_moved_onto_it(tmp_path, stem, latency):
-    """A plugin's latency the DAW did not compensate: one stem file sits ``latency`` samples
-    late (early if negative) against its part of the mix. The loader says so and loads the
-    stem as it sounds in the mix, to the sample; the other stems stay where they are."""
+def _turned(song) -> list[str]:
+    return [str(w).split("'")[1].rsplit(".", 1)[0] for w in song.warnings
+            if w.code == "polarity"]
+
+
+@pytest.mark.parametrize("stem,latency,turned", [
+    ("vox", 64, False), ("keys", -300, False), ("hats", 5, False),
+    ("kick", 0, True), ("bass", 0, True), ("vox", 0, True), ("hats", 64, True)])
+def test_a_stem_off_or_turned_over_against_its_part_of_the_mix_is_put_back(
+        tmp_path, stem, latency, turned):
+    """A plugin's latency the DAW did not compensate (one stem file ``latency`` samples late,
+    early if negative, against its part of the mix) and a stem whose polarity the producer
+    turned over. The loader says so and loads the stem as it sounds in the mix, to the
+    sample; the other stems stay as they are. (The synthetic vox carries the hats' noise: turned
+    over, it pulled the stem sum's correlation with the mix 2 samples off until the mix was
+    aligned again with the vox turned back.)"""
     folder, stems, mix = make_song(tmp_path, "ballad", seconds=4.0, seed=6)
     n = mix.shape[1]
-    write(folder / "stems" / f"{stem}.wav", shift(stems[stem], latency)[:, :n]
-          if latency > 0 else np.concatenate(
-              [shift(stems[stem], latency), np.zeros((stems[stem].shape[0], -latency),
-                                                     np.float32)], axis=1), 44100)
+    audio = shift(stems[stem], latency)[:, :n] if latency >= 0 else np.concatenate(
+        [shift(stems[stem], latency), np.zeros((stems[stem].shape[0], -latency), np.float32)],
+        axis=1)
+    write(folder / "stems" / f"{stem}.wav", -audio if turned else audio, 44100)
     song = load_song(folder)
-    assert _stem_offsets(song) == {stem: latency}
-    assert str(song.warnings[0]) == (
-        f"stem '{stem}.wav' of song 'ballad' is offset by {1000 * latency / 44100:+.1f} ms "
-        f"({latency:+d} samples at 44100 Hz) from its part of the mix; aligned by shifting it")
-    kept = slice(0, n - latency) if latency > 0 else slice(-latency, n)   # the file's own audio
+    assert _stem_offsets(song) == ({stem: latency} if latency else {})
+    assert _turned(song) == ([stem] if turned else [])
+    expected = []
+    if latency:
+        expected.append(f"stem '{stem}.wav' of song 'ballad' is offset by "
+                        f"{1000 * latency / 44100:+.1f} ms ({latency:+d} samples at 44100 Hz) "
+                        f"from its part of the mix; aligned by shifting it")
+    if turned:
+        expected.append(f"stem '{stem}.wav' of song 'ballad' is polarity-inverted in the mix (its "
+                        f"part of the mix is the stem turned over); learned turned over. "
+                        f"mixstyle's console has no polarity switch: a new mix plays such a stem "
+                        f"as it was recorded")
+    assert [str(w) for w in song.warnings] == expected
+    kept = slice(0, n - latency) if latency >= 0 else slice(-latency, n)  # the file's own audio
     for s in song.stems:
         np.testing.assert_array_equal(s.audio[:, kept], stereo(stems[s.name])[:, kept])
     np.testing.assert_array_equal(song.mix, mix)
