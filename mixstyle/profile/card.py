@@ -1,7 +1,7 @@
-"""The model card of a profile: what it was trained on (every file with its SHA-256), how well
-each song was fitted, which songs were the producer's own corrected settings (and where such a
-setting overrode a mix), the held-out score and where the fits ran -- as JSON (``model_card``)
-and Markdown for people (``card_markdown``).
+"""The model card of a profile: what it was trained on (every file with its SHA-256, and what the
+loader fixed in them), how well each song was fitted, which songs were the producer's own
+corrected settings (and where such a setting overrode a mix), the held-out score and where the
+fits ran -- as JSON (``model_card``) and Markdown for people (``card_markdown``).
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ def model_card(records: dict[str, SongRecord], names: list[str], held: list[str]
             "files": [asdict(f) for f in records[n].files],
             "source": records[n].source,
             "mix_overridden": records[n].mix_overridden,
+            "load_warnings": records[n].load_warnings,
             "fit_quality": records[n].quality} for n in names],
         "training_data": training_data(records, names, corrections),
         "held_out_songs": held,
@@ -106,6 +107,11 @@ def card_markdown(card: dict) -> str:
             continue
         lines.append(f"| {s['song']} | {len(s['tracks'])} | {q.get('error_db')} | "
                      f"{q.get('band_error_db')} |")
+    read = [(s["song"], w) for s in card["trained_on"] for w in s.get("load_warnings") or []]
+    if read:
+        lines += ["", "## How the files were read", "",
+                  "What the loader fixed before fitting (each song's warnings):", ""]
+        lines += [f"- {w}" for _, w in read]
     lines += _corrections_markdown(card)
     habit = LoudnessHabit.from_dict(card.get("loudness_habit"))
     lines += ["", "## How they set the level", "",

@@ -14,7 +14,7 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -79,6 +79,9 @@ class SongRecord:
     # why it could not be fitted: fitted with the song, so learning again does not fit it
     # again; None without a master (and in records written before version 5)
     master_fit: dict[str, Any] | str | None = None
+    # what the loader fixed in the song's files, its warnings as sentences (a stem moved onto
+    # its part of the mix or turned over, a file resampled, ...): the model card lists them
+    load_warnings: list[str] = field(default_factory=list)
 
     def to_json(self) -> str:
         data = asdict(self)
@@ -113,15 +116,18 @@ class StaleRecord(ProfileError):
 
 def make_record(song_name: str, names: list[str], roles: list[str], stems: np.ndarray,
                 sample_rate: float, fit: FitResult, files: list[SourceFile],
-                mix: np.ndarray | None = None) -> SongRecord:
-    """The record of a fitted song; with ``mix`` (the producer's) its bus print is measured."""
+                mix: np.ndarray | None = None, load_warnings: Sequence[str] = ()
+                ) -> SongRecord:
+    """The record of a fitted song; with ``mix`` (the producer's) its bus print is measured.
+    ``load_warnings``: what the loader fixed in the song's files (``Song.warnings``)."""
     feats = [stem_features(s, sample_rate).vector.tolist() for s in stems]
     song_feat = stem_features(stems.sum(axis=0), sample_rate).vector.tolist()
     levels, bus = track_levels(stems, sample_rate, [t.params for t in fit.setting.tracks])
     printed = measure_bus(stems, sample_rate, fit.setting, mix) if mix is not None else None
     return SongRecord(song_name, list(names), list(roles), feats, song_feat,
                       setting_to_dict(fit.setting), fit.quality(), files, levels, bus,
-                      printed.to_dict() if printed is not None else None)
+                      printed.to_dict() if printed is not None else None,
+                      load_warnings=list(load_warnings))
 
 
 def correction_record(song_name: str, stems: np.ndarray, sample_rate: float,

@@ -93,7 +93,8 @@ def fit_song(song: Song, config: FitConfig, files: list[SourceFile] | None = Non
     roles = [s.role for s in song.stems]
     result = fit_mix(stems, song.mix, song.sample_rate, names, roles, config)
     return make_record(song.name, names, roles, stems, song.sample_rate, result,
-                       files if files is not None else song_files(song), song.mix)
+                       files if files is not None else song_files(song), song.mix,
+                       [str(w) for w in song.warnings])
 
 
 def correct_song(song: CorrectedSong, files: list[SourceFile] | None = None) -> SongRecord:

@@ -407,3 +407,26 @@ def test_stems_the_producer_filtered_hard_stay_where_they_are(tmp_path):
     write(folder / "mix.wav", PRODUCER(mix.astype(np.float32), 44100), 44100)
     song = load_song(folder)
     assert _stem_offsets(song) == {} and song.offset_samples == 0
+
+
+def test_the_model_card_says_what_the_loader_fixed(tmp_path):
+    """learn's record of a song keeps the loader's warnings, and the model card lists them:
+    the producer sees which stem was turned over or moved before it was learned."""
+    from mixstyle.fit.song import FitConfig
+    from mixstyle.profile.card import card_markdown, model_card
+    from mixstyle.train.config import LearnConfig
+    from mixstyle.train.songs import fit_song
+
+    folder, stems, _ = make_song(tmp_path, "ballad", seconds=3.0, seed=6)
+    write(folder / "stems" / "kick.wav", -stems["kick"], 44100)
+    song = load_song(folder)
+    record = fit_song(song, FitConfig(seconds=1.0, rounds=1, eq_iters=2, comp_evals=20,
+                                      steps=0))
+    sentence = ("stem 'kick.wav' of song 'ballad' is polarity-inverted in the mix (its part of "
+                "the mix is the stem turned over); learned turned over. mixstyle's console has "
+                "no polarity switch: a new mix plays such a stem as it was recorded")
+    assert record.load_warnings == [sentence]
+    card = model_card({"ballad": record}, ["ballad"], [], None, LearnConfig(), 1)
+    assert card["trained_on"][0]["load_warnings"] == [sentence]
+    md = card_markdown(card)
+    assert "## How the files were read" in md and f"- {sentence}" in md
