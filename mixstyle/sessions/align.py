@@ -24,7 +24,8 @@ OFFSET_WINDOW_SECONDS = 20.0   # at most this much audio goes into the cross-cor
 FIT_WINDOW_SECONDS = 10.0      # and into the mix-contains-stems test
 _PHAT_FLOOR = 1e-3             # weight floor (relative to the strongest bin) against noise
 ALIGN_LOW_HZ = 300.0           # offsets are measured above this (detect_offset)
-STEM_OFFSET_SEARCH_SECONDS = 0.1   # a stem's latency against its part of the mix: +-100 ms
+STEM_OFFSET_SEARCH_SECONDS = 0.1   # a stem's latency against its part of the mix: +-100 ms,
+STEM_WINDOW_SECONDS = 5.0      # measured on the stem's loudest 5 s (a PHAT of 5 s: 25 ms)
 STEM_SHIFT_BELOW = 0.4         # ... is corrected when the correlation at 0 is under this share
 MIN_PEAK = 8.0                 # ... of a peak this far over the correlation's median (a clear
                                # peak: the test beds' 851 stems 8.3-155, unrelated audio 3-5)
@@ -122,12 +123,11 @@ def detect_offset(reference: np.ndarray, target: np.ndarray, max_lag: int,
     return (j - max_lag, ratio) if ratio > 0.0 else (0, 0.0)
 
 
-def stem_offset(mix: np.ndarray, extended: np.ndarray, margin: int,
+def stem_offset(mix: np.ndarray, stem: np.ndarray, margin: int,
                 sample_rate: float) -> tuple[int, bool]:
-    """How late (samples) a stem is against its own part of the (aligned) ``mix`` (2, n), and
-    whether that part is the stem turned over (polarity): ``(0, False)`` unless the evidence is
-    clear. ``extended`` is the stem with ``margin`` samples of its file either side
-    (``read_region``), as ``read_aligned`` reads a mix.
+    """How late (samples, within +-``margin``) the ``stem`` (2, n) is against its own part of
+    the (aligned) ``mix`` (2, n), and whether that part is the stem turned over (polarity):
+    ``(0, False)`` unless the evidence is clear.
 
     A stem whose plugin added latency the DAW did not compensate sits a few samples to a few
     ms off its part of the mix, and a producer turns a microphone's polarity over (a snare's
@@ -135,7 +135,7 @@ def stem_offset(mix: np.ndarray, extended: np.ndarray, margin: int,
     bends that stem's EQ and level, and the other stems' compressors, to explain it (one
     guitar 64 samples late or turned over took the song's fit from 0.56 to 3.3 dB band error,
     docs/RESULTS.md). The PHAT correlation of the stem with the mix (on the stem's loudest
-    ``FIT_WINDOW_SECONDS``) has its largest magnitude at the stem's lag, negative if turned
+    ``STEM_WINDOW_SECONDS``) has its largest magnitude at the stem's lag, negative if turned
     over. An aligned stem's peak sits at 0 or a few samples off it (the producer's EQ delays
     the low end), with the correlation at 0 still >= 0.58 of the peak on every stem of the
     test beds (851 stems); so the stem moves only when the correlation where it is falls under
@@ -144,10 +144,13 @@ def stem_offset(mix: np.ndarray, extended: np.ndarray, margin: int,
     above ``ALIGN_LOW_HZ`` (sharper, and clear of the EQ's low-end phase) if that peak is clear
     and within ``STEM_AGREE`` samples of the whole band's; if it is clear and elsewhere, the
     two disagree and the stem stays (a kick's few highs gave a peak 92 ms off)."""
-    mono = extended.mean(axis=0)
-    a, b = loudest_window(mono[margin:margin + mix.shape[-1]], sample_rate, FIT_WINDOW_SECONDS)
-    reference, target = mix.mean(axis=0)[a:b], mono[a:b + 2 * margin]
-    corr = _phat(reference, target, margin)
+    mono = stem.mean(axis=0)
+    a, b = loudest_window(mono, sample_rate, STEM_WINDOW_SECONDS)
+    # the stem's window against the mix around it: the mix's own audio beyond the window, so
+    # the stem is read once (index margin - d here is lag d)
+    padded = np.concatenate([np.zeros(margin), mix.mean(axis=0), np.zeros(margin)])
+    reference, target = mono[a:b], padded[a:b + 2 * margin]
+    corr = _phat(reference, target, margin)[::-1]
     j, ratio = _peak(np.abs(corr))
     if ratio < MIN_PEAK:
         return 0, False
@@ -155,7 +158,7 @@ def stem_offset(mix: np.ndarray, extended: np.ndarray, margin: int,
     if abs(corr[margin]) >= STEM_SHIFT_BELOW * abs(corr[j]):
         return 0, bool(sign < 0.0 and corr[margin] < 0.0)
     high, high_ratio = _peak(sign * _phat(reference, target, margin,
-                                          ALIGN_LOW_HZ / sample_rate))
+                                          ALIGN_LOW_HZ / sample_rate)[::-1])
     if high_ratio < MIN_PEAK:     # nothing above the low end: the whole band's peak
         return j - margin, sign < 0.0
     return (high - margin, sign < 0.0) if abs(high - j) <= STEM_AGREE else (0, False)

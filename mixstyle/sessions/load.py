@@ -331,12 +331,12 @@ def _align_stems(place: _Place, stems: list[Stem], scans: dict[Path, FileScan],
     margin = int(round(STEM_OFFSET_SEARCH_SECONDS * sample_rate))
     out, turned = [], set()
     for stem in stems:
-        extended = read_region(scans[stem.path], start_s - margin / sample_rate,
-                               n_out + 2 * margin, sample_rate)
-        lag, inverted = stem_offset(mix, extended, margin, sample_rate)
+        lag, inverted = stem_offset(mix, stem.audio, margin, sample_rate)
         where = place.file("stem", stem.path)
         if lag:
             issues.append(_offset_issue(where, lag, sample_rate, "its part of the mix"))
+            extended = read_region(scans[stem.path], start_s - margin / sample_rate,
+                                   n_out + 2 * margin, sample_rate)
             stem = replace(stem, audio=shift_with_margin(extended, margin, lag, n_out))
         if inverted:
             issues.append(chk.issue("polarity", where=where))
