@@ -138,7 +138,8 @@ def stem_offset(mix: np.ndarray, stem: np.ndarray, margin: int,
     ``STEM_WINDOW_SECONDS``) has its largest magnitude at the stem's lag, negative if turned
     over. An aligned stem's peak sits at 0 or a few samples off it (the producer's EQ delays
     the low end), with the correlation at 0 still >= 0.58 of the peak on every stem of the
-    test beds (851 stems); so the stem moves only when the correlation where it is falls under
+    test beds (851 stems; none of the 112 songs' stems moves or turns over); so the stem
+    moves only when the correlation where it is falls under
     ``STEM_SHIFT_BELOW`` of the peak, and the peak stands ``MIN_PEAK`` over the correlation's
     spread (a stem that hardly plays in the mix has no clear peak). The lag is then taken
     above ``ALIGN_LOW_HZ`` (sharper, and clear of the EQ's low-end phase) if that peak is clear
@@ -146,8 +147,8 @@ def stem_offset(mix: np.ndarray, stem: np.ndarray, margin: int,
     two disagree and the stem stays (a kick's few highs gave a peak 92 ms off)."""
     mono = stem.mean(axis=0)
     a, b = loudest_window(mono, sample_rate, STEM_WINDOW_SECONDS)
-    # the stem's window against the mix around it: the mix's own audio beyond the window, so
-    # the stem is read once (index margin - d here is lag d)
+    # the stem's window against the mix around it (the mix's own audio beyond the window, so
+    # the stem is read once): _phat's index margin - d is lag d, reversed margin + d
     padded = np.concatenate([np.zeros(margin), mix.mean(axis=0), np.zeros(margin)])
     reference, target = mono[a:b], padded[a:b + 2 * margin]
     corr = _phat(reference, target, margin)[::-1]
