@@ -107,11 +107,11 @@ def card_markdown(card: dict) -> str:
             continue
         lines.append(f"| {s['song']} | {len(s['tracks'])} | {q.get('error_db')} | "
                      f"{q.get('band_error_db')} |")
-    read = [(s["song"], w) for s in card["trained_on"] for w in s.get("load_warnings") or []]
+    read = [w for s in card["trained_on"] for w in s.get("load_warnings") or []]
     if read:
         lines += ["", "## How the files were read", "",
                   "What the loader fixed before fitting (each song's warnings):", ""]
-        lines += [f"- {w}" for _, w in read]
+        lines += [f"- {w}" for w in read]
     lines += _corrections_markdown(card)
     habit = LoudnessHabit.from_dict(card.get("loudness_habit"))
     lines += ["", "## How they set the level", "",

@@ -148,9 +148,12 @@ def stem_offset(mix: np.ndarray, stem: np.ndarray, margin: int,
     mono = stem.mean(axis=0)
     a, b = loudest_window(mono, sample_rate, STEM_WINDOW_SECONDS)
     # the stem's window against the mix around it (the mix's own audio beyond the window, so
-    # the stem is read once): _phat's index margin - d is lag d, reversed margin + d
-    padded = np.concatenate([np.zeros(margin), mix.mean(axis=0), np.zeros(margin)])
-    reference, target = mono[a:b], padded[a:b + 2 * margin]
+    # the stem is read once; zeros past the song's ends): _phat's index margin - d is lag d,
+    # reversed margin + d
+    n, lo, hi = mix.shape[-1], a - margin, b + margin
+    target = np.zeros(hi - lo)
+    target[max(0, -lo):hi - lo - max(0, hi - n)] = mix[:, max(lo, 0):min(hi, n)].mean(axis=0)
+    reference = mono[a:b]
     corr = _phat(reference, target, margin)[::-1]
     j, ratio = _peak(np.abs(corr))
     if ratio < MIN_PEAK:
