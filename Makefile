@@ -11,12 +11,13 @@ demo: setup
 
 # The layer contract first ([tool.importlinter] in pyproject.toml, docs/DESIGN.md "The tree").
 # Then the tests in two runs: everything but the live host spread over the cores (pytest-xdist,
-# one file per worker at a time), then the host's real-time tests alone, so no other test
-# competes with their JACK callbacks. Both run; either failing fails `make test`.
+# one file per worker at a time, the files marked long first: tests/conftest.py), then the
+# host's real-time tests alone, so no other test competes with their JACK callbacks. Both run;
+# either failing fails `make test`.
 test: setup
 	$(LINT) --no-cache --no-logo
 	MIXSTYLE_REQUIRE_REAL=1 $(PY) -m pytest -q -p no:cacheprovider -n auto --maxprocesses 4 --durations=15 \
-	    --dist loadfile --ignore=tests/host tests; a=$$?; \
+	    --dist loadfile --no-loadscope-reorder --ignore=tests/host tests; a=$$?; \
 	MIXSTYLE_REQUIRE_REAL=1 $(PY) -m pytest -q -p no:cacheprovider tests/host; b=$$?; \
 	test $$a -eq 0 && test $$b -eq 0
 

@@ -74,3 +74,19 @@ def pytest_make_collect_report(collector):
     report = outcome.get_result()
     if strict_real_parts() and report.skipped:
         _as_failure(report, "collection")
+
+
+# --- Long files first ---------------------------------------------------------------------------
+# `make test` spreads whole files over the cores (--dist loadfile). A file of two minutes that
+# starts last leaves the other core idle for two minutes, so the files marked
+# `pytestmark = pytest.mark.long(seconds)` go first, longest first (the rest keep their order),
+# and the Makefile turns off xdist's own order (by number of tests, which put a two-test file of
+# 165 s near the end). The seconds are what the file took on 2 cores; only the order uses them.
+
+def _file_seconds(item) -> float:
+    mark = item.get_closest_marker("long")
+    return float(mark.args[0]) if mark else 0.0
+
+
+def pytest_collection_modifyitems(config, items):
+    items.sort(key=lambda item: -_file_seconds(item))   # stable: a file's tests stay together

@@ -16,6 +16,8 @@ import pytest
 
 from mixstyle.demo import tools_missing
 
+pytestmark = pytest.mark.long(165)   # seconds on 2 cores: scheduled first (tests/conftest.py)
+
 TOOLS_MISSING = tools_missing()
 BENCH = Path(__file__).resolve().parents[2] / "bench" / "corrections_bench.py"
 

@@ -21,6 +21,8 @@ import pytest
 from dsp.kernels import LEVELS
 from mixstyle.io.audio import write_audio_atomic
 
+pytestmark = pytest.mark.long(90)   # seconds on 2 cores: scheduled first (tests/conftest.py)
+
 ROOT = Path(__file__).resolve().parents[2]
 SR = 44100.0
 FAST = ["--epochs", "30", "--audio-epochs", "1", "--fit-steps", "3", "--quiet"]

@@ -24,6 +24,8 @@ from mixstyle.io.audio import read_audio, write_audio_atomic
 from mixstyle.cli import main
 from mixstyle.errors import ProfileError
 
+pytestmark = pytest.mark.long(145)   # seconds on 2 cores: scheduled first (tests/conftest.py)
+
 SR = 44100.0
 ROLES = ("kick", "bass", "keys", "vocals")
 TASTE = {"kick": (-20.0, 30.0, 0.0), "bass": (-21.0, 40.0, 0.0), "keys": (-26.0, 200.0, -0.5),

@@ -22,6 +22,8 @@ from mixstyle.profile.store import load_profile
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from conftest import synthetic_stems  # noqa: E402
 
+pytestmark = pytest.mark.long(55)   # seconds on 2 cores: scheduled first (tests/conftest.py)
+
 SR = 44100.0
 ROLES = ("kick", "bass", "keys", "vocals")
 BUS = LimiterPrint(target_lufs=-8.0, ceiling_db=-0.6, glue_ratio=2.0, glue_depth_db=3.0,

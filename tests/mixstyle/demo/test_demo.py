@@ -20,6 +20,8 @@ from mixstyle.demo._analysis import loudness_lufs, spectral_centroid_hz
 from mixstyle.demo.producers import pan_gains
 from mixstyle.sessions.roles import ROLES, role_from_name
 
+pytestmark = pytest.mark.long(30)   # seconds on 2 cores: scheduled first (tests/conftest.py)
+
 SR = 44100
 SECONDS = 4.0
 SEED = 3

@@ -21,6 +21,8 @@ from mixstyle.train.balance import plain_levels, track_levels
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from conftest import synthetic_stems  # noqa: E402
 
+pytestmark = pytest.mark.long(70)   # seconds on 2 cores: scheduled first (tests/conftest.py)
+
 SR = 44100.0
 ROLES = ("kick", "bass", "keys", "vocals")
 OFFSET_DB = -3.0   # the producer's master gain: the mix is the plain sum, 3 dB down

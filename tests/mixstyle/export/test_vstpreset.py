@@ -24,6 +24,8 @@ from mixstyle.export.vstpreset import (COMP_ORDER, EQ_ORDER, ZAMCOMPX2_CLASS_ID,
 from mixstyle.export.zam_eq2 import (ZAM_FREQ_MAX_HZ, impulse_response_db, response_samples,
                                      zam_eq2_curve_db)
 
+pytestmark = pytest.mark.long(200)   # seconds on 2 cores: scheduled first (tests/conftest.py)
+
 VST3 = Path("/usr/lib/vst3")
 try:
     import pedalboard

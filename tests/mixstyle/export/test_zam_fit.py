@@ -23,6 +23,8 @@ from mixstyle.export.zam_eq2 import FILTERS, Grid, zam_bandwidth, zam_qq
 sys.path.insert(0, str(Path(__file__).parent))
 from test_vstpreset import random_extreme_settings  # noqa: E402
 
+pytestmark = pytest.mark.long(115)   # seconds on 2 cores: scheduled first (tests/conftest.py)
+
 REPO = Path(__file__).resolve().parents[3]
 
 

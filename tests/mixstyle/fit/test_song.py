@@ -17,6 +17,8 @@ from mixstyle.fit.song import FitConfig, fit_mix
 from mixstyle.fit.compressor import level_db
 from mixstyle.twin.console import static_gain_db
 
+pytestmark = pytest.mark.long(45)   # seconds on 2 cores: scheduled first (tests/conftest.py)
+
 SR = 44100.0
 KNOWN = [
     {"hpf_freq_hz": 90.0, "low_shelf_gain_db": -3.0, "peak2_freq_hz": 800.0,

@@ -33,6 +33,8 @@ from mixstyle.mastering.chain import master_audio
 from mixstyle.mastering.learn import learn_master, learn_master_from_sessions
 from mixstyle.mastering.profile import MasterProfile, load_master_profile, save_master_profile
 
+pytestmark = pytest.mark.long(50)   # seconds on 2 cores: scheduled first (tests/conftest.py)
+
 SR = 44100.0
 KNOWN = {"low_shelf_freq_hz": 100.0, "low_shelf_gain_db": 3.0, "peak2_freq_hz": 800.0,
          "peak2_gain_db": -2.5, "peak2_q": 1.0, "high_shelf_freq_hz": 8000.0,

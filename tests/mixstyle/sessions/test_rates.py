@@ -24,6 +24,8 @@ from mixstyle.cli import main
 from mixstyle.train.features import ANALYSIS_RATE_HZ, song_features
 from mixstyle.profile.store import load_profile
 
+pytestmark = pytest.mark.long(80)   # seconds on 2 cores: scheduled first (tests/conftest.py)
+
 ROOT = Path(__file__).resolve().parents[3]
 PRESET = str(ROOT / "presets" / "default")
 SHARED = ROOT.parent / "shared" / "dawproject"
