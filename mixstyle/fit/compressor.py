@@ -182,6 +182,20 @@ def implausibility(values: dict[str, float], gr_db: float) -> float:
     return float(sum(x * x for x in d) + CENTRE_WEIGHT * sum(x * x for x in c))
 
 
+def gain_envelope_floor(eq_out: np.ndarray, target: np.ndarray, sample_rate: float,
+                        block_s: float = 0.01) -> float:
+    """The squared error of ``target`` left by the best non-negative gain per channel and block
+    of ``block_s`` on ``eq_out`` (both (2, n) float64): what no gain envelope, so no compressor,
+    on this stem can explain (energy that is not the stem, as a reverb return)."""
+    b = max(1, int(round(block_s * sample_rate)))
+    n = eq_out.shape[-1] // b * b
+    e = eq_out[:, :n].reshape(eq_out.shape[0], -1, b)
+    r = target[:, :n].reshape(target.shape[0], -1, b)
+    re = np.maximum(np.einsum("cbk,cbk->cb", r, e), 0.0)
+    ee = np.einsum("cbk,cbk->cb", e, e)
+    return float((target * target).sum() - (re * re / np.maximum(ee, 1e-30)).sum())
+
+
 def fit_compressor(eq_out: np.ndarray, target: np.ndarray, sample_rate: float,
                    start: dict[str, float] | None = None, max_evals: int = 240,
                    accept: float = 0.1) -> CompFit:
@@ -233,10 +247,13 @@ def fit_compressor(eq_out: np.ndarray, target: np.ndarray, sample_rate: float,
 
     neutral_values = uncompressed()
     base, base_gains = explained(neutral_values)
-    need = max(accept * (total - base), 1e-4 * total)   # improvement that keeps a compressor
+    # what a compressor on this stem could explain at most: the uncompressed squared error less
+    # what even a free gain every 10 ms leaves (a reverb return, other stems' misfits)
+    room = max(total - base - gain_envelope_floor(e, r, sample_rate), 0.0)
+    need = max(accept * room, 1e-4 * total)   # improvement that keeps a compressor
     neutral_fit = CompFit(neutral_values, (float(base_gains[0]), float(base_gains[1])),
                           total - base, total - base, total)
-    scale = max(total - base, 1e-30)                    # the uncompressed squared error
+    scale = max(room, 1e-30)
 
     def cost(u: np.ndarray, weight: float) -> float:
         v, gr = values_of(u)
