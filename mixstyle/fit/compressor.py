@@ -182,23 +182,27 @@ def implausibility(values: dict[str, float], gr_db: float) -> float:
     return float(sum(x * x for x in d) + CENTRE_WEIGHT * sum(x * x for x in c))
 
 
-def gain_envelope_floor(eq_out: np.ndarray, target: np.ndarray, sample_rate: float,
+def gain_envelope_floor(eq_outs: np.ndarray, target: np.ndarray, sample_rate: float,
                         block_s: float = 0.01) -> float:
-    """The squared error of ``target`` left by the best non-negative gain per channel and block
-    of ``block_s`` on ``eq_out`` (both (2, n) float64): what no gain envelope, so no compressor,
-    on this stem can explain (energy that is not the stem, as a reverb return)."""
+    """The squared error of ``target`` (2, n) left by the best gains per channel and block of
+    ``block_s``, one per stem of ``eq_outs`` (N, 2, n) (least squares, float64): what no gain
+    envelope of these stems, so no compressor on them, explains (a reverb return, a noise)."""
     b = max(1, int(round(block_s * sample_rate)))
-    n = eq_out.shape[-1] // b * b
-    e = eq_out[:, :n].reshape(eq_out.shape[0], -1, b)
+    n = target.shape[-1] // b * b
+    e = eq_outs[..., :n].reshape(eq_outs.shape[0], eq_outs.shape[1], -1, b).transpose(1, 2, 0, 3)
     r = target[:, :n].reshape(target.shape[0], -1, b)
-    re = np.maximum(np.einsum("cbk,cbk->cb", r, e), 0.0)
-    ee = np.einsum("cbk,cbk->cb", e, e)
-    return float((target * target).sum() - (re * re / np.maximum(ee, 1e-30)).sum())
+    gram = np.einsum("cbik,cbjk->cbij", e, e)                  # (2, blocks, N, N)
+    gram += np.eye(e.shape[2]) * (1e-9 * np.trace(gram, axis1=-2, axis2=-1)[..., None, None]
+                                  + 1e-30)
+    proj = np.einsum("cbik,cbk->cbi", e, r)
+    g = np.linalg.solve(gram, proj[..., None])[..., 0]
+    left = float((target * target).sum() - np.einsum("cbi,cbi->", g, proj))
+    return max(left, 0.0)
 
 
 def fit_compressor(eq_out: np.ndarray, target: np.ndarray, sample_rate: float,
                    start: dict[str, float] | None = None, max_evals: int = 240,
-                   accept: float = 0.1) -> CompFit:
+                   accept: float = 0.1, floor: float = 0.0) -> CompFit:
     """Compressor + L/R gains so that ``gains * 10**(g_s/20) * eq_out ~ target`` (both (2, n)).
 
     ``eq_out`` is the stem after the strip's EQ (what the compressor's detector sees). The
@@ -247,9 +251,9 @@ def fit_compressor(eq_out: np.ndarray, target: np.ndarray, sample_rate: float,
 
     neutral_values = uncompressed()
     base, base_gains = explained(neutral_values)
-    # what a compressor on this stem could explain at most: the uncompressed squared error less
-    # what even a free gain every 10 ms leaves (a reverb return, other stems' misfits)
-    room = max(total - base - gain_envelope_floor(e, r, sample_rate), 0.0)
+    # what a compressor could explain at most: the uncompressed squared error less ``floor``,
+    # the part of the target no gain envelope of any stem explains (``gain_envelope_floor``)
+    room = max(total - base - floor, 0.0)
     need = max(accept * room, 1e-4 * total)   # improvement that keeps a compressor
     neutral_fit = CompFit(neutral_values, (float(base_gains[0]), float(base_gains[1])),
                           total - base, total - base, total)

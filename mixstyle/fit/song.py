@@ -341,6 +341,9 @@ def identify(stems: np.ndarray, mix: np.ndarray, sample_rate: float,
     comps: list[dict[str, float]] = [comp.uncompressed() for _ in range(n_stems)]
     curve_fit = list(eq_values)  # what every round's polish is held to
     for rnd in range(config.rounds):
+        # what no gain envelope of any stem explains (a reverb or delay return printed in the
+        # mix): a compressor is judged on what is left beside it
+        floor = comp.gain_envelope_floor(eq_out, ref, sample_rate)
         for i in order:
             target = ref - (contrib.sum(axis=0) - contrib[i])
             eq_values[i], g, _ = refine_eq(stems[i], target, eq_values[i], tuple(gains[i]),
@@ -348,7 +351,7 @@ def identify(stems: np.ndarray, mix: np.ndarray, sample_rate: float,
                                            held_to=curve_fit[i])
             eq_out[i] = render_eq(stems[i:i + 1], eq_values[i:i + 1], sample_rate)[0]
             c = comp.fit_compressor(eq_out[i], target, sample_rate, comps[i],
-                                  config.comp_evals // (3 if rnd else 1))
+                                    config.comp_evals // (3 if rnd else 1), floor=floor)
             comps[i], gains[i] = c.values, np.array(c.gains)
             comp_gain[i] = 10.0 ** (comp.gain_curve_db(comp.level_db(eq_out[i]), c.values,
                                                      sample_rate) / 20.0)
