@@ -133,7 +133,7 @@ def test_uncompressed_stem_gets_no_compressor(make_stems):
     assert np.allclose(fit.gains, 10 ** (2.0 / 20), rtol=0.01)
 
 
-@pytest.mark.parametrize("return_db", [-6.0, -12.0])
+@pytest.mark.parametrize("return_db", [0.0, -6.0])
 def test_a_compressor_under_a_reverb_return_is_still_found(make_stems, return_db):
     """The mix holds a reverb return (the stem itself and another one, through pedalboard's
     Reverb, 100 % wet) that no strip makes: its energy is in the stem's target but no gain
@@ -148,7 +148,7 @@ def test_a_compressor_under_a_reverb_return_is_still_found(make_stems, return_db
     wet = room(np.ascontiguousarray(dry + other * 0.5), SR)
     wet *= np.sqrt(np.mean(dry.astype(np.float64) ** 2) / np.mean(wet.astype(np.float64) ** 2))
     target = dry + wet * 10.0 ** (return_db / 20.0)
-    if return_db == -6.0:   # judged on the whole uncompressed error, it is dropped
+    if return_db == 0.0:   # judged on the whole uncompressed error (half of it the return): dropped
         assert not fc.fit_compressor(audio, target, SR).compressed
     floor = fc.gain_envelope_floor(np.stack([audio, other]), target, SR)
     fit = fc.fit_compressor(audio, target, SR, floor=floor)
@@ -161,9 +161,11 @@ def test_a_compressor_under_a_reverb_return_is_still_found(make_stems, return_db
         return twin.static_gain_db(grid, *(torch.tensor(float(v[k]), dtype=torch.float64) for k in
                                            ("comp_threshold_db", "comp_ratio", "comp_knee_db")))
 
-    # 13-29 dB of gain reduction over the stem's upper half, recovered within 4 dB (the return
-    # holds the stem's own reverb too: its early part follows the stem and blurs the curve)
-    assert torch.max(torch.abs(static(fit.values) - static(validate(TRACK, truth)))) <= 4.0
+    # 10-29 dB of gain reduction over the stem's upper half, recovered within a quarter of it
+    # (the return holds the stem's own reverb too: its early part follows the stem and blurs
+    # the curve)
+    true_gr = static(validate(TRACK, truth))
+    assert torch.all(torch.abs(static(fit.values) - true_gr) <= 0.25 * torch.abs(true_gr))
     assert fit.values["comp_ratio"] >= 2.0
 
 
