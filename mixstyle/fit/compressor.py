@@ -217,8 +217,10 @@ def fit_compressor(eq_out: np.ndarray, target: np.ndarray, sample_rate: float,
     still found exactly. Our compressor is
     not the producer's: several settings of ours sound alike, and the plausible one is the one
     an engineer reads as theirs. Compression is kept only if it removes more than the fraction
-    ``accept`` of the uncompressed squared error and more than 1e-4 of the target's energy
-    (else ratio 1): a compressor must not soak up what other stages left unexplained."""
+    ``accept`` of the uncompressed squared error less ``floor`` (what no gain envelope of any
+    stem explains, ``gain_envelope_floor``: a reverb return printed in the mix) and more than
+    1e-4 of the target's energy (else ratio 1): a compressor must not soak up what other
+    stages left unexplained, nor be hidden by what no compressor could explain."""
     e = eq_out.astype(np.float64)
     r = target.astype(np.float64)
     level = level_db(e)
