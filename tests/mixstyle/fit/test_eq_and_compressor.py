@@ -137,8 +137,9 @@ def test_uncompressed_stem_gets_no_compressor(make_stems):
 def test_a_compressor_under_a_reverb_return_is_still_found(make_stems, return_db):
     """The mix holds a reverb return (the stem itself and another one, through pedalboard's
     Reverb, 100 % wet) that no strip makes: its energy is in the stem's target but no gain
-    envelope of the stem explains it, so it must not hide the compressor (before, the
-    compressor had to remove 10 % of an error that was mostly the return, and was dropped)."""
+    envelope of either stem explains it (the floor), so it must not hide the compressor.
+    Judged on the whole uncompressed error, mostly the return when it is as loud as the stem,
+    the compressor is dropped."""
     import pedalboard as pb
     audio, other = make_stems(seed=6, seconds=3.0, n_stems=2) * 3.0
     truth = {"comp_threshold_db": -30.0, "comp_ratio": 4.0, "comp_attack_ms": 5.0,
