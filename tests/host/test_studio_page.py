@@ -44,7 +44,8 @@ def _missing() -> str | None:
     return jack_missing_reason()
 
 
-pytestmark = pytest.mark.skipif(_missing() is not None, reason=f"studio page tests: {_missing()}")
+pytestmark = [pytest.mark.skipif(_missing() is not None, reason=f"studio page tests: {_missing()}"),
+              pytest.mark.long(90)]   # seconds: scheduled first (tests/conftest.py)
 HAVE_ZAM = os.path.exists("/usr/lib/vst3/ZamEQ2.vst3")
 
 # --- material: stationary multitones at whole-Hz frequencies (1 s periodic), so one 48000-sample

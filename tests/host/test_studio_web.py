@@ -22,8 +22,9 @@ from host.studio.run import Studio, prepare
 
 SR = 48000
 BLOCK = 128
-pytestmark = pytest.mark.skipif(jack_missing_reason() is not None,
-                                reason=f"no JACK here: {jack_missing_reason()}")
+pytestmark = [pytest.mark.skipif(jack_missing_reason() is not None,
+                                reason=f"no JACK here: {jack_missing_reason()}"),
+              pytest.mark.long(35)]   # seconds: scheduled first (tests/conftest.py)
 
 
 def _write(path, audio):
