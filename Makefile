@@ -14,19 +14,19 @@ demo: setup
 # one file per worker at a time, the files marked long first: tests/conftest.py), then the
 # host's real-time tests alone, so no other test competes with their JACK callbacks. Both run;
 # either failing fails `make test`.
-# The host tests that time the real-time callback and the disk reader run alone, after the rest.
-# The rest runs on one worker more than there are cores (at most 5): the studio page and web
-# tests mostly wait on real-time playback, and the extra worker fills that wait with the others.
+# The host tests that time the real-time callback and the disk reader run alone, after the rest
+# of the host tests (studio page and web: two at a time, each on its own JACK server).
 HOST_TIMING = tests/host/test_jack.py tests/host/test_realtime.py tests/host/test_live_rate.py \
 	tests/host/test_engine.py
-WORKERS := $(shell n=$$(nproc); echo $$(( n < 4 ? n + 1 : 5 )))
 
 test: setup
 	$(LINT) --no-cache --no-logo
-	MIXSTYLE_REQUIRE_REAL=1 $(PY) -m pytest -q -p no:cacheprovider -n $(WORKERS) --durations=15 \
-	    --dist loadfile --no-loadscope-reorder $(addprefix --ignore=,$(HOST_TIMING)) tests; a=$$?; \
-	MIXSTYLE_REQUIRE_REAL=1 $(PY) -m pytest -q -p no:cacheprovider $(HOST_TIMING); b=$$?; \
-	test $$a -eq 0 && test $$b -eq 0
+	MIXSTYLE_REQUIRE_REAL=1 $(PY) -m pytest -q -p no:cacheprovider -n auto --maxprocesses 4 --durations=15 \
+	    --dist loadfile --no-loadscope-reorder --ignore=tests/host tests; a=$$?; \
+	MIXSTYLE_REQUIRE_REAL=1 $(PY) -m pytest -q -p no:cacheprovider -n 2 --dist loadfile \
+	    --no-loadscope-reorder $(addprefix --ignore=,$(HOST_TIMING)) tests/host; b=$$?; \
+	MIXSTYLE_REQUIRE_REAL=1 $(PY) -m pytest -q -p no:cacheprovider $(HOST_TIMING); c=$$?; \
+	test $$a -eq 0 && test $$b -eq 0 && test $$c -eq 0
 
 # -e as in setup.sh: a plain install would copy the checkout into .venv, and later edits would
 # not reach the mixstyle command until the next make test/setup.
