@@ -10,12 +10,11 @@ demo: setup
 	$(PY) -m mixstyle.cli demo --out demo_out
 
 # The layer contract first ([tool.importlinter] in pyproject.toml, docs/DESIGN.md "The tree").
-# Then the tests in two runs: everything but the live host spread over the cores (pytest-xdist,
-# one file per worker at a time, the files marked long first: tests/conftest.py), then the
-# host's real-time tests alone, so no other test competes with their JACK callbacks. Both run;
-# either failing fails `make test`.
-# The host tests that time the real-time callback and the disk reader run alone, after the rest
-# of the host tests (studio page and web: two at a time, each on its own JACK server).
+# Then the tests in three runs: everything but the live host spread over the cores (pytest-xdist,
+# one file per worker at a time, the files marked long first: tests/conftest.py); the host tests
+# two at a time (the studio page and web first, each file on its own JACK server); last the host
+# tests that time the real-time callback and the disk reader, alone, so no other test competes
+# with their JACK callbacks. All three run; any failing fails `make test`.
 HOST_TIMING = tests/host/test_jack.py tests/host/test_realtime.py tests/host/test_live_rate.py \
 	tests/host/test_engine.py
 
