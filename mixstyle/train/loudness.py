@@ -14,7 +14,10 @@ and how far the peaks were taken down against the console's unlimited bus). From
 - **peak normaliser**: no limiting, and the songs' peaks sit at one level: the level is the peak
   minus the song's crest factor. New songs stop where their true peak meets that ceiling.
 - **headroom**: no limiting and the peaks wander below a limit: the loudness is the aim, as long
-  as the peak stays under the highest peak they ever let through.
+  as the peak stays under the highest peak they ever let through. Also a producer most of whose
+  songs are peak-bound when ``AIM_SONGS`` of their loudest songs share one loudness (within
+  ``AIM_MATCH_LU``): a loudness normaliser whose peak limit binds on most songs (a peak
+  normaliser's loudest songs are each as loud as their own crest factor lets them be).
 
 The ceiling is the highest sample peak of their mixes, never above their highest true peak nor
 above 0 dBFS, and the render holds the true peak under it too (``dsp.render``); a limiter's or
@@ -44,6 +47,8 @@ LIMITS_DB = 1.0             # median limiting at which a producer counts as limi
 HEADROOM_FOR_NEW_DB = 3.0   # more limiting than they ever used, allowed on a peakier new song
 PEAK_MATCH_DB = 0.2         # songs whose peaks sit this close to the highest are peak-bound
 PEAK_SHARE = 0.5            # ... and a peak normaliser has at least this share of them
+AIM_MATCH_LU = 0.1          # songs this close to the loudest one sit at one loudness ...
+AIM_SONGS = 3               # ... and this many of them show an aim
 CLIPS_PER_S = 20.0          # flat-topped samples per second that mark a clipper
 MIN_SONGS = 3
 
@@ -135,7 +140,10 @@ def habit_from_records(records: Sequence[SongRecord]) -> LoudnessHabit | None:
     else:
         near = peaks >= peaks.max() - PEAK_MATCH_DB
         free = ~near
-        mechanism = "peak" if near.mean() >= PEAK_SHARE else "headroom"
+        # several songs at one loudness and none louder show an aim: a loudness normaliser
+        # whose peak limit binds on most songs, not a peak normaliser
+        aimed = int((louds >= louds.max() - AIM_MATCH_LU).sum()) >= AIM_SONGS
+        mechanism = "peak" if near.mean() >= PEAK_SHARE and not aimed else "headroom"
         aim = float(np.median(louds[free])) if free.sum() >= 2 else \
             float(np.percentile(louds, 90))
         cap, release, over = 0.0, r.default, 0.0

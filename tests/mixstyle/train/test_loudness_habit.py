@@ -51,6 +51,23 @@ def test_peak_normaliser_never_shows_the_aim():
     assert min(m["target_lufs"] for m in got) == pytest.approx(-17.9)
 
 
+def test_loudness_normaliser_whose_peak_limit_binds_on_most_songs():
+    # rio and cleo among the demo producers: -19 LUFS unless the peak passes -1 dBFS, and the
+    # peak stopped 7 of 10 songs; the loudest 3 sit at -19.00: an aim, not a peak habit
+    rows = [(-19.5 - 0.4 * k, -1.0) for k in range(7)] + [(-19.0, -1.6), (-19.0, -2.4),
+                                                          (-19.0, -3.1)]
+    habit = habit_from_records(_records(rows))
+    assert habit.mechanism == "headroom" and habit.aim_lufs == -19.0
+    assert "leaves headroom" in habit.describe()
+    assert [m["target_lufs"] for m in _masters(rows)] == [-19.0] * 10
+    # the same peak-bound songs with unbound songs at loudnesses of their own: a peak normaliser
+    rows[-3:] = [(-18.0, -1.6), (-21.0, -2.4), (-23.0, -3.1)]
+    assert habit_from_records(_records(rows)).mechanism == "peak"
+    # two songs at the top are not yet an aim
+    rows[-3:] = [(-19.0, -1.6), (-19.0, -2.4), (-23.0, -3.1)]
+    assert habit_from_records(_records(rows)).mechanism == "peak"
+
+
 def test_limiter_to_a_target_gets_its_limiting_and_release():
     rows = [(-10.0 + 0.1 * k, -0.3, 3.0 + 0.5 * k, 0.0, 30.0) for k in range(6)]
     habit = habit_from_records(_records(rows))
