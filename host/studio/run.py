@@ -303,15 +303,17 @@ def run_studio(stems_dir: str, make_predict: Callable[[float], Any] | None = Non
             except (HostError, ImportError, OSError) as e:
                 service.midi_status = f"no MIDI input: {e}"
             with Studio(service, port) as studio:
-                print(f"mixstyle studio: {studio.url}", file=out, flush=True)
-                print("Ctrl-C quits", file=out, flush=True)
-                if open_browser:
-                    import webbrowser
-                    webbrowser.open(studio.url)
-                started = time.monotonic()
+                # the handlers go in before the address is out: a SIGTERM sent as soon as the
+                # address is read (a script, a service manager) quits cleanly too
                 restore = quit_on_signals()
-                told_lost = False
                 try:
+                    print(f"mixstyle studio: {studio.url}", file=out, flush=True)
+                    print("Ctrl-C quits", file=out, flush=True)
+                    if open_browser:
+                        import webbrowser
+                        webbrowser.open(studio.url)
+                    started = time.monotonic()
+                    told_lost = False
                     with MainThreadPump() as pump:  # plugin loads asked by the page run here
                         while studio.alive and (max_seconds is None
                                                 or time.monotonic() - started < max_seconds):
