@@ -39,8 +39,7 @@ pin()  # the kernels of the mixstyle command (dsp/kernels.py), before numpy and 
 def variant_rules(variant: str) -> Iterator[dict]:
     """The fit's rules changed for ``variant``; yields the FitConfig changes."""
     from mixstyle.fit import compressor, eq
-    saved = compressor.fit_compressor, eq.free_gain_db
-    shipped_fit = compressor.fit_compressor
+    shipped_fit, shipped_free = compressor.fit_compressor, eq.free_gain_db
     changes: dict = {}
     if variant.startswith("accept"):
         share = float(variant[len("accept"):])
@@ -56,24 +55,33 @@ def variant_rules(variant: str) -> Iterator[dict]:
     try:
         yield changes
     finally:
-        compressor.fit_compressor, eq.free_gain_db = saved
+        compressor.fit_compressor, eq.free_gain_db = shipped_fit, shipped_free
 
 
-def score(song: Path, producer, variant: str) -> dict:
+def load(song: Path, producer) -> dict:
+    """The song's stems, names, roles, the producer's mix and the same mix without returns."""
+    import numpy as np
+
+    from mixstyle.demo.sessions import song_stems
+    from mixstyle.io.audio import read_audio
+    items, sr = song_stems(song)
+    mix, _ = read_audio(song / "mix.wav")
+    return {"sr": sr, "names": [n for n, _, _ in items], "roles": [r for _, r, _ in items],
+            "stems": np.stack([a for _, _, a in items]).astype(np.float32), "mix": mix,
+            "dry": dataclasses.replace(producer, reverb=None, delay=None)
+            .mix(items, sr, song.name).mix}
+
+
+def score(data: dict, variant: str) -> dict:
     import numpy as np
     import torch
 
     from dsp.params import MASTER, neutral
-    from mixstyle.demo.sessions import song_stems
     from mixstyle.fit.song import FitConfig, fit_mix
-    from mixstyle.io.audio import read_audio
     from mixstyle.twin import console as twin
     from mixstyle.twin import losses
-    items, sr = song_stems(song)
-    names, roles = [n for n, _, _ in items], [r for _, r, _ in items]
-    stems = np.stack([a for _, _, a in items]).astype(np.float32)
-    mix, _ = read_audio(song / "mix.wav")
-    dry = dataclasses.replace(producer, reverb=None, delay=None).mix(items, sr, song.name).mix
+    sr, names, roles, stems, mix, dry = (data[k] for k in ("sr", "names", "roles", "stems",
+                                                           "mix", "dry"))
     with variant_rules(variant) as changes:
         fitted = fit_mix(stems, dry if variant == "dry" else mix, sr, names, roles,
                          dataclasses.replace(FitConfig(), **changes))
@@ -107,8 +115,9 @@ def main() -> int:
     for song in args.songs:
         if not (song / "mix.wav").is_file() or not (song / "stems").is_dir():
             raise SystemExit(f"{song}: expected a session folder with stems/ and mix.wav")
+        data = load(song, producer)
         for variant in args.variants.split(","):
-            print(song.name, variant, score(song, producer, variant), flush=True)
+            print(song.name, variant, score(data, variant), flush=True)
     return 0
 
 
